@@ -1,0 +1,69 @@
+"""Making hostile text inert in the human-facing formats, in one place.
+
+Findings carry text that came from the scanned systems (display names, archive
+titles, messages built from them), so anyone who can name an account can try to
+inject into the reports: spreadsheet formulas (``=HYPERLINK(...)``, ``@SUM(...)``),
+characters XML 1.0 forbids (a JUnit or xlsx file that no parser opens), and bidi
+controls (U+202E makes ``exe.txt`` read as ``txt.exe``). Every format except the
+JSON contract passes its text through ``clean_text``; xlsx and CSV also pass every
+cell through ``neutralise_cell``. HTML escaping is jinja2's job (autoescape on).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# OWASP "CSV injection": a cell starting with one of these is read as a formula by
+# Excel / LibreOffice / Google Sheets. A leading apostrophe makes it plain text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+# Characters XML 1.0 does not allow at all (C0 controls other than TAB/LF/CR,
+# lone surrogates, U+FFFE/U+FFFF). Also C1 controls and DEL, which are allowed but
+# are never legitimate text and render as garbage.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+# Bidirectional formatting controls (embeddings, overrides, isolates, marks that can
+# reorder neighbouring text). Replaced by a visible ``<U+202E>`` so an auditor sees
+# that the source data held one instead of reading reordered text.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+EXCEL_CELL_LIMIT = 32_767
+
+
+def clean_text(text: str) -> str:
+    """Strip XML-invalid and control characters; make bidi controls visible."""
+    text = _XML_INVALID.sub("", text)
+    return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
+def neutralise_cell(text: str) -> str:
+    """Prefix text a spreadsheet would read as a formula with an apostrophe."""
+    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut ``text`` to at most ``limit`` characters, saying how much was dropped."""
+    if len(text) <= limit:
+        return text
+    marker = f" …[truncated: {len(text):,} characters in total]"
+    return text[: max(limit - len(marker), 0)] + marker
+
+
+def as_text(value: Any) -> str:
+    """One display string for any JSON value (evidence values, params, …)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def spreadsheet_cell(value: Any, limit: int = EXCEL_CELL_LIMIT) -> str:
+    """The text of one xlsx/CSV cell: cleaned, cut to the cell limit, neutralised."""
+    return truncate(neutralise_cell(clean_text(as_text(value))), limit)

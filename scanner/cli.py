@@ -1,0 +1,239 @@
+"""The ``ledgerguard`` command line: parse options, call the library, map errors to exit codes.
+
+Every command is wrapped by ``handle_errors``: a ``LedgerguardError`` becomes its
+located message on stderr and its exit code (2 bad input, 3 not evaluable); nothing
+reaches the user as a traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .errors import InputError, LedgerguardError, Problem
+from .exitcodes import ExitCode
+from .findings import FAIL_ON
+
+CONFIG_FILE = "ledgerguard.yaml"
+LANGS = ("en", "zh")
+ALL_FORMATS = ("html", "xlsx", "json", "sarif", "junit", "csv")
+
+
+def handle_errors(fn):
+    """Turn library errors into located messages and exit codes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        ctx = click.get_current_context()
+        try:
+            return fn(*args, **kwargs)
+        except LedgerguardError as exc:
+            problems = getattr(exc, "problems", None) or [Problem(str(exc))]
+            for p in problems:
+                click.secho(f"error: {p}", fg="red", err=True)
+            if len(problems) > 1:
+                click.echo(f"{len(problems)} problems found", err=True)
+            ctx.exit(int(exc.exit_code))
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.find_root().params.get("debug"):
+                raise
+            click.secho(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+                        fg="red", err=True)
+            ctx.exit(int(ExitCode.NOT_EVALUABLE))
+
+    return wrapper
+
+
+def split_formats(value: str | list[str] | tuple[str, ...] | None, allowed: tuple[str, ...] = ALL_FORMATS) -> list[str]:
+    """``html,xlsx`` (or a YAML list from ledgerguard.yaml) → checked format names."""
+    if not value:
+        return []
+    items = value if isinstance(value, list | tuple) else [value]
+    names = [n.strip() for item in items for n in str(item).split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown format(s) {', '.join(unknown)} (choose from {', '.join(allowed)})",
+            param_hint="'--format'")
+    return list(dict.fromkeys(names))
+
+
+CONFIG_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "snapshot": {"type": "string"},
+        "sources": {"type": "string"},
+        "policies": {"type": "array", "items": {"type": "string"}},
+        "waivers": {"type": "string"},
+        "baseline": {"type": "string"},
+        "formats": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"enum": list(ALL_FORMATS)}}]},
+        "out": {"type": "string"},
+        "fail_on": {"enum": list(FAIL_ON)},
+        "lang": {"enum": list(LANGS)},
+        "as_of": {"type": "string"},
+    },
+}
+
+
+def _config_defaults(path: Path) -> dict[str, Any]:
+    """ledgerguard.yaml → click default_map for scan and gate (flags still win)."""
+    from .yamlload import load_yaml, validate
+
+    doc = load_yaml(path)
+    if doc.data is None:
+        return {}
+    problems = validate(doc, CONFIG_SCHEMA)
+    if problems:
+        raise InputError(problems)
+    data = dict(doc.data)
+    if "formats" in data:
+        data["format"] = ",".join(split_formats(data.pop("formats")))
+    return {"scan": data, "gate": {k: v for k, v in data.items() if k != "sources"}}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="ledgerguard")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of internal errors.")
+@click.pass_context
+def main(ctx: click.Context, verbose: int, debug: bool) -> None:
+    """Policy-as-code compliance scanner for finance-system access and accounting archives.
+
+    \b
+    Exit codes: 0 nothing at or above --fail-on · 1 findings at or above it
+                2 bad input (message names file:line:column) · 3 data or policy not evaluable
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    config = Path(CONFIG_FILE)
+    if config.is_file():
+        try:
+            ctx.default_map = _config_defaults(config)
+        except LedgerguardError as exc:
+            for p in exc.problems:
+                click.secho(f"error: {p}", fg="red", err=True)
+            ctx.exit(int(ExitCode.BAD_INPUT))
+
+
+def scan_options(fn):
+    """Options shared by ``scan`` and ``gate``."""
+    options = [
+        click.option("--policies", "policies", multiple=True, type=click.Path(),
+                     help="Policy file or folder (repeatable). Default: the built-in cn_finance pack."),
+        click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
+                     help="What 'today' is (00:00 in the snapshot timezone). Default: the snapshot's taken_at."),
+        click.option("--format", "formats", default="json", show_default=True,
+                     help=f"Comma-separated: {','.join(ALL_FORMATS)}."),
+        click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
+                     help="Folder the reports are written to."),
+        click.option("--fail-on", "fail_on", type=click.Choice(FAIL_ON), default="high", show_default=True,
+                     help="Lowest severity of an open finding that makes the exit code 1."),
+        click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
+                     help="Language of report labels."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@main.command()
+@click.option("--snapshot", "snapshot_dir", type=click.Path(), help="Snapshot folder to scan.")
+@scan_options
+@handle_errors
+def scan(snapshot_dir: str | None, policies: tuple[str, ...], as_of: str | None, formats: str,
+         out: str, fail_on: str, lang: str) -> None:
+    """Evaluate policies against a snapshot and write findings and reports."""
+    from ledgerguard.reports.base import write_reports
+
+    from .console import print_summary
+    from .findings import exit_code
+    from .policy import load_packs
+    from .scan import resolve_now, run_scan
+    from .snapshot import read_snapshot
+
+    if not snapshot_dir:
+        raise click.UsageError("give --snapshot DIR (or --sources SOURCES.yaml)")
+    fmts = split_formats(formats)
+    packs = load_packs(list(policies) or None)
+    snapshot = read_snapshot(snapshot_dir)
+    doc = run_scan(snapshot, packs, resolve_now(as_of, snapshot), fail_on=fail_on)
+    written = write_reports(doc, fmts, Path(out), lang)
+    code = exit_code(doc, fail_on)
+    print_summary(doc, code, [str(p) for p in written])
+    sys.exit(int(code))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@handle_errors
+def validate(paths: tuple[str, ...]) -> None:
+    """Check policy, waiver, sources and change files; print every problem with its place."""
+    from .validate import validate_paths
+
+    for line in validate_paths(list(paths)):
+        click.echo(line)
+
+
+@main.group()
+def policies() -> None:
+    """What a policy pack contains."""
+
+
+@policies.command("list")
+@click.option("--policies", "paths", multiple=True, type=click.Path(),
+              help="Policy file or folder (repeatable). Default: the built-in pack.")
+@click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True)
+@handle_errors
+def policies_list(paths: tuple[str, ...], lang: str) -> None:
+    """List the policies of the loaded packs."""
+    from .policy import load_packs
+
+    for pack in load_packs(list(paths) or None):
+        click.secho(f"{pack.name} {pack.version}  ({pack.path})", bold=True)
+        for p in pack.policies:
+            state = "" if p.enabled else "  [disabled]"
+            click.echo(f"  {p.id:<10} {p.severity:<8} {p.kind:<22} {p.title[lang]}{state}")
+
+
+@policies.command("show")
+@click.argument("policy_id")
+@click.option("--policies", "paths", multiple=True, type=click.Path(),
+              help="Policy file or folder (repeatable). Default: the built-in pack.")
+@click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True)
+@handle_errors
+def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
+    """Show one policy with its effective params (defaults filled in)."""
+    import yaml
+
+    from .kinds.base import KINDS
+    from .policy import all_policies, load_packs
+
+    found = {p.id: p for p in all_policies(load_packs(list(paths) or None))}
+    if policy_id not in found:
+        raise InputError(Problem(f"no policy {policy_id!r} in the loaded packs"))
+    p = found[policy_id]
+    kind = KINDS.get(p.kind)
+    click.secho(f"{p.id}  {p.title[lang]}", bold=True)
+    click.echo(f"kind: {p.kind}   severity: {p.severity}   enabled: {str(p.enabled).lower()}")
+    click.echo(f"pack: {p.pack}   defined at {p.file}:{p.line}")
+    if p.description:
+        click.echo(f"description: {p.description[lang]}")
+    for ref in p.references:
+        click.echo(f"reference: {ref}")
+    if p.remediation:
+        click.echo(f"remediation: {p.remediation[lang]}")
+    click.echo(f"subject: {kind.subject}   finding codes: {', '.join(kind.codes)}")
+    click.echo("params (defaults filled in):")
+    click.echo(yaml.safe_dump(kind(p.params).params, allow_unicode=True, sort_keys=False).rstrip())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,103 @@
+"""What a policy kind receives: typed tables, joins built once per scan, and "now".
+
+Kinds never read files, the clock or the environment; everything time-related comes
+from ``now`` (the as-of instant, SPEC §5.1) and ``today`` (its local calendar date).
+Joins many kinds need are cached here, so ten policies over grants cost one merge.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from functools import cached_property
+
+import pandas as pd
+
+from .snapshot import Snapshot
+from .timeutil import days_since, local_day
+
+
+def glob_mask(values: pd.Series, patterns: list[str] | tuple[str, ...]) -> pd.Series:
+    """Shell-style, case-sensitive glob match of each value against any pattern.
+
+    Matching runs once per distinct value (ids and permission names repeat a lot).
+    """
+    patterns = list(patterns)
+    if not patterns:
+        return pd.Series(False, index=values.index)
+    if "*" in patterns:
+        return values.notna()
+    uniq = pd.unique(values.dropna())
+    hits = [v for v in uniq if any(fnmatchcase(str(v), p) for p in patterns)]
+    return values.isin(hits)
+
+
+class Context:
+    def __init__(self, snapshot: Snapshot, now: pd.Timestamp) -> None:
+        self.snapshot = snapshot
+        self.tz = snapshot.timezone
+        self.now = now.tz_convert(self.tz)
+        #: the as-of local calendar date, as naive midnight (see timeutil.local_day)
+        self.today = pd.Timestamp(self.now.date())
+
+    def table(self, name: str) -> pd.DataFrame:
+        return self.snapshot.table(name)
+
+    def optional(self, name: str) -> pd.DataFrame | None:
+        """A table a kind uses when present; absent → None, from a failed source → error."""
+        if not self.snapshot.has(name):
+            return None
+        return self.snapshot.table(name)
+
+    def require(self, names: tuple[str, ...]) -> None:
+        for name in names:
+            self.snapshot.table(name)
+
+    @staticmethod
+    def local_day(times: pd.Series) -> pd.Series:
+        return local_day(times)
+
+    def days_since(self, times: pd.Series) -> pd.Series:
+        return days_since(times, self.today)
+
+    @cached_property
+    def identities(self) -> pd.DataFrame:
+        return self.table("identities")
+
+    @cached_property
+    def accounts_with_identity(self) -> pd.DataFrame:
+        """accounts ⟕ identities on person_id; identity columns as ``identity.<col>``."""
+        accounts = self.table("accounts")
+        ids = self.identities.drop_duplicates("person_id")
+        ids = ids.rename(columns={c: f"identity.{c}" for c in ids.columns})
+        return accounts.merge(
+            ids, how="left", left_on="person_id", right_on="identity.person_id", sort=False
+        )
+
+    @cached_property
+    def account_permissions(self) -> pd.DataFrame:
+        """Effective (system, account_id, person_id, enabled, role, permission) rows.
+
+        grants ⋈ role_permissions; a ``deny`` row of any role the account holds removes
+        that permission (glob allowed) from the account, whatever else grants it.
+        """
+        grants = self.table("grants")[["system", "account_id", "role"]]
+        perms = self.table("role_permissions")
+        effect = perms["effect"].fillna("allow").str.lower()
+        joined = grants.merge(perms.assign(effect=effect)[["system", "role", "permission", "effect"]],
+                              on=["system", "role"], how="inner", sort=False)
+        allow = joined[joined["effect"] != "deny"].drop(columns="effect")
+        deny = joined[joined["effect"] == "deny"][["system", "account_id", "permission"]]
+        if not deny.empty:
+            literal = deny[~deny["permission"].str.contains(r"[*?\[]", regex=True, na=False)]
+            hit = allow.merge(literal.assign(_deny=True), how="left",
+                              on=["system", "account_id", "permission"])["_deny"].fillna(False)
+            keep = ~hit.to_numpy(dtype=bool)
+            for (system, account), pats in deny[~deny.index.isin(literal.index)].groupby(
+                ["system", "account_id"])["permission"]:
+                rows = ((allow["system"] == system) & (allow["account_id"] == account)).to_numpy()
+                keep &= ~(rows & glob_mask(allow["permission"], list(pats)).to_numpy())
+            allow = allow[keep]
+        accounts = self.table("accounts")[["system", "account_id", "person_id", "enabled"]]
+        out = allow.merge(accounts, on=["system", "account_id"], how="left", sort=False)
+        out["enabled"] = out["enabled"].fillna(False).astype(bool)
+        return out.drop_duplicates(["system", "account_id", "role", "permission"]).reset_index(drop=True)

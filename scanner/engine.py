@@ -1,0 +1,46 @@
+"""Run enabled policies against one context, isolating each policy's failure.
+
+A policy whose table is missing or came from a failed source, or whose evaluation
+raises, ends with status ``error`` — never ``pass`` — and the others still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .context import Context
+from .errors import TableUnavailable
+from .kinds.base import KINDS, empty_findings
+from .policy import Policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PolicyOutcome:
+    policy: Policy
+    status: str  # pass | fail | error | skipped (fail/pass settled after waivers)
+    findings: pd.DataFrame
+    error: str | None = None
+
+
+def evaluate_policy(policy: Policy, ctx: Context) -> PolicyOutcome:
+    if not policy.enabled:
+        return PolicyOutcome(policy, "skipped", empty_findings())
+    kind = KINDS.get(policy.kind)(policy.params)
+    try:
+        ctx.require(kind.tables)
+        found = kind.evaluate(ctx)
+    except TableUnavailable as exc:
+        return PolicyOutcome(policy, "error", empty_findings(), str(exc))
+    except Exception as exc:  # one policy's bug must not stop the scan
+        log.debug("policy %s failed", policy.id, exc_info=True)
+        return PolicyOutcome(policy, "error", empty_findings(), f"{type(exc).__name__}: {exc}")
+    return PolicyOutcome(policy, "fail" if len(found) else "pass", found)
+
+
+def evaluate(policies: list[Policy], ctx: Context) -> list[PolicyOutcome]:
+    return [evaluate_policy(p, ctx) for p in policies]

@@ -1,0 +1,197 @@
+"""Findings: stable ids, the findings.json document (SPEC §7), summary and exit code.
+
+The document built here is the machine contract; every report is a view of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .engine import PolicyOutcome
+from .errors import InputError, Problem
+from .exitcodes import ExitCode
+from .policy import SEVERITIES, PolicyPack
+from .snapshot import Snapshot
+
+FORMAT = "ledgerguard-findings/1"
+RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}  # critical 5 … info 1
+FAIL_ON = (*SEVERITIES, "never")
+
+
+def finding_id(policy_id: str, subject: str, code: str, key: str | None = None) -> str:
+    """Same violation, same id, scan after scan: a hash of what the finding is about."""
+    parts = [policy_id, subject, code] + ([key] if key else [])
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+def findings_of(outcome: PolicyOutcome) -> list[dict[str, Any]]:
+    """The outcome's findings frame as finding records (duplicates of one id collapse)."""
+    pol = outcome.policy
+    out: dict[str, dict[str, Any]] = {}
+    for row in outcome.findings.to_dict("records"):
+        key = row.get("key") or None
+        fid = finding_id(pol.id, row["subject"], row["code"], key)
+        if fid in out:
+            continue
+        out[fid] = {
+            "id": fid,
+            "policy_id": pol.id,
+            "kind": pol.kind,
+            "code": row["code"],
+            "severity": row.get("severity") or pol.severity,
+            "subject": row["subject"],
+            "person_id": row.get("person_id") or None,
+            "message": row["message"],
+            "evidence": row.get("evidence") or {},
+            "status": "open",
+            "waiver": None,
+            "baseline": None,
+            "key": key,
+            "location": None,
+        }
+    return list(out.values())
+
+
+def is_failing(finding: dict[str, Any], fail_on: str) -> bool:
+    return (
+        fail_on != "never"
+        and finding["status"] == "open"
+        and RANK[finding["severity"]] >= RANK[fail_on]
+    )
+
+
+def assemble(
+    *,
+    outcomes: list[PolicyOutcome],
+    findings: list[dict[str, Any]],
+    packs: list[PolicyPack],
+    snapshot: Snapshot,
+    as_of: str,
+    started_at: str,
+    finished_at: str,
+    fail_on: str,
+    command: str = "scan",
+    waivers: list[dict[str, Any]] | None = None,
+    resolved: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The findings.json document: policy statuses and the summary follow the findings."""
+    open_by_policy: dict[str, int] = {}
+    count_by_policy: dict[str, int] = {}
+    for f in findings:
+        count_by_policy[f["policy_id"]] = count_by_policy.get(f["policy_id"], 0) + 1
+        if f["status"] == "open":
+            open_by_policy[f["policy_id"]] = open_by_policy.get(f["policy_id"], 0) + 1
+    controls_of: dict[str, list[str]] = {}
+    for pack in packs:
+        for c in pack.controls:
+            for pid in c.policies:
+                controls_of.setdefault(pid, []).append(c.id)
+    policies = []
+    for o in outcomes:
+        p = o.policy
+        status = o.status
+        if status in ("pass", "fail"):
+            status = "fail" if open_by_policy.get(p.id) else "pass"
+        policies.append({
+            "id": p.id, "kind": p.kind, "severity": p.severity, "status": status,
+            "findings": count_by_policy.get(p.id, 0), "error": o.error,
+            "title": p.title, "description": p.description, "references": list(p.references),
+            "remediation": p.remediation, "pack": p.pack, "file": p.file, "line": p.line,
+            "controls": controls_of.get(p.id, []),
+        })
+    status_of = {p["id"]: p["status"] for p in policies}
+    controls = []
+    for pack in packs:
+        for c in pack.controls:
+            states = {status_of.get(pid) for pid in c.policies}
+            if c.manual:
+                state = "manual"
+            elif "fail" in states:
+                state = "fail"
+            elif "error" in states:
+                state = "error"
+            else:
+                state = "pass"
+            controls.append({
+                "id": c.id, "title": c.title, "source": c.source, "policies": list(c.policies),
+                "manual": c.manual, "procedure": c.procedure, "status": state,
+            })
+    by_sev = dict.fromkeys(SEVERITIES, 0)
+    for f in findings:
+        if f["status"] == "open":
+            by_sev[f["severity"]] += 1
+    summary = {
+        "policies": len(policies),
+        "passed": sum(p["status"] == "pass" for p in policies),
+        "failed": sum(p["status"] == "fail" for p in policies),
+        "errored": sum(p["status"] == "error" for p in policies),
+        "skipped": sum(p["status"] == "skipped" for p in policies),
+        "findings": by_sev,
+        "waived": sum(f["status"] == "waived" for f in findings),
+        "failing": any(is_failing(f, fail_on) for f in findings),
+    }
+    return {
+        "format": FORMAT,
+        "tool": {"name": "ledgerguard", "version": __version__},
+        "scan": {
+            "command": command,
+            "as_of": as_of,
+            "timezone": snapshot.timezone,
+            "started_at": started_at,
+            "finished_at": finished_at,
+            "fail_on": fail_on,
+            "snapshot": {
+                "path": str(snapshot.path) if snapshot.path else None,
+                "sha256": snapshot.sha256,
+                "tables": dict(sorted(snapshot.table_hashes.items())),
+                "taken_at": snapshot.taken_at,
+                "sources": snapshot.sources,
+            },
+            "policy_packs": [
+                {"name": p.name, "version": p.version, "sha256": p.sha256, "path": p.path}
+                for p in packs
+            ],
+        },
+        "summary": summary,
+        "policies": policies,
+        "controls": controls,
+        "findings": findings,
+        "waivers": waivers or [],
+        "resolved": resolved or [],
+    }
+
+
+def exit_code(doc: dict[str, Any], fail_on: str, *, new_only: bool = False) -> ExitCode:
+    """3 when anything could not be evaluated (it outranks 1: the scan cannot vouch for
+    its result), else 1 when an open finding reaches ``fail_on``, else 0."""
+    if doc["summary"]["errored"] or any(
+        s.get("status") == "error" for s in doc["scan"]["snapshot"].get("sources") or []
+    ):
+        return ExitCode.NOT_EVALUABLE
+    for f in doc["findings"]:
+        if is_failing(f, fail_on) and (not new_only or f.get("baseline") in ("new", "waiver_expired")):
+            return ExitCode.FINDINGS
+    return ExitCode.OK
+
+
+def read_findings(path: str | Path) -> dict[str, Any]:
+    """Read a findings.json written by ledgerguard (for ``report`` and ``--baseline``)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8-sig"))
+    except FileNotFoundError:
+        raise InputError(Problem("no such file", str(p))) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(Problem(f"invalid JSON: {exc.msg}", str(p), exc.lineno, exc.colno)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Problem(f"cannot read: {exc}", str(p))) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise InputError(Problem(f"not a ledgerguard findings file (format must be {FORMAT!r})", str(p), 1, 1))
+    for key in ("scan", "summary", "policies", "findings"):
+        if key not in doc:
+            raise InputError(Problem(f"findings file lacks {key!r}", str(p), 1, 1))
+    return doc

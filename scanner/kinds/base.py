@@ -1,0 +1,133 @@
+"""What a policy kind is, and the helpers every kind uses to emit findings.
+
+A kind is a small class registered by name: its ``params_schema`` (JSON Schema with
+defaults — the one source for validation, defaults and docs), the ``tables`` it
+needs, the finding ``codes`` it can emit, and ``evaluate(ctx)``: a pure function of
+params and the scan context returning a findings frame built with ``emit``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from ..registry import Registry
+
+if TYPE_CHECKING:
+    from ..context import Context
+
+KINDS: Registry[type[PolicyKind]] = Registry("policy kind", "ledgerguard.scanner.kinds")
+
+FINDING_COLUMNS = ["code", "subject", "person_id", "message", "evidence", "key", "severity"]
+
+SYSTEMS_PARAM = {
+    "type": "array", "items": {"type": "string"}, "default": ["*"],
+    "description": "Systems (globs) whose accounts are judged; all by default.",
+}
+
+
+class PolicyKind:
+    name: ClassVar[str]
+    #: the subject each finding names (docs): account, person, change, archive, dataset, …
+    subject: ClassVar[str] = "account"
+    #: tables the kind cannot work without (missing or unusable → policy status error)
+    tables: ClassVar[tuple[str, ...]] = ()
+    #: finding code → one-line meaning (docs and `policies show`)
+    codes: ClassVar[dict[str, str]] = {}
+    params_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        self.params = {**self.defaults(), **(params or {})}
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        props = cls.params_schema.get("properties", {})
+        return {k: v["default"] for k, v in props.items() if "default" in v}
+
+    @classmethod
+    def schema(cls) -> dict[str, Any]:
+        """The params schema, closed against unknown keys."""
+        return {"additionalProperties": False, **cls.params_schema}
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> list[tuple[tuple, str]]:
+        """Checks beyond JSON Schema: (path inside params, message) for each problem."""
+        return []
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        raise NotImplementedError
+
+
+def empty_findings() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in FINDING_COLUMNS})
+
+
+def _jsonable(s: pd.Series) -> pd.Series:
+    """Evidence values as JSON scalars: ISO dates/times, bools, ints, strings, None."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
+        day = s.dt.strftime("%Y-%m-%d")
+        full = s.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
+            r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True
+        )
+        text = pd.Series(np.where(s == s.dt.normalize(), day, full), index=s.index, dtype=object)
+        return text.where(s.notna(), None)
+    if pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype(object)
+    if pd.api.types.is_integer_dtype(s.dtype):
+        return s.astype(object).where(s.notna(), None)
+    if pd.api.types.is_float_dtype(s.dtype):
+        whole = s.notna() & (s == s.round())
+        out = s.astype(object).where(s.notna(), None)
+        out[whole] = s[whole].astype("int64").astype(object)
+        return out
+    return s.astype(object).where(s.notna(), None)
+
+
+def emit(
+    rows: pd.DataFrame,
+    *,
+    code: str,
+    subject: pd.Series | str,
+    message: pd.Series | str,
+    person_id: pd.Series | None = None,
+    evidence: Iterable[str] | dict[str, pd.Series] = (),
+    key: pd.Series | str | None = None,
+    severity: pd.Series | str | None = None,
+) -> pd.DataFrame:
+    """One finding per row of ``rows`` (vectorised; evidence dicts built only for findings)."""
+    if rows.empty:
+        return empty_findings()
+    idx = rows.index
+    if not isinstance(evidence, dict):
+        evidence = {c: rows[c] for c in evidence}
+    ev = pd.DataFrame({k: _jsonable(v.reindex(idx)) for k, v in evidence.items()}, index=idx)
+    out = pd.DataFrame(index=idx)
+    out["code"] = code
+    out["subject"] = subject
+    out["person_id"] = (
+        person_id.astype(object).where(person_id.notna(), None) if person_id is not None else None
+    )
+    out["message"] = message
+    out["evidence"] = ev.to_dict("records") if len(ev.columns) else [{} for _ in range(len(idx))]
+    out["key"] = key
+    out["severity"] = severity
+    return out[FINDING_COLUMNS].reset_index(drop=True)
+
+
+def concat_findings(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else empty_findings()
+
+
+def account_subject(df: pd.DataFrame) -> pd.Series:
+    return "account:" + df["system"].astype("str") + ":" + df["account_id"].astype("str")
+
+
+def text(s: pd.Series) -> pd.Series:
+    """A column as display text for messages ('' where empty)."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.strftime("%Y-%m-%d").fillna("")
+    return s.astype("str").fillna("")

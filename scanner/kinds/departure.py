@@ -1,0 +1,174 @@
+"""revoke_on_departure — departed staff keep no access (SPEC §5, §5.1).
+
+Finds, for people whose identity status is ``departed``:
+
+* an enabled account past ``departure_date + grace_days`` (inclusive: on that day it
+  is not yet late), or with no departure date at all;
+* a revocation done late: ``disabled_at``'s local date after that deadline, for
+  departures within ``lookback_days``;
+* activity after departure: ``last_login_at`` or a ``logins`` row on a later date
+  than the departure date, and archive access in ``access_log`` by the person or
+  one of their accounts (``logins`` and ``access_log`` are used when present);
+* grants left on a departed person's disabled account (hygiene: re-enabling it
+  would restore every role).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..context import Context, glob_mask
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, text
+
+SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
+
+
+@KINDS.register("revoke_on_departure")
+class RevokeOnDeparture(PolicyKind):
+    subject = "account (archive access by a person: person)"
+    tables = ("identities", "accounts")
+    codes = {
+        "enabled_after_departure": "account still enabled after departure_date + grace_days",
+        "late_revocation": "account disabled, but after departure_date + grace_days",
+        "activity_after_departure": "login on a later date than the departure date",
+        "archive_access_after_departure": "archive viewed/downloaded/… after the departure date",
+        "grants_on_disabled_account": "a departed person's disabled account still holds roles",
+    }
+    params_schema = {
+        "type": "object",
+        "properties": {
+            "systems": SYSTEMS_PARAM,
+            "grace_days": {"type": "integer", "minimum": 0, "default": 0,
+                           "description": "Days after departure_date an account may stay enabled."},
+            "lookback_days": {"type": "integer", "minimum": 0, "default": 365,
+                              "description": "Late revocations are reported for departures this recent."},
+            "leftover_grants_severity": {**SEVERITY, "default": "low",
+                                         "description": "Severity of grants_on_disabled_account."},
+        },
+    }
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        acc = ctx.accounts_with_identity
+        acc = acc[glob_mask(acc["system"], self.params["systems"])
+                  & (acc["identity.status"] == "departed")].copy()
+        if acc.empty:
+            return concat_findings([])
+        acc["departed_on"] = ctx.local_day(acc["identity.departure_date"])
+        acc["deadline"] = acc["departed_on"] + pd.Timedelta(days=self.params["grace_days"])
+        acc["subject"] = account_subject(acc)
+        acc["who"] = (acc["display_name"].fillna(acc["account_id"]) + " ("
+                      + acc["person_id"].astype("str") + ")")
+        dep_text = text(acc["identity.departure_date"]).replace("", "an unrecorded date")
+        parts = [
+            self._still_enabled(ctx, acc, dep_text),
+            self._late(ctx, acc, dep_text),
+            self._logins_after(ctx, acc),
+            self._archive_access_after(ctx, acc),
+            self._leftover_grants(ctx, acc),
+        ]
+        return concat_findings(parts)
+
+    def _still_enabled(self, ctx: Context, acc: pd.DataFrame, dep_text: pd.Series) -> pd.DataFrame:
+        late = acc["enabled"] & (acc["departed_on"].isna() | (acc["deadline"] < ctx.today))
+        rows = acc[late]
+        overdue = (ctx.today - rows["deadline"]).dt.days
+        return emit(
+            rows, code="enabled_after_departure", subject=rows["subject"], person_id=rows["person_id"],
+            message=(rows["who"] + " is still enabled in " + rows["system"] + "; the person left on "
+                     + dep_text[rows.index] + " (grace " + str(self.params["grace_days"]) + " days)"),
+            evidence={"departure_date": rows["identity.departure_date"], "enabled": rows["enabled"],
+                      "grace_days": pd.Series(self.params["grace_days"], index=rows.index),
+                      "days_overdue": overdue, "last_login_at": rows["last_login_at"]},
+        )
+
+    def _late(self, ctx: Context, acc: pd.DataFrame, dep_text: pd.Series) -> pd.DataFrame:
+        disabled_on = ctx.local_day(acc["disabled_at"])
+        recent = (ctx.today - acc["departed_on"]).dt.days <= self.params["lookback_days"]
+        late = ~acc["enabled"] & disabled_on.notna() & (disabled_on > acc["deadline"]) & recent
+        rows = acc[late]
+        days_late = (disabled_on[late] - rows["deadline"]).dt.days
+        return emit(
+            rows, code="late_revocation", subject=rows["subject"], person_id=rows["person_id"],
+            message=(rows["who"] + " was disabled on " + text(rows["disabled_at"]) + ", "
+                     + days_late.astype("str") + " day(s) late; the person left on "
+                     + dep_text[rows.index]),
+            evidence={"departure_date": rows["identity.departure_date"],
+                      "disabled_at": rows["disabled_at"], "days_late": days_late},
+        )
+
+    def _logins_after(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
+        """last_login_at and the logins table, one finding per account."""
+        events = [acc[["system", "account_id", "last_login_at"]].rename(columns={"last_login_at": "at"})
+                  .assign(source="last_login_at")]
+        logins = ctx.optional("logins")
+        if logins is not None:
+            events.append(logins[["system", "account_id", "at"]].assign(source="logins"))
+        ev = pd.concat(events, ignore_index=True).dropna(subset=["at"])
+        ev = ev.merge(acc[["system", "account_id", "departed_on"]], on=["system", "account_id"])
+        ev = ev[ctx.local_day(ev["at"]) > ev["departed_on"]]
+        if ev.empty:
+            return concat_findings([])
+        per = ev.groupby(["system", "account_id"], sort=False).agg(
+            last_activity=("at", "max"), first_activity=("at", "min"),
+            login_events=("source", lambda s: int((s == "logins").sum())),
+        ).reset_index()
+        rows = acc.merge(per, on=["system", "account_id"])
+        return emit(
+            rows, code="activity_after_departure", subject=rows["subject"], person_id=rows["person_id"],
+            message=(rows["who"] + " was used after the person left on "
+                     + text(rows["identity.departure_date"]) + " (last activity "
+                     + text(rows["last_activity"]) + ")"),
+            evidence={"departure_date": rows["identity.departure_date"],
+                      **{c: rows[c] for c in ("first_activity", "last_activity", "login_events")}},
+        )
+
+    def _archive_access_after(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
+        log = ctx.optional("access_log")
+        if log is None or log.empty:
+            return concat_findings([])
+        by_account = acc.assign(actor=acc["system"] + ":" + acc["account_id"])
+        people = acc.drop_duplicates("person_id")
+        people = people.assign(
+            actor=people["person_id"], subject="person:" + people["person_id"].astype("str"),
+            who=people["identity.name"].fillna(people["person_id"]) + " (" + people["person_id"] + ")")
+        actors = pd.concat([by_account, people], ignore_index=True)[
+            ["actor", "subject", "person_id", "who", "departed_on", "identity.departure_date"]]
+        hits = log.merge(actors, on="actor")
+        hits = hits[ctx.local_day(hits["at"]) > hits["departed_on"]]
+        if hits.empty:
+            return concat_findings([])
+        per = hits.groupby("actor", sort=False).agg(
+            events=("event_id", "size"), last_access=("at", "max"),
+            archives=("archive_id", lambda s: ", ".join(sorted(set(s))[:10])),
+            actions=("action", lambda s: ", ".join(sorted(set(s)))),
+        ).reset_index()
+        rows = actors.drop_duplicates("actor").merge(per, on="actor")
+        return emit(
+            rows, code="archive_access_after_departure", subject=rows["subject"],
+            person_id=rows["person_id"],
+            message=(rows["who"] + " accessed archives (" + rows["actions"] + ") "
+                     + rows["events"].astype("str") + " time(s) after leaving on "
+                     + text(rows["identity.departure_date"])),
+            evidence={"departure_date": rows["identity.departure_date"],
+                      **{c: rows[c] for c in ("events", "last_access", "archives", "actions")}},
+        )
+
+    def _leftover_grants(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
+        grants = ctx.optional("grants")
+        if grants is None:
+            return concat_findings([])
+        disabled = acc[~acc["enabled"]]
+        held = grants.merge(disabled[["system", "account_id"]], on=["system", "account_id"])
+        if held.empty:
+            return concat_findings([])
+        per = held.groupby(["system", "account_id"], sort=False)["role"].agg(
+            roles=lambda s: ", ".join(sorted(set(s.astype("str")))), role_count="nunique").reset_index()
+        rows = disabled.merge(per, on=["system", "account_id"])
+        return emit(
+            rows, code="grants_on_disabled_account", subject=rows["subject"], person_id=rows["person_id"],
+            message=(rows["who"] + " is disabled but still holds " + rows["role_count"].astype("str")
+                     + " role(s): " + rows["roles"]),
+            evidence={"departure_date": rows["identity.departure_date"],
+                      "role_count": rows["role_count"], "roles": rows["roles"]},
+            severity=self.params["leftover_grants_severity"],
+        )

@@ -1,0 +1,248 @@
+"""PolicyPack loading and validation (SPEC §5).
+
+The pack schema is generated from the registry of kinds: each kind contributes its
+params schema through an if/then branch, so the schema never drifts from the code.
+Every problem of every file is collected before anything is raised, so one run of
+``ledgerguard validate`` shows them all, each with file:line:column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, Problem
+from .kinds.base import KINDS
+from .yamlload import YamlDoc, load_yaml, validate
+
+API_VERSION = "ledgerguard/v1"
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+BUILTIN_PACK = Path(__file__).resolve().parent.parent / "policies" / "cn_finance"
+
+_TEXT = {"type": "string", "minLength": 1}
+_I18N_TEXT = {
+    "oneOf": [
+        _TEXT,
+        {"type": "object", "additionalProperties": False, "minProperties": 1,
+         "properties": {"en": _TEXT, "zh": _TEXT}},
+    ]
+}
+_ID = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*$"}
+
+
+def builtin_pack_path() -> Path:
+    """The built-in pack: beside the source tree (editable) or inside the installed package."""
+    if BUILTIN_PACK.is_dir():
+        return BUILTIN_PACK
+    from importlib.resources import files
+
+    return Path(str(files("ledgerguard.policies") / "cn_finance"))
+
+
+def pack_schema() -> dict[str, Any]:
+    kinds = KINDS.names()
+    policy = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "kind", "title", "severity"],
+        "properties": {
+            "id": _ID,
+            "kind": {"enum": kinds},
+            "title": _I18N_TEXT,
+            "severity": {"enum": list(SEVERITIES)},
+            "description": _I18N_TEXT,
+            "references": {"type": "array", "items": _TEXT},
+            "remediation": _I18N_TEXT,
+            "enabled": {"type": "boolean"},
+            "params": {"type": "object"},
+        },
+        "allOf": [
+            {"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
+             "then": {"properties": {"params": KINDS.get(name).schema()}}}
+            for name in kinds
+        ],
+    }
+    control = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title"],
+        "properties": {
+            "id": _ID,
+            "title": _I18N_TEXT,
+            "source": _TEXT,
+            "policies": {"type": "array", "items": _ID},
+            "manual": {"type": "boolean"},
+            "procedure": _I18N_TEXT,
+        },
+        "if": {"properties": {"manual": {"const": True}}, "required": ["manual"]},
+        "then": {"required": ["procedure"]},
+        "else": {"required": ["policies"]},
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["apiVersion", "kind", "metadata"],
+        "properties": {
+            "apiVersion": {"const": API_VERSION},
+            "kind": {"const": "PolicyPack"},
+            "metadata": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name"],
+                "properties": {"name": _TEXT, "version": {"type": ["string", "number"]},
+                               "description": _I18N_TEXT},
+            },
+            "policies": {"type": "array", "items": policy},
+            "controls": {"type": "array", "items": control},
+        },
+    }
+
+
+def i18n(value: Any) -> dict[str, str] | None:
+    """A text given as a string or {en, zh}, always as a dict with at least "en"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"en": value, "zh": value}
+    return {"en": value.get("en") or value.get("zh"), "zh": value.get("zh") or value.get("en")}
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    kind: str
+    title: dict[str, str]
+    severity: str
+    params: dict[str, Any]
+    pack: str
+    file: str
+    line: int
+    description: dict[str, str] | None = None
+    references: tuple[str, ...] = ()
+    remediation: dict[str, str] | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Control:
+    id: str
+    title: dict[str, str]
+    source: str | None
+    policies: tuple[str, ...]
+    manual: bool
+    procedure: dict[str, str] | None
+
+
+@dataclass
+class PolicyPack:
+    name: str
+    version: str
+    description: dict[str, str] | None
+    path: str
+    sha256: str
+    policies: list[Policy] = field(default_factory=list)
+    controls: list[Control] = field(default_factory=list)
+
+
+def pack_files(paths: list[str | Path]) -> list[Path]:
+    """Files named directly, plus every *.yaml / *.yml directly inside named folders."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            found = sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml") and x.is_file())
+            if not found:
+                raise InputError(Problem("folder holds no policy files (*.yaml)", str(p)))
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise InputError(Problem("no such file or folder", str(p)))
+    return out
+
+
+def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, list[Problem]]:
+    problems = validate(doc, pack_schema())
+    data = doc.data if isinstance(doc.data, dict) else {}
+    meta = data.get("metadata") or {}
+    pack = PolicyPack(
+        name=str(meta.get("name", path.stem)),
+        version=str(meta.get("version", "")),
+        description=i18n(meta.get("description")),
+        path=str(path),
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+    if problems:
+        return pack, problems
+    for i, p in enumerate(data.get("policies") or []):
+        kind = KINDS.get(p["kind"])
+        for sub, message in kind.check(p.get("params") or {}):
+            problems.append(doc.positions.problem(("policies", i, "params", *sub), message))
+        pack.policies.append(Policy(
+            id=p["id"], kind=p["kind"], title=i18n(p["title"]), severity=p["severity"],
+            params=p.get("params") or {}, pack=pack.name, file=str(path),
+            line=doc.positions.values[("policies", i)][0],
+            description=i18n(p.get("description")), references=tuple(p.get("references") or ()),
+            remediation=i18n(p.get("remediation")), enabled=p.get("enabled", True),
+        ))
+    for c in data.get("controls") or []:
+        pack.controls.append(Control(
+            id=c["id"], title=i18n(c["title"]), source=c.get("source"),
+            policies=tuple(c.get("policies") or ()), manual=c.get("manual", False),
+            procedure=i18n(c.get("procedure")),
+        ))
+    return pack, problems
+
+
+def load_packs(paths: list[str | Path] | None = None) -> list[PolicyPack]:
+    """Load and fully validate policy packs; the built-in pack when no path is given."""
+    files = pack_files(paths or [builtin_pack_path()])
+    packs: list[PolicyPack] = []
+    problems: list[Problem] = []
+    docs: dict[str, YamlDoc] = {}
+    for path in files:
+        try:
+            doc = load_yaml(path)
+            raw = path.read_bytes()
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        pack, found = _pack_from_doc(doc, path, raw)
+        docs[str(path)] = doc
+        problems.extend(found)
+        packs.append(pack)
+    problems.extend(_cross_pack_problems(packs, docs))
+    if problems:
+        raise InputError(problems)
+    return packs
+
+
+def _cross_pack_problems(packs: list[PolicyPack], docs: dict[str, YamlDoc]) -> list[Problem]:
+    """Duplicate policy ids across every loaded pack; controls naming unknown policies."""
+    problems = []
+    seen: dict[str, Policy] = {}
+    for pack in packs:
+        doc = docs[pack.path]
+        for i, pol in enumerate(pack.policies):
+            if pol.id in seen:
+                first = seen[pol.id]
+                problems.append(doc.positions.problem(
+                    ("policies", i, "id"),
+                    f"duplicate policy id {pol.id!r} (first in {first.file}:{first.line})"))
+            else:
+                seen[pol.id] = pol
+    for pack in packs:
+        doc = docs[pack.path]
+        for i, control in enumerate(pack.controls):
+            for j, pid in enumerate(control.policies):
+                if pid not in seen:
+                    problems.append(doc.positions.problem(
+                        ("controls", i, "policies", j),
+                        f"control {control.id!r} names unknown policy {pid!r}"))
+    return problems
+
+
+def all_policies(packs: list[PolicyPack]) -> list[Policy]:
+    return [p for pack in packs for p in pack.policies]

@@ -1,0 +1,58 @@
+"""The scan pipeline as a library call: snapshot + packs + as-of → findings document."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+
+from .context import Context
+from .engine import evaluate
+from .errors import InputError, Problem
+from .findings import assemble, findings_of
+from .policy import PolicyPack, all_policies
+from .snapshot import Snapshot
+from .timeutil import iso, parse_instant
+
+
+def resolve_now(as_of: str | None, snapshot: Snapshot) -> pd.Timestamp:
+    """SPEC §5.1: --as-of (00:00 local for a date), else the manifest's taken_at, else the clock."""
+    tz = snapshot.timezone
+    if as_of:
+        try:
+            return parse_instant(as_of, tz)
+        except ValueError:
+            raise InputError(Problem(
+                f"--as-of {as_of!r} is not a date (YYYY-MM-DD) or ISO 8601 timestamp")) from None
+    if snapshot.taken_at:
+        try:
+            return parse_instant(snapshot.taken_at, tz)
+        except ValueError:
+            raise InputError(Problem(
+                f"taken_at {snapshot.taken_at!r} is not an ISO 8601 timestamp",
+                str(snapshot.path / "manifest.json") if snapshot.path else None)) from None
+    return pd.Timestamp.now(tz=tz)
+
+
+def _clock() -> str:
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
+def run_scan(
+    snapshot: Snapshot,
+    packs: list[PolicyPack],
+    now: pd.Timestamp,
+    *,
+    fail_on: str = "high",
+    command: str = "scan",
+) -> dict[str, Any]:
+    started = _clock()
+    ctx = Context(snapshot, now)
+    outcomes = evaluate(all_policies(packs), ctx)
+    findings = [f for o in outcomes for f in findings_of(o)]
+    return assemble(
+        outcomes=outcomes, findings=findings, packs=packs, snapshot=snapshot,
+        as_of=iso(ctx.now), started_at=started, finished_at=_clock(),
+        fail_on=fail_on, command=command,
+    )

@@ -1,0 +1,88 @@
+"""Time semantics of SPEC §5.1, in one place.
+
+Every time column becomes tz-aware ``datetime64[us, <snapshot tz>]``: bare dates are
+00:00 local, naive timestamps are local, values with an offset are converted.
+Day limits compare *local calendar dates* (``local_day``), hour limits compare instants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+_OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
+_DATE_OR_TIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+
+
+def check_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {name!r}") from None
+    return name
+
+
+def parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
+    """Parse a column of ISO 8601 dates/timestamps; returns (times, bad_mask).
+
+    Vectorised: values with an offset and naive ones are parsed in two batches.
+    """
+    dtype = f"datetime64[us, {tz}]"
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        return values.dt.tz_convert(tz).astype(dtype), pd.Series(False, index=values.index)
+    if pd.api.types.is_datetime64_dtype(values.dtype):
+        out = values.dt.tz_localize(tz, ambiguous="NaT", nonexistent="shift_forward")
+        return out.astype(dtype), pd.Series(False, index=values.index)
+    text = values.astype("str").str.strip()
+    present = values.notna() & (text != "")
+    shaped = text.str.contains(_DATE_OR_TIME, regex=True, na=False)
+    has_offset = present & text.str.contains(_OFFSET, regex=True, na=False) & shaped
+    naive = present & ~has_offset & shaped
+    out = pd.Series(pd.NaT, index=values.index, dtype=dtype)
+    if naive.any():
+        parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")
+        out[naive] = parsed.dt.tz_localize(
+            tz, ambiguous=np.zeros(int(naive.sum()), dtype=bool), nonexistent="shift_forward"
+        ).astype(dtype)
+    if has_offset.any():
+        parsed = pd.to_datetime(text[has_offset], format="ISO8601", utc=True, errors="coerce")
+        out[has_offset] = parsed.dt.tz_convert(tz).astype(dtype)
+    bad = present & out.isna()
+    return out, bad
+
+
+def parse_instant(text: str | dt.date | dt.datetime, tz: str) -> pd.Timestamp:
+    """One date or timestamp as a tz-aware instant (a bare date is 00:00 local)."""
+    times, bad = parse_times(pd.Series([str(text)], dtype="str"), tz)
+    if bad.iloc[0] or pd.isna(times.iloc[0]):
+        raise ValueError(f"{text!r} is not an ISO 8601 date or timestamp")
+    return times.iloc[0]
+
+
+def local_day(times: pd.Series) -> pd.Series:
+    """The local calendar date of each instant, as naive midnight (exact day arithmetic, no DST)."""
+    return times.dt.tz_localize(None).dt.normalize()
+
+
+def days_since(times: pd.Series, today: pd.Timestamp) -> pd.Series:
+    """Age in whole days: as-of date − local date of the value (NaN where empty)."""
+    return (today - local_day(times)).dt.days
+
+
+def iso(value: object) -> str | None:
+    """JSON-friendly text of a scalar from a typed frame (dates stay short when at midnight)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        if value.tzinfo is None or (value.hour, value.minute, value.second, value.microsecond) == (
+            0,
+            0,
+            0,
+            0,
+        ):
+            return value.date().isoformat() if value == value.normalize() else value.isoformat()
+        return value.isoformat()
+    return str(value)

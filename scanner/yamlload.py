@@ -1,0 +1,151 @@
+"""YAML loading that keeps where every value came from.
+
+``load_yaml`` returns plain data (dates as ISO strings, so JSON Schema sees what
+JSON would) plus a ``Positions`` map from each value's path to its line and column.
+Duplicate keys are errors, and aliases are refused outright (no billion-laughs).
+``validate`` checks data against a JSON Schema and reports **every** error with the
+file:line:column of the offending value and the schema path.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from yaml.composer import ComposerError
+from yaml.events import AliasEvent
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import InputError, Problem
+
+PathKey = tuple[str | int, ...]
+MAX_BYTES = 50 * 1024 * 1024
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    def compose_node(self, parent, index):  # type: ignore[override]
+        if self.check_event(AliasEvent):
+            event = self.peek_event()
+            raise ComposerError(None, None, "YAML aliases (*name) are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+@dataclass
+class Positions:
+    """(line, column), 1-based, of every value and of every mapping key."""
+
+    file: str
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+
+    def problem(self, path: Iterable[str | int], message: str, *, key: bool = False,
+                schema_path: str | None = None) -> Problem:
+        """A problem at ``path``, or at its nearest ancestor that has a position."""
+        p = tuple(path)
+        table = self.keys if key else self.values
+        while p and p not in table and p not in self.values:
+            p = p[:-1]
+        line, col = table.get(p) or self.values.get(p) or (None, None)
+        return Problem(message, self.file, line, col, schema_path)
+
+
+@dataclass
+class YamlDoc:
+    data: Any
+    positions: Positions
+
+
+def _construct(node: Node, path: PathKey, pos: Positions, loader: yaml.SafeLoader,
+               problems: list[Problem]) -> Any:
+    pos.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, ScalarNode):
+                problems.append(Problem("mapping keys must be plain scalars", pos.file,
+                                        key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+                continue
+            key = loader.construct_object(key_node)
+            key = key.isoformat() if isinstance(key, dt.date) else str(key)
+            key_pos = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            if key in out:
+                first = pos.keys[(*path, key)]
+                problems.append(Problem(f"duplicate key {key!r} (first at line {first[0]})",
+                                        pos.file, *key_pos))
+                continue
+            pos.keys[(*path, key)] = key_pos
+            out[key] = _construct(value_node, (*path, key), pos, loader, problems)
+        return out
+    if isinstance(node, SequenceNode):
+        return [_construct(n, (*path, i), pos, loader, problems) for i, n in enumerate(node.value)]
+    value = loader.construct_object(node)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def parse_yaml(text: str, file: str) -> YamlDoc:
+    pos = Positions(file)
+    problems: list[Problem] = []
+    try:
+        loader = _NoAliasLoader(text)
+        try:
+            node = loader.get_single_node()
+            data = None if node is None else _construct(node, (), pos, loader, problems)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        msg = " ".join(str(m) for m in (exc.context, exc.problem) if m)
+        raise InputError(Problem(f"invalid YAML: {msg}", file, line, col)) from None
+    except yaml.YAMLError as exc:
+        raise InputError(Problem(f"invalid YAML: {exc}", file)) from None
+    if problems:
+        raise InputError(problems)
+    return YamlDoc(data, pos)
+
+
+def load_yaml(path: str | Path) -> YamlDoc:
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_BYTES:
+            raise InputError(Problem(f"file is larger than {MAX_BYTES // 2**20} MiB", str(p)))
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(Problem("no such file", str(p))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Problem(f"cannot read: {exc}", str(p))) from None
+    return parse_yaml(text, str(p))
+
+
+def _schema_path(err: jsonschema.ValidationError) -> str:
+    return "/".join(str(x) for x in err.absolute_schema_path)
+
+
+def validate(doc: YamlDoc, schema: dict, base_path: PathKey = ()) -> list[Problem]:
+    """Every schema error of ``doc`` as a located Problem (empty list when valid)."""
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    data = doc.data
+    for k in base_path:
+        data = data[k]
+    problems = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+        path = (*base_path, *err.absolute_path)
+        if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+            allowed = set(err.schema.get("properties", {}))
+            for extra in [k for k in err.instance if k not in allowed]:
+                hint = f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
+                problems.append(doc.positions.problem(
+                    (*path, extra), f"unknown key {extra!r}{hint}", key=True,
+                    schema_path=_schema_path(err)))
+            continue
+        where = "/".join(str(x) for x in err.absolute_path)
+        message = f"{where}: {err.message}" if where else err.message
+        problems.append(doc.positions.problem(path, message, schema_path=_schema_path(err)))
+    return problems
