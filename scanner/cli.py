@@ -95,7 +95,9 @@ def _config_defaults(path: Path) -> dict[str, Any]:
         raise InputError(problems)
     data = dict(doc.data)
     if "formats" in data:
-        data["format"] = ",".join(split_formats(data.pop("formats")))
+        data["formats"] = ",".join(split_formats(data["formats"]))
+    if "snapshot" in data:
+        data["snapshot_dir"] = data.pop("snapshot")
     return {"scan": data, "gate": {k: v for k, v in data.items() if k != "sources"}}
 
 

@@ -14,7 +14,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -191,3 +194,173 @@ def _listening(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
         return True
     return False
+
+
+# --------------------------------------------------------------------------- test data
+
+
+def filetime(year: int, month: int, day: int, hour: int = 0) -> int:
+    """AD Integer8 ticks (100 ns since 1601-01-01 UTC) of a UTC instant."""
+    import datetime as dt
+
+    delta = dt.datetime(year, month, day, hour, tzinfo=dt.UTC) - dt.datetime(1601, 1, 1,
+                                                                               tzinfo=dt.UTC)
+    return (delta.days * 86400 + delta.seconds) * 10_000_000
+
+
+def _entry(dn: str, *lines: str) -> str:
+    # objectClass lines first: slapadd -q derives the structural class from them alone
+    ordered = sorted(lines, key=lambda line: not line.startswith("objectClass:"))
+    return f"dn: {dn}\n" + "\n".join(ordered) + "\n\n"
+
+
+def _ou(name: str) -> str:
+    return _entry(f"ou={name},{SUFFIX}", "objectClass: organizationalUnit", f"ou={name}"
+                  .replace("=", ": "))
+
+
+def _person(uid: str, ou: str, *extra: str, cls: str = "inetOrgPerson") -> str:
+    return _entry(f"uid={uid},ou={ou},{SUFFIX}", f"objectClass: {cls}", f"uid: {uid}",
+                  f"cn: {uid}", f"sn: {uid}", *extra)
+
+
+def bulk_people_ldif(n: int, ou: str = "bulk") -> str:
+    """``n`` plain inetOrgPerson entries under ou=<ou>, plus a group holding all of them."""
+    out = [_ou(ou)]
+    out += [_person(f"u{i:06d}", ou, f"employeeNumber: B{i:06d}", f"displayName: Bulk User {i}",
+                    f"mail: u{i:06d}@example.org", "title: Clerk")
+            for i in range(n)]
+    members = [f"member: uid=u{i:06d},ou={ou},{SUFFIX}" for i in range(n)]
+    out.append(_entry(f"cn={ou}-all,ou={ou},{SUFFIX}", "objectClass: groupOfNames",
+                      f"cn: {ou}-all", *members))
+    return "".join(out)
+
+
+def base_ldif() -> str:
+    """The suffix, a non-root reader account (subject to the size limit) and ou=system."""
+    return (
+        _entry(SUFFIX, "objectClass: dcObject", "objectClass: organization", "dc: example",
+               "o: Example")
+        + _ou("system")
+        + _entry(READER_DN, "objectClass: organizationalRole", "objectClass: simpleSecurityObject",
+                 "cn: reader", f"userPassword: {READER_PASSWORD}")
+    )
+
+
+def directory_ldif() -> str:
+    """The test organisation: one subtree per flavour, nested groups, a referral, 120 bulk users."""
+    P = f"ou=people,{SUFFIX}"
+    G = f"ou=groups,{SUFFIX}"
+    AD = f"ou=ad,{SUFFIX}"
+    IPA = f"ou=ipa,{SUFFIX}"
+    people = [
+        _person("alice", "people", "objectClass: shadowAccount", "employeeNumber: E001",
+                "displayName: Alice Wong", "departmentNumber: Finance", "title: Accountant",
+                "employeeType: Active", f"manager: uid=dave,{P}", "mail: alice@example.org",
+                "createTimestamp: 20240105083000Z", "pwdChangedTime: 20260301000000Z"),
+        _person("bob", "people", "employeeNumber: E002", "displayName: Bob Li",
+                "departmentNumber: Finance", "title: Cashier", "employeeType: Terminated",
+                f"pwdAccountLockedTime: {PERMANENT_LOCK}"),
+        _person("carol", "people", "objectClass: shadowAccount", "employeeNumber: E003",
+                "displayName: Carol Chen", "title: Auditor", "employeeType: Active",
+                "pwdAccountLockedTime: 20261120083000Z", "shadowExpire: 20820"),
+        _person("dave", "people", "employeeNumber: E004", "displayName: Dave Zhao",
+                "title: CFO", "employeeType: Leave"),
+        _person("eve (temp)", "people", "employeeNumber: E005", "employeeType: Active"),
+    ]
+    groups = [
+        _entry(f"cn=finance,{G}", "objectClass: groupOfNames", "cn: finance",
+               f"member: uid=alice,{P}", f"member: cn=gl-posters,{G}"),
+        _entry(f"cn=gl-posters,{G}", "objectClass: groupOfNames", "cn: gl-posters",
+               f"member: uid=bob,{P}"),
+        _entry(f"cn=everyone,{G}", "objectClass: groupOfNames", "cn: everyone",
+               f"member: cn=finance,{G}", f"member: UID=Dave, OU=People,{SUFFIX}"),
+        # a cycle: each contains the other; carol is in cyc-b
+        _entry(f"cn=cyc-a,{G}", "objectClass: groupOfNames", "cn: cyc-a", f"member: cn=cyc-b,{G}"),
+        _entry(f"cn=cyc-b,{G}", "objectClass: groupOfNames", "cn: cyc-b", f"member: cn=cyc-a,{G}",
+               f"member: uid=carol,{P}"),
+        _entry(f"cn=paren (x)*,{G}", "objectClass: groupOfNames", "cn: paren (x)*",
+               f"member: uid=eve (temp),{P}"),
+    ]
+    ad_users = [
+        _entry(f"cn=John Doe,{AD}", "objectClass: user", "cn: John Doe", "sn: Doe",
+               "sAMAccountName: jdoe", "employeeID: 1001", "userAccountControl: 512",
+               "accountExpires: 0", f"lastLogonTimestamp: {filetime(2026, 11, 20, 1)}",
+               "whenCreated: 20230102030405.0Z", f"pwdLastSet: {filetime(2026, 9, 1)}",
+               "department: Treasury", "title: Treasurer", "employeeStatus: A"),
+        _entry(f"cn=Disabled Dan,{AD}", "objectClass: user", "cn: Disabled Dan", "sn: Dan",
+               "sAMAccountName: ddan", "employeeID: 1002", "userAccountControl: 514",
+               f"accountExpires: {AD_NEVER}", "employeeStatus: T"),
+        _entry(f"cn=Locked Liu,{AD}", "objectClass: user", "cn: Locked Liu", "sn: Liu",
+               "sAMAccountName: lliu", "employeeID: 1003", "userAccountControl: 512",
+               "msDS-User-Account-Control-Computed: 16",
+               f"accountExpires: {filetime(2027, 1, 1)}", "lastLogonTimestamp: 0",
+               "employeeStatus: A"),
+        _entry(f"cn=Stale Bit,{AD}", "objectClass: user", "cn: Stale Bit", "sn: Bit",
+               "sAMAccountName: sbit", "userAccountControl: 528",
+               "msDS-User-Account-Control-Computed: 0"),
+    ]
+    ad_users.append(_entry(f"cn=PC01,{AD}", "objectClass: computer", "cn: PC01", "sn: PC01",
+                           "sAMAccountName: PC01$", "userAccountControl: 4096"))
+    ad_groups = [
+        _entry(f"cn=FIN-Payments,{AD}", "objectClass: group", "cn: FIN-Payments",
+               f"member: cn=John Doe,{AD}", f"member: cn=FIN-Approvers,{AD}"),
+        _entry(f"cn=FIN-Approvers,{AD}", "objectClass: group", "cn: FIN-Approvers",
+               f"member: cn=Locked Liu,{AD}"),
+        _entry(f"cn=IT-Admins,{AD}", "objectClass: group", "cn: IT-Admins",
+               f"member: cn=Disabled Dan,{AD}"),
+    ]
+    ipa = [
+        _person("ipa1", "ipa", "objectClass: nsAccount", "nsAccountLock: TRUE",
+                "krbLastSuccessfulAuth: 20261101101010Z",
+                "krbPrincipalExpiration: 20261231235959Z"),
+        _person("ipa2", "ipa", "objectClass: nsAccount", "nsAccountLock: false"),
+        _person("ipa3", "ipa"),
+        _entry(f"cn=ipausers,{IPA}", "objectClass: groupOfNames", "cn: ipausers",
+               f"member: uid=ipa1,{IPA}", f"member: uid=ipa2,{IPA}"),
+    ]
+    refs = [
+        _entry(f"cn=elsewhere,ou=refs,{SUFFIX}", "objectClass: referral",
+               "objectClass: extensibleObject", "cn: elsewhere",
+               f"ref: ldap://other.example.net/ou=people,{SUFFIX}"),
+    ]
+    return (base_ldif() + _ou("people") + "".join(people) + _ou("groups") + "".join(groups)
+            + _ou("ad") + "".join(ad_users + ad_groups) + _ou("ipa") + "".join(ipa)
+            + _ou("refs") + "".join(refs) + bulk_people_ldif(120))
+
+
+PERMANENT_LOCK = "000001010000Z"
+AD_NEVER = 0x7FFFFFFFFFFFFFFF
+
+
+# --------------------------------------------------------------------------- fixtures
+
+PASSWORD_ENV = "LEDGERGUARD_TEST_LDAP_PASSWORD"
+
+
+@pytest.fixture(scope="session")
+def slapd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """The shared test directory; a server size limit of 40 forces paging."""
+    server = Slapd(tmp_path_factory.mktemp("slapd"), directory_ldif(), size_limit=40).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ldap_settings(slapd_server: Slapd, monkeypatch: pytest.MonkeyPatch) -> dict:
+    """Settings for the openldap subtree over StartTLS, password from the environment."""
+    monkeypatch.setenv(PASSWORD_ENV, READER_PASSWORD)
+    return {
+        "url": slapd_server.url,
+        "flavor": "openldap",
+        "bind_dn": READER_DN,
+        "password_env": PASSWORD_ENV,
+        "ca_file": str(slapd_server.ca_file),
+        "base_dn": SUFFIX,
+        "user_base_dn": f"ou=people,{SUFFIX}",
+        "group_base_dn": f"ou=groups,{SUFFIX}",
+        "person_id_attribute": "employeeNumber",
+        "page_size": 2,
+        "connect_timeout": 3,
+        "read_timeout": 5,
+    }

@@ -1,0 +1,198 @@
+"""The findings document as the reporters see it: loading it back, and shared views.
+
+Every format is a view of the same dict (docs/findings.md). What several formats
+need (severity order, a policy's title in the report language, one flat record per
+finding for the tabular formats) is computed here once so the formats never drift.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from ledgerguard.scanner.errors import InputError, Problem
+
+from .i18n import Labels, localized
+from .safe import as_text
+
+FORMAT = "ledgerguard-findings/1"
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+# What `ledgerguard report` insists on before rendering; everything else is optional
+# so documents from older or newer scanners still render.
+_FINDING = {
+    "type": "object",
+    "required": ["id", "policy_id", "severity"],
+    "properties": {
+        "id": {"type": "string"},
+        "policy_id": {"type": "string"},
+        "severity": {"enum": list(SEVERITIES)},
+        "evidence": {"type": ["object", "null"]},
+        "location": {"type": ["object", "null"]},
+    },
+}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "findings", "policies"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "tool": {"type": "object"},
+        "scan": {"type": "object"},
+        "summary": {"type": "object"},
+        "policies": {
+            "type": "array",
+            "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+        },
+        "controls": {"type": "array", "items": {"type": "object"}},
+        "findings": {"type": "array", "items": _FINDING},
+        "waivers": {"type": "array", "items": {"type": "object"}},
+        "resolved": {"type": "array", "items": _FINDING},
+    },
+}
+
+
+def load_findings(path: str | Path) -> dict[str, Any]:
+    """Read a findings.json for ``ledgerguard report``; bad input raises InputError (exit 2)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise InputError(Problem("findings file not found", str(path))) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Problem(f"cannot read findings file: {exc}", str(path))) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(Problem(f"not valid JSON: {exc.msg}", str(path), exc.lineno, exc.colno)) from None
+    validator = jsonschema.Draft202012Validator(SCHEMA)
+    problems = []
+    for err in validator.iter_errors(doc):
+        pointer = "/" + "/".join(str(p) for p in err.absolute_path)
+        problems.append(
+            Problem(
+                f"{pointer}: {err.message} (expected a {FORMAT} document)",
+                str(path),
+                schema_path="/".join(str(p) for p in err.absolute_schema_path),
+            )
+        )
+        if len(problems) == 20:
+            break
+    if problems:
+        raise InputError(problems)
+    return doc
+
+
+def severity_key(finding: dict[str, Any]) -> tuple[int, str, str, str]:
+    """Most severe first, then by policy and subject, so every format lists alike."""
+    return (
+        SEVERITY_RANK.get(finding.get("severity", "info"), len(SEVERITIES)),
+        finding.get("policy_id") or "",
+        finding.get("subject") or "",
+        finding.get("id") or "",
+    )
+
+
+def location_text(location: Any) -> str:
+    if not isinstance(location, dict) or not location.get("file"):
+        return ""
+    parts = [str(location["file"])]
+    for key in ("line", "column"):
+        if location.get(key) is None:
+            break
+        parts.append(str(location[key]))
+    return ":".join(parts)
+
+
+def waiver_text(waiver: Any) -> str:
+    """A finding's waiver in one line: who approved what until when."""
+    if not isinstance(waiver, dict):
+        return as_text(waiver)
+    parts = []
+    if waiver.get("expires"):
+        parts.append(f"until {waiver['expires']}")
+    if waiver.get("approved_by"):
+        parts.append(f"approved by {waiver['approved_by']}")
+    if waiver.get("reason"):
+        parts.append(str(waiver["reason"]))
+    return "; ".join(parts)
+
+
+# The columns of the tabular formats (xlsx Findings sheet, CSV): machine name,
+# label key, and how wide an xlsx column it deserves.
+FINDING_COLUMNS: tuple[tuple[str, str, int], ...] = (
+    ("id", "id", 18),
+    ("severity", "severity", 10),
+    ("policy_id", "policy", 11),
+    ("policy_title", "title", 36),
+    ("code", "code", 24),
+    ("subject", "subject", 30),
+    ("person_id", "person", 10),
+    ("message", "message", 60),
+    ("status", "status", 9),
+    ("baseline", "baseline", 10),
+    ("waiver", "waiver", 30),
+    ("location", "location", 20),
+    ("evidence", "evidence", 60),
+)
+
+
+class View:
+    """Read-only helpers over one findings document, in one report language."""
+
+    def __init__(self, doc: dict[str, Any], lang: str = "en") -> None:
+        self.doc = doc
+        self.lang = lang
+        self.labels = Labels(lang)
+        self.tool = doc.get("tool") or {}
+        self.scan = doc.get("scan") or {}
+        self.summary = doc.get("summary") or {}
+        self.policies: list[dict[str, Any]] = doc.get("policies") or []
+        self.controls: list[dict[str, Any]] = doc.get("controls") or []
+        self.findings: list[dict[str, Any]] = doc.get("findings") or []
+        self.waivers: list[dict[str, Any]] = doc.get("waivers") or []
+        self.resolved: list[dict[str, Any]] = doc.get("resolved") or []
+        self.policy_by_id = {p["id"]: p for p in self.policies}
+        self._titles = {p["id"]: localized(p.get("title"), lang) for p in self.policies}
+
+    def title_of(self, policy_id: str) -> str:
+        return self._titles.get(policy_id, "")
+
+    def sorted_findings(self) -> list[dict[str, Any]]:
+        return sorted(self.findings, key=severity_key)
+
+    def severity_counts(self) -> dict[str, int]:
+        """Counts of open (unwaived) findings by severity, as the summary shows them."""
+        counts = Counter(f.get("severity") for f in self.findings if f.get("status") != "waived")
+        return {s: counts.get(s, 0) for s in SEVERITIES}
+
+    def findings_by_policy(self) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {p["id"]: [] for p in self.policies}
+        for f in self.findings:
+            grouped.setdefault(f["policy_id"], []).append(f)
+        return grouped
+
+    def record(self, finding: dict[str, Any]) -> dict[str, str]:
+        """One flat row of plain text per finding (not yet cleaned or neutralised)."""
+        return {
+            "id": as_text(finding.get("id")),
+            "severity": as_text(finding.get("severity")),
+            "policy_id": as_text(finding.get("policy_id")),
+            "policy_title": self.title_of(finding.get("policy_id", "")),
+            "code": as_text(finding.get("code")),
+            "subject": as_text(finding.get("subject")),
+            "person_id": as_text(finding.get("person_id")),
+            "message": as_text(finding.get("message")),
+            "status": as_text(finding.get("status")),
+            "baseline": as_text(finding.get("baseline")),
+            "waiver": waiver_text(finding.get("waiver")),
+            "location": location_text(finding.get("location")),
+            "evidence": as_text(finding.get("evidence") or ""),
+        }
+
+    def records(self) -> Iterator[dict[str, str]]:
+        return (self.record(f) for f in self.sorted_findings())

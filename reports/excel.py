@@ -1,0 +1,298 @@
+"""report.xlsx: the auditors' workbook, written row by row with xlsxwriter.
+
+``constant_memory`` keeps memory flat at a million findings (each row is flushed
+as soon as the next one starts, so every sheet is written top to bottom); strings
+are never turned into formulas, URLs or numbers by xlsxwriter, and every text cell
+also goes through ``safe.spreadsheet_cell`` (formula neutraliser, control
+characters, 32,767-character cell limit), so what a source system put into a name
+stays text in Excel and LibreOffice. Findings beyond one sheet's 1,048,575 data rows
+spill into "Findings (2)", "Findings (3)", …
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+import xlsxwriter
+from ledgerguard.scanner.fsutil import atomic_file
+from xlsxwriter.worksheet import Worksheet
+
+from .base import FORMATS, Reporter
+from .document import FINDING_COLUMNS, SEVERITIES, View
+from .i18n import localized
+from .safe import as_text, spreadsheet_cell
+
+MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
+SEVERITY_COLOURS = {
+    "critical": ("#7B1113", "#FFFFFF"),
+    "high": ("#D9534F", "#FFFFFF"),
+    "medium": ("#F0AD4E", "#000000"),
+    "low": ("#FFE08A", "#000000"),
+    "info": ("#D9E7F5", "#000000"),
+}
+# Columns whose values are codes the report language translates.
+_SEVERITY_COL = "severity"
+_STATUS_COLS = ("status", "baseline")
+
+
+class _Book:
+    """The workbook plus its formats and the one way every cell is written."""
+
+    def __init__(self, out: IO[bytes], view: View) -> None:
+        self.view = view
+        self.labels = view.labels
+        self.wb = xlsxwriter.Workbook(
+            out,
+            {
+                "constant_memory": True,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "strings_to_numbers": False,
+            },
+        )
+        self.header = self.wb.add_format({"bold": True, "bg_color": "#1F3A5F", "font_color": "#FFFFFF", "border": 1})
+        self.title = self.wb.add_format({"bold": True, "font_size": 14})
+        self.bold = self.wb.add_format({"bold": True})
+        self.wrap = self.wb.add_format({"text_wrap": True, "valign": "top"})
+        self.sev = {
+            s: self.wb.add_format({"bg_color": bg, "font_color": fg, "bold": s == "critical"})
+            for s, (bg, fg) in SEVERITY_COLOURS.items()
+        }
+
+    def sheet(self, label_key: str, suffix: str = "") -> Worksheet:
+        return self.wb.add_worksheet(self.labels[label_key] + suffix)
+
+    def text(self, ws: Worksheet, row: int, col: int, value: Any, fmt: Any = None) -> None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            ws.write_number(row, col, value, fmt)
+        else:
+            ws.write_string(row, col, spreadsheet_cell(value), fmt)
+
+    def table(
+        self,
+        ws: Worksheet,
+        start: int,
+        headers: list[str],
+        rows: Iterable[list[Any]],
+        widths: list[int],
+        severity_col: int | None = None,
+    ) -> int:
+        """Header + rows from ``start``; frozen header and autofilter when it is row 0."""
+        for col, (name, width) in enumerate(zip(headers, widths, strict=True)):
+            ws.set_column(col, col, width)
+            self.text(ws, start, col, name, self.header)
+        row = start
+        for values in rows:
+            row += 1
+            for col, value in enumerate(values):
+                fmt = self.sev.get(value) if col == severity_col else None
+                if col == severity_col:
+                    value = self.labels.sev(value)
+                self.text(ws, row, col, value, fmt)
+        if start == 0:
+            ws.freeze_panes(1, 0)
+            ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
+        return row
+
+
+def _finding_rows(view: View, findings: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
+    keys = [key for key, _, _ in FINDING_COLUMNS]
+    for finding in findings:
+        record = view.record(finding)
+        for key in _STATUS_COLS:
+            record[key] = view.labels.st(record[key]) if record[key] else ""
+        yield [record[k] for k in keys]
+
+
+def _write_findings(book: _Book, label_key: str, findings: list[dict[str, Any]]) -> None:
+    view = book.view
+    headers = [view.labels[label] for _, label, _ in FINDING_COLUMNS]
+    widths = [width for _, _, width in FINDING_COLUMNS]
+    severity_col = [key for key, _, _ in FINDING_COLUMNS].index(_SEVERITY_COL)
+    per_sheet = MAX_ROWS - 1
+    chunks = range(0, max(len(findings), 1), per_sheet)
+    for n, start in enumerate(chunks, 1):
+        ws = book.sheet(label_key, f" ({n})" if n > 1 else "")
+        rows = _finding_rows(view, findings[start : start + per_sheet])
+        book.table(ws, 0, headers, rows, widths, severity_col)
+
+
+def _write_summary(book: _Book) -> None:
+    view, L = book.view, book.labels
+    ws = book.sheet("sheet_summary")
+    ws.set_column(0, 0, 28)
+    ws.set_column(1, 1, 60)
+    ws.set_column(2, 4, 12)
+    title = L["gate_title"] if view.scan.get("command") == "gate" else L["report_title"]
+    book.text(ws, 0, 0, title, book.title)
+    facts = [
+        (L["result"], L["failing"] if view.summary.get("failing") else L["not_failing"]),
+        (L["as_of"], view.scan.get("as_of")),
+        (L["fail_on"], view.scan.get("fail_on")),
+        (L["tool"], f"{view.tool.get('name', 'ledgerguard')} {view.tool.get('version', '')}"),
+        (L["finished_at"], view.scan.get("finished_at")),
+    ]
+    row = 1
+    for label, value in facts:
+        row += 1
+        book.text(ws, row, 0, label, book.bold)
+        book.text(ws, row, 1, as_text(value))
+    row += 2
+    book.text(ws, row, 0, L["by_severity"], book.title)
+    row += 1
+    counts = view.severity_counts()
+    for severity in SEVERITIES:
+        book.text(ws, row, 0, L.sev(severity), book.sev[severity])
+        book.text(ws, row, 2, counts[severity])
+        row += 1
+    book.text(ws, row, 0, L["waived"], book.bold)
+    book.text(ws, row, 2, sum(1 for f in view.findings if f.get("status") == "waived"))
+    row += 2
+    book.text(ws, row, 0, L["policies"], book.title)
+    row += 1
+    for key in ("policies_total", "passed", "failed", "errored", "skipped"):
+        field = {"policies_total": "policies"}.get(key, key)
+        book.text(ws, row, 0, L[key], book.bold)
+        book.text(ws, row, 2, int(view.summary.get(field) or 0))
+        row += 1
+    row += 1
+    book.text(ws, row, 0, L["by_policy"], book.title)
+    grouped = view.findings_by_policy()
+    rows = (
+        [p["id"], view.title_of(p["id"]), p.get("severity", ""), L.st(p.get("status")), len(grouped.get(p["id"], []))]
+        for p in view.policies
+    )
+    headers = [L["policy"], L["title"], L["severity"], L["status"], L["findings"]]
+    book.table(ws, row + 1, headers, rows, [28, 60, 12, 12, 12], severity_col=2)
+
+
+def _write_policies(book: _Book) -> None:
+    view, L = book.view, book.labels
+    grouped = view.findings_by_policy()
+    headers = [
+        L[k]
+        for k in (
+            "id",
+            "title",
+            "kind",
+            "severity",
+            "status",
+            "findings",
+            "pack",
+            "controls",
+            "description",
+            "references",
+            "remediation",
+            "error",
+            "location",
+        )
+    ]
+    rows = (
+        [
+            p["id"],
+            view.title_of(p["id"]),
+            p.get("kind"),
+            p.get("severity"),
+            L.st(p.get("status")),
+            len(grouped.get(p["id"], [])),
+            p.get("pack"),
+            ", ".join(p.get("controls") or []),
+            localized(p.get("description"), view.lang),
+            "\n".join(str(r) for r in p.get("references") or []),
+            localized(p.get("remediation"), view.lang),
+            p.get("error"),
+            f"{p['file']}:{p.get('line') or ''}".rstrip(":") if p.get("file") else "",
+        ]
+        for p in view.policies
+    )
+    ws = book.sheet("sheet_policies")
+    book.table(ws, 0, headers, rows, [11, 40, 20, 10, 9, 9, 20, 14, 50, 40, 50, 30, 30], 3)
+
+
+def _write_controls(book: _Book) -> None:
+    view, L = book.view, book.labels
+    headers = [L[k] for k in ("id", "title", "source_clause", "controls_policies", "status", "procedure")]
+    rows = (
+        [
+            c.get("id"),
+            localized(c.get("title"), view.lang),
+            c.get("source"),
+            ", ".join(c.get("policies") or []),
+            L.st("manual" if c.get("manual") else c.get("status")),
+            localized(c.get("procedure"), view.lang),
+        ]
+        for c in view.controls
+    )
+    book.table(book.sheet("sheet_controls"), 0, headers, rows, [12, 40, 40, 24, 12, 60])
+
+
+def _write_waivers(book: _Book) -> None:
+    view, L = book.view, book.labels
+    headers = [L[k] for k in ("policy", "subject", "expires", "status", "matched", "reason", "approved_by")]
+    rows = (
+        [
+            w.get("policy"),
+            w.get("subject"),
+            w.get("expires"),
+            L.st(w.get("status")),
+            int(w.get("matched") or 0),
+            w.get("reason"),
+            w.get("approved_by"),
+        ]
+        for w in view.waivers
+    )
+    book.table(book.sheet("sheet_waivers"), 0, headers, rows, [12, 36, 12, 10, 9, 50, 16])
+
+
+def _write_provenance(book: _Book) -> None:
+    view, L = book.view, book.labels
+    scan, snap = view.scan, view.scan.get("snapshot") or {}
+    rows: list[list[Any]] = [
+        [L["tool"], f"{view.tool.get('name', 'ledgerguard')} {view.tool.get('version', '')}"],
+        [L["command"], scan.get("command")],
+        [L["as_of"], scan.get("as_of")],
+        [L["timezone"], scan.get("timezone")],
+        [L["started_at"], scan.get("started_at")],
+        [L["finished_at"], scan.get("finished_at")],
+        [L["snapshot"], snap.get("path")],
+        [L["snapshot_sha256"], snap.get("sha256")],
+        [L["taken_at"], snap.get("taken_at")],
+    ]
+    if scan.get("change_file"):
+        rows.append([L["change_file"], scan["change_file"]])
+    rows += [[f"{L['table']}: {t}", h] for t, h in sorted((snap.get("tables") or {}).items())]
+    rows += [
+        [f"{L['pack']}: {p.get('name')} {p.get('version', '')}".strip(), p.get("sha256")]
+        for p in scan.get("policy_packs") or []
+    ]
+    rows += [
+        [
+            f"{L['source']}: {s.get('name')} ({s.get('kind')})",
+            " ".join(str(x) for x in (L.st(s.get("status")), s.get("collected_at"), s.get("error")) if x),
+        ]
+        for s in snap.get("sources") or []
+    ]
+    book.table(book.sheet("sheet_provenance"), 0, [L["field"], L["value"]], rows, [36, 90])
+
+
+@FORMATS.register("xlsx")
+class ExcelReporter(Reporter):
+    filename = "report.xlsx"
+
+    def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
+        view = View(doc, lang)
+        path = out_dir / self.filename
+        with atomic_file(path, "wb") as fh:
+            book = _Book(fh, view)
+            _write_summary(book)
+            _write_findings(book, "sheet_findings", view.sorted_findings())
+            _write_policies(book)
+            _write_controls(book)
+            _write_waivers(book)
+            if view.resolved:
+                _write_findings(book, "sheet_resolved", view.resolved)
+            _write_provenance(book)
+            book.wb.close()
+        return path

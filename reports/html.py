@@ -1,0 +1,224 @@
+"""report.html: one self-contained page for auditors.
+
+Safe by construction: jinja2 autoescape is on for the template (set explicitly,
+because ``select_autoescape`` does not match ``*.html.j2``), every printed string
+also passes ``clean_text`` through the environment's ``finalize``, no value from the
+data ever becomes a URL, and a Content-Security-Policy allows nothing but the page's
+own inline style and script, each pinned by its SHA-256. The findings the script
+pages through are a JSON data block (never executed) with ``<``, ``>`` and ``&``
+escaped, so no string can close it.
+
+Scale: the page is readable without JavaScript (Jenkins serves artefacts with a CSP
+that blocks scripts): the server-rendered findings table holds the first
+``STATIC_ROWS`` findings, most severe first, and each policy section shows
+``POLICY_EXAMPLES`` findings with their evidence. With JavaScript the table pages,
+filters and sorts over every finding from the data block, so the DOM stays small at
+100k findings (docs/reports.md has the measurements).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import Counter
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from ledgerguard.scanner.fsutil import atomic_file
+
+from .base import FORMATS, Reporter
+from .document import SEVERITIES, SEVERITY_RANK, View, location_text, waiver_text
+from .i18n import localized
+from .safe import as_text, clean_text, truncate
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC_ROWS = 2000  # findings rendered as HTML rows (the no-JavaScript view)
+POLICY_EXAMPLES = 20  # findings with full evidence per policy section
+TEXT_LIMIT = 2000  # characters of a message / evidence value shown in the page
+EVIDENCE_KEYS = 40  # evidence entries shown per finding
+RESOLVED_ROWS = 1000
+CHART_POLICIES = 15
+
+
+def _finalize(value: Any) -> Any:
+    """Every ``{{ … }}`` output: Markup passes (our own CSS/JS/JSON), text is cleaned."""
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return "" if value is None else value
+    return clean_text(value)
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        finalize=_finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["clip"] = lambda v, n=TEXT_LIMIT: truncate(as_text(v), n)
+    return env
+
+
+@cache
+def _asset(name: str) -> tuple[Markup, str]:
+    """An inline asset and its CSP source expression ('sha256-…' of the exact text)."""
+    text = (TEMPLATES / name).read_text(encoding="utf-8")
+    if "</" in text:
+        raise ValueError(f"{name} must not contain '</' (it is inlined into the page)")
+    digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+    return Markup(text), f"'sha256-{digest}'"
+
+
+def _json_block(value: Any) -> Markup:
+    """JSON that is safe inside <script type="application/json">: nothing can close it."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return Markup(text)
+
+
+def _evidence(evidence: Any) -> list[tuple[str, str]]:
+    if not isinstance(evidence, dict):
+        return [("", truncate(as_text(evidence), TEXT_LIMIT))] if evidence else []
+    items = list(evidence.items())
+    shown = [(str(k), truncate(as_text(v), TEXT_LIMIT)) for k, v in items[:EVIDENCE_KEYS]]
+    if len(items) > EVIDENCE_KEYS:
+        shown.append(("…", f"+{len(items) - EVIDENCE_KEYS}"))
+    return shown
+
+
+def _bars(counts: list[tuple[str, str, int]], width: int = 260) -> dict[str, Any]:
+    """Geometry of a horizontal bar chart: (label, css class, value) → bars."""
+    top = max((v for _, _, v in counts), default=0) or 1
+    bars = [
+        {"label": label, "cls": cls, "value": value, "y": i * 22,
+         "w": round(width * value / top) if value else 0}
+        for i, (label, cls, value) in enumerate(counts)
+    ]
+    return {"bars": bars, "height": len(bars) * 22, "width": width}
+
+
+def _context(view: View) -> dict[str, Any]:
+    L = view.labels
+    findings = view.sorted_findings()
+    grouped = view.findings_by_policy()
+    policy_ids = list(view.policy_by_id) + sorted(set(grouped) - set(view.policy_by_id))
+    policy_index = {pid: i for i, pid in enumerate(policy_ids)}
+    open_counts = view.severity_counts()
+    per_policy_open = Counter(f["policy_id"] for f in findings if f.get("status") != "waived")
+
+    rows = [
+        [
+            SEVERITY_RANK.get(f["severity"], len(SEVERITIES) - 1),
+            policy_index[f["policy_id"]],
+            clean_text(as_text(f.get("subject"))),
+            clean_text(truncate(as_text(f.get("message")), TEXT_LIMIT)),
+            f.get("status") or "open",
+            f.get("baseline") or "",
+            f["id"],
+            clean_text(as_text(f.get("code"))),
+            clean_text(truncate(as_text(f.get("evidence") or ""), 300)),
+        ]
+        for f in findings
+    ]
+    data = {
+        "severities": list(SEVERITIES),
+        "policies": [[pid, clean_text(view.title_of(pid))] for pid in policy_ids],
+        "rows": rows,
+        "labels": {
+            "sev": [L.sev(s) for s in SEVERITIES],
+            "st": {k: L.st(k) for k in ("open", "waived", "new", "existing", "waiver_expired")},
+            "rows_shown": L["rows_shown"],
+        },
+    }
+    sections = []
+    for policy in view.policies:
+        pf = grouped.get(policy["id"], [])
+        sections.append({
+            "p": policy,
+            "title": view.title_of(policy["id"]),
+            "description": localized(policy.get("description"), view.lang),
+            "remediation": localized(policy.get("remediation"), view.lang),
+            "references": [as_text(r) for r in policy.get("references") or []],
+            "count": len(pf),
+            "open": per_policy_open.get(policy["id"], 0),
+            "examples": [
+                {"f": f, "evidence": _evidence(f.get("evidence")),
+                 "waiver": waiver_text(f.get("waiver")), "where": location_text(f.get("location"))}
+                for f in pf[:POLICY_EXAMPLES]
+            ],
+            "more": max(len(pf) - POLICY_EXAMPLES, 0),
+        })
+    busiest = sorted(per_policy_open.items(), key=lambda kv: (-kv[1], kv[0]))[:CHART_POLICIES]
+    baseline = Counter(f.get("baseline") for f in findings if f.get("baseline"))
+    css, css_hash = _asset("report.css")
+    js, js_hash = _asset("report.js")
+    csp = (
+        f"default-src 'none'; style-src {css_hash}; script-src {js_hash}; img-src 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    return {
+        "L": L,
+        "lang": view.lang,
+        "html_lang": "zh-CN" if view.lang == "zh" else "en",
+        "csp": csp,
+        "css": css,
+        "js": js,
+        "data": _json_block(data),
+        "tool": view.tool,
+        "scan": view.scan,
+        "snapshot": view.scan.get("snapshot") or {},
+        "summary": view.summary,
+        "is_gate": view.scan.get("command") == "gate",
+        "severities": SEVERITIES,
+        "open_counts": open_counts,
+        "waived": sum(1 for f in findings if f.get("status") == "waived"),
+        "total": len(findings),
+        "sev_chart": _bars([(L.sev(s), f"sev-{s}", open_counts[s]) for s in SEVERITIES]),
+        "policy_chart": _bars(
+            [
+                (f"{pid} {view.title_of(pid)}"[:48],
+                 f"sev-{view.policy_by_id.get(pid, {}).get('severity', 'info')}", n)
+                for pid, n in busiest
+            ],
+            width=220,
+        ),
+        "static_rows": findings[:STATIC_ROWS],
+        "static_cut": len(findings) > STATIC_ROWS,
+        "static_shown": min(len(findings), STATIC_ROWS),
+        "policy_titles": {pid: view.title_of(pid) for pid in policy_ids},
+        "sections": sections,
+        "controls": [
+            dict(c, title_text=localized(c.get("title"), view.lang),
+                 procedure_text=localized(c.get("procedure"), view.lang))
+            for c in view.controls
+        ],
+        "waivers": view.waivers,
+        "baseline": baseline,
+        "has_baseline": bool(baseline or view.resolved),
+        "resolved": sorted(view.resolved, key=lambda f: SEVERITY_RANK.get(f.get("severity"), 9))[
+            :RESOLVED_ROWS
+        ],
+        "resolved_total": len(view.resolved),
+        "location_text": location_text,
+        "waiver_text": waiver_text,
+    }
+
+
+@FORMATS.register("html")
+class HtmlReporter(Reporter):
+    filename = "report.html"
+
+    def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
+        template = _environment().get_template("report.html.j2")
+        path = out_dir / self.filename
+        with atomic_file(path) as fh:
+            for chunk in template.generate(**_context(View(doc, lang))):
+                fh.write(chunk)
+        return path

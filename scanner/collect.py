@@ -1,0 +1,140 @@
+"""``collect``: run every source of a sources file and write one snapshot atomically.
+
+Each source runs in isolation: a failure (unreachable, auth, timeout, malformed rows,
+or a bug) becomes that source's ``status: error`` with a message, and the tables it
+would have produced are listed so the scanner marks them unusable. The snapshot is
+built in a temp folder and renamed into place, so nothing half-written is ever left.
+
+By default a run with a failed source writes no snapshot at all (an earlier snapshot
+at ``out_dir`` stays untouched); ``partial=True`` writes the snapshot anyway, with the
+failures recorded in its manifest — that is what ``scan --sources`` uses so the
+policies that need the failed tables end in ``error`` instead of passing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from ledgerguard.connectors._common import check_rows, redact
+from ledgerguard.connectors.base import ConnectorError
+from ledgerguard.connectors.sources import Source, SourcesFile, load_sources
+
+from .snapshot import TABLES, write_snapshot
+
+log = logging.getLogger(__name__)
+
+Echo = Callable[[str], None]
+
+
+@dataclass
+class CollectResult:
+    path: Path | None  # the snapshot written, or None when a failure kept it from being written
+    sources: list[dict] = field(default_factory=list)
+    tables: dict[str, int] = field(default_factory=dict)  # table -> rows
+
+    @property
+    def failed(self) -> list[dict]:
+        return [s for s in self.sources if s["status"] == "error"]
+
+
+def collect(
+    sources: str | Path | SourcesFile,
+    out_dir: str | Path | None,
+    *,
+    partial: bool = False,
+    progress: bool | None = None,
+    fmt: str = "csv",
+) -> CollectResult:
+    """Collect every source; write the snapshot to ``out_dir`` (None: collect only).
+
+    ``progress`` None means "when stderr is a terminal". Raises InputError for a bad
+    sources file; source failures are returned, never raised.
+    """
+    spec = sources if isinstance(sources, SourcesFile) else load_sources(sources)
+    tz = ZoneInfo(spec.timezone)
+    echo = _terminal_echo() if (sys.stderr.isatty() if progress is None else progress) else None
+    taken_at = _now(tz)
+    tables: dict[str, list[pd.DataFrame]] = {}
+    entries = []
+    for i, src in enumerate(spec.sources, 1):
+        if echo:
+            echo(f"[{i}/{len(spec.sources)}] {src.name} ({src.kind}) …")
+        entry, produced = _run_source(src, spec, echo)
+        entries.append(entry)
+        for name, df in produced.items():
+            tables.setdefault(name, []).append(df)
+        if echo:
+            state = "ok" if entry["status"] == "ok" else "FAILED"
+            echo(f"\r[{i}/{len(spec.sources)}] {src.name} ({src.kind}) {state} "
+                 f"in {entry['duration_seconds']:.1f}s\n")
+    merged = {name: pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+              for name, frames in tables.items()}
+    result = CollectResult(None, entries, {k: len(v) for k, v in merged.items()})
+    if out_dir is not None and (partial or not result.failed):
+        result.path = write_snapshot(out_dir, merged, sources=entries, timezone=spec.timezone,
+                                     taken_at=taken_at, fmt=fmt)
+    return result
+
+
+def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict, dict[str, pd.DataFrame]]:
+    """Run one source in isolation; returns its manifest entry and its tables."""
+    tz = ZoneInfo(spec.timezone)
+    started = time.monotonic()
+    connector = src.connector(spec.base_dir, spec.timezone)
+    if echo:
+        connector.progress = lambda done, total, unit: echo(
+            f"\r  {src.name}: {done}{'/' + str(total) if total is not None else ''} {unit}")
+    error = None
+    produced: dict[str, pd.DataFrame] = {}
+    try:
+        produced = connector.collect()
+        for name, df in produced.items():
+            if name in TABLES:
+                check_rows(name, df, spec.timezone, f"source {src.name}, table {name}")
+    except ConnectorError as exc:
+        error = redact(str(exc))
+    except Exception as exc:  # isolate every failure, a bug in a connector included
+        log.debug("source %s failed", src.name, exc_info=True)
+        error = redact(f"{type(exc).__name__}: {exc}")
+    duration = round(time.monotonic() - started, 3)
+    if error is not None:
+        log.warning("source %s (%s) failed: %s", src.name, src.kind, error)
+        listed = sorted(set(connector.tables()) | set(produced))
+        produced = {}
+    else:
+        listed = sorted(produced)
+        log.info("source %s (%s): %s in %.1fs", src.name, src.kind,
+                 ", ".join(f"{k} {len(v)} rows" for k, v in sorted(produced.items())), duration)
+    entry = {
+        "name": src.name,
+        "kind": src.kind,
+        "status": "ok" if error is None else "error",
+        "collected_at": _now(tz),
+        "duration_seconds": duration,
+        "error": error,
+        "tables": listed,
+    }
+    return entry, produced
+
+
+def _now(tz: ZoneInfo) -> str:
+    return dt.datetime.now(tz).isoformat(timespec="seconds")
+
+
+def _terminal_echo() -> Echo:
+    def echo(text: str) -> None:
+        if text.startswith("\r"):
+            text = "\r\x1b[2K" + text[1:]  # overwrite the progress line
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return echo

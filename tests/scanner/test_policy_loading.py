@@ -1,0 +1,91 @@
+"""Policy validation: every problem at once, each with file:line:column and schema path."""
+
+from __future__ import annotations
+
+import re
+
+from conftest import policy_pack
+
+GOOD = """
+id: ACC-001
+kind: revoke_on_departure
+title: {en: Departed staff keep no enabled account, zh: 离职人员账号及时停用}
+severity: critical
+params: {grace_days: 0}
+"""
+
+
+def test_three_mistakes_are_all_reported_with_line_numbers(cli, write_yaml):
+    path = write_yaml("pack.yaml", """
+        apiVersion: ledgerguard/v1
+        kind: PolicyPack
+        metadata: {name: broken}
+        policies:
+          - id: ACC-001
+            kind: revoke_on_departure
+            title: ok
+            severity: critical
+            params:
+              grace_days: "three"
+          - id: ACC-002
+            kind: no_such_kind
+            title: ok
+            severity: high
+          - id: ACC-003
+            kind: revoke_on_departure
+            title: ok
+            severity: severe
+            colour: blue
+    """)
+    result = cli("validate", path)
+    assert result.exit_code == 2
+    err = result.stderr
+    assert re.search(r"pack\.yaml:10:\d+: .*'three' is not of type 'integer'.*\[schema: .*grace_days/type\]", err)
+    assert re.search(r"pack\.yaml:12:\d+: .*'no_such_kind' is not one of", err)
+    assert re.search(r"pack\.yaml:18:\d+: .*'severe' is not one of", err)
+    assert re.search(r"pack\.yaml:19:5: unknown key 'colour'", err)
+    assert "Traceback" not in result.output + err
+
+
+def test_duplicate_keys_and_duplicate_ids_are_errors(cli, write_yaml):
+    a = write_yaml("a.yaml", policy_pack(GOOD))
+    b = write_yaml("b.yaml", policy_pack(GOOD.replace("severity: critical", "severity: critical\nseverity: high")))
+    result = cli("validate", a, b)
+    assert result.exit_code == 2
+    assert re.search(r"b\.yaml:\d+:\d+: duplicate key 'severity'", result.stderr)
+    c = write_yaml("c.yaml", policy_pack(GOOD, name="other"))
+    result = cli("validate", a, c)
+    assert result.exit_code == 2
+    assert re.search(r"c\.yaml:5:\d+: duplicate policy id 'ACC-001' \(first in .*a\.yaml:5\)", result.stderr)
+
+
+def test_invalid_yaml_names_line_and_column(cli, write_yaml):
+    path = write_yaml("bad.yaml", "apiVersion: ledgerguard/v1\npolicies: [\n  {id: x\n")
+    result = cli("validate", path)
+    assert result.exit_code == 2
+    assert re.search(r"bad\.yaml:\d+:\d+: invalid YAML", result.stderr)
+
+
+def test_yaml_aliases_are_refused(cli, write_yaml):
+    path = write_yaml("alias.yaml", "a: &x [1, 2]\nb: [*x, *x]\n")
+    result = cli("validate", path)
+    assert result.exit_code == 2
+    assert "aliases" in result.stderr
+
+
+def test_valid_pack_and_builtin_pack_validate(cli, write_yaml):
+    path = write_yaml("ok.yaml", policy_pack(GOOD))
+    result = cli("validate", path)
+    assert result.exit_code == 0, result.output + result.stderr
+    assert "1 policy pack(s), 1 policies" in result.output
+
+
+def test_policies_show_fills_defaults(cli, write_yaml):
+    path = write_yaml("ok.yaml", policy_pack(GOOD))
+    result = cli("policies", "show", "ACC-001", "--policies", path, "--lang", "zh")
+    assert result.exit_code == 0
+    assert "离职人员账号及时停用" in result.output
+    assert "lookback_days: 365" in result.output
+    assert "enabled_after_departure" in result.output
+    result = cli("policies", "show", "NOPE-1", "--policies", path)
+    assert result.exit_code == 2

@@ -1,0 +1,105 @@
+"""Snapshot reading: typing, timezones, required columns, bad values located."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from ledgerguard.scanner.errors import InputError
+from ledgerguard.scanner.snapshot import read_snapshot, write_snapshot
+
+IDS = [{"person_id": "P1", "name": "张三", "status": "active"}]
+
+
+def test_booleans_accept_chinese_and_english_and_empty_is_false(make_snapshot):
+    snap = read_snapshot(make_snapshot({"accounts": [
+        {"system": "erp", "account_id": a, "enabled": v}
+        for a, v in [("a", "是"), ("b", "否"), ("c", "TRUE"), ("d", "0"), ("e", ""), ("f", "yes")]
+    ]}))
+    assert snap.tables["accounts"]["enabled"].tolist() == [True, False, True, False, False, True]
+
+
+def test_mixed_time_forms_are_converted_to_the_snapshot_timezone(make_snapshot):
+    snap = read_snapshot(make_snapshot({"accounts": [
+        {"system": "erp", "account_id": "a", "enabled": "1", "last_login_at": "2026-11-20"},
+        {"system": "erp", "account_id": "b", "enabled": "1", "last_login_at": "2026-11-20T23:30:00Z"},
+        {"system": "erp", "account_id": "c", "enabled": "1", "last_login_at": "2026-11-20 08:00:00"},
+        {"system": "erp", "account_id": "d", "enabled": "1", "last_login_at": "2026-11-20T08:00:00+09:00"},
+    ]}, timezone="Asia/Shanghai"))
+    got = snap.tables["accounts"]["last_login_at"]
+    assert [t.isoformat() for t in got] == [
+        "2026-11-20T00:00:00+08:00",
+        "2026-11-21T07:30:00+08:00",  # Z → next local day
+        "2026-11-20T08:00:00+08:00",  # naive → local
+        "2026-11-20T07:00:00+08:00",
+    ]
+
+
+def test_csv_with_bom_is_read(tmp_path):
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "identities.csv").write_bytes("\ufeffperson_id,name,status\nP1,张三,active\n".encode())
+    (root / "manifest.json").write_text(json.dumps({"format": "ledgerguard-snapshot/1"}))
+    snap = read_snapshot(root)
+    assert snap.tables["identities"].loc[0, "person_id"] == "P1"
+    assert snap.tables["identities"].loc[0, "name"] == "张三"
+    assert len(snap.table_hashes["identities"]) == 64  # computed when absent
+
+
+def test_bad_values_name_file_row_and_column(make_snapshot):
+    root = make_snapshot({"accounts": [
+        {"system": "erp", "account_id": "a", "enabled": "true", "created_at": "2026-01-01"},
+        {"system": "erp", "account_id": "b", "enabled": "maybe", "created_at": "2026-02-30"},
+    ]})
+    with pytest.raises(InputError) as exc:
+        read_snapshot(root)
+    text = str(exc.value)
+    assert "accounts.csv:3:" in text  # header is line 1, second data row is line 3
+    assert "column 'enabled': 'maybe' is not a boolean" in text
+    assert "column 'created_at': '2026-02-30' is not an ISO 8601 date" in text
+
+
+def test_missing_required_column_is_an_error(make_snapshot):
+    root = make_snapshot({"identities": [{"person_id": "P1", "name": "x"}]})
+    with pytest.raises(InputError, match=r"lacks required column.*status"):
+        read_snapshot(root)
+
+
+def test_table_of_a_failed_source_is_unusable(make_snapshot):
+    root = make_snapshot({"identities": IDS}, sources=[
+        {"name": "corp-ad", "kind": "ldap", "status": "error", "error": "timeout", "tables": ["accounts"]},
+    ])
+    snap = read_snapshot(root)
+    assert snap.unusable["accounts"].startswith("source 'corp-ad' failed: timeout")
+    with pytest.raises(Exception, match="unusable"):
+        snap.table("accounts")
+
+
+def test_recorded_hash_mismatch_is_reported(make_snapshot):
+    root = make_snapshot({"identities": IDS})
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["tables"]["identities"]["sha256"] = "0" * 64
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="differs from the manifest"):
+        read_snapshot(root)
+
+
+def test_write_then_read_round_trips_types_csv_and_parquet(tmp_path):
+    tz = "Asia/Shanghai"
+    accounts = pd.DataFrame({
+        "system": ["erp"], "account_id": ["张三"], "enabled": [True],
+        "last_login_at": pd.to_datetime(["2026-11-20T10:00:00"]).tz_localize(tz),
+    })
+    for fmt in ("csv", "parquet"):
+        out = write_snapshot(tmp_path / fmt, {"accounts": accounts}, timezone=tz, fmt=fmt,
+                             taken_at="2026-11-23T02:00:00+08:00")
+        snap = read_snapshot(out)
+        got = snap.tables["accounts"]
+        assert got.loc[0, "enabled"] is True or got.loc[0, "enabled"] == True  # noqa: E712
+        assert got.loc[0, "last_login_at"] == accounts.loc[0, "last_login_at"]
+        assert snap.taken_at == "2026-11-23T02:00:00+08:00"
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["tables"]["accounts"]["rows"] == 1
+        assert not list(tmp_path.glob(f".{fmt}.*"))  # no temp dir left behind
