@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pandas as pd
+
 from ledgerguard.scanner.errors import InputError
 from ledgerguard.scanner.snapshot import TABLES, type_table
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
+
 from ledgerguard.scanner.registry import Registry
 
 CONNECTORS: Registry[type[Connector]] = Registry("connector kind", "ledgerguard.connectors")

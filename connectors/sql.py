@@ -23,12 +23,17 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from ledgerguard.scanner.snapshot import TABLES
+
 from ._common import SECRET_SCHEMA, read_secret, redact, resolve, text_frame
 from .base import CONNECTORS, Connector, ConnectorError
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_ROWS = 5_000_000
 DEFAULT_TIMEOUT = 30
+_TIMEOUT_ARG = {"psycopg2": "connect_timeout", "psycopg": "connect_timeout", "pg8000": "timeout",
+                "pymysql": "connect_timeout", "mysqldb": "connect_timeout", "pyodbc": "timeout",
+                "pymssql": "login_timeout"}
 
 
 @functools.cache
@@ -57,6 +62,9 @@ class SqlConnector(Connector):
                 "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
                 "additionalProperties": {"type": "string", "minLength": 1},
             },
+            "naive_times": {"enum": ["utc", "local"],
+                            "description": "how to read timestamps without an offset "
+                                           "(default: the profile's, else local = the snapshot timezone)"},
             "system": {"type": "string", "minLength": 1,
                        "description": "value of the system column (default: the source name)"},
             "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULT_TIMEOUT},
@@ -66,6 +74,10 @@ class SqlConnector(Connector):
         "if": {"properties": {"profile": {"const": "generic"}}},
         "then": {"required": ["queries"]},
     }
+
+    def _naive_utc(self) -> bool:
+        profile = profiles().get(self.settings.get("profile", "generic"), {})
+        return self.settings.get("naive_times", profile.get("naive_times", "local")) == "utc"
 
     def _queries(self) -> dict[str, dict[str, Any]]:
         profile = self.settings.get("profile", "generic")
@@ -101,10 +113,11 @@ class SqlConnector(Connector):
                 if not path.is_file():
                     raise ConnectorError(f"SQLite database {path} does not exist")
                 url = url.set(database=f"file:{path}", query={"mode": "ro", "uri": "true"})
-        elif url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
-            connect_args["connect_timeout"] = int(timeout)
-        elif url.get_backend_name() == "mssql":
-            connect_args["timeout"] = int(timeout)
+        else:
+            # each DBAPI driver names its connect timeout differently
+            arg = _TIMEOUT_ARG.get(url.get_driver_name())
+            if arg:
+                connect_args[arg] = int(timeout) if arg != "timeout" else timeout
         return create_engine(url, connect_args=connect_args)
 
     def collect(self) -> dict[str, pd.DataFrame]:
@@ -124,15 +137,38 @@ class SqlConnector(Connector):
                     if len(rows) > max_rows:
                         raise ConnectorError(f"table {table}: more than max_rows={max_rows} rows")
                     df = text_frame([tuple(r) for r in rows], list(result.keys()))
-                    out[table] = _derive(df, spec.get("derive") or {}, system)
+                    df = _derive(df, spec.get("derive") or {}, system)
+                    out[table] = _mark_utc(df, table) if self._naive_utc() else df
                     log.debug("source %s: %s: %d rows", self.source, table, len(df))
         except SQLAlchemyError as exc:
             detail = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
             where = f"table {table}: " if table else "connect: "
-            raise ConnectorError(redact(where + str(detail).splitlines()[0])) from None
+            raise ConnectorError(redact(where + _message(detail))) from None
         finally:
             engine.dispose()
         return out
+
+
+def _message(exc: BaseException) -> str:
+    """The driver's own words, first line only (pg8000 gives a dict of server fields)."""
+    first = exc.args[0] if exc.args else exc
+    if isinstance(first, dict) and "M" in first:
+        return f"{first['M']} (SQLSTATE {first.get('C', '?')})"
+    lines = str(exc).splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+_NAIVE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$"
+
+
+def _mark_utc(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Products that store UTC without saying so (Tryton, Odoo): give naive times ``+00:00``."""
+    for col in TABLES.get(table, ()):
+        if col.type == "time" and col.name in df.columns:
+            values = df[col.name]
+            naive = values.str.match(_NAIVE, na=False)
+            df.loc[naive, col.name] = values[naive].str.replace(" ", "T", n=1) + "+00:00"
+    return df
 
 
 def _derive(df: pd.DataFrame, derive: dict[str, str | list[str]], system: str) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+
 from ledgerguard.scanner.errors import InputError, Problem
 
 from .i18n import Labels, localized

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import xlsxwriter
-from ledgerguard.scanner.fsutil import atomic_file
 from xlsxwriter.worksheet import Worksheet
+
+from ledgerguard.scanner.fsutil import atomic_file
 
 from .base import FORMATS, Reporter
 from .document import FINDING_COLUMNS, SEVERITIES, View

@@ -97,8 +97,7 @@ def _bars(counts: list[tuple[str, str, int]], width: int = 260) -> dict[str, Any
     """Geometry of a horizontal bar chart: (label, css class, value) → bars."""
     top = max((v for _, _, v in counts), default=0) or 1
     bars = [
-        {"label": label, "cls": cls, "value": value, "y": i * 22,
-         "w": round(width * value / top) if value else 0}
+        {"label": label, "cls": cls, "value": value, "y": i * 22, "w": round(width * value / top) if value else 0}
         for i, (label, cls, value) in enumerate(counts)
     ]
     return {"bars": bars, "height": len(bars) * 22, "width": width}
@@ -140,21 +139,27 @@ def _context(view: View) -> dict[str, Any]:
     sections = []
     for policy in view.policies:
         pf = grouped.get(policy["id"], [])
-        sections.append({
-            "p": policy,
-            "title": view.title_of(policy["id"]),
-            "description": localized(policy.get("description"), view.lang),
-            "remediation": localized(policy.get("remediation"), view.lang),
-            "references": [as_text(r) for r in policy.get("references") or []],
-            "count": len(pf),
-            "open": per_policy_open.get(policy["id"], 0),
-            "examples": [
-                {"f": f, "evidence": _evidence(f.get("evidence")),
-                 "waiver": waiver_text(f.get("waiver")), "where": location_text(f.get("location"))}
-                for f in pf[:POLICY_EXAMPLES]
-            ],
-            "more": max(len(pf) - POLICY_EXAMPLES, 0),
-        })
+        sections.append(
+            {
+                "p": policy,
+                "title": view.title_of(policy["id"]),
+                "description": localized(policy.get("description"), view.lang),
+                "remediation": localized(policy.get("remediation"), view.lang),
+                "references": [as_text(r) for r in policy.get("references") or []],
+                "count": len(pf),
+                "open": per_policy_open.get(policy["id"], 0),
+                "examples": [
+                    {
+                        "f": f,
+                        "evidence": _evidence(f.get("evidence")),
+                        "waiver": waiver_text(f.get("waiver")),
+                        "where": location_text(f.get("location")),
+                    }
+                    for f in pf[:POLICY_EXAMPLES]
+                ],
+                "more": max(len(pf) - POLICY_EXAMPLES, 0),
+            }
+        )
     busiest = sorted(per_policy_open.items(), key=lambda kv: (-kv[1], kv[0]))[:CHART_POLICIES]
     baseline = Counter(f.get("baseline") for f in findings if f.get("baseline"))
     css, css_hash = _asset("report.css")
@@ -183,8 +188,7 @@ def _context(view: View) -> dict[str, Any]:
         "sev_chart": _bars([(L.sev(s), f"sev-{s}", open_counts[s]) for s in SEVERITIES]),
         "policy_chart": _bars(
             [
-                (f"{pid} {view.title_of(pid)}"[:48],
-                 f"sev-{view.policy_by_id.get(pid, {}).get('severity', 'info')}", n)
+                (f"{pid} {view.title_of(pid)}"[:48], f"sev-{view.policy_by_id.get(pid, {}).get('severity', 'info')}", n)
                 for pid, n in busiest
             ],
             width=220,
@@ -195,16 +199,17 @@ def _context(view: View) -> dict[str, Any]:
         "policy_titles": {pid: view.title_of(pid) for pid in policy_ids},
         "sections": sections,
         "controls": [
-            dict(c, title_text=localized(c.get("title"), view.lang),
-                 procedure_text=localized(c.get("procedure"), view.lang))
+            dict(
+                c,
+                title_text=localized(c.get("title"), view.lang),
+                procedure_text=localized(c.get("procedure"), view.lang),
+            )
             for c in view.controls
         ],
         "waivers": view.waivers,
         "baseline": baseline,
         "has_baseline": bool(baseline or view.resolved),
-        "resolved": sorted(view.resolved, key=lambda f: SEVERITY_RANK.get(f.get("severity"), 9))[
-            :RESOLVED_ROWS
-        ],
+        "resolved": sorted(view.resolved, key=lambda f: SEVERITY_RANK.get(f.get("severity"), 9))[:RESOLVED_ROWS],
         "resolved_total": len(view.resolved),
         "location_text": location_text,
         "waiver_text": waiver_text,

@@ -148,10 +148,19 @@ def scan_options(fn):
 
 @main.command()
 @click.option("--snapshot", "snapshot_dir", type=click.Path(), help="Snapshot folder to scan.")
+@click.option("--sources", "sources", type=click.Path(),
+              help="Collect these sources first (into a temporary snapshot), then scan.")
+@click.option("--waivers", "waivers", type=click.Path(dir_okay=False), metavar="WAIVERS.yaml",
+              help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
+@click.option("--baseline", "baseline", type=click.Path(dir_okay=False), metavar="FINDINGS.json",
+              help="An earlier findings.json: mark findings new/existing and list resolved ones.")
+@click.option("--fail-on-new-only", "fail_on_new_only", is_flag=True,
+              help="Exit 1 only for findings new since --baseline (or whose waiver expired).")
 @scan_options
 @handle_errors
-def scan(snapshot_dir: str | None, policies: tuple[str, ...], as_of: str | None, formats: str,
-         out: str, fail_on: str, lang: str) -> None:
+def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
+         fail_on_new_only: bool, policies: tuple[str, ...], as_of: str | None,
+         formats: str, out: str, fail_on: str, lang: str) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
     from ledgerguard.reports.base import write_reports
 
@@ -161,16 +170,112 @@ def scan(snapshot_dir: str | None, policies: tuple[str, ...], as_of: str | None,
     from .scan import resolve_now, run_scan
     from .snapshot import read_snapshot
 
-    if not snapshot_dir:
-        raise click.UsageError("give --snapshot DIR (or --sources SOURCES.yaml)")
+    if bool(snapshot_dir) == bool(sources):
+        raise click.UsageError("give either --snapshot DIR or --sources SOURCES.yaml")
+    if fail_on_new_only and not baseline:
+        raise click.UsageError("--fail-on-new-only needs --baseline FINDINGS.json")
     fmts = split_formats(formats)
     packs = load_packs(list(policies) or None)
-    snapshot = read_snapshot(snapshot_dir)
-    doc = run_scan(snapshot, packs, resolve_now(as_of, snapshot), fail_on=fail_on)
+    if sources:
+        import tempfile
+
+        from .collect import collect, print_collect_summary
+
+        with tempfile.TemporaryDirectory(prefix="ledgerguard-") as tmp:
+            # partial: a failed source is recorded, so the policies needing it end in error
+            result = collect(sources, Path(tmp) / "snapshot", partial=True)
+            print_collect_summary(result)
+            snapshot = read_snapshot(result.path)
+    else:
+        snapshot = read_snapshot(snapshot_dir)
+    now = resolve_now(as_of, snapshot)
+    doc = run_scan(snapshot, packs, now, fail_on=fail_on, **_waivers_and_baseline(waivers, baseline, now))
     written = write_reports(doc, fmts, Path(out), lang)
-    code = exit_code(doc, fail_on)
+    code = exit_code(doc, fail_on, new_only=fail_on_new_only)
     print_summary(doc, code, [str(p) for p in written])
     sys.exit(int(code))
+
+
+def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -> dict[str, Any]:
+    """run_scan's waivers= and baseline= from their files (expiry judged against the as-of date)."""
+    from .findings import read_findings
+    from .waivers import load_waivers
+
+    return {
+        "waivers": load_waivers([waivers], now.date()) if waivers else None,
+        "baseline": read_findings(baseline) if baseline else None,
+    }
+
+
+GATE_FORMATS = (*ALL_FORMATS, "github", "gitlab")
+
+
+@main.command()
+@click.option("--snapshot", "snapshot_dir", required=True, type=click.Path(),
+              help="Snapshot folder: the current state the change is applied to.")
+@click.option("--change", "change", required=True, type=click.Path(dir_okay=False), metavar="CHANGE.yaml",
+              help="The proposed changes (SPEC §6; docs/ci.md).")
+@click.option("--waivers", "waivers", type=click.Path(dir_okay=False), metavar="WAIVERS.yaml",
+              help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
+@scan_options
+@handle_errors
+def gate(snapshot_dir: str, change: str, waivers: str | None, policies: tuple[str, ...], as_of: str | None,
+         formats: str, out: str, fail_on: str, lang: str) -> None:
+    """Judge a change file before it is applied: only the findings it introduces fail.
+
+    --format also takes github (workflow-command annotations, printed to stdout) and
+    gitlab (Code Quality JSON). Exit 1 when an introduced finding reaches --fail-on.
+    """
+    import contextlib
+
+    from ledgerguard.reports.base import write_reports
+    from ledgerguard.reports.github import annotations, stop_commands
+
+    from .console import print_summary
+    from .findings import exit_code
+    from .gate import describe, load_changes, run_gate
+    from .policy import load_packs
+    from .scan import resolve_now
+    from .snapshot import read_snapshot
+
+    fmts = split_formats(formats, GATE_FORMATS)
+    changes = load_changes(change)
+    packs = load_packs(list(policies) or None)
+    snapshot = read_snapshot(snapshot_dir)
+    now = resolve_now(as_of, snapshot)
+    doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on,
+                   waivers=_waivers_and_baseline(waivers, None, now)["waivers"])
+    written = write_reports(doc, fmts, Path(out), lang)
+    code = exit_code(doc, fail_on)
+    fenced = contextlib.nullcontext()
+    if "github" in fmts:
+        for line in annotations(doc):
+            click.echo(line)
+        fenced = stop_commands(click.echo)
+    with fenced:
+        for line in describe(doc):
+            click.echo(line)
+        print_summary(doc, code, [str(p) for p in written])
+    sys.exit(int(code))
+
+
+@main.command()
+@click.option("--sources", "sources", required=True, type=click.Path(), help="The sources file.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Snapshot folder to write (replaced atomically).")
+@click.option("--partial", is_flag=True,
+              help="Write the snapshot even when a source failed (its tables marked unusable).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "parquet"]), default="csv", show_default=True,
+              help="File format of the snapshot tables.")
+@handle_errors
+def collect(sources: str, out: str, partial: bool, fmt: str) -> None:
+    """Pull every source into a snapshot folder. Exit 3 when a source failed."""
+    from .collect import collect as run_collect
+    from .collect import print_collect_summary
+
+    result = run_collect(sources, out, partial=partial, fmt=fmt)
+    print_collect_summary(result)
+    sys.exit(int(ExitCode.NOT_EVALUABLE if result.failed else ExitCode.OK))
 
 
 @main.command()
@@ -182,6 +287,29 @@ def validate(paths: tuple[str, ...]) -> None:
 
     for line in validate_paths(list(paths)):
         click.echo(line)
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@handle_errors
+def test_cmd(paths: tuple[str, ...]) -> None:
+    """Run policy unit tests: every folder below PATHS holding an expected.yaml (docs/testing-policies.md)."""
+    from .policytest import run_tests
+
+    run = run_tests(list(paths))
+    style = {"passed": ("PASSED", "green"), "failed": ("FAILED", "red"), "error": ("ERROR", "red")}
+    for case in run.cases:
+        word, colour = style[case.status]
+        try:
+            name = case.path.relative_to(Path.cwd())
+        except ValueError:
+            name = case.path
+        click.echo(f"{name} " + click.style(word, fg=colour, bold=True))
+        for line in case.failures:
+            click.echo(f"    {line}")
+    counts = ", ".join(f"{run.count(s)} {s}" for s in ("passed", "failed", "error") if run.count(s))
+    click.echo(f"==== {counts} in {run.seconds:.2f}s ====")
+    sys.exit(run.exit_code)
 
 
 @main.group()

@@ -107,7 +107,7 @@ def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict
         error = redact(f"{type(exc).__name__}: {exc}")
     duration = round(time.monotonic() - started, 3)
     if error is not None:
-        log.warning("source %s (%s) failed: %s", src.name, src.kind, error)
+        log.info("source %s (%s) failed: %s", src.name, src.kind, error)
         listed = sorted(set(connector.tables()) | set(produced))
         produced = {}
     else:
@@ -138,3 +138,21 @@ def _terminal_echo() -> Echo:
         sys.stderr.flush()
 
     return echo
+
+
+def print_collect_summary(result: CollectResult) -> None:
+    """One line per source on stdout; failures in red on stderr, with the reason."""
+    import click
+
+    for src in result.sources:
+        if src["status"] == "ok":
+            click.echo(f"source {src['name']} ({src['kind']}): ok, {', '.join(src['tables']) or 'no tables'} "
+                       f"in {src['duration_seconds']:.1f}s")
+        else:
+            click.secho(f"source {src['name']} ({src['kind']}) FAILED: {src['error']}", fg="red", err=True)
+    if result.path is not None:
+        rows = ", ".join(f"{k} {v}" for k, v in sorted(result.tables.items()))
+        click.echo(f"wrote snapshot {result.path} ({rows or 'no tables'})")
+    elif result.failed:
+        click.secho("no snapshot written: a source failed (use --partial to write one anyway)",
+                    fg="red", err=True)

@@ -31,6 +31,26 @@ def glob_mask(values: pd.Series, patterns: list[str] | tuple[str, ...]) -> pd.Se
     return values.isin(hits)
 
 
+def _expand_denies(deny: pd.DataFrame, allow: pd.DataFrame) -> pd.DataFrame:
+    """Deny rows (system, account_id, permission-or-glob) as literal, distinct permissions.
+
+    Each distinct (system, glob) is matched once against the distinct allowed permissions
+    of its system, so a deny role held by thousands of accounts costs one merge.
+    """
+    is_glob = deny["permission"].str.contains(r"[*?\[]", regex=True, na=False)
+    literal = deny[~is_glob]
+    globs = deny[is_glob]
+    if globs.empty:
+        return literal.drop_duplicates()
+    known = allow[["system", "permission"]].drop_duplicates()
+    pats = globs[["system", "permission"]].drop_duplicates().rename(columns={"permission": "pattern"})
+    pairs = pats.merge(known, on="system", sort=False)
+    pairs = pairs[[fnmatchcase(p, g) for p, g in zip(pairs["permission"], pairs["pattern"], strict=True)]]
+    expanded = globs.rename(columns={"permission": "pattern"}).merge(
+        pairs, on=["system", "pattern"], sort=False)[["system", "account_id", "permission"]]
+    return pd.concat([literal, expanded], ignore_index=True).drop_duplicates()
+
+
 class Context:
     def __init__(self, snapshot: Snapshot, now: pd.Timestamp) -> None:
         self.snapshot = snapshot
@@ -74,6 +94,25 @@ class Context:
         )
 
     @cached_property
+    def grants_with_account(self) -> pd.DataFrame:
+        """grants ⟕ accounts ⟕ identities; columns ``account.<col>`` and ``identity.<col>``.
+
+        The identity is the account's person (``account.person_id``); without an
+        identities table only the account columns are joined.
+        """
+        grants = self.table("grants")
+        accounts = self.table("accounts").drop_duplicates(["system", "account_id"])
+        accounts = accounts.rename(columns={c: f"account.{c}" for c in accounts.columns})
+        out = grants.merge(accounts, how="left", left_on=["system", "account_id"],
+                           right_on=["account.system", "account.account_id"], sort=False)
+        if self.snapshot.has("identities"):
+            ids = self.identities.drop_duplicates("person_id")
+            ids = ids.rename(columns={c: f"identity.{c}" for c in ids.columns})
+            out = out.merge(ids, how="left", left_on="account.person_id", right_on="identity.person_id",
+                            sort=False)
+        return out
+
+    @cached_property
     def account_permissions(self) -> pd.DataFrame:
         """Effective (system, account_id, person_id, enabled, role, permission) rows.
 
@@ -88,15 +127,10 @@ class Context:
         allow = joined[joined["effect"] != "deny"].drop(columns="effect")
         deny = joined[joined["effect"] == "deny"][["system", "account_id", "permission"]]
         if not deny.empty:
-            literal = deny[~deny["permission"].str.contains(r"[*?\[]", regex=True, na=False)]
-            hit = allow.merge(literal.assign(_deny=True), how="left",
-                              on=["system", "account_id", "permission"])["_deny"].fillna(False)
-            keep = ~hit.to_numpy(dtype=bool)
-            for (system, account), pats in deny[~deny.index.isin(literal.index)].groupby(
-                ["system", "account_id"])["permission"]:
-                rows = ((allow["system"] == system) & (allow["account_id"] == account)).to_numpy()
-                keep &= ~(rows & glob_mask(allow["permission"], list(pats)).to_numpy())
-            allow = allow[keep]
+            denied = _expand_denies(deny.drop_duplicates(), allow)
+            hit = allow.merge(denied.assign(_deny=True), how="left",
+                              on=["system", "account_id", "permission"], sort=False)["_deny"]
+            allow = allow[hit.isna().to_numpy()]
         accounts = self.table("accounts")[["system", "account_id", "person_id", "enabled"]]
         out = allow.merge(accounts, on=["system", "account_id"], how="left", sort=False)
         out["enabled"] = out["enabled"].fillna(False).astype(bool)

@@ -178,8 +178,11 @@ def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, li
         return pack, problems
     for i, p in enumerate(data.get("policies") or []):
         kind = KINDS.get(p["kind"])
-        for sub, message in kind.check(p.get("params") or {}):
-            problems.append(doc.positions.problem(("policies", i, "params", *sub), message))
+        for sub, message, *offset in kind.check(p.get("params") or {}):
+            problem = doc.positions.problem(("policies", i, "params", *sub), message)
+            if offset:  # a place inside a string value (a table_rule expression)
+                problem = _inside_scalar(problem, raw, _at(p.get("params") or {}, sub), offset[0])
+            problems.append(problem)
         pack.policies.append(Policy(
             id=p["id"], kind=p["kind"], title=i18n(p["title"]), severity=p["severity"],
             params=p.get("params") or {}, pack=pack.name, file=str(path),
@@ -194,6 +197,40 @@ def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, li
             procedure=i18n(c.get("procedure")),
         ))
     return pack, problems
+
+
+def _at(data: Any, path: tuple) -> Any:
+    for k in path:
+        data = data[k]
+    return data
+
+
+def _inside_scalar(problem: Problem, raw: bytes, value: Any, offset: int) -> Problem:
+    """Move a problem from the start of a string value to ``offset`` characters into it.
+
+    Exact for one-line plain and quoted scalars (without escapes before the offset) and
+    for literal blocks (``|``); otherwise the position stays at the value's start and
+    the message names the character.
+    """
+    if problem.line is None or problem.column is None or not isinstance(value, str):
+        return problem
+    lines = raw.decode("utf-8-sig", errors="replace").splitlines()
+    if problem.line > len(lines):
+        return problem
+    start = lines[problem.line - 1][problem.column - 1:problem.column]
+    line, column = problem.line, problem.column
+    if start in ("'", '"') or (start not in ("|", ">") and "\n" not in value):
+        column += offset + (1 if start in ("'", '"') else 0)
+    elif start == "|" and problem.line < len(lines):
+        before = value[:offset]
+        body = lines[problem.line]
+        indent = len(body) - len(body.lstrip(" "))
+        line = problem.line + 1 + before.count("\n")
+        column = indent + 1 + len(before) - (before.rfind("\n") + 1)
+    else:
+        return Problem(f"{problem.message} (at character {offset + 1})", problem.file, problem.line,
+                       problem.column, problem.schema_path)
+    return Problem(problem.message, problem.file, line, column, problem.schema_path)
 
 
 def load_packs(paths: list[str | Path] | None = None) -> list[PolicyPack]:

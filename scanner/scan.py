@@ -7,6 +7,7 @@ from typing import Any
 
 import pandas as pd
 
+from .baseline import apply_baseline
 from .context import Context
 from .engine import evaluate
 from .errors import InputError, Problem
@@ -14,6 +15,7 @@ from .findings import assemble, findings_of
 from .policy import PolicyPack, all_policies
 from .snapshot import Snapshot
 from .timeutil import iso, parse_instant
+from .waivers import Waiver, apply_waivers
 
 
 def resolve_now(as_of: str | None, snapshot: Snapshot) -> pd.Timestamp:
@@ -46,13 +48,21 @@ def run_scan(
     *,
     fail_on: str = "high",
     command: str = "scan",
+    waivers: list[Waiver] | None = None,
+    baseline: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble."""
     started = _clock()
     ctx = Context(snapshot, now)
     outcomes = evaluate(all_policies(packs), ctx)
     findings = [f for o in outcomes for f in findings_of(o)]
+    waiver_records = apply_waivers(findings, waivers or [], ctx.today.date())
+    resolved = None
+    if baseline is not None:
+        unevaluated = {o.policy.id for o in outcomes if o.status in ("error", "skipped")}
+        resolved = apply_baseline(findings, baseline, unevaluated)
     return assemble(
         outcomes=outcomes, findings=findings, packs=packs, snapshot=snapshot,
         as_of=iso(ctx.now), started_at=started, finished_at=_clock(),
-        fail_on=fail_on, command=command,
+        fail_on=fail_on, command=command, waivers=waiver_records, resolved=resolved,
     )

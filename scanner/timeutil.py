@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _DATE_OR_TIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
@@ -23,6 +25,16 @@ def check_timezone(name: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown timezone {name!r}") from None
     return name
+
+
+def _matches(text: pd.Series, pattern: str) -> pd.Series:
+    """Regex test of each value in Arrow's RE2 (per-value Python regex is the slow path)."""
+    try:
+        arr = pa.array(text.array)  # zero-copy for Arrow-backed strings
+    except (TypeError, pa.ArrowInvalid):
+        arr = pa.array(text.to_numpy(dtype=object, na_value=None), type=pa.string())
+    hits = pc.match_substring_regex(arr, pattern).fill_null(False)
+    return pd.Series(hits.to_numpy(zero_copy_only=False), index=text.index)
 
 
 def parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
@@ -38,8 +50,8 @@ def parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
         return out.astype(dtype), pd.Series(False, index=values.index)
     text = values.astype("str").str.strip()
     present = values.notna() & (text != "")
-    shaped = text.str.contains(_DATE_OR_TIME, regex=True, na=False)
-    has_offset = present & text.str.contains(_OFFSET, regex=True, na=False) & shaped
+    shaped = _matches(text, _DATE_OR_TIME)
+    has_offset = present & _matches(text, _OFFSET) & shaped
     naive = present & ~has_offset & shaped
     out = pd.Series(pd.NaT, index=values.index, dtype=dtype)
     if naive.any():
@@ -86,3 +98,12 @@ def iso(value: object) -> str | None:
             return value.date().isoformat() if value == value.normalize() else value.isoformat()
         return value.isoformat()
     return str(value)
+
+
+def iso_text(times: pd.Series) -> pd.Series:
+    """Vectorised ISO 8601 text of a time column: a date at local midnight, else a full
+    timestamp with offset (``+08:00``); None where empty."""
+    day = times.dt.strftime("%Y-%m-%d")
+    full = times.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
+    out = pd.Series(np.where(times == times.dt.normalize(), day, full), index=times.index, dtype=object)
+    return out.where(times.notna(), None)

@@ -35,8 +35,54 @@ def _validate_policies(paths: list[Path]) -> str:
     return f"{len(packs)} policy pack(s), {n} policies"
 
 
+def _validate_sources(paths: list[Path]) -> str:
+    from ledgerguard.connectors.sources import load_sources
+
+    problems: list[Problem] = []
+    n = 0
+    for path in paths:
+        try:
+            n += len(load_sources(path).sources)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return f"{len(paths)} sources file(s), {n} sources"
+
+
+def _validate_waivers(paths: list[Path]) -> str:
+    """Expiry is checked against today's date here (a scan checks it against its as-of date)."""
+    import datetime as dt
+
+    from .waivers import load_waivers
+
+    waivers = load_waivers(list(paths), dt.date.today())
+    return f"{len(paths)} waiver file(s), {len(waivers)} waivers"
+
+
+def _validate_changes(paths: list[Path]) -> str:
+    """The file alone (schema, duplicate ids); accounts and roles are checked by ``gate``."""
+    from .gate import load_changes
+
+    problems: list[Problem] = []
+    n = 0
+    for path in paths:
+        try:
+            n += len(load_changes(path).changes)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return f"{len(paths)} change file(s), {n} changes"
+
+
 #: file type → validator of all files of that type (returns a one-line summary)
-VALIDATORS: dict[str, Callable[[list[Path]], str]] = {"policies": _validate_policies}
+VALIDATORS: dict[str, Callable[[list[Path]], str]] = {
+    "policies": _validate_policies,
+    "sources": _validate_sources,
+    "waivers": _validate_waivers,
+    "changes": _validate_changes,
+}
 
 
 def validate_paths(paths: list[str]) -> list[str]:

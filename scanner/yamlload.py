@@ -83,7 +83,10 @@ def _construct(node: Node, path: PathKey, pos: Positions, loader: yaml.SafeLoade
         return out
     if isinstance(node, SequenceNode):
         return [_construct(n, (*path, i), pos, loader, problems) for i, n in enumerate(node.value)]
-    value = loader.construct_object(node)
+    try:
+        value = loader.construct_object(node)
+    except ValueError:  # a date-shaped scalar that is no date (2026-13-01): keep the text
+        return node.value
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value

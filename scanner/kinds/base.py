@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..registry import Registry
+from ..timeutil import iso_text
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -68,12 +69,7 @@ def empty_findings() -> pd.DataFrame:
 def _jsonable(s: pd.Series) -> pd.Series:
     """Evidence values as JSON scalars: ISO dates/times, bools, ints, strings, None."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
-        day = s.dt.strftime("%Y-%m-%d")
-        full = s.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
-            r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True
-        )
-        text = pd.Series(np.where(s == s.dt.normalize(), day, full), index=s.index, dtype=object)
-        return text.where(s.notna(), None)
+        return iso_text(s)
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype(object)
     if pd.api.types.is_integer_dtype(s.dtype):
@@ -131,3 +127,23 @@ def text(s: pd.Series) -> pd.Series:
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.strftime("%Y-%m-%d").fillna("")
     return s.astype("str").fillna("")
+
+
+def blank(s: pd.Series) -> pd.Series:
+    """Empty values: missing, or text that is only whitespace (§5.1: empty = never / false)."""
+    return s.isna() | (s.astype("str").str.strip() == "")
+
+
+def group_lists(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """Sorted distinct values per key, as lists indexed by key (evidence like "which roles").
+
+    One sort and one split instead of a Python aggregation per group, so it stays fast
+    with tens of thousands of findings.
+    """
+    d = pd.DataFrame({"k": keys.astype("str").to_numpy(), "v": values.astype("str").to_numpy()})
+    d = d.dropna().drop_duplicates().sort_values(["k", "v"], kind="stable")
+    if d.empty:
+        return pd.Series(dtype=object)
+    k, v = d["k"].to_numpy(dtype=object), d["v"].to_numpy(dtype=object)
+    uniq, start = np.unique(k, return_index=True)
+    return pd.Series([part.tolist() for part in np.split(v, start[1:])], index=uniq, dtype=object)

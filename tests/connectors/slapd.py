@@ -52,10 +52,10 @@ def make_ca(folder: Path, name: str) -> tuple[Path, Path]:
     return cert, key
 
 
-def make_server_cert(folder: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
-    """A server certificate for localhost / 127.0.0.1 signed by ``ca``; returns (cert, key)."""
+def make_server_cert(folder: Path, ca: tuple[Path, Path], names: str) -> tuple[Path, Path]:
+    """A server certificate for ``names`` (subjectAltName) signed by ``ca``; (cert, key)."""
     cert, key, csr, ext = (folder / n for n in ("server.pem", "server.key", "server.csr", "ext.cnf"))
-    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+    ext.write_text(f"subjectAltName={names}\nbasicConstraints=CA:FALSE\n"
                    "keyUsage=critical,digitalSignature,keyEncipherment\n"
                    "extendedKeyUsage=serverAuth\n")
     _run("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -68,7 +68,8 @@ def make_server_cert(folder: Path, ca: tuple[Path, Path]) -> tuple[Path, Path]:
 class Slapd:
     """One slapd process on two free loopback ports (ldap:// and ldaps://)."""
 
-    def __init__(self, root: Path, data_ldif: str, *, size_limit: int | None = None) -> None:
+    def __init__(self, root: Path, data_ldif: str, *, size_limit: str | None = None,
+                 cert_names: str = "DNS:localhost,IP:127.0.0.1") -> None:
         self.root = root
         self.data_ldif = data_ldif
         self.size_limit = size_limit
@@ -78,7 +79,7 @@ class Slapd:
         certs = root / "certs"
         self.ca_file, ca_key = make_ca(certs, "test-ca")
         self.other_ca_file, _ = make_ca(certs, "other-ca")
-        self.cert_file, self.key_file = make_server_cert(certs, (self.ca_file, ca_key))
+        self.cert_file, self.key_file = make_server_cert(certs, (self.ca_file, ca_key), cert_names)
 
     @property
     def url(self) -> str:
@@ -94,12 +95,8 @@ class Slapd:
         return self.proc.pid
 
     def _config_ldif(self) -> str:
-        limits = ""
-        if self.size_limit is not None:
-            # soft = hard = N for a plain search; paged searches may page past it
-            # (prtotal unlimited), which is exactly what forces a client to page.
-            limits = (f"olcSizeLimit: size.soft={self.size_limit} size.hard={self.size_limit} "
-                      "size.prtotal=unlimited\n")
+        # olcSizeLimit as slapd-config(5) spells it; slapd's default is 500, paged or not
+        limits = f"olcSizeLimit: {self.size_limit}\n" if self.size_limit else ""
         includes = "".join(f"include: file://{SCHEMA_DIR / n}.ldif\n"
                            for n in ("core", "cosine", "nis", "inetorgperson"))
         return f"""dn: cn=config
@@ -260,10 +257,12 @@ def directory_ldif() -> str:
                 "createTimestamp: 20240105083000Z", "pwdChangedTime: 20260301000000Z"),
         _person("bob", "people", "employeeNumber: E002", "displayName: Bob Li",
                 "departmentNumber: Finance", "title: Cashier", "employeeType: Terminated",
+                "objectClass: hrPerson", "departureDate: 2026-10-31",
                 f"pwdAccountLockedTime: {PERMANENT_LOCK}"),
         _person("carol", "people", "objectClass: shadowAccount", "employeeNumber: E003",
                 "displayName: Carol Chen", "title: Auditor", "employeeType: Active",
-                "pwdAccountLockedTime: 20261120083000Z", "shadowExpire: 20820"),
+                "pwdAccountLockedTime: 20261120083000Z", "shadowExpire: 20820",
+                "objectClass: hrPerson", "departureDate: 20261115160000Z"),
         _person("dave", "people", "employeeNumber: E004", "displayName: Dave Zhao",
                 "title: CFO", "employeeType: Leave"),
         _person("eve (temp)", "people", "employeeNumber: E005", "employeeType: Active"),
@@ -336,12 +335,15 @@ AD_NEVER = 0x7FFFFFFFFFFFFFFF
 # --------------------------------------------------------------------------- fixtures
 
 PASSWORD_ENV = "LEDGERGUARD_TEST_LDAP_PASSWORD"
+PAGING_ONLY_LIMIT = "size.soft=40 size.hard=40 size.prtotal=unlimited"
 
 
 @pytest.fixture(scope="session")
 def slapd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
     """The shared test directory; a server size limit of 40 forces paging."""
-    server = Slapd(tmp_path_factory.mktemp("slapd"), directory_ldif(), size_limit=40).start()
+    # 40 per plain search, unlimited in total for a paged one: a client must page
+    server = Slapd(tmp_path_factory.mktemp("slapd"), directory_ldif(),
+                   size_limit=PAGING_ONLY_LIMIT).start()
     yield server
     server.stop()
 

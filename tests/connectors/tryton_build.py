@@ -25,7 +25,7 @@ def main(folder: str) -> None:
     subprocess.run([str(admin), "-c", str(conf), "-d", DB, "--all", "--email", "admin@example.test"],
                    check=True, env=env, capture_output=True)
 
-    from trytond.config import config
+    from trytond import config
 
     config.update_etc(str(conf))
     from trytond.pool import Pool
@@ -50,7 +50,7 @@ def main(folder: str) -> None:
             ])
             menu = Menu(ModelData.get_id("res", "menu_user_form"))
             MenuGroup.create([{"menu": menu.id, "group": accountants.id}])
-            zhang, li, wang = User.create([
+            zhang, _li, _wang = User.create([
                 {"login": "zhangsan", "name": "张三", "email": "P0001@example.test",
                  "groups": [("add", [accountants.id])]},
                 {"login": "lisi", "name": "李四", "groups": [("add", [cashiers.id, accountants.id])]},

@@ -103,3 +103,14 @@ def test_write_then_read_round_trips_types_csv_and_parquet(tmp_path):
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["tables"]["accounts"]["rows"] == 1
         assert not list(tmp_path.glob(f".{fmt}.*"))  # no temp dir left behind
+
+
+def test_quoted_newlines_and_commas_inside_values_are_read(tmp_path):
+    root = tmp_path / "s"
+    root.mkdir()
+    (root / "identities.csv").write_text(
+        'person_id,name,status\nP1,"张三,\n第二行",active\nP2,李四,departed\n', encoding="utf-8")
+    (root / "manifest.json").write_text(json.dumps({"format": "ledgerguard-snapshot/1"}))
+    ids = read_snapshot(root).tables["identities"]
+    assert ids["name"].tolist() == ["张三,\n第二行", "李四"]
+    assert ids["status"].tolist() == ["active", "departed"]

@@ -1,0 +1,174 @@
+"""``make bench``: measured speed and memory, side by side with per-record and SQL peers.
+
+    python -m bench [--sizes S,M] [--large] [--repeat 3] [--no-hashing] [--ldap N]
+
+Generates (and caches under bench/data/) a seeded synthetic organisation per size,
+writes it as CSV and Parquet snapshots, measures each size in its own process, then
+archive hashing against sha256sum / openssl, and prints one table. Results go to
+bench/results.json. Nothing here is asserted: these are figures to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ledgerguard.scanner.fsutil import atomic_write_text
+from ledgerguard.scanner.snapshot import TABLES, write_snapshot
+
+from .generate import SIZES, TZ, generate
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+GENERATOR_VERSION = "1"
+
+
+def ensure_data(size: str) -> tuple[Path, float]:
+    root = DATA / size
+    marker = root / "VERSION"
+    if marker.is_file() and marker.read_text() == GENERATOR_VERSION:
+        return root, 0.0
+    t = time.perf_counter()
+    tables = generate(SIZES[size])
+    for name, df in tables.items():
+        for col in TABLES[name]:
+            if col.type == "time" and col.name in df:
+                df[col.name] = df[col.name].astype(f"datetime64[us, {TZ}]")
+    taken = "2026-11-23T00:00:00+08:00"
+    write_snapshot(root / "parquet", tables, timezone=TZ, taken_at=taken, fmt="parquet")
+    write_snapshot(root / "csv", tables, timezone=TZ, taken_at=taken, fmt="csv")
+    marker.write_text(GENERATOR_VERSION)
+    return root, time.perf_counter() - t
+
+
+def run_size(root: Path, repeat: int) -> dict:
+    proc = subprocess.run([sys.executable, "-m", "bench.run_size", str(root), "--repeat", str(repeat)],
+                          capture_output=True, text=True, cwd=HERE.parent)
+    if proc.returncode:
+        raise SystemExit(f"bench for {root.name} failed:\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def hashing(files: int = 2000, size_kb: int = 512) -> dict:
+    """archive_store hashing vs sha256sum and openssl over the same files (warm page cache)."""
+    from ledgerguard.connectors.archive_store import ArchiveStoreConnector
+
+    root = DATA / "files"
+    store = root / "store"
+    if not (root / "catalog.csv").is_file():
+        store.mkdir(parents=True, exist_ok=True)
+        rng = os.urandom
+        lines = ["archive_id,category,fiscal_year,path"]
+        for i in range(files):
+            name = f"{i // 100:03d}/{i:05d}.pdf"
+            (store / name).parent.mkdir(exist_ok=True)
+            (store / name).write_bytes(b"%PDF-1.7\n" + rng(size_kb * 1024 - 9))
+            lines.append(f"A{i:05d},原始凭证,2020,{name}")
+        (root / "catalog.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    paths = sorted(str(p) for p in store.rglob("*.pdf"))
+    total_mib = sum(os.path.getsize(p) for p in paths) / 2**20
+    cache = root / "hash-cache.json"
+    cache.unlink(missing_ok=True)
+    settings = {"catalog": str(root / "catalog.csv"), "root": str(store), "cache": str(cache)}
+
+    def connector() -> float:
+        t = time.perf_counter()
+        ArchiveStoreConnector("bench", settings, root, TZ).collect()
+        return time.perf_counter() - t
+
+    def tool(cmd: list[str]) -> float | None:
+        if not shutil.which(cmd[0]):
+            return None
+        t = time.perf_counter()
+        for i in range(0, len(paths), 500):
+            subprocess.run(cmd + paths[i:i + 500], check=True, stdout=subprocess.DEVNULL)
+        return time.perf_counter() - t
+
+    tool(["cat"])  # warm the page cache for everyone
+    first = connector()
+    again = connector()
+    res = {"files": len(paths), "mib": round(total_mib, 1), "ledgerguard_first_s": first,
+           "ledgerguard_incremental_s": again, "sha256sum_s": tool(["sha256sum"]),
+           "openssl_s": tool(["openssl", "dgst", "-sha256"])}
+    return res
+
+
+def ldap(entries: int) -> str:
+    proc = subprocess.run([sys.executable, str(HERE / "ldap_bench.py"), "--entries", str(entries), "--repeat", "1"],
+                          capture_output=True, text=True, cwd=HERE.parent)
+    return (proc.stdout + (proc.stderr if proc.returncode else "")).strip()
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}×" if a and b else "-"
+
+
+def print_table(results: dict) -> None:
+    for size, r in results["sizes"].items():
+        rows = r["rows"]
+        print(f"\n== size {size}: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+        print(f"  data generated in {r['generate_s']:.1f} s (0 = cached)")
+        print(f"  load snapshot           csv {r['load_csv_s']:7.2f} s   parquet {r['load_parquet_s']:7.2f} s")
+        print(f"  full built-in pack      {r['full_pack_parquet_s']:7.2f} s from Parquet, "
+              f"{r['findings']:,} findings, peak RSS {r['peak_rss_full_pack_mb']:,.0f} MB "
+              f"(whole bench process {r['peak_rss_mb']:,.0f} MB)")
+        print("  per policy kind (fresh context each, joins included):")
+        for kind, s in sorted(r["kind_s"].items(), key=lambda kv: -kv[1]):
+            print(f"    {kind:<24} {s:7.3f} s")
+        rep = r["report_s"]
+        print("  reports: " + "  ".join(f"{f} {rep[f]:.2f} s ({rep[f + '_bytes'] / 2**20:.1f} MiB)"
+                                        for f in ("json", "html", "xlsx") if f in rep))
+        print("  peers (same data; ratio = ledgerguard time / peer time, < 1 means ledgerguard is faster):")
+        print(f"    {'check':<24} {'ledgerguard':>11} {'c7n':>9} {'duckdb':>9} {'vs c7n':>8} {'vs duckdb':>10}")
+        for check, p in r["peers"].items():
+            print(f"    {check:<24} {p['ledgerguard_s']:10.3f}s {p['c7n_s']:8.3f}s {p['duckdb_s']:8.3f}s "
+                  f"{ratio(p['ledgerguard_s'], p['c7n_s']):>8} {ratio(p['ledgerguard_s'], p['duckdb_s']):>10}")
+    h = results.get("hashing")
+    if h:
+        mib = h["mib"]
+
+        def rate(s):
+            return f"{mib / s:7.0f} MiB/s {h['files'] / s:7.0f} files/s" if s else "n/a"
+
+        print(f"\n== hashing {h['files']} files, {mib:.0f} MiB (warm page cache)")
+        print(f"  ledgerguard archive_store first run   {rate(h['ledgerguard_first_s'])}")
+        print(f"  ledgerguard incremental re-run        {h['ledgerguard_incremental_s']:.3f} s "
+              f"({h['ledgerguard_first_s'] / h['ledgerguard_incremental_s']:.0f}× faster than the first)")
+        print(f"  sha256sum                             {rate(h['sha256sum_s'])}")
+        print(f"  openssl dgst -sha256                  {rate(h['openssl_s'])}")
+    if results.get("ldap"):
+        print("\n== LDAP\n" + results["ldap"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench")
+    ap.add_argument("--sizes", default="S,M")
+    ap.add_argument("--large", action="store_true", help="also size L (1M people; takes minutes)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-hashing", action="store_true")
+    ap.add_argument("--ldap", type=int, default=0, metavar="N", help="also pull N entries from a local slapd")
+    args = ap.parse_args()
+    sizes = [s for s in args.sizes.split(",") if s] + (["L"] if args.large else [])
+    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}, "sizes": {}}
+    for size in sizes:
+        root, gen_s = ensure_data(size)
+        r = run_size(root, args.repeat)
+        r["generate_s"] = gen_s
+        results["sizes"][size] = r
+    if not args.no_hashing:
+        results["hashing"] = hashing()
+    if args.ldap:
+        results["ldap"] = ldap(args.ldap)
+    print_table(results)
+    atomic_write_text(HERE / "results.json", json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"\nwrote {HERE / 'results.json'}")
+
+
+if __name__ == "__main__":
+    main()

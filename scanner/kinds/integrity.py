@@ -1,0 +1,122 @@
+"""archive_integrity — the automatable part of 四性检测 (DA/T 70-2018) (SPEC §5, §5.1).
+
+For each archive record:
+
+* files and hashes (真实性/完整性), only for archives still in custody — destroyed and
+  transferred ones have left it and are skipped:
+  ``hash_missing`` (no recorded ``sha256``), ``file_missing`` (``file_exists`` false or
+  empty), ``hash_mismatch`` (recorded ≠ ``actual_sha256``, compared case-insensitively)
+  and ``not_verified``: the file exists but no ``actual_sha256`` was computed, so
+  nothing shows the file is intact (judged when a sha256 is recorded). It is reported rather than passed silently, with
+  its own severity (``not_verified_severity`` [low]) since it is a gap in the evidence
+  rather than proof of tampering;
+* ``format_not_allowed`` (可用性): ``format`` (a lower-case type name such as pdf — PDF/A
+  is ``pdf`` — ofd, xml, jpg, png, tif) not in ``allowed_formats``, compared
+  case-insensitively; an empty format is not allowed either;
+* ``metadata_missing``: one finding per archive listing its empty ``required_fields``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..context import Context
+from ..errors import TableUnavailable
+from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
+
+SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
+LEFT_CUSTODY = ("destroyed", "transferred")
+
+
+def _digest(s: pd.Series) -> pd.Series:
+    return s.astype("str").str.strip().str.lower()
+
+
+@KINDS.register("archive_integrity")
+class ArchiveIntegrity(PolicyKind):
+    subject = "archive (archive:ARCHIVE_ID)"
+    tables = ("archives",)
+    codes = {
+        "hash_missing": "no sha256 recorded for an archive in custody",
+        "file_missing": "the archived file does not exist (file_exists false or empty)",
+        "hash_mismatch": "recorded sha256 differs from the file's actual_sha256",
+        "not_verified": "the file exists but no actual_sha256 was computed",
+        "format_not_allowed": "format is empty or not in allowed_formats",
+        "metadata_missing": "required metadata fields are empty",
+    }
+    params_schema = {
+        "type": "object",
+        "properties": {
+            "allowed_formats": {"type": "array", "items": {"type": "string", "minLength": 1},
+                                "default": ["ofd", "pdf", "xml", "jpg", "jpeg", "png", "tif", "tiff"],
+                                "description": "Allowed values of archives.format (case-insensitive)."},
+            "required_fields": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
+                                "description": "archives columns that must not be empty."},
+            "not_verified_severity": {**SEVERITY, "default": "low",
+                                      "description": "Severity of not_verified findings."},
+        },
+    }
+
+    @classmethod
+    def check(cls, params: dict[str, Any]) -> list[tuple[tuple, str]]:
+        fields = params.get("required_fields") or []
+        return [(("required_fields", i), f"{f!r} is listed twice") for i, f in enumerate(fields)
+                if f in fields[:i]]
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        arc = ctx.table("archives")
+        missing_cols = [f for f in self.params["required_fields"] if f not in arc.columns]
+        if missing_cols:
+            raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing_cols)} "
+                                   "named in required_fields")
+        arc = arc.assign(subject="archive:" + arc["archive_id"].astype("str"))
+        custody = ~arc["status"].astype("str").str.strip().str.lower().isin(LEFT_CUSTODY)
+        recorded, actual = blank(arc["sha256"]), blank(arc["actual_sha256"])
+        exists = arc["file_exists"]
+        fmt = arc["format"].astype("str").str.strip().str.lower()
+        allowed = [f.lower() for f in self.params["allowed_formats"]]
+        where = " (" + text(arc["path"]).replace("", "no path") + ")"
+        parts = [
+            self._emit(arc, "hash_missing", custody & recorded, " has no recorded sha256"),
+            self._emit(arc, "file_missing", custody & ~exists, " file is missing" + where),
+            self._emit(arc, "hash_mismatch", custody & exists & ~recorded & ~actual
+                       & (_digest(arc["sha256"]) != _digest(arc["actual_sha256"])),
+                       " file's sha256 differs from the recorded one" + where),
+            self._emit(arc, "not_verified", custody & exists & ~recorded & actual,
+                       " file was not hashed, its integrity is unverified" + where,
+                       severity=self.params["not_verified_severity"]),
+            self._emit(arc, "format_not_allowed", blank(arc["format"]) | ~fmt.isin(allowed),
+                       " has format " + text(arc["format"]).replace("", "(empty)") + ", allowed: "
+                       + ", ".join(allowed)),
+            self._metadata(arc),
+        ]
+        return concat_findings(parts)
+
+    @staticmethod
+    def _emit(arc: pd.DataFrame, code: str, mask: pd.Series, tail: pd.Series | str,
+              severity: str | None = None) -> pd.DataFrame:
+        rows = arc[mask.fillna(False).astype(bool)]
+        tail = tail[rows.index] if isinstance(tail, pd.Series) else tail
+        return emit(rows, code=code, subject=rows["subject"], message="archive " + rows["archive_id"] + tail,
+                    evidence=["category", "fiscal_year", "path", "format", "sha256", "actual_sha256",
+                              "file_exists", "status"], severity=severity)
+
+    def _metadata(self, arc: pd.DataFrame) -> pd.DataFrame:
+        fields = self.params["required_fields"]
+        if not fields:
+            return concat_findings([])
+        empty = pd.DataFrame({f: blank(arc[f]) for f in fields}, index=arc.index)
+        rows = arc[empty.any(axis=1)]
+        if rows.empty:
+            return concat_findings([])
+        # each row's set of empty fields as a bit pattern; the field list is built once per pattern
+        pattern = empty.loc[rows.index].to_numpy() @ (1 << np.arange(len(fields)))
+        names = {int(b): [f for i, f in enumerate(fields) if int(b) >> i & 1] for b in np.unique(pattern)}
+        missing = pd.Series(pattern, index=rows.index).map(names)
+        return emit(rows, code="metadata_missing", subject=rows["subject"],
+                    message="archive " + rows["archive_id"] + " lacks " + missing.str.join(", "),
+                    evidence={"missing_fields": missing, "category": rows["category"],
+                              "fiscal_year": rows["fiscal_year"]})

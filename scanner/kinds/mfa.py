@@ -1,0 +1,55 @@
+"""privileged_mfa — privileged access needs a second factor (SPEC §5, §5.1).
+
+An enabled account of the listed ``systems`` that holds any permission matching
+``privileged_permissions`` (effective permissions: roles through role_permissions,
+``deny`` entries removed) while ``mfa_enabled`` is false or empty is reported once,
+with the privileged permissions and the roles that give them.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..context import Context, glob_mask
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, group_lists
+
+
+@KINDS.register("privileged_mfa")
+class PrivilegedMfa(PolicyKind):
+    subject = "account"
+    tables = ("accounts", "grants", "role_permissions")
+    codes = {"privileged_without_mfa": "an enabled account holds a privileged permission without mfa_enabled"}
+    params_schema = {
+        "type": "object",
+        "properties": {
+            "systems": SYSTEMS_PARAM,
+            "privileged_permissions": {"type": "array", "minItems": 1,
+                                       "items": {"type": "string", "minLength": 1}, "default": ["sys.*"],
+                                       "description": "Permission globs that need MFA."},
+        },
+    }
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        perms = ctx.account_permissions
+        perms = perms[perms["enabled"] & glob_mask(perms["system"], self.params["systems"])
+                      & glob_mask(perms["permission"], self.params["privileged_permissions"])]
+        if perms.empty:
+            return concat_findings([])
+        acc = ctx.table("accounts")[["system", "account_id", "person_id", "mfa_enabled"]]
+        held = perms[["system", "account_id"]].drop_duplicates()
+        acc = acc.merge(held, on=["system", "account_id"], sort=False)
+        acc = acc[~acc["mfa_enabled"]]
+        if acc.empty:
+            return concat_findings([])
+        perms = perms.merge(acc[["system", "account_id"]], on=["system", "account_id"], sort=False)
+        rows = acc.assign(subject=account_subject(acc))
+        subjects = account_subject(perms)
+        for col, source in (("permissions", "permission"), ("roles", "role")):
+            lists = group_lists(subjects, perms[source]).reindex(rows["subject"])
+            rows[col] = [", ".join(x) for x in lists]
+        return emit(
+            rows, code="privileged_without_mfa", subject=rows["subject"], person_id=rows["person_id"],
+            message=(rows["subject"].str.slice(8) + " holds " + rows["permissions"] + " (roles "
+                     + rows["roles"] + ") without MFA"),
+            evidence=["mfa_enabled", "permissions", "roles"],
+        )

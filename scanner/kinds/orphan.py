@@ -1,0 +1,77 @@
+"""orphan_account — every account answers to a known person (SPEC §5, §5.1).
+
+An account whose ``person_id`` is empty (``no_person``) or names nobody in identities
+(``unknown_person``) is an orphan, unless its ``account_type`` is in ``allow_types``
+[service] (case-insensitive). Such accounts are judged by their owner instead: an
+empty ``owner_person_id`` (``no_owner``), an owner unknown to identities
+(``unknown_owner``) or an owner whose status is departed (``owner_departed``).
+Disabled accounts are judged too (an orphan left behind is still a door), unless
+``enabled_only`` is set.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..context import Context, glob_mask
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, text
+
+
+@KINDS.register("orphan_account")
+class OrphanAccount(PolicyKind):
+    subject = "account"
+    tables = ("accounts", "identities")
+    codes = {
+        "no_person": "person_id is empty",
+        "unknown_person": "person_id names no one in identities",
+        "no_owner": "an allowed-type (service) account has no owner_person_id",
+        "unknown_owner": "owner_person_id names no one in identities",
+        "owner_departed": "the owner of an allowed-type (service) account has departed",
+    }
+    params_schema = {
+        "type": "object",
+        "properties": {
+            "systems": SYSTEMS_PARAM,
+            "allow_types": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": ["service"],
+                            "description": "account_type values that need an owner instead of a person."},
+            "enabled_only": {"type": "boolean", "default": False,
+                             "description": "Judge enabled accounts only."},
+        },
+    }
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        acc = ctx.table("accounts")
+        keep = glob_mask(acc["system"], self.params["systems"])
+        if self.params["enabled_only"]:
+            keep &= acc["enabled"]
+        acc = acc[keep].copy()
+        if acc.empty:
+            return concat_findings([])
+        status = ctx.identities.drop_duplicates("person_id").set_index("person_id")["status"]
+        acc["subject"] = account_subject(acc)
+        acc["name"] = acc["subject"].str.slice(8)
+        allowed = [t.lower() for t in self.params["allow_types"]]
+        owned = acc["account_type"].astype("str").str.strip().str.lower().isin(allowed)
+        no_person, no_owner = blank(acc["person_id"]), blank(acc["owner_person_id"])
+        owner_status = acc["owner_person_id"].map(status)
+        checks = [
+            ("no_person", ~owned & no_person, " has no person_id"),
+            ("unknown_person", ~owned & ~no_person & ~acc["person_id"].isin(status.index),
+             " belongs to person_id " + text(acc["person_id"]) + ", who is not in identities"),
+            ("no_owner", owned & no_owner, " is a " + text(acc["account_type"]) + " account without an owner"),
+            ("unknown_owner", owned & ~no_owner & owner_status.isna(),
+             " is owned by " + text(acc["owner_person_id"]) + ", who is not in identities"),
+            ("owner_departed", owned & (owner_status == "departed"),
+             " is owned by " + text(acc["owner_person_id"]) + ", who has departed"),
+        ]
+        parts = []
+        for code, mask, tail in checks:
+            rows = acc[mask.fillna(False).astype(bool)]
+            tail = tail[rows.index] if isinstance(tail, pd.Series) else tail
+            parts.append(emit(
+                rows, code=code, subject=rows["subject"], person_id=rows["person_id"],
+                message=rows["name"] + tail,
+                evidence={**{c: rows[c] for c in ("person_id", "account_type", "owner_person_id", "enabled")},
+                          "owner_status": owner_status[rows.index]},
+            ))
+        return concat_findings(parts)

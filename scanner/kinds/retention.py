@@ -1,0 +1,171 @@
+"""retention_period — accounting archives are kept for their full period (SPEC §5, §5.1).
+
+Retention arithmetic (会计档案管理办法 第十四条: periods run from the first day after the
+fiscal year ends):
+
+* ``N`` years for fiscal year ``Y`` runs from ``(Y+1)-01-01`` through ``(Y+N)-12-31``; the
+  archive is *destroyable from* ``(Y+N+1)-01-01``;
+* ``permanent`` never ends (never destroyable);
+* ``{years: N, from: COLUMN}`` (固定资产卡片: 5 years after disposal) runs from the day
+  after the local date ``d`` of that column through ``d + N years`` (29 Feb → 28 Feb),
+  so the archive is destroyable from ``d + N years + 1 day``. While the column is empty
+  the period has not started: the archive is not destroyable.
+
+An archive counts as destroyed when its status is ``destroyed`` or ``destroyed_at`` is
+set. Findings, one per archive and code:
+
+* ``destroyed_early``: destroyed on a local date before it was destroyable (or never
+  destroyable: permanent / period not running); destroyed without a date while even
+  the as-of date is before it was destroyable;
+* ``destroyed_on_hold``: destroyed while ``hold`` (unsettled debts, open matters);
+* ``destruction_undocumented``: destroyed without ``destruction_register_id`` and
+  ``destruction_approved_by`` both set (销毁清册 and its approval);
+* ``destroyed_before_appraisal``: destroyed with ``appraised_at`` empty or on a later
+  local date than ``destroyed_at`` (same day is fine);
+* ``due_for_appraisal`` (info): status active (an empty status counts as active),
+  destroyable date ≤ as-of date, ``appraised_at`` empty;
+* ``unknown_category``: a category the schedule does not list, at
+  ``unknown_category_severity``. The other checks still apply to such archives where
+  they do not need the period.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..context import Context
+from ..errors import TableUnavailable
+from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
+
+SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
+YEARS = {"type": "integer", "minimum": 1, "maximum": 200}
+
+#: 会计档案管理办法 附表1 (企业和其他组织会计档案保管期限表)
+ENTERPRISE_SCHEDULE: dict[str, Any] = {
+    "原始凭证": 30, "记账凭证": 30, "总账": 30, "明细账": 30, "日记账": 30,
+    "固定资产卡片": {"years": 5, "from": "disposed_at"},
+    "其他辅助性账簿": 30, "月度、季度、半年度财务会计报告": 10, "年度财务会计报告": "permanent",
+    "银行存款余额调节表": 10, "银行对账单": 10, "纳税申报表": 10, "会计档案移交清册": 30,
+    "会计档案保管清册": "permanent", "会计档案销毁清册": "permanent", "会计档案鉴定意见书": "permanent",
+}
+
+
+def _period_text(entry: Any) -> str:
+    if entry == "permanent":
+        return "permanent"
+    if isinstance(entry, dict):
+        return f"{entry['years']} years from {entry['from']}"
+    return f"{entry} years"
+
+
+@KINDS.register("retention_period")
+class RetentionPeriod(PolicyKind):
+    subject = "archive (archive:ARCHIVE_ID)"
+    tables = ("archives",)
+    codes = {
+        "destroyed_early": "destroyed before the retention period ended (or a permanent archive destroyed)",
+        "destroyed_on_hold": "destroyed while on hold (unsettled debts or open matters)",
+        "destruction_undocumented": "destroyed without destruction_register_id and destruction_approved_by",
+        "destroyed_before_appraisal": "destroyed with no appraisal, or appraised after the destruction",
+        "due_for_appraisal": "active, retention period over, not yet appraised (info)",
+        "unknown_category": "category not in the schedule",
+    }
+    params_schema = {
+        "type": "object",
+        "properties": {
+            "schedule": {
+                "type": "object", "minProperties": 1, "default": ENTERPRISE_SCHEDULE,
+                "description": "category → years (counted after the fiscal year), 'permanent', or "
+                               "{years, from: disposed_at|archived_at|created_at} (counted from that "
+                               "date). Default: 会计档案管理办法 附表1, enterprise schedule.",
+                "additionalProperties": {"oneOf": [
+                    YEARS,
+                    {"const": "permanent"},
+                    {"type": "object", "additionalProperties": False, "required": ["years", "from"],
+                     "properties": {"years": YEARS,
+                                    "from": {"enum": ["disposed_at", "archived_at", "created_at"]}}},
+                ]},
+            },
+            "unknown_category_severity": {**SEVERITY, "default": "medium",
+                                          "description": "Severity of unknown_category findings."},
+        },
+    }
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        arc = ctx.table("archives")
+        schedule = self.params["schedule"]
+        froms = {e["from"] for e in schedule.values() if isinstance(e, dict)}
+        missing = sorted(froms - set(arc.columns))
+        if missing:
+            raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
+        arc = arc.assign(subject="archive:" + arc["archive_id"].astype("str"),
+                         destroyable_from=self._destroyable_from(arc, schedule),
+                         retention=arc["category"].map({c: _period_text(e) for c, e in schedule.items()}))
+        status = arc["status"].astype("str").str.strip().str.lower()
+        destroyed = (status == "destroyed") | arc["destroyed_at"].notna()
+        destroyed_on = ctx.local_day(arc["destroyed_at"])
+        dest = arc["destroyable_from"]
+        known = arc["category"].isin(list(schedule))
+        early = known & destroyed & (dest.isna() | (destroyed_on < dest)
+                                     | (destroyed_on.isna() & (dest > ctx.today)))
+        appraised_on = ctx.local_day(arc["appraised_at"])
+        register_missing = blank(arc["destruction_register_id"])
+        approval_missing = blank(arc["destruction_approved_by"])
+        active = (status == "active") | blank(arc["status"])
+        due = active & ~destroyed & dest.notna() & (dest <= ctx.today) & arc["appraised_at"].isna()
+        name = "archive " + arc["archive_id"] + " (" + arc["category"] + ", " + arc["fiscal_year"].astype("str") + ")"
+        destroyed_text = " destroyed " + text(arc["destroyed_at"]).replace("", "on an unrecorded date")
+        until = text(dest).replace("", "never (period not running or permanent)")
+        parts = [
+            self._emit(arc, early, "destroyed_early",
+                       name + destroyed_text + "; retention " + arc["retention"].fillna("")
+                       + ", destroyable from " + until),
+            self._emit(arc, destroyed & arc["hold"], "destroyed_on_hold", name + destroyed_text + " while on hold"),
+            self._emit(arc, destroyed & (register_missing | approval_missing), "destruction_undocumented",
+                       name + destroyed_text + " without "
+                       + (register_missing.map({True: "a destruction register", False: ""})
+                          + (register_missing & approval_missing).map({True: " and ", False: ""})
+                          + approval_missing.map({True: "an approver", False: ""}))),
+            self._emit(arc, destroyed & (appraised_on.isna() | (appraised_on > destroyed_on)),
+                       "destroyed_before_appraisal",
+                       name + destroyed_text + (arc["appraised_at"].isna().map(
+                           {True: " without an appraisal", False: " before its appraisal on "})
+                           + text(arc["appraised_at"]))),
+            self._emit(arc, due, "due_for_appraisal",
+                       name + " has been destroyable since " + until + " and awaits appraisal",
+                       severity="info"),
+            self._emit(arc, ~known, "unknown_category",
+                       name + " has a category the retention schedule does not list",
+                       severity=self.params["unknown_category_severity"]),
+        ]
+        return concat_findings(parts)
+
+    @staticmethod
+    def _destroyable_from(arc: pd.DataFrame, schedule: dict[str, Any]) -> pd.Series:
+        """First local date each archive may be destroyed (NaT: not destroyable / unknown)."""
+        out = pd.Series(pd.NaT, index=arc.index, dtype="datetime64[us]")
+        years = {c: e for c, e in schedule.items() if isinstance(e, int)}
+        by_year = arc["category"].map(years)
+        fy = arc["fiscal_year"].astype("Float64")
+        rows = by_year.notna() & fy.notna()
+        if rows.any():
+            first = (fy[rows] + by_year[rows].astype("Float64") + 1).astype("int64")
+            out[rows] = pd.to_datetime({"year": first, "month": 1, "day": 1}).astype("datetime64[us]")
+        counted = {(e["from"], e["years"]): [c for c, x in schedule.items() if x == e]
+                   for e in schedule.values() if isinstance(e, dict)}
+        for (column, n), categories in counted.items():
+            rows = arc["category"].isin(categories)
+            start = Context.local_day(arc.loc[rows, column])
+            out[rows] = (start + pd.DateOffset(years=n) + pd.Timedelta(days=1)).astype("datetime64[us]")
+        return out
+
+    @staticmethod
+    def _emit(arc: pd.DataFrame, mask: pd.Series, code: str, message: pd.Series,
+              severity: str | None = None) -> pd.DataFrame:
+        rows = arc[mask.fillna(False).astype(bool)]
+        return emit(rows, code=code, subject=rows["subject"], message=message[rows.index], severity=severity,
+                    evidence=["category", "fiscal_year", "retention", "destroyable_from", "status",
+                              "destroyed_at", "hold", "destruction_register_id", "destruction_approved_by",
+                              "appraised_at", "disposed_at"])

@@ -1,0 +1,61 @@
+"""access_review — every enabled account is reviewed regularly (SPEC §5, §5.1).
+
+Only enabled accounts of the listed ``systems`` are judged. The newest review of
+(system, account_id) counts, whatever its decision (a ``revoke`` decision is still a
+review). Its age is the as-of date minus the local calendar date of ``reviewed_at``:
+exactly ``max_age_days`` old is fine, one day more is ``review_overdue``; an account
+with no review at all is ``never_reviewed``.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ..context import Context, glob_mask
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, text
+
+
+@KINDS.register("access_review")
+class AccessReview(PolicyKind):
+    subject = "account"
+    tables = ("accounts", "reviews")
+    codes = {
+        "never_reviewed": "an enabled account has no review at all",
+        "review_overdue": "the newest review is more than max_age_days old",
+    }
+    params_schema = {
+        "type": "object",
+        "properties": {
+            "systems": SYSTEMS_PARAM,
+            "max_age_days": {"type": "integer", "minimum": 0, "default": 90,
+                             "description": "Days a review stays valid (inclusive)."},
+        },
+    }
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        acc = ctx.table("accounts")
+        acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])]
+        if acc.empty:
+            return concat_findings([])
+        reviews = ctx.table("reviews").dropna(subset=["reviewed_at"])
+        newest = (reviews.sort_values("reviewed_at", kind="stable")
+                  .drop_duplicates(["system", "account_id"], keep="last")
+                  [["system", "account_id", "reviewed_at", "reviewer", "decision"]])
+        acc = acc.merge(newest, how="left", on=["system", "account_id"], sort=False)
+        acc["subject"] = account_subject(acc)
+        acc["age_days"] = ctx.days_since(acc["reviewed_at"])
+        limit = self.params["max_age_days"]
+        never = acc[acc["reviewed_at"].isna()]
+        overdue = acc[acc["age_days"] > limit]
+        return concat_findings([
+            emit(never, code="never_reviewed", subject=never["subject"], person_id=never["person_id"],
+                 message=never["subject"].str.slice(8) + " is enabled and has never been reviewed",
+                 evidence=["enabled", "created_at", "last_login_at"]),
+            emit(overdue, code="review_overdue", subject=overdue["subject"], person_id=overdue["person_id"],
+                 message=(overdue["subject"].str.slice(8) + " was last reviewed on " + text(overdue["reviewed_at"])
+                          + ", " + overdue["age_days"].astype("int64").astype("str") + " days ago (limit "
+                          + str(limit) + ")"),
+                 evidence={"reviewed_at": overdue["reviewed_at"], "reviewer": overdue["reviewer"],
+                           "decision": overdue["decision"], "age_days": overdue["age_days"],
+                           "max_age_days": pd.Series(limit, index=overdue.index)}),
+        ])

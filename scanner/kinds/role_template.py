@@ -1,0 +1,214 @@
+"""role_template — least privilege by position (SPEC §5, §5.1).
+
+Judged per enabled account (``include_disabled`` adds disabled ones) of the ``systems``
+whose ``person_id`` is a known identity, against the template of the person's current
+``position``. A template key ``"*"`` is the template of every position without its own
+(e.g. ``{allowed_roles: []}``: non-finance staff hold no finance role); without it,
+such positions are not judged. Role patterns are globs over the role name, or over
+``system:role`` when they contain a colon (``erp:cashier``, ``earchive:*``).
+
+One finding per account and code, the roles/permissions involved listed in evidence:
+
+* ``role_not_in_template``: roles matching none of ``allowed_roles``; a mover
+  (``transfer_date`` set, ``previous_position`` has a template) may keep roles the
+  previous template allows for ``transfer_grace_days`` days after the transfer
+  (inclusive);
+* ``forbidden_permission``: effective permissions (roles expanded through
+  role_permissions, denies removed) matching ``forbidden_permissions`` or
+  ``default_forbidden_permissions``; permissions that come only from roles a mover may
+  still keep are not reported inside the grace;
+* ``required_role_missing``: ``required_roles`` the account holds none of. A required
+  ``system:role`` is only required of the person's accounts in that system, so a
+  template spanning systems writes ``erp:cashier`` and ``earchive:archive_viewer``;
+* ``too_many_roles``: more than ``max_roles`` distinct roles on the account (exactly
+  ``max_roles`` is fine).
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from typing import Any
+
+import pandas as pd
+
+from ..context import Context, glob_mask
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit
+
+_GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
+FALLBACK = "*"
+
+
+def _role_match(system: str, role: str, patterns: list[str]) -> bool:
+    return any(fnmatchcase(f"{system}:{role}" if ":" in p else role, p) for p in patterns)
+
+
+def _applies(system: str, pattern: str) -> bool:
+    """A ``system:role`` pattern concerns only accounts of the systems its first part matches."""
+    return ":" not in pattern or fnmatchcase(system, pattern.split(":", 1)[0])
+
+
+def _joined(s: pd.Series) -> str:
+    return ", ".join(sorted(set(s.astype("str"))))
+
+
+@KINDS.register("role_template")
+class RoleTemplate(PolicyKind):
+    subject = "account (account:SYSTEM:ID)"
+    tables = ("identities", "accounts", "grants")
+    codes = {
+        "role_not_in_template": "roles the position's template does not allow",
+        "forbidden_permission": "permissions the position (or every position) must not have",
+        "required_role_missing": "required roles of the position the account lacks",
+        "too_many_roles": "more distinct roles than max_roles",
+    }
+    params_schema = {
+        "type": "object",
+        "required": ["templates"],
+        "properties": {
+            "templates": {
+                "type": "object", "minProperties": 1,
+                "description": "position → {allowed_roles, required_roles, forbidden_permissions}; "
+                               "key '*' = positions without a template of their own.",
+                "additionalProperties": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {
+                        "allowed_roles": {**_GLOBS, "description": "Role globs (or system:role)."},
+                        "required_roles": {**_GLOBS, "description": "Role globs (or system:role)."},
+                        "forbidden_permissions": {**_GLOBS, "description": "Permission globs."},
+                    },
+                },
+            },
+            "default_forbidden_permissions": {**_GLOBS, "description": "Permission globs forbidden "
+                                              "to every judged position, added to its own list."},
+            "transfer_grace_days": {"type": "integer", "minimum": 0, "default": 0,
+                                    "description": "Days after transfer_date a mover may keep the "
+                                                   "previous position's roles."},
+            "max_roles": {"type": ["integer", "null"], "minimum": 1, "default": None,
+                          "description": "Most distinct roles one account may hold (null: no limit)."},
+            "systems": SYSTEMS_PARAM,
+            "include_disabled": {"type": "boolean", "default": False,
+                                 "description": "Judge disabled accounts too."},
+        },
+    }
+
+    def _template(self, position: Any) -> dict[str, list[str]] | None:
+        templates = self.params["templates"]
+        t = templates.get(position) if isinstance(position, str) else None
+        t = t if t is not None else templates.get(FALLBACK)
+        return None if t is None else {"allowed_roles": [], "required_roles": [], "forbidden_permissions": [], **t}
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        acc = ctx.accounts_with_identity
+        judged = glob_mask(acc["system"], self.params["systems"]) & acc["identity.person_id"].notna()
+        if not self.params["include_disabled"]:
+            judged &= acc["enabled"]
+        acc = acc[judged].copy()
+        acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
+        positions = acc["position"].drop_duplicates()
+        acc = acc[acc["position"].isin([p for p in positions if self._template(p) is not None])
+                  | (acc["position"].isna() & (FALLBACK in self.params["templates"]))]
+        if acc.empty:
+            return concat_findings([])
+        acc["subject"] = account_subject(acc)
+        prev_pos = acc["identity.previous_position"]
+        in_grace = (acc["identity.transfer_date"].notna() & prev_pos.notna()
+                    & prev_pos.isin(list(self.params["templates"]))
+                    & (ctx.days_since(acc["identity.transfer_date"]) <= self.params["transfer_grace_days"]))
+        acc["previous"] = prev_pos.astype(object).where(in_grace, None)
+        keys = ["system", "account_id"]
+        grants = ctx.table("grants")[[*keys, "role"]].dropna(subset=["role"]).drop_duplicates()
+        held = grants.merge(acc[[*keys, "position", "previous"]], on=keys, sort=False)
+        held = held.merge(self._role_verdicts(held), on=["position", "previous", "system", "role"],
+                          how="left", sort=False)
+        parts = [
+            self._not_in_template(acc, held),
+            self._forbidden(ctx, acc, held),
+            self._required_missing(acc, held),
+            self._too_many(acc, held),
+        ]
+        return concat_findings(parts)
+
+    def _role_verdicts(self, held: pd.DataFrame) -> pd.DataFrame:
+        """allowed / kept-by-grace for each distinct (position, previous, system, role)."""
+        combos = held[["position", "previous", "system", "role"]].drop_duplicates()
+        allowed, kept = [], []
+        for pos, prev, system, role in combos.itertuples(index=False):
+            now_ok = _role_match(system, role, self._template(pos)["allowed_roles"])
+            prev_t = self._template(prev) if isinstance(prev, str) else None
+            allowed.append(now_ok)
+            kept.append(not now_ok and prev_t is not None and _role_match(system, role, prev_t["allowed_roles"]))
+        return combos.assign(allowed=allowed, kept=kept)
+
+    def _emit(self, acc: pd.DataFrame, per: pd.DataFrame, code: str, message: pd.Series | str,
+              evidence: list[str]) -> pd.DataFrame:
+        rows = acc.merge(per, on=["system", "account_id"], sort=False)
+        message = message(rows) if callable(message) else message
+        who = rows["display_name"].fillna(rows["account_id"]) + " (" + rows["position"].astype("str") + ")"
+        return emit(rows, code=code, subject=rows["subject"], person_id=rows["person_id"],
+                    message=who + message, evidence=["position", *evidence])
+
+    def _not_in_template(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+        bad = held[~held["allowed"] & ~held["kept"]]
+        if bad.empty:
+            return concat_findings([])
+        per = bad.groupby(["system", "account_id"], sort=False)["role"].agg(roles=_joined).reset_index()
+        return self._emit(acc, per, "role_not_in_template",
+                          lambda r: " holds role(s) outside the position's template: " + r["roles"], ["roles"])
+
+    def _forbidden(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+        keys = ["system", "account_id"]
+        perms = ctx.account_permissions[[*keys, "role", "permission"]]
+        perms = perms.merge(held[[*keys, "role", "position", "kept"]], on=[*keys, "role"], sort=False)
+        # a permission any non-kept role grants is held for good; only grace-kept roles excuse it
+        lasting = perms[~perms["kept"]][[*keys, "permission"]].drop_duplicates().assign(lasting=True)
+        perms = perms.merge(lasting, on=[*keys, "permission"], how="left", sort=False)
+        perms = perms[perms["lasting"].fillna(False).astype(bool)]
+        default = self.params["default_forbidden_permissions"]
+        hits = []
+        for pos in perms["position"].unique():
+            rows = perms[perms["position"] == pos]
+            hits.append(rows[glob_mask(rows["permission"], self._template(pos)["forbidden_permissions"] + default)])
+        bad = pd.concat(hits) if hits else perms.iloc[:0]
+        if bad.empty:
+            return concat_findings([])
+        per = bad.groupby(keys, sort=False).agg(
+            permissions=("permission", _joined),
+            via_roles=("role", _joined)).reset_index()
+        return self._emit(acc, per, "forbidden_permission",
+                          lambda r: " holds forbidden permission(s) " + r["permissions"] + " via " + r["via_roles"],
+                          ["permissions", "via_roles"])
+
+    def _required_missing(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+        keys = ["system", "account_id"]
+        pairs = acc[["position", "system"]].drop_duplicates()
+        need = pd.DataFrame(
+            [(pos, system, r) for pos, system in pairs.itertuples(index=False)
+             for r in self._template(pos)["required_roles"] if _applies(system, r)],
+            columns=["position", "system", "required"])
+        if need.empty:
+            return concat_findings([])
+        need = acc[[*keys, "position"]].drop_duplicates(keys).merge(need, on=["position", "system"], sort=False)
+        # which held (system, role) satisfies which pattern: once per distinct combination
+        combos = held[["system", "role"]].drop_duplicates().merge(
+            need[["system", "required"]].drop_duplicates(), on="system", sort=False)
+        combos = combos[[_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)]]
+        have = held[[*keys, "role"]].merge(combos, on=["system", "role"], sort=False)[[*keys, "required"]]
+        have = have.drop_duplicates().assign(_have=True)
+        need = need.merge(have, on=[*keys, "required"], how="left", sort=False)
+        lacking = need[need["_have"].isna()]
+        if lacking.empty:
+            return concat_findings([])
+        per = lacking.groupby(keys, sort=False)["required"].agg(missing_roles=_joined).reset_index()
+        return self._emit(acc, per, "required_role_missing",
+                          lambda r: " lacks required role(s) " + r["missing_roles"], ["missing_roles"])
+
+    def _too_many(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+        limit = self.params["max_roles"]
+        if limit is None:
+            return concat_findings([])
+        per = held.groupby(["system", "account_id"], sort=False)["role"].agg(
+            role_count="nunique", roles=_joined).reset_index()
+        per = per[per["role_count"] > limit].assign(max_roles=limit)
+        return self._emit(acc, per, "too_many_roles",
+                          lambda r: " holds " + r["role_count"].astype("str") + " roles (limit "
+                          + str(limit) + "): " + r["roles"], ["role_count", "max_roles", "roles"])

@@ -1,0 +1,148 @@
+"""The ldap source through sources.yaml and ``collect``, against a real slapd."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from slapd import PASSWORD_ENV, READER_DN, READER_PASSWORD, SUFFIX, Slapd, base_ldif, bulk_people_ldif
+
+from ledgerguard.scanner.collect import collect
+from ledgerguard.scanner.snapshot import read_snapshot
+
+
+def sources_yaml(path: Path, url: str, ca_file: Path, user_base: str, page_size: int = 50) -> Path:
+    path.write_text(f"""\
+timezone: Asia/Shanghai
+sources:
+  - name: corp-ldap
+    kind: ldap
+    flavor: openldap
+    url: [{url}]
+    bind_dn: {READER_DN}
+    password_env: {PASSWORD_ENV}
+    ca_file: {ca_file}
+    base_dn: {SUFFIX}
+    user_base_dn: {user_base}
+    group_base_dn: {user_base}
+    person_id_attribute: employeeNumber
+    page_size: {page_size}
+""", encoding="utf-8")
+    return path
+
+
+class KillOnFirstPage(logging.Handler):
+    """Kills slapd (by pid) when the connector logs its first page of users."""
+
+    def __init__(self, server: Slapd) -> None:
+        super().__init__(logging.DEBUG)
+        self.server = server
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "users page 1," in record.getMessage():
+            self.server.kill()
+
+
+def test_collect_writes_the_directory_and_no_password(tmp_path, slapd_server, monkeypatch, caplog):
+    monkeypatch.setenv(PASSWORD_ENV, READER_PASSWORD)
+    src = sources_yaml(tmp_path / "sources.yaml", slapd_server.url, slapd_server.ca_file,
+                       f"ou=bulk,{SUFFIX}", page_size=25)
+    out = tmp_path / "snap"
+    with caplog.at_level(logging.DEBUG):
+        result = collect(src, out, progress=False)
+    assert not result.failed
+    snap = read_snapshot(out)
+    assert len(snap.tables["accounts"]) == 120
+    assert set(snap.tables["grants"]["role"]) == {"bulk-all"}
+    assert snap.sources[0]["status"] == "ok"
+    for file in out.iterdir():
+        assert READER_PASSWORD not in file.read_text(encoding="utf-8"), file.name
+    assert all(READER_PASSWORD not in r.getMessage() for r in caplog.records)
+
+
+def test_slapd_killed_mid_paged_search_leaves_no_snapshot(tmp_path, monkeypatch):
+    monkeypatch.setenv(PASSWORD_ENV, READER_PASSWORD)
+    server = Slapd(tmp_path / "slapd", base_ldif() + bulk_people_ldif(300)).start()
+    logger = logging.getLogger("ledgerguard.connectors.ldap")
+    handler = KillOnFirstPage(server)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    try:
+        src = sources_yaml(tmp_path / "sources.yaml", server.url, server.ca_file,
+                           f"ou=bulk,{SUFFIX}", page_size=10)
+        out = tmp_path / "snap"
+        result = collect(src, out, progress=False)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        server.stop()
+    assert result.path is None
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".snap")] == []
+    (failed,) = result.failed
+    assert failed["name"] == "corp-ldap"
+    assert "failed during the paged search of users" in failed["error"]
+    assert "after 10 entries in 1 pages" in failed["error"]
+    assert failed["tables"] == ["accounts", "grants"]
+
+
+# --------------------------------------------------------------------------- the CLI
+
+
+def test_cli_collect_exits_3_without_snapshot_when_slapd_dies(tmp_path, monkeypatch, cli):
+    monkeypatch.setenv(PASSWORD_ENV, READER_PASSWORD)
+    server = Slapd(tmp_path / "slapd", base_ldif() + bulk_people_ldif(300)).start()
+    logger = logging.getLogger("ledgerguard.connectors.ldap")
+    handler = KillOnFirstPage(server)
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(handler)
+    out = tmp_path / "snap"
+    try:
+        src = sources_yaml(tmp_path / "sources.yaml", server.url, server.ca_file,
+                           f"ou=bulk,{SUFFIX}", page_size=10)
+        result = cli("collect", "--sources", src, "--out", out)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        server.stop()
+    assert result.exit_code == 3
+    assert "source corp-ldap (ldap) FAILED: LDAP server" in result.stderr
+    assert "failed during the paged search of users" in result.stderr
+    assert "no snapshot written" in result.stderr
+    assert not out.exists()
+
+
+def test_cli_password_in_no_snapshot_report_or_log_line(tmp_path, slapd_server):
+    """The real ``ledgerguard`` executable at its most verbose (-vv), collect then scan."""
+    src = sources_yaml(tmp_path / "sources.yaml", slapd_server.url, slapd_server.ca_file,
+                       f"ou=people,{SUFFIX}")
+    exe = Path(sys.executable).with_name("ledgerguard")
+    env = {**os.environ, PASSWORD_ENV: READER_PASSWORD}
+    runs = [
+        subprocess.run([exe, "-vv", "collect", "--sources", src, "--out", tmp_path / "snap"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path),
+        subprocess.run([exe, "-vv", "scan", "--sources", src, "--out", tmp_path / "reports",
+                        "--format", "json,html,csv,sarif,junit,xlsx"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path),
+    ]
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert "DEBUG" in runs[0].stderr  # the most verbose level really was on
+    assert runs[1].returncode in (0, 1, 3), runs[1].stderr  # 3: the pack needs more tables
+    for run in runs:
+        assert READER_PASSWORD not in run.stdout + run.stderr
+    written = [p for p in (tmp_path / "snap").iterdir()] + [
+        p for p in (tmp_path / "reports").iterdir()]
+    assert any(p.name == "accounts.csv" for p in written)
+    assert any(p.name == "findings.json" for p in written)
+    for path in written:
+        data = path.read_bytes()
+        if path.suffix == ".xlsx":  # a zip: look inside every member
+            with zipfile.ZipFile(path) as zf:
+                data = b"".join(zf.read(n) for n in zf.namelist())
+        assert READER_PASSWORD.encode() not in data, path.name

@@ -1,0 +1,247 @@
+"""kind: sql — generic SELECTs and the product profiles, on real databases.
+
+Tryton runs against a real trytond database; Odoo, Yonyou U8 and Kingdee K/3 WISE
+against SQLite databases built with their published table and column names.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pandas as pd
+
+from conftest import write_sources
+
+
+def read(snap, table):
+    return pd.read_csv(snap / f"{table}.csv", dtype=str, keep_default_na=False)
+
+
+def make_db(path, script: str):
+    con = sqlite3.connect(path)
+    con.executescript(script)
+    con.commit()
+    con.close()
+    return path
+
+
+def collect_profile(tmp_path, cli, db, profile, extra=""):
+    src = write_sources(tmp_path, f"""
+        - name: fin
+          kind: sql
+          url: sqlite:///{db.name}
+          profile: {profile}
+          {extra}
+        """, timezone="Asia/Shanghai")
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
+    assert r.exit_code == 0, r.output
+    return tmp_path / "snap"
+
+
+def test_tryton_profile_on_a_real_trytond_database(tryton_db, cli):
+    snap = collect_profile(tryton_db.parent, cli, tryton_db, "tryton")
+    acc = read(snap, "accounts").set_index("account_id")
+    assert set(acc.index) >= {"admin", "zhangsan", "lisi", "wangwu"}
+    assert acc.loc["zhangsan", "display_name"] == "张三"
+    assert acc.loc["zhangsan", "enabled"] == "1" and acc.loc["wangwu", "enabled"] == "0"
+    assert acc.loc["admin", "account_type"] == "admin"
+    assert (acc["system"] == "fin").all()
+    # trytond stores UTC without an offset: the profile marks it, so it survives the timezone
+    assert acc.loc["zhangsan", "last_login_at"].endswith("+00:00")
+    assert acc.loc["lisi", "last_login_at"] == ""
+    grants = read(snap, "grants")
+    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
+        ("lisi", "Accountants"), ("lisi", "Cashiers"), ("zhangsan", "Accountants")]
+    assert set(grants["granted_by"]) == {"admin"}  # create_uid: who added the membership
+    assert grants["granted_at"].str.endswith("+00:00").all()
+    changes = read(snap, "changes")
+    assert len(changes) == 3 and set(changes["action"]) == {"grant"}
+    assert changes["change_id"].str.startswith("res_user-res_group:").all()
+    perms = read(snap, "role_permissions")
+    got = set(zip(perms.role, perms.permission, strict=True))
+    assert {("Accountants", "res.user.read"), ("Accountants", "res.user.write"),
+            ("Cashiers", "ir.attachment.create"), ("Cashiers", "ir.attachment.read"),
+            ("Accountants", "menu.res.menu_user_form")} <= got
+    assert ("Accountants", "res.user.delete") not in got
+    logins = read(snap, "logins")
+    assert sorted(zip(logins.account_id, logins.success, strict=True)) == [("lisi", "0"), ("zhangsan", "1")]
+    manifest = json.loads((snap / "manifest.json").read_text())
+    assert manifest["sources"][0]["tables"] == ["accounts", "changes", "grants", "logins", "role_permissions"]
+
+
+ODOO = """
+CREATE TABLE res_partner (id INTEGER PRIMARY KEY, name VARCHAR, email VARCHAR);
+CREATE TABLE res_users (id INTEGER PRIMARY KEY, login VARCHAR, partner_id INTEGER, active BOOLEAN,
+  share BOOLEAN, create_date TIMESTAMP, create_uid INTEGER);
+CREATE TABLE res_groups (id INTEGER PRIMARY KEY, name VARCHAR, category_id INTEGER);
+CREATE TABLE res_groups_users_rel (gid INTEGER, uid INTEGER);
+CREATE TABLE res_users_log (id INTEGER PRIMARY KEY, create_uid INTEGER, create_date TIMESTAMP);
+CREATE TABLE ir_model (id INTEGER PRIMARY KEY, model VARCHAR, name VARCHAR);
+CREATE TABLE ir_model_access (id INTEGER PRIMARY KEY, name VARCHAR, model_id INTEGER, group_id INTEGER,
+  perm_read BOOLEAN, perm_write BOOLEAN, perm_create BOOLEAN, perm_unlink BOOLEAN, active BOOLEAN);
+INSERT INTO res_partner VALUES (1, 'OdooBot', NULL), (2, 'Mitchell Admin', 'admin@x'), (3, '张三', NULL);
+INSERT INTO res_users VALUES (1, '__system__', 1, 0, 0, '2026-01-01 00:00:00', 1),
+  (2, 'admin', 2, 1, 0, '2026-01-01 00:00:00', 1), (3, 'zhangsan', 3, 1, 0, '2026-03-01 08:00:00', 2);
+INSERT INTO res_groups VALUES (10, 'Billing Administrator', 1), (11, 'Billing', 1);
+INSERT INTO res_groups_users_rel VALUES (10, 2), (11, 3);
+INSERT INTO res_users_log VALUES (1, 3, '2026-11-20 01:00:00'), (2, 3, '2026-11-22 02:30:00');
+INSERT INTO ir_model VALUES (100, 'account.move', 'Journal Entry');
+INSERT INTO ir_model_access VALUES (1, 'account.move billing', 100, 11, 1, 1, 1, 0, 1),
+  (2, 'account.move inactive', 100, 10, 1, 1, 1, 1, 0);
+"""
+
+
+def test_odoo_profile(tmp_path, cli):
+    db = make_db(tmp_path / "odoo.db", ODOO)
+    snap = collect_profile(tmp_path, cli, db, "odoo")
+    acc = read(snap, "accounts").set_index("account_id")
+    assert acc.loc["zhangsan", "display_name"] == "张三"
+    assert acc.loc["__system__", "account_type"] == "service"
+    assert acc.loc["__system__", "enabled"] == "0"
+    assert acc.loc["zhangsan", "last_login_at"] == "2026-11-22T02:30:00+00:00"
+    grants = read(snap, "grants")
+    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
+        ("admin", "Billing Administrator"), ("zhangsan", "Billing")]
+    perms = read(snap, "role_permissions")
+    assert sorted(perms.permission) == ["account.move.create", "account.move.read", "account.move.write"]
+    assert set(perms.role) == {"Billing"}  # the inactive access rule is ignored
+    assert len(read(snap, "logins")) == 2
+
+
+U8 = """
+CREATE TABLE UA_User (cUser_Id NVARCHAR(20), cUser_Name NVARCHAR(40), cPassword NVARCHAR(200),
+  cDept NVARCHAR(40), cBelongGrp NVARCHAR(20), nState INT, iAdmin INT, cUserEmail NVARCHAR(60));
+CREATE TABLE UA_Group (cGroup_Id NVARCHAR(20), cGroup_Name NVARCHAR(40));
+CREATE TABLE UA_Role (cGroup_Id NVARCHAR(20), cUser_Id NVARCHAR(20));
+CREATE TABLE UA_HoldAuth (cAcc_Id NVARCHAR(3), iYear SMALLINT, cUser_Id NVARCHAR(20),
+  cAuth_Id NVARCHAR(20), iIsUser INT);
+CREATE TABLE UA_Log (iLogId INT, cUser_Id NVARCHAR(20), cAcc_Id NVARCHAR(3), cSub_Id NVARCHAR(2),
+  dInTime DATETIME, dOutTime DATETIME, cStation NVARCHAR(40));
+INSERT INTO UA_User VALUES ('admin', '系统管理员', 'x', NULL, NULL, 0, 1, NULL),
+  ('001', '张三', 'x', '财务部', NULL, 0, 0, NULL), ('002', '李四', 'x', '财务部', NULL, 1, 0, NULL),
+  ('003', '王五', 'x', '财务部', NULL, NULL, 0, NULL);
+INSERT INTO UA_Group VALUES ('R01', '出纳'), ('R02', '会计');
+INSERT INTO UA_Role VALUES ('R01', '001'), ('R02', '002');
+INSERT INTO UA_HoldAuth VALUES ('001', 2026, 'R01', 'GL0203', 0), ('001', 2026, 'R02', 'GL0201', 0),
+  ('001', 2026, '003', 'GL0204', 1);
+INSERT INTO UA_Log VALUES (1, '001', '001', 'GL', '2026-11-20 09:01:00', NULL, 'PC-01');
+"""
+
+
+def test_u8_profile(tmp_path, cli):
+    db = make_db(tmp_path / "ufsystem.db", U8)
+    snap = collect_profile(tmp_path, cli, db, "u8")
+    acc = read(snap, "accounts").set_index("account_id")
+    assert acc.loc["002", "enabled"] == "0" and acc.loc["003", "enabled"] == "1"  # NULL nState = normal
+    assert acc.loc["admin", "account_type"] == "admin"
+    assert acc.loc["001", "last_login_at"] == "2026-11-20 09:01:00"  # U8 stores local time
+    grants = read(snap, "grants")
+    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
+        ("001", "出纳"), ("002", "会计"), ("003", "@003")]
+    perms = read(snap, "role_permissions")
+    assert sorted(zip(perms.role, perms.permission, perms.scope, strict=True)) == [
+        ("@003", "u8.GL0204", "001"), ("会计", "u8.GL0201", "001"), ("出纳", "u8.GL0203", "001")]
+    logins = read(snap, "logins")
+    assert logins[["account_id", "source_ip"]].values.tolist() == [["001", "PC-01"]]
+
+
+K3 = """
+CREATE TABLE t_User (FUserID INT, FName NVARCHAR(80), FDescription NVARCHAR(255), FForbidden SMALLINT,
+  FEmpID INT, FSID NVARCHAR(255));
+CREATE TABLE t_Group (FGroupID INT, FUserID INT);
+CREATE TABLE t_AccessControl (FUserID INT, FObjectType INT, FObjectID INT, FIndex INT,
+  FAccessMask INT, FAccessUse SMALLINT);
+CREATE TABLE t_Log (FDate DATETIME, FUserID INT, FFunctionID NVARCHAR(80), FStatement INT,
+  FDescription NVARCHAR(255), FMachineName NVARCHAR(80), FIPAddress NVARCHAR(40));
+INSERT INTO t_User VALUES (1, 'Administrators', '系统管理员组', 0, NULL, NULL),
+  (2, '财务组', '财务', 0, NULL, NULL), (16394, 'administrator', '管理员', 0, NULL, NULL),
+  (16395, 'zhangsan', '张三', 0, 7, NULL), (16396, 'lisi', '李四', 1, 8, NULL);
+INSERT INTO t_Group VALUES (1, 16394), (2, 16395), (2, 16396);
+INSERT INTO t_AccessControl VALUES (2, 1, 100, 1, 1, 1), (2, 1, 100, 2, 2, 1), (16395, 1, 100, 3, 4, 0);
+INSERT INTO t_Log VALUES ('2026-11-21 08:00:00', 16395, 'K3.Login', 0, '登录系统', 'PC-7', '10.0.0.7'),
+  ('2026-11-21 08:05:00', 16395, 'GL.Voucher', 1, '新增凭证', 'PC-7', '10.0.0.7');
+"""
+
+
+def test_k3_profile_with_explicit_deny(tmp_path, cli):
+    db = make_db(tmp_path / "k3.db", K3)
+    snap = collect_profile(tmp_path, cli, db, "k3")
+    acc = read(snap, "accounts").set_index("account_id")
+    assert sorted(acc.index) == ["administrator", "lisi", "zhangsan"]  # groups are not accounts
+    assert acc.loc["lisi", "enabled"] == "0" and acc.loc["zhangsan", "enabled"] == "1"
+    grants = read(snap, "grants")
+    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
+        ("administrator", "Administrators"), ("lisi", "财务组"), ("zhangsan", "@zhangsan"),
+        ("zhangsan", "财务组")]
+    perms = read(snap, "role_permissions")
+    assert sorted(zip(perms.role, perms.permission, perms.effect, strict=True)) == [
+        ("@zhangsan", "k3.1.100.3", "deny"), ("财务组", "k3.1.100.1", "allow"),
+        ("财务组", "k3.1.100.2", "allow")]
+    logins = read(snap, "logins")
+    assert logins[["account_id", "at", "source_ip"]].values.tolist() == [
+        ["zhangsan", "2026-11-21 08:00:00", "10.0.0.7"]]
+
+
+def test_generic_profile_and_query_override(tmp_path, cli):
+    db = make_db(tmp_path / "fin.db", """
+        CREATE TABLE users (uid TEXT, on_ INT, person TEXT);
+        INSERT INTO users VALUES ('zs', 1, 'P1'), ('ls', 0, 'P2');
+        CREATE TABLE roles (uid TEXT, r TEXT);
+        INSERT INTO roles VALUES ('zs', 'cashier');
+    """)
+    snap = collect_profile(tmp_path, cli, db, "generic", extra="""queries:
+            accounts: SELECT uid AS account_id, on_ AS enabled, person AS person_id FROM users
+            grants: SELECT 'legacy' AS system, uid AS account_id, r AS role FROM roles
+          system: finance""")
+    acc = read(snap, "accounts")
+    assert acc.values.tolist() == [["finance", "zs", "1", "P1"], ["finance", "ls", "0", "P2"]]
+    assert read(snap, "grants").values.tolist() == [["legacy", "zs", "cashier"]]
+
+
+def test_failures_are_isolated_and_reported(tmp_path, cli):
+    make_db(tmp_path / "fin.db", "CREATE TABLE users (uid TEXT); INSERT INTO users VALUES ('a'), ('b');")
+    src = write_sources(tmp_path, """
+        - name: badsql
+          kind: sql
+          url: sqlite:///fin.db
+          queries: {accounts: SELECT * FROM nope}
+        - name: toobig
+          kind: sql
+          url: sqlite:///fin.db
+          max_rows: 1
+          queries: {grants: "SELECT 'x' AS system, uid AS account_id, 'r' AS role FROM users"}
+        - name: nodb
+          kind: sql
+          url: sqlite:///missing.db
+          queries: {accounts: SELECT 1}
+        - name: good
+          kind: sql
+          url: sqlite:///fin.db
+          queries: {logins: "SELECT 's' AS system, uid AS account_id, '2026-01-01' AS at FROM users"}
+        """)
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap", "--partial")
+    assert r.exit_code == 3
+    assert "source badsql (sql) FAILED: table accounts: no such table: nope" in r.output
+    assert "source toobig (sql) FAILED: table grants: more than max_rows=1 rows" in r.output
+    assert "FAILED: SQLite database" in r.output and "missing.db does not exist" in r.output
+    assert not (tmp_path / "missing.db").exists()  # opened read-only: never created
+    manifest = json.loads((tmp_path / "snap" / "manifest.json").read_text())
+    status = {s["name"]: (s["status"], s["tables"]) for s in manifest["sources"]}
+    assert status == {"badsql": ("error", ["accounts"]), "toobig": ("error", ["grants"]),
+                      "nodb": ("error", ["accounts"]), "good": ("ok", ["logins"])}
+    assert set(manifest["tables"]) == {"logins"}
+
+
+def test_password_in_url_is_refused(tmp_path, cli):
+    make_db(tmp_path / "fin.db", "CREATE TABLE t (x INT);")
+    src = write_sources(tmp_path, """
+        - name: fin
+          kind: sql
+          url: sqlite://reader:inline-pw@/fin.db
+          queries: {accounts: SELECT 1}
+        """)
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
+    assert r.exit_code == 3
+    assert "the url carries a password: use password_env or password_file" in r.output
+    assert "inline-pw" not in r.output
