@@ -219,6 +219,7 @@ def _backups(rng: np.random.Generator, size: Size) -> pd.DataFrame:
         "finished_at": finished, "status": np.where(stale | (rng.random(k) < 0.01), "failed", "success"),
         "location": np.where(day % 2 == 0, "local-nas", "offsite-oss"), "offsite": day % 2 == 1,
         "encrypted": True, "size_bytes": rng.integers(10**9, 10**10, k),
-        "verified_at": pd.Series(finished).where(day % 7 == 0), "verify_status": np.where(day % 7 == 0, "success", None),
+        "verified_at": pd.Series(finished).where(day % 7 == 0),
+        "verify_status": np.where(day % 7 == 0, "success", None),
         "restore_tested_at": pd.Series(finished).where(day % 60 == 0),
     })
