@@ -25,7 +25,6 @@ class Source:
     name: str
     kind: str
     settings: dict[str, Any]
-    line: int | None = None
 
     def connector(self, base_dir: Path, timezone: str) -> Connector:
         return CONNECTORS.get(self.kind)(self.name, self.settings, base_dir, timezone)
@@ -88,15 +87,15 @@ def load_sources(path: str | Path) -> SourcesFile:
     sources = []
     for i, entry in enumerate(doc.data["sources"]):
         problems.extend(validate(doc, source_schema(entry["kind"]), ("sources", i)))
-        line = doc.positions.values.get(("sources", i), (None, None))[0]
+        line = doc.positions.values[("sources", i)][0]
         name = entry["name"]
         if name in seen:
             problems.append(doc.positions.problem(
                 ("sources", i, "name"), f"duplicate source name {name!r} (first at line {seen[name]})"))
         else:
-            seen[name] = line or 0
+            seen[name] = line
         settings = {k: v for k, v in entry.items() if k not in ("name", "kind")}
-        sources.append(Source(name, entry["kind"], settings, line))
+        sources.append(Source(name, entry["kind"], settings))
     tz = doc.data.get("timezone") or "UTC"
     try:
         check_timezone(tz)

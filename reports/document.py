@@ -7,7 +7,6 @@ finding for the tabular formats) is computed here once so the formats never drif
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import jsonschema
 
 from ledgerguard.scanner.errors import InputError, Problem
+from ledgerguard.scanner.findings import read_findings
 
 from .i18n import Labels, localized
 from .safe import as_text
@@ -58,18 +58,12 @@ SCHEMA: dict[str, Any] = {
 
 
 def load_findings(path: str | Path) -> dict[str, Any]:
-    """Read a findings.json for ``ledgerguard report``; bad input raises InputError (exit 2)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(Problem("findings file not found", str(path))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(f"cannot read findings file: {exc}", str(path))) from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(Problem(f"not valid JSON: {exc.msg}", str(path), exc.lineno, exc.colno)) from None
+    """Read a findings.json for ``ledgerguard report``; bad input raises InputError (exit 2).
+
+    Beyond ``read_findings`` (JSON, format, top-level keys) the shape the reporters
+    index into is checked, so a hand-edited file gets a message, not a traceback.
+    """
+    doc = read_findings(path)
     validator = jsonschema.Draft202012Validator(SCHEMA)
     problems = []
     for err in validator.iter_errors(doc):

@@ -37,7 +37,7 @@ from .i18n import localized
 from .safe import as_text, clean_text, truncate
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC_ROWS = 2000  # findings rendered as HTML rows (the no-JavaScript view)
+STATIC_ROWS = 1000  # findings rendered as HTML rows (the no-JavaScript view)
 POLICY_EXAMPLES = 20  # findings with full evidence per policy section
 TEXT_LIMIT = 2000  # characters of a message / evidence value shown in the page
 EVIDENCE_KEYS = 40  # evidence entries shown per finding

@@ -74,7 +74,7 @@ def _rule(policy: dict[str, Any], view: View) -> dict[str, Any]:
         help_lines.append("References: " + "; ".join(references))
     severity = policy.get("severity", "info")
     properties: dict[str, Any] = {
-        "tags": [t for t in (policy.get("pack"), policy.get("kind"), *(policy.get("controls") or [])) if t],
+        "tags": [_text(t) for t in (policy.get("pack"), policy.get("kind"), *(policy.get("controls") or [])) if t],
         "severity": severity,
     }
     if severity in SECURITY_SEVERITY:

@@ -213,13 +213,14 @@ GATE_FORMATS = (*ALL_FORMATS, "github", "gitlab")
 @main.command()
 @click.option("--snapshot", "snapshot_dir", required=True, type=click.Path(),
               help="Snapshot folder: the current state the change is applied to.")
-@click.option("--change", "change", required=True, type=click.Path(dir_okay=False), metavar="CHANGE.yaml",
-              help="The proposed changes (SPEC §6; docs/ci.md).")
+@click.option("--change", "change", required=True, multiple=True, type=click.Path(dir_okay=False),
+              metavar="CHANGE.yaml", help="The proposed changes (SPEC §6; docs/ci.md). Repeatable: "
+              "the files' changes are applied in order and judged together.")
 @click.option("--waivers", "waivers", type=click.Path(dir_okay=False), metavar="WAIVERS.yaml",
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
 @scan_options
 @handle_errors
-def gate(snapshot_dir: str, change: str, waivers: str | None, policies: tuple[str, ...], as_of: str | None,
+def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, policies: tuple[str, ...], as_of: str | None,
          formats: str, out: str, fail_on: str, lang: str) -> None:
     """Judge a change file before it is applied: only the findings it introduces fail.
 
@@ -239,7 +240,7 @@ def gate(snapshot_dir: str, change: str, waivers: str | None, policies: tuple[st
     from .snapshot import read_snapshot
 
     fmts = split_formats(formats, GATE_FORMATS)
-    changes = load_changes(change)
+    changes = load_changes(list(change))
     packs = load_packs(list(policies) or None)
     snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
@@ -321,16 +322,53 @@ def policies() -> None:
 @click.option("--policies", "paths", multiple=True, type=click.Path(),
               help="Policy file or folder (repeatable). Default: the built-in pack.")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True)
+@click.option("--controls", "show_controls", is_flag=True,
+              help="Show the controls (requirements) and the policies that check each, with manual procedures.")
 @handle_errors
-def policies_list(paths: tuple[str, ...], lang: str) -> None:
-    """List the policies of the loaded packs."""
+def policies_list(paths: tuple[str, ...], lang: str, show_controls: bool) -> None:
+    """List the policies of the loaded packs (or, with --controls, the requirement → policy map)."""
     from .policy import load_packs
 
-    for pack in load_packs(list(paths) or None):
+    packs = load_packs(list(paths) or None)
+    if show_controls:
+        _print_controls(packs, lang)
+        return
+    for pack in packs:
         click.secho(f"{pack.name} {pack.version}  ({pack.path})", bold=True)
         for p in pack.policies:
             state = "" if p.enabled else "  [disabled]"
             click.echo(f"  {p.id:<10} {p.severity:<8} {p.kind:<22} {p.title[lang]}{state}")
+
+
+def _print_controls(packs: list[Any], lang: str) -> None:
+    """Each control with its source clause and checking policies (or its audit procedure)."""
+    import textwrap
+
+    from .policy import all_policies
+
+    policies_by_id = {p.id: p for p in all_policies(packs)}
+    mapped: set[str] = set()
+    controls = [c for pack in packs for c in pack.controls]
+    if not controls:
+        click.echo("no controls in the loaded packs")
+    for c in controls:
+        tag = click.style("  [manual]", fg="yellow") if c.manual else ""
+        click.secho(f"{c.id}  {c.title[lang]}", bold=True, nl=False)
+        click.echo(tag)
+        if c.source:
+            click.echo(f"    source: {c.source}")
+        for pid in c.policies:
+            mapped.add(pid)
+            p = policies_by_id[pid]
+            click.echo(f"    checked by {pid:<10} {p.severity:<8} {p.kind:<22} {p.title[lang]}")
+        if c.procedure:
+            click.echo(textwrap.fill(c.procedure[lang], width=96, initial_indent="    procedure: ",
+                                     subsequent_indent="      "))
+    unmapped = [pid for pid in policies_by_id if pid not in mapped]
+    n_manual = sum(c.manual for c in controls)
+    click.echo(f"{len(controls)} controls ({len(controls) - n_manual} checked by policies, {n_manual} manual)")
+    if unmapped:
+        click.echo(f"policies not mapped to any control: {', '.join(unmapped)}")
 
 
 @policies.command("show")
@@ -363,6 +401,49 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
     click.echo(f"subject: {kind.subject}   finding codes: {', '.join(kind.codes)}")
     click.echo("params (defaults filled in):")
     click.echo(yaml.safe_dump(kind(p.params).params, allow_unicode=True, sort_keys=False).rstrip())
+
+
+@main.command()
+@click.option("--findings", "findings", required=True, type=click.Path(dir_okay=False),
+              metavar="FINDINGS.json", help="A findings.json written by scan or gate.")
+@click.option("--format", "formats", default="html,xlsx", show_default=True,
+              help=f"Comma-separated: {','.join(ALL_FORMATS)}.")
+@click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
+              help="Folder the reports are written to.")
+@click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
+              help="Language of report labels.")
+@handle_errors
+def report(findings: str, formats: str, out: str, lang: str) -> None:
+    """Re-render reports from a findings.json (no snapshot or policies needed)."""
+    from ledgerguard.reports.base import write_reports
+    from ledgerguard.reports.document import load_findings
+
+    fmts = split_formats(formats)
+    doc = load_findings(findings)
+    for path in write_reports(doc, fmts, Path(out), lang):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
+              help="Folder for the reports; the demo snapshot goes to OUT/snapshot.")
+@click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
+              help="The demo's 'today': its data is generated relative to it. Default: today (Asia/Shanghai).")
+@click.option("--format", "formats", default=",".join(ALL_FORMATS), show_default=True,
+              help=f"Comma-separated: {','.join(ALL_FORMATS)}.")
+@click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
+              help="Language of report labels.")
+@handle_errors
+def demo(out: str, as_of: str | None, formats: str, lang: str) -> None:
+    """Build the bundled demo company, scan it with the built-in pack, write the reports."""
+    from .console import print_summary
+    from .demo import COMPANY, parse_as_of, run_demo
+
+    day = parse_as_of(as_of)
+    click.echo(f"demo: {COMPANY} (fictional) as of {day.isoformat()}")
+    run = run_demo(Path(out), day, split_formats(formats), lang)
+    print_summary(run.doc, run.code, [str(run.snapshot), *(str(p) for p in run.written)])
+    sys.exit(int(run.code))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,6 +28,7 @@ from ledgerguard.connectors._common import check_rows, redact
 from ledgerguard.connectors.base import ConnectorError
 from ledgerguard.connectors.sources import Source, SourcesFile, load_sources
 
+from .errors import InputError, Problem
 from .snapshot import TABLES, write_snapshot
 
 log = logging.getLogger(__name__)
@@ -57,9 +58,12 @@ def collect(
     """Collect every source; write the snapshot to ``out_dir`` (None: collect only).
 
     ``progress`` None means "when stderr is a terminal". Raises InputError for a bad
-    sources file; source failures are returned, never raised.
+    sources file or an ``out_dir`` that is not a snapshot (it would be replaced);
+    source failures are returned, never raised.
     """
     spec = sources if isinstance(sources, SourcesFile) else load_sources(sources)
+    if out_dir is not None:
+        _check_target(Path(out_dir))
     tz = ZoneInfo(spec.timezone)
     echo = _terminal_echo() if (sys.stderr.isatty() if progress is None else progress) else None
     taken_at = _now(tz)
@@ -83,6 +87,16 @@ def collect(
         result.path = write_snapshot(out_dir, merged, sources=entries, timezone=spec.timezone,
                                      taken_at=taken_at, fmt=fmt)
     return result
+
+
+def _check_target(out: Path) -> None:
+    """Only a snapshot may be replaced: never a file, never a folder holding other things."""
+    if out.is_symlink() or (out.exists() and not out.is_dir()):
+        raise InputError(Problem("--out exists and is not a folder: refusing to replace it", str(out)))
+    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
+        raise InputError(Problem(
+            "--out is a folder that is not a snapshot (no manifest.json): refusing to replace it",
+            str(out)))
 
 
 def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict, dict[str, pd.DataFrame]]:

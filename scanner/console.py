@@ -28,6 +28,7 @@ def print_summary(doc: dict[str, Any], code: ExitCode, out_paths: list[str] = ()
     )
     waived = f"   (waived {summary['waived']})" if summary["waived"] else ""
     click.echo(f"  findings: {counts}{waived}")
+    _print_waivers_and_baseline(doc)
     flagged = [p for p in doc["policies"] if p["status"] in ("fail", "error")]
     for p in flagged[:MAX_LISTED]:
         if p["status"] == "error":
@@ -54,3 +55,20 @@ def print_summary(doc: dict[str, Any], code: ExitCode, out_paths: list[str] = ()
         + " (some data or policies could not be evaluated — no verdict)",
     }[code]
     click.echo(f"result: {verdict} · exit {int(code)}")
+
+
+def _print_waivers_and_baseline(doc: dict[str, Any]) -> None:
+    """Waiver states (expired ones by name: their findings count again) and the baseline diff."""
+    waivers = doc.get("waivers") or []
+    if waivers:
+        states = [w["status"] for w in waivers]
+        click.echo("  waivers: " + ", ".join(
+            f"{states.count(s)} {s}" for s in ("active", "expired", "stale") if states.count(s)))
+        for w in waivers:
+            if w["status"] == "expired":
+                click.secho(f"  waiver EXPIRED {w['expires']}: {w['policy']} {w['subject']} "
+                            f"({w['matched']} finding(s) open again)", fg="yellow")
+    marks = [f.get("baseline") for f in doc["findings"] if f.get("baseline")]
+    if marks or doc.get("resolved"):
+        click.echo(f"  baseline: {marks.count('new')} new, {marks.count('existing')} existing, "
+                   f"{marks.count('waiver_expired')} waiver expired, {len(doc.get('resolved') or [])} resolved")

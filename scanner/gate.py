@@ -34,7 +34,7 @@ Choices, written down in docs/ci.md:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,8 @@ SCHEMA: dict[str, Any] = {
 class Change:
     """One change of the file, its values as text, and where it is written."""
 
-    number: int  # 1-based position in the file
+    file: str
+    number: int  # 1-based position in its file
     line: int
     column: int
     values: dict[str, str]
@@ -130,46 +131,49 @@ class Change:
 
     @property
     def change_id(self) -> str:
-        return self.values.get("change_id") or f"proposed-{self.number}"
+        """The change's own ``change_id``, else ``<file stem>-<number>`` (subject ``change:…``)."""
+        return self.values.get("change_id") or f"{Path(self.file).stem}-{self.number}"
 
     @property
     def account(self) -> tuple[str, str] | None:
         system, account_id = self.get("system"), self.get("account_id")
         return (system, account_id) if system and account_id else None
 
-
-@dataclass
-class ChangeFile:
-    path: str
-    changes: list[Change] = field(default_factory=list)
-
-    def problem(self, change: Change, message: str) -> Problem:
-        return Problem(f"change {change.number} ({change.action}): {message}", self.path,
-                       change.line, change.column)
+    def problem(self, message: str) -> Problem:
+        return Problem(f"change {self.number} ({self.action}): {message}", self.file, self.line, self.column)
 
 
-def load_changes(path: str | Path) -> ChangeFile:
-    """Read and schema-check a change file; every problem with its file:line:column (exit 2)."""
-    doc = load_yaml(path)
-    if doc.data is None:
-        raise InputError(Problem("empty change file (expected a top-level 'changes' list)", str(path), 1, 1))
-    problems = validate(doc, SCHEMA)
+def load_changes(paths: list[str | Path]) -> list[Change]:
+    """Read and schema-check change files, in order; every problem with its
+    file:line:column at once (exit 2). Change ids are unique across the files."""
+    changes: list[Change] = []
+    problems: list[Problem] = []
+    seen: dict[str, Change] = {}
+    for path in paths:
+        try:
+            doc = load_yaml(path)
+        except InputError as exc:
+            problems.extend(exc.problems)
+            continue
+        if doc.data is None:
+            problems.append(Problem("empty change file (expected a top-level 'changes' list)", str(path), 1, 1))
+            continue
+        found = validate(doc, SCHEMA)
+        if found:
+            problems.extend(found)
+            continue
+        for i, item in enumerate(doc.data["changes"]):
+            line, column = doc.positions.values[("changes", i)]
+            change = Change(str(path), i + 1, line, column, {k: str(v) for k, v in item.items()})
+            first = seen.setdefault(change.change_id, change)
+            if first is not change:
+                problems.append(doc.positions.problem(
+                    ("changes", i, "change_id"),
+                    f"duplicate change_id {change.change_id!r} (first at {first.file}:{first.line})"))
+            changes.append(change)
     if problems:
         raise InputError(problems)
-    cf = ChangeFile(str(path))
-    seen: dict[str, int] = {}
-    for i, item in enumerate(doc.data["changes"]):
-        line, column = doc.positions.values[("changes", i)]
-        change = Change(i + 1, line, column, {k: str(v) for k, v in item.items()})
-        if change.change_id in seen:
-            problems.append(doc.positions.problem(
-                ("changes", i, "change_id"),
-                f"duplicate change_id {change.change_id!r} (first at line {seen[change.change_id]})"))
-        seen[change.change_id] = line
-        cf.changes.append(change)
-    if problems:
-        raise InputError(problems)
-    return cf
+    return changes
 
 
 def _empty_table(name: str, tz: str) -> pd.DataFrame:
@@ -185,6 +189,8 @@ def _append(df: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
             dtype = df[col].dtype
             if pd.api.types.is_bool_dtype(dtype):
                 new[col] = new[col].map(lambda v: v is True).astype(bool)
+            elif isinstance(dtype, pd.DatetimeTZDtype):
+                new[col] = pd.to_datetime(new[col], utc=True).dt.tz_convert(dtype.tz).astype(dtype)
             else:
                 new[col] = new[col].astype(dtype)
         else:
@@ -195,8 +201,8 @@ def _append(df: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
 class _Proposal:
     """The tables a change file modifies, applied change by change, checking as it goes."""
 
-    def __init__(self, snapshot: Snapshot, cf: ChangeFile, now: pd.Timestamp) -> None:
-        self.snapshot, self.cf, self.now, self.tz = snapshot, cf, now, snapshot.timezone
+    def __init__(self, snapshot: Snapshot, changes: list[Change], now: pd.Timestamp) -> None:
+        self.snapshot, self.changes, self.now, self.tz = snapshot, changes, now, snapshot.timezone
         self.tables: dict[str, pd.DataFrame] = {}
         self.problems: list[Problem] = []
 
@@ -219,11 +225,11 @@ class _Proposal:
         return bool((self.table("identities")["person_id"] == person_id).any())
 
     def _fail(self, change: Change, message: str) -> None:
-        self.problems.append(self.cf.problem(change, message))
+        self.problems.append(change.problem(message))
 
     def apply(self) -> dict[str, pd.DataFrame]:
         rows = []
-        for change in self.cf.changes:
+        for change in self.changes:
             getattr(self, f"_{change.action}")(change)
             rows.append(_change_row(change, self.tz))
         if self.problems:
@@ -341,9 +347,9 @@ def _change_row(change: Change, tz: str) -> dict[str, Any]:
     }
 
 
-def propose(snapshot: Snapshot, cf: ChangeFile, now: pd.Timestamp) -> Snapshot:
-    """The snapshot with the change file applied (copies; the snapshot is not modified)."""
-    return snapshot.with_tables(**_Proposal(snapshot, cf, now).apply())
+def propose(snapshot: Snapshot, changes: list[Change], now: pd.Timestamp) -> Snapshot:
+    """The snapshot with the changes applied (copies; the snapshot is not modified)."""
+    return snapshot.with_tables(**_Proposal(snapshot, changes, now).apply())
 
 
 def relevant(policy: Policy) -> bool:
@@ -353,8 +359,12 @@ def relevant(policy: Policy) -> bool:
     return bool(tables & set(TOUCHED))
 
 
-def _cause(finding: dict[str, Any], cf: ChangeFile, person_of: dict[tuple[str, str], Any]) -> Change | None:
-    """The change a finding is attributed to: its subject's change, account or person."""
+def _cause(finding: dict[str, Any], changes: list[Change], person_of: dict[tuple[str, str], Any]) -> Change | None:
+    """The change a finding is attributed to: its subject's change, account or person.
+
+    Of several, the last that adds access (grant, enable, create, modify) — the one
+    that completes the state the finding is about — else the last that touches it.
+    """
     kind, _, rest = finding["subject"].partition(":")
     person = finding.get("person_id")
 
@@ -366,9 +376,9 @@ def _cause(finding: dict[str, Any], cf: ChangeFile, person_of: dict[tuple[str, s
         who = rest if kind == "person" else person
         return bool(who) and who in (c.get("person_id"), person_of.get(c.account))
 
-    hits = [c for c in cf.changes if touches(c)]
+    hits = [c for c in changes if touches(c)]
     adding = [c for c in hits if c.action in _ADDING]
-    return (adding or hits or [None])[0]
+    return (adding or hits or [None])[-1]
 
 
 def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
@@ -382,7 +392,7 @@ def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
 def run_gate(
     snapshot: Snapshot,
     packs: list[PolicyPack],
-    cf: ChangeFile,
+    changes: list[Change],
     now: pd.Timestamp,
     *,
     fail_on: str = "high",
@@ -392,7 +402,7 @@ def run_gate(
     started = _clock()
     if not snapshot.has("changes"):
         snapshot = snapshot.with_tables(changes=_empty_table("changes", snapshot.timezone))
-    proposed = propose(snapshot, cf, now)
+    proposed = propose(snapshot, changes, now)
     policies = [p for p in all_policies(packs) if relevant(p)]
     before_ctx, after_ctx = Context(snapshot, now), Context(proposed, now)
     before, after = evaluate(policies, before_ctx), evaluate(policies, after_ctx)
@@ -408,11 +418,12 @@ def run_gate(
     for fid, f in new.items():
         if fid in old:
             continue
-        cause = _cause(f, cf, person_of)
+        cause = _cause(f, changes, person_of)
         if cause is not None:
-            f["location"] = {"file": cf.path, "line": cause.line, "column": cause.column}
+            f["location"] = {"file": cause.file, "line": cause.line, "column": cause.column}
             f["evidence"] = {**f["evidence"], "change": cause.number, "change_id": cause.change_id}
         introduced.append({**f, "baseline": "new"})
+    introduced.sort(key=lambda f: ((f["location"] or {}).get("line") or 0, f["policy_id"], f["subject"]))
     resolved = [{**f, "baseline": "resolved"} for fid, f in old.items() if fid not in new]
     waiver_records = apply_waivers(introduced, waivers or [], after_ctx.today.date())
     doc = assemble(
@@ -420,8 +431,10 @@ def run_gate(
         as_of=iso(after_ctx.now), started_at=started, finished_at=_clock(), fail_on=fail_on,
         command="gate", waivers=waiver_records, resolved=resolved,
     )
-    doc["scan"]["change_file"] = cf.path
-    doc["scan"]["changes"] = len(cf.changes)
+    files = list(dict.fromkeys(c.file for c in changes))
+    doc["scan"]["change_file"] = files[0] if len(files) == 1 else None
+    doc["scan"]["change_files"] = files
+    doc["scan"]["changes"] = len(changes)
     return doc
 
 
@@ -433,7 +446,8 @@ def _plain(text: Any) -> str:
 def describe(doc: dict[str, Any]) -> Iterable[str]:
     """Terminal lines: what the change introduces (with its place) and what it resolves."""
     findings, resolved = doc["findings"], doc.get("resolved") or []
-    yield f"  change file {_plain(doc['scan'].get('change_file'))}: {doc['scan'].get('changes', 0)} change(s)"
+    files = ", ".join(_plain(f) for f in doc["scan"].get("change_files") or [])
+    yield f"  change file(s) {files}: {doc['scan'].get('changes', 0)} change(s)"
     yield f"  introduced: {len(findings)}   resolved: {len(resolved)}"
     for f in findings:
         loc = f.get("location") or {}

@@ -185,7 +185,7 @@ def _parse_bools(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     mapped = text.map(_BOOLS)
     present = values.notna() & (text != "")
     bad = present & mapped.isna()
-    return mapped.fillna(False).astype(bool), bad
+    return mapped.eq(True).astype(bool), bad
 
 
 def _read_file(path: Path) -> pd.DataFrame:

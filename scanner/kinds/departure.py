@@ -6,7 +6,7 @@ Finds, for people whose identity status is ``departed``:
   is not yet late), or with no departure date at all;
 * a revocation done late: ``disabled_at``'s local date after that deadline, for
   departures within ``lookback_days``;
-* activity after departure: ``last_login_at`` or a ``logins`` row on a later date
+* activity after departure: ``last_login_at`` or a successful ``logins`` row on a later date
   than the departure date, and archive access in ``access_log`` by the person or
   one of their accounts (``logins`` and ``access_log`` are used when present);
 * grants left on a departed person's disabled account (hygiene: re-enabling it
@@ -102,7 +102,8 @@ class RevokeOnDeparture(PolicyKind):
                   .assign(source="last_login_at")]
         logins = ctx.optional("logins")
         if logins is not None:
-            events.append(logins[["system", "account_id", "at"]].assign(source="logins"))
+            # like dormant_account: a failed attempt is not use (an empty success is false, §5.1)
+            events.append(logins[logins["success"]][["system", "account_id", "at"]].assign(source="logins"))
         ev = pd.concat(events, ignore_index=True).dropna(subset=["at"])
         ev = ev.merge(acc[["system", "account_id", "departed_on"]], on=["system", "account_id"])
         ev = ev[ctx.local_day(ev["at"]) > ev["departed_on"]]

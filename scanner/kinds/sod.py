@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 from ..context import Context, glob_mask
-from .base import KINDS, PolicyKind, account_subject, concat_findings, emit, group_lists
+from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit, group_lists
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
 
@@ -77,7 +77,7 @@ class SegregationOfDuties(PolicyKind):
             return concat_findings([])
         perms["account"] = account_subject(perms)
         if self.params["level"] == "person":
-            by_person = perms["person_id"].notna()
+            by_person = ~blank(perms["person_id"])
             perms["subject"] = perms["account"].where(~by_person, "person:" + perms["person_id"].astype("str"))
         else:
             perms["subject"] = perms["account"]

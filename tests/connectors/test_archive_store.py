@@ -10,8 +10,8 @@ import zipfile
 
 import pandas as pd
 import pytest
+from connector_helpers import write_sources
 
-from conftest import write_sources
 from ledgerguard.connectors.archive_store import ArchiveStoreConnector
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
@@ -125,3 +125,16 @@ def test_json_catalog_and_missing_root(tmp_path, cli):
     # the sniffed format wins over the catalog's claim, which is kept beside it
     assert df[["archive_id", "format", "catalog_format", "file_exists"]].values.tolist() == [
         ["A1", "pdf", "ofd", "true"]]
+
+
+def test_damaged_cache_only_costs_a_reread(store):
+    tmp_path, files = store
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "hashes.json").write_text("{not json")
+    settings = {"catalog": "catalog.csv", "root": "store", "cache": "cache/hashes.json",
+                "columns": {"档案号": "archive_id", "类别": "category", "年度": "fiscal_year", "路径": "path"}}
+    c = ArchiveStoreConnector("archive", settings, tmp_path, "UTC")
+    out = c.collect()["archives"].set_index("path")
+    assert c.files_read == len(files)
+    assert out.loc["2015/scan.png", "actual_sha256"] == hashlib.sha256(PNG).hexdigest()
+    assert json.loads((tmp_path / "cache" / "hashes.json").read_text())["format"] == "ledgerguard-hash-cache/1"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-
-from conftest import write_sources
+from connector_helpers import write_sources
 
 RESTIC = [  # the shape `restic snapshots --json` prints (restic 0.17)
     {"time": "2026-11-20T02:00:01.123456789+08:00", "tree": "ab", "paths": ["/srv/gl-db"],

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import write_sources
+from connector_helpers import write_sources
+
 from ledgerguard.scanner.collect import collect
 from ledgerguard.scanner.snapshot import read_snapshot
 
@@ -100,3 +101,19 @@ def test_scan_with_sources_collects_then_scans(tmp_path, cli):
     errored = [p for p in doc["policies"] if p["status"] == "error"]
     # the policies that read accounts end in error because the source failed, never pass
     assert any("table 'accounts' is unusable: source 'fin' failed" in p["error"] for p in errored)
+
+
+def test_out_that_is_not_a_snapshot_is_never_replaced(tmp_path, cli):
+    files(tmp_path, accounts_ok=True)
+    src = write_sources(tmp_path, GOOD)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "thesis.txt").write_text("precious")
+    (tmp_path / "notes.txt").write_text("precious")
+    r = cli("collect", "--sources", src, "--out", tmp_path / "docs")
+    assert r.exit_code == 2
+    assert "is a folder that is not a snapshot (no manifest.json): refusing to replace it" in r.output
+    assert cli("collect", "--sources", src, "--out", tmp_path / "notes.txt").exit_code == 2
+    assert (tmp_path / "docs" / "thesis.txt").read_text() == "precious"
+    assert (tmp_path / "notes.txt").read_text() == "precious"
+    (tmp_path / "empty").mkdir()
+    assert cli("collect", "--sources", src, "--out", tmp_path / "empty").exit_code == 0

@@ -7,8 +7,7 @@ import json
 
 import openpyxl
 import pandas as pd
-
-from conftest import write_sources
+from connector_helpers import write_sources
 
 HR_SOURCE = """
 - name: hr

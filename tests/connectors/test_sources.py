@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from connector_helpers import write_sources
 
-from conftest import write_sources
 from ledgerguard.connectors.base import CONNECTORS
 from ledgerguard.connectors.sources import load_sources, source_schema
 from ledgerguard.scanner.errors import InputError

@@ -10,8 +10,7 @@ import json
 import sqlite3
 
 import pandas as pd
-
-from conftest import write_sources
+from connector_helpers import write_sources
 
 
 def read(snap, table):
@@ -245,3 +244,17 @@ def test_password_in_url_is_refused(tmp_path, cli):
     assert r.exit_code == 3
     assert "the url carries a password: use password_env or password_file" in r.output
     assert "inline-pw" not in r.output
+
+
+def test_missing_password_sources_are_named_not_shown(tmp_path, cli):
+    make_db(tmp_path / "fin.db", "CREATE TABLE t (x INT);")
+    src = write_sources(tmp_path, """
+        - {name: a, kind: sql, url: "sqlite:///fin.db", password_env: LG_NOT_SET_ANYWHERE,
+           queries: {accounts: SELECT 1}}
+        - {name: b, kind: sql, url: "sqlite:///fin.db", password_file: no/such.pw,
+           queries: {accounts: SELECT 1}}
+        """)
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
+    assert r.exit_code == 3
+    assert "source a (sql) FAILED: environment variable LG_NOT_SET_ANYWHERE (password_env) is not set" in r.output
+    assert "source b (sql) FAILED: cannot read password_file" in r.output and "such.pw" in r.output

@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 
 import pytest
+from connector_helpers import write_sources
 from pgserver import PgServer, pg_bin
-
-from conftest import write_sources
 
 SECRET = "S3cr3t-pa55/wörd@x"
 WRONG = "not-the-Pa55word"

@@ -49,7 +49,7 @@ def _snapshot(make_snapshot):
         _person("P4", "赵六", "会计", status="transferred", transfer_date="2026-10-24", previous_position="出纳"),
         _person("P5", "孙七", "会计", status="transferred", transfer_date="2026-10-22T15:59:00Z",
                 previous_position="出纳"),  # 2026-10-22 23:59 +08:00: 32 days ago
-        _person("P6", "周八", "销售经理"), _person("P7", "吴九", "出纳"),
+        _person("P6", "周八", "销售经理"), _person("P7", "吴九", "出纳"), _person("P8", "陈十", ""),
     ]
     accounts = [
         _acc("erp", "zhangsan", "P1"), _acc("earchive", "zhangsan", "P1"),
@@ -57,7 +57,7 @@ def _snapshot(make_snapshot):
         _acc("erp", "zhaoliu", "P4"), _acc("erp", "sunqi", "P5"),
         _acc("erp", "zhouba", "P6"), _acc("corp-ad", "zhouba", "P6"),
         _acc("erp", "wujiu", "P7", enabled="false"),
-        _acc("erp", "batch", ""), _acc("erp", "ghost", "P404"),
+        _acc("erp", "batch", ""), _acc("erp", "ghost", "P404"), _acc("earchive", "chenshi", "P8"),
     ]
     grants = [
         *_grants("erp", "zhangsan", "cashier"), *_grants("earchive", "zhangsan", "archive_viewer"),
@@ -66,7 +66,7 @@ def _snapshot(make_snapshot):
         *_grants("erp", "zhaoliu", "gl_clerk", "cashier"), *_grants("erp", "sunqi", "gl_clerk", "cashier"),
         *_grants("erp", "zhouba", "cashier"), *_grants("corp-ad", "zhouba", "销售部"),
         *_grants("erp", "wujiu", "sys_admin"), *_grants("erp", "batch", "sys_admin"),
-        *_grants("erp", "ghost", "sys_admin"),
+        *_grants("erp", "ghost", "sys_admin"), *_grants("earchive", "chenshi", "archive_viewer"),
     ]
     return make_snapshot({"identities": identities, "accounts": accounts, "grants": grants,
                           "role_permissions": ROLE_PERMISSIONS}, timezone="Asia/Shanghai")
@@ -82,6 +82,7 @@ def test_every_finding_of_the_templates(cli, make_snapshot, write_yaml, tmp_path
         ("required_role_missing", "account:earchive:wangwu"),
         ("role_not_in_template", "account:erp:sunqi"), ("forbidden_permission", "account:erp:sunqi"),
         ("role_not_in_template", "account:erp:zhouba"),
+        ("role_not_in_template", "account:earchive:chenshi"),  # no position: the "*" template
     }
     f = {(x["code"], x["subject"]): x for x in doc["findings"]}
     wangwu = f[("role_not_in_template", "account:erp:wangwu")]
@@ -99,7 +100,8 @@ def test_every_finding_of_the_templates(cli, make_snapshot, write_yaml, tmp_path
 def test_without_a_fallback_template_other_positions_are_not_judged(cli, make_snapshot, write_yaml, tmp_path):
     policy = POLICY.replace('    "*": {allowed_roles: []}\n', "")
     _, doc = scan(cli, _snapshot(make_snapshot), write_yaml("p.yaml", policy_pack(policy)), tmp_path / "out")
-    assert not {s for _, s in hits(doc)} & {"account:erp:zhouba", "account:corp-ad:zhouba"}
+    assert not {s for _, s in hits(doc)} & {"account:erp:zhouba", "account:corp-ad:zhouba",
+                                            "account:earchive:chenshi"}
     assert ("role_not_in_template", "account:erp:lisi") in hits(doc)
 
 

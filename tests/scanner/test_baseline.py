@@ -38,7 +38,9 @@ def test_baseline_diff_and_fail_on_new_only(cli, make_snapshot, write_yaml, tmp_
     out = tmp_path / "now"
     args = ["scan", "--snapshot", after, "--policies", pack, "--waivers", waivers, "--as-of", "2026-12-23",
             "--baseline", base / "findings.json", "--out", out]
-    assert cli(*args).exit_code == 1
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert "baseline: 1 new, 1 existing, 1 waiver expired, 1 resolved" in result.output
     doc = run_findings(out)
     marks = {f["subject"]: (f["status"], f["baseline"]) for f in doc["findings"]}
     assert marks == {"account:fin:zhang": ("open", "existing"),

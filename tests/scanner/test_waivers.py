@@ -69,12 +69,14 @@ def test_a_waiver_that_expired_yesterday_makes_its_finding_count_again(cli, make
     assert (expired["status"], expired["matched"], expired["expires"]) == ("expired", 1, "2026-11-22")
     assert (today["status"], today["matched"]) == ("active", 1)  # the expiry day itself still waives
     assert doc["summary"]["findings"]["critical"] == 1
+    assert "waiver EXPIRED 2026-11-22: ACC-001 account:finance:zhangsan (1 finding(s) open again)" in result.output
 
 
 def test_a_waiver_matching_nothing_is_stale(cli, make_snapshot, write_yaml, tmp_path):
-    _, doc = scan(cli, make_snapshot, write_yaml, tmp_path,
-                  waiver("account:finance:*", "2026-12-31") + waiver("account:finanse:wangwu", "2026-12-31")
-                  + waiver("*", "2026-12-31", policy="ACC-404"))
+    result, doc = scan(cli, make_snapshot, write_yaml, tmp_path,
+                       waiver("account:finance:*", "2026-12-31") + waiver("account:finanse:wangwu", "2026-12-31")
+                       + waiver("*", "2026-12-31", policy="ACC-404"))
+    assert result.exit_code == 0 and "waivers: 1 active, 2 stale" in result.output
     assert [(w["subject"], w["status"], w["matched"]) for w in doc["waivers"]] == [
         ("account:finance:*", "active", 2), ("account:finanse:wangwu", "stale", 0), ("*", "stale", 0)]
 

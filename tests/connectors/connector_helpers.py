@@ -1,4 +1,7 @@
-"""Fixtures for the connector tests: sources files and a real trytond database.
+"""Helpers for the connector tests: sources files and a real trytond database.
+
+Loaded as a pytest plugin by tests/conftest.py (a conftest.py here would shadow the
+top-level one for ``from conftest import ...``), so its fixtures reach every test.
 
 The trytond database takes ~10 s to create, so it is built once and cached under
 the system temp folder, keyed by the trytond version and the build script's hash;

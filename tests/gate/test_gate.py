@@ -1,0 +1,290 @@
+"""`ledgerguard gate` end to end: introduced/resolved findings at their change lines,
+waivers, change approval through the change_approval kind, movers, CI formats, bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+from gateorg import BAD_CHANGE, BAD_LINE, GOOD_CHANGE, write_org
+
+AS_OF = "2026-11-23"
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> tuple[Path, Path]:
+    return write_org(tmp_path)
+
+
+def gate(cli, org, tmp_path: Path, change_text: str, *extra: str, name: str = "change.yaml"):
+    """Run the gate as a user would; the result, findings.json and the change file's path."""
+    snap, pack = org
+    change = tmp_path / name
+    change.write_text(textwrap.dedent(change_text), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("gate", "--snapshot", snap, "--change", change, "--policies", pack, "--as-of", AS_OF,
+                 "--out", out, *extra)
+    doc_path = out / "findings.json"
+    doc = json.loads(doc_path.read_text(encoding="utf-8")) if doc_path.exists() else None
+    return result, doc, change
+
+
+def by_policy(doc: dict, policy_id: str) -> list[dict]:
+    return [f for f in doc["findings"] if f["policy_id"] == policy_id]
+
+
+def test_cashier_granted_voucher_approval_fails_at_the_change_line(cli, org, tmp_path):
+    result, doc, change = gate(cli, org, tmp_path, BAD_CHANGE, "--format", "json,sarif")
+    assert result.exit_code == 1, result.output
+    (sod,) = by_policy(doc, "SOD-001")
+    assert sod["subject"] == "person:P1" and sod["baseline"] == "new" and sod["status"] == "open"
+    assert sod["location"] == {"file": str(change), "line": BAD_LINE, "column": 5}
+    assert f"{change}:{BAD_LINE}" in result.output and "FAIL" in result.output
+    # the existing conflict of lisi is neither introduced nor resolved
+    assert not any("P2" in f["subject"] or "lisi" in f["subject"] for f in doc["findings"])
+    assert doc["resolved"] == [] and doc["scan"]["command"] == "gate"
+    assert doc["scan"]["change_files"] == [str(change)]
+    sarif = json.loads((tmp_path / "out" / "findings.sarif").read_text(encoding="utf-8"))
+    (res,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "SOD-001"]
+    physical = res["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"]["uri"].endswith("change.yaml")
+    assert physical["region"]["startLine"] == BAD_LINE
+
+
+def test_the_same_grant_with_a_waiver_passes(cli, org, tmp_path, write_yaml):
+    waivers = write_yaml("waivers.yaml", """
+        waivers:
+          - policy: SOD-001
+            subject: "person:P1"
+            reason: covering for the reviewer on leave until December
+            approved_by: P3
+            expires: 2026-12-31
+        """)
+    result, doc, _ = gate(cli, org, tmp_path, BAD_CHANGE, "--waivers", waivers)
+    assert result.exit_code == 0, result.output
+    (sod,) = by_policy(doc, "SOD-001")
+    assert sod["status"] == "waived" and sod["waiver"]["reason"].startswith("covering")
+    assert doc["waivers"][0]["status"] == "active" and doc["summary"]["waived"] == 1
+    assert "PASS" in result.output
+
+
+def test_a_revoke_that_resolves_a_conflict_is_listed_as_resolved(cli, org, tmp_path):
+    result, doc, _ = gate(cli, org, tmp_path, GOOD_CHANGE)
+    assert result.exit_code == 0, result.output
+    assert doc["findings"] == []
+    resolved = {(f["policy_id"], f["subject"]) for f in doc["resolved"]}
+    assert ("SOD-001", "person:P2") in resolved and ("ROLE-001", "account:erp:lisi") in resolved
+    assert all(f["baseline"] == "resolved" for f in doc["resolved"])
+    assert "resolved: 2" in result.output and "- resolved  SOD-001" in result.output
+
+
+@pytest.mark.parametrize(("approval", "codes"), [
+    ("", {"missing_request", "not_approved"}),
+    ("request_id: REQ-7, requested_by: P3, approved_by: P3", {"approver_is_performer"}),
+    ("request_id: REQ-7, requested_by: P3, approved_by: P2", {"approver_position"}),
+    ("request_id: REQ-7, requested_by: P2, approved_by: P3, approval_status: rejected", {"not_approved"}),
+    ("request_id: REQ-7, requested_by: P5, approved_by: P3", {"self_grant"}),
+])
+def test_change_approval_of_the_change_itself(cli, org, tmp_path, approval, codes):
+    extra = f", {approval}" if approval else ""
+    change = f"changes:\n  - {{action: grant, system: erp, account_id: sunqi, role: gl_reviewer{extra}}}\n"
+    result, doc, _ = gate(cli, org, tmp_path, change, name="REQ-7.yaml")
+    assert result.exit_code == 1, result.output
+    found = by_policy(doc, "CHG-001")
+    assert {f["code"] for f in found} == codes
+    assert all(f["subject"] == "change:REQ-7-1" and f["location"]["line"] == 2 for f in found)
+
+
+def test_an_approved_change_passes_change_approval(cli, org, tmp_path):
+    change = ("changes:\n  - {action: grant, system: erp, account_id: sunqi, role: gl_reviewer,\n"
+              "     change_id: C-9, request_id: REQ-9, requested_by: P2, approved_by: P3}\n")
+    result, doc, _ = gate(cli, org, tmp_path, change)
+    assert result.exit_code == 0, result.output
+    assert doc["findings"] == []
+
+
+def test_a_mover_keeping_old_roles_breaks_the_new_template(cli, org, tmp_path):
+    change = """\
+        changes:
+          # 孙七 moves to the cashier desk
+          - {action: modify, person_id: P5, position: 出纳,
+             request_id: HR-3, requested_by: P3, approved_by: P3}
+        """
+    result, doc, _ = gate(cli, org, tmp_path, change, "--fail-on", "medium")
+    assert result.exit_code == 1, result.output
+    (role,) = by_policy(doc, "ROLE-001")
+    assert role["subject"] == "account:erp:sunqi" and role["code"] == "role_not_in_template"
+    assert role["evidence"]["roles"] == "gl_clerk" and role["location"]["line"] == 3
+    # the move with the old role revoked in the same request is clean
+    fixed = change.replace("        changes:\n", "        changes:\n"
+                           "          - {action: revoke, system: erp, account_id: sunqi, role: gl_clerk}\n")
+    result, doc, _ = gate(cli, org, tmp_path, fixed, "--fail-on", "medium")
+    assert result.exit_code == 0, result.output
+
+
+def test_changes_build_on_earlier_ones_across_files(cli, org, tmp_path):
+    snap, pack = org
+    first = tmp_path / "a.yaml"
+    first.write_text("changes:\n  - {action: create, system: erp, account_id: newhire, person_id: P1,\n"
+                     "     request_id: R1, requested_by: P2, approved_by: P3}\n", encoding="utf-8")
+    second = tmp_path / "b.yaml"
+    second.write_text("changes:\n  - {action: grant, system: erp, account_id: newhire, role: gl_reviewer,\n"
+                      "     request_id: R2, requested_by: P2, approved_by: P3}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("gate", "--snapshot", snap, "--change", first, "--change", second, "--policies", pack,
+                 "--as-of", AS_OF, "--out", out)
+    assert result.exit_code == 1, result.output
+    doc = json.loads((out / "findings.json").read_text(encoding="utf-8"))
+    (sod,) = by_policy(doc, "SOD-001")  # P1's cashier account + the new account's approval
+    assert sod["subject"] == "person:P1"
+    assert sod["location"] == {"file": str(second), "line": 2, "column": 5}
+
+
+def test_a_departed_persons_account_enabled_again_is_critical(cli, org, tmp_path):
+    snap, _ = org
+    for name, old, new in (("identities", "P5,孙七,会计,active", "P5,孙七,会计,departed"),
+                           ("accounts", "sunqi,P5,孙七,true", "sunqi,P5,孙七,false")):
+        table = snap / f"{name}.csv"
+        text = table.read_text(encoding="utf-8")
+        assert old in text
+        table.write_text(text.replace(old, new), encoding="utf-8")
+    change = ("changes:\n  - {action: enable, system: erp, account_id: sunqi,\n"
+              "     request_id: R5, requested_by: P2, approved_by: P3}\n")
+    result, doc, _ = gate(cli, org, tmp_path, change)
+    assert result.exit_code == 1, result.output
+    (acc,) = by_policy(doc, "ACC-001")
+    assert acc["code"] == "enabled_after_departure" and acc["severity"] == "critical"
+    assert acc["location"]["line"] == 2
+    # the grants left on the disabled account were a finding; enabled, they are another one
+    assert [f["code"] for f in doc["resolved"]] == ["grants_on_disabled_account"]
+
+
+# --- CI formats -------------------------------------------------------------------------
+
+HOSTILE = "%0A::error::pwned\n::warning file=x.yaml,line=1::evil, a:b\r\n::add-mask::张三"
+
+_COMMAND = re.compile(r"^::([A-Za-z0-9_-]+)(?: ([^:]*))?::(.*)$")
+_UNESCAPE = {"%3A": ":", "%2C": ",", "%0D": "\r", "%0A": "\n", "%25": "%"}
+
+
+def _unescape(text: str, pattern: str) -> str:
+    return re.sub(pattern, lambda m: _UNESCAPE[m.group()], text)
+
+
+def runner_commands(stdout: str) -> list[tuple[str, dict[str, str], str]]:
+    """The workflow commands a GitHub runner would execute from this output: one per
+    line, ``::stop-commands::TOKEN`` … ``::TOKEN::`` honoured; properties and data unescaped."""
+    out, stop = [], None
+    for line in re.split(r"\r\n|\r|\n", stdout):
+        line = line.strip()
+        if stop is not None:
+            if line == f"::{stop}::":
+                stop = None
+            continue
+        m = _COMMAND.match(line)
+        if not m:
+            continue
+        name, props, data = m.groups()
+        if name == "stop-commands":
+            stop = data
+            continue
+        props_d = {}
+        for part in (props or "").split(","):
+            if part:
+                k, _, v = part.partition("=")
+                props_d[k] = _unescape(v, "%3A|%2C|%0D|%0A|%25")
+        out.append((name, props_d, _unescape(data, "%0D|%0A|%25")))
+    return out
+
+
+def test_github_annotations_cannot_be_injected_by_a_user_name(cli, tmp_path):
+    org = write_org(tmp_path, cashier_name=HOSTILE)
+    result, _, change = gate(cli, org, tmp_path, BAD_CHANGE, "--format", "github,json")
+    assert result.exit_code == 1, result.output
+    commands = runner_commands(result.stdout)
+    # exactly our annotations: one error (SoD, high) and one warning (role template, medium)
+    assert sorted(name for name, _, _ in commands) == ["error", "warning"]
+    error = next(c for c in commands if c[0] == "error")
+    assert error[1] == {"file": str(change), "line": str(BAD_LINE), "col": "5",
+                        "title": "ledgerguard SOD-001 high incompatible_duties"}
+    assert HOSTILE.replace("\r", "") in error[2].replace("\r", "")  # shown verbatim, as data
+    assert "::stop-commands::" in result.stdout  # the summary (which quotes the name) is fenced
+    # every line our annotations occupy is one command line
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("::")]
+    assert sum(ln.startswith(("::error ", "::warning ")) for ln in lines) == 2
+    written = (tmp_path / "out" / "github-annotations.txt").read_text(encoding="utf-8")
+    assert len(written.splitlines()) == 2 and "\n::error::pwned" not in written
+
+
+def test_github_annotation_escaping():
+    from ledgerguard.reports.github import escape_data, escape_property
+
+    assert escape_data("50%\r\nx::y") == "50%25%0D%0Ax::y"
+    assert escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
+
+
+def test_gitlab_code_quality_points_at_the_change_line(cli, org, tmp_path):
+    result, _, change = gate(cli, org, tmp_path, BAD_CHANGE, "--format", "gitlab")
+    assert result.exit_code == 1
+    issues = json.loads((tmp_path / "out" / "gl-code-quality-report.json").read_text(encoding="utf-8"))
+    sod = next(i for i in issues if i["check_name"] == "SOD-001/incompatible_duties")
+    assert sod["severity"] == "critical"  # high → GitLab critical
+    assert sod["location"] == {"path": str(change), "lines": {"begin": BAD_LINE}}
+    assert re.fullmatch(r"[0-9a-f]{16}", sod["fingerprint"])
+    assert {i["severity"] for i in issues} <= {"info", "minor", "major", "critical", "blocker"}
+    assert {"description", "check_name", "fingerprint", "severity", "location"} <= set(sod)
+
+
+def test_scan_formats_stay_as_they_were(cli, org, tmp_path):
+    snap, pack = org
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--format", "github", "--out", tmp_path / "o")
+    assert result.exit_code == 2 and "unknown format" in result.output
+
+
+# --- bad change files: exit 2 with file:line ------------------------------------------------
+
+@pytest.mark.parametrize(("text", "line", "message"), [
+    ("changes:\n  - {action: grant, system: erp, account_id: zhangsan, role: cashier}\n"
+     "  - {action: promote, system: erp, account_id: zhangsan}\n", 3, "'promote' is not one of"),
+    ("changes:\n  - {action: grant, system: erp, account_id: ghost, role: cashier}\n",
+     2, "unknown account 'erp':'ghost'"),
+    ("changes:\n  - {action: grant, system: erp, account_id: zhangsan,\n     role: 总账}\n",
+     2, "unknown role '总账' in system 'erp'"),
+    ("changes:\n  - {action: create, system: erp, account_id: x, person_id: P404}\n", 2, "unknown person 'P404'"),
+    ("changes:\n  - {action: create, system: erp, account_id: zhangsan}\n", 2, "already exists"),
+    ("changes:\n  - {action: modify, person_id: P1}\n", 2, "'position' is a required property"),
+    ("changes:\n  - {action: grant, system: erp, account_id: zhangsan, role: cashier, colour: red}\n",
+     2, "unknown key 'colour'"),
+    ("changes:\n  - action: grant\n    system: [erp\n", 4, "invalid YAML"),
+    ("changes:\n  - {action: revoke, system: erp, account_id: lisi, role: cashier, change_id: A}\n"
+     "  - {action: revoke, system: erp, account_id: lisi, role: gl_reviewer, change_id: A}\n",
+     3, "duplicate change_id 'A'"),
+])
+def test_bad_change_files_exit_2_naming_file_and_line(cli, org, tmp_path, text, line, message):
+    result, doc, change = gate(cli, org, tmp_path, text)
+    assert result.exit_code == 2, result.output
+    assert f"{change}:{line}:" in result.output and message in result.output
+    assert "Traceback" not in result.output and doc is None
+
+
+def test_every_problem_of_a_change_file_is_reported_at_once(cli, org, tmp_path):
+    text = ("changes:\n  - {action: grant, system: erp, account_id: ghost, role: cashier}\n"
+            "  - {action: enable, system: hr, account_id: nobody}\n")
+    result, _, change = gate(cli, org, tmp_path, text)
+    assert result.exit_code == 2
+    assert f"{change}:2:5" in result.output and f"{change}:3:5" in result.output
+    assert "2 problems found" in result.output
+
+
+def test_validate_recognises_change_files(cli, tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD_CHANGE, encoding="utf-8")
+    result = cli("validate", good)
+    assert result.exit_code == 0 and "1 change file(s), 1 changes" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("changes:\n  - {action: grant, system: erp}\n", encoding="utf-8")
+    result = cli("validate", bad)
+    assert result.exit_code == 2 and f"{bad}:2:5" in result.output and "'account_id' is a required" in result.output
