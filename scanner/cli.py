@@ -436,13 +436,18 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
 @handle_errors
 def demo(out: str, as_of: str | None, formats: str, lang: str) -> None:
     """Build the bundled demo company, scan it with the built-in pack, write the reports."""
+    from .collect import print_collect_summary
     from .console import print_summary
-    from .demo import COMPANY, parse_as_of, run_demo
+    from .demo import COMPANY, SCENARIOS, parse_as_of, run_demo
 
     day = parse_as_of(as_of)
-    click.echo(f"demo: {COMPANY} (fictional) as of {day.isoformat()}")
-    run = run_demo(Path(out), day, split_formats(formats), lang)
-    print_summary(run.doc, run.code, [str(run.snapshot), *(str(p) for p in run.written)])
+    click.echo(f"demo: {COMPANY} (fictional) as of {day.isoformat()}; planted violations:")
+    for line in SCENARIOS:
+        click.echo(f"  - {line}")
+    fmts = split_formats(formats)
+    run = run_demo(Path(out), day, fmts, lang)
+    print_collect_summary(run.collected)
+    print_summary(run.doc, run.code, [str(p) for p in run.written])
     sys.exit(int(run.code))
 
 

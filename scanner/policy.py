@@ -219,7 +219,8 @@ def _inside_scalar(problem: Problem, raw: bytes, value: Any, offset: int) -> Pro
         return problem
     start = lines[problem.line - 1][problem.column - 1:problem.column]
     line, column = problem.line, problem.column
-    if start in ("'", '"') or (start not in ("|", ">") and "\n" not in value):
+    one_line = len(lines[problem.line - 1]) >= problem.column + offset - 1
+    if one_line and (start in ("'", '"') or (start not in ("|", ">") and "\n" not in value)):
         column += offset + (1 if start in ("'", '"') else 0)
     elif start == "|" and problem.line < len(lines):
         before = value[:offset]

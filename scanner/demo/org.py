@@ -156,7 +156,8 @@ class Account:
 
 
 class DemoOrg:
-    """Builds every table; ``tables()`` returns them as string DataFrames (ISO times)."""
+    """Builds every table; ``tables()`` (call it once: it draws the activity from the
+    seeded generator) returns them as string DataFrames with ISO times."""
 
     def __init__(self, as_of: dt.date, seed: int = SEED) -> None:
         self.as_of = as_of

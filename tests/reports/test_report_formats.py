@@ -170,9 +170,9 @@ def test_xlsx_hostile_values_are_strings(hostile: tuple[dict, Path]) -> None:
             if isinstance(cell.value, str):
                 assert not cell.value.startswith(("=", "+", "-", "@")), cell.value
                 assert "\u202e" not in cell.value and "\x1b" not in cell.value
-                seen.add(cell.value[:10])
-    assert "'=HYPERLIN" in seen and "'@SUM(1+1)" in seen and "'+cmd|\" /C" in seen
-    assert "'-1+2" in seen
+                seen.add(cell.value)
+    for payload in ("'=HYPERLINK(", "'@SUM(1+1)", "'+cmd|", "'-1+2"):
+        assert any(v.startswith(payload) for v in seen), payload
 
 
 def test_xlsx_long_cells_are_cut(tmp_path: Path) -> None:
