@@ -31,22 +31,24 @@ def finding_id(policy_id: str, subject: str, code: str, key: str | None = None) 
 def findings_of(outcome: PolicyOutcome) -> list[dict[str, Any]]:
     """The outcome's findings frame as finding records (duplicates of one id collapse)."""
     pol = outcome.policy
+    frame = outcome.findings
+    columns = (frame[c].tolist() for c in ("code", "subject", "person_id", "message", "evidence", "key", "severity"))
     out: dict[str, dict[str, Any]] = {}
-    for row in outcome.findings.to_dict("records"):
-        key = row.get("key") or None
-        fid = finding_id(pol.id, row["subject"], row["code"], key)
+    for code, subject, person_id, message, evidence, key, severity in zip(*columns, strict=True):
+        key = key if isinstance(key, str) and key else None  # NaN/None/"" = no key
+        fid = finding_id(pol.id, subject, code, key)
         if fid in out:
             continue
         out[fid] = {
             "id": fid,
             "policy_id": pol.id,
             "kind": pol.kind,
-            "code": row["code"],
-            "severity": row.get("severity") or pol.severity,
-            "subject": row["subject"],
-            "person_id": row.get("person_id") or None,
-            "message": row["message"],
-            "evidence": row.get("evidence") or {},
+            "code": code,
+            "severity": severity if isinstance(severity, str) and severity else pol.severity,
+            "subject": subject,
+            "person_id": person_id if isinstance(person_id, str) and person_id else None,
+            "message": message,
+            "evidence": evidence or {},
             "status": "open",
             "waiver": None,
             "baseline": None,

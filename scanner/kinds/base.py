@@ -99,7 +99,8 @@ def emit(
     idx = rows.index
     if not isinstance(evidence, dict):
         evidence = {c: rows[c] for c in evidence}
-    ev = pd.DataFrame({k: _jsonable(v.reindex(idx)) for k, v in evidence.items()}, index=idx)
+    names = list(evidence)
+    values = [_jsonable(evidence[k].reindex(idx)).tolist() for k in names]
     out = pd.DataFrame(index=idx)
     out["code"] = code
     out["subject"] = subject
@@ -107,7 +108,8 @@ def emit(
         person_id.astype(object).where(person_id.notna(), None) if person_id is not None else None
     )
     out["message"] = message
-    out["evidence"] = ev.to_dict("records") if len(ev.columns) else [{} for _ in range(len(idx))]
+    out["evidence"] = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names \
+        else [{} for _ in range(len(idx))]
     out["key"] = key
     out["severity"] = severity
     return out[FINDING_COLUMNS].reset_index(drop=True)
@@ -134,16 +136,29 @@ def blank(s: pd.Series) -> pd.Series:
     return s.isna() | (s.astype("str").str.strip() == "")
 
 
-def group_lists(keys: pd.Series, values: pd.Series) -> pd.Series:
-    """Sorted distinct values per key, as lists indexed by key (evidence like "which roles").
-
-    One sort and one split instead of a Python aggregation per group, so it stays fast
-    with tens of thousands of findings.
-    """
-    d = pd.DataFrame({"k": keys.astype("str").to_numpy(), "v": values.astype("str").to_numpy()})
-    d = d.dropna().drop_duplicates().sort_values(["k", "v"], kind="stable")
+def _distinct_runs(df: pd.DataFrame, keys: list[str], column: str) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """Sorted distinct values of ``column`` per group of ``keys``: the groups' keys and one
+    array of values per group, from one sort and one split (no Python call per group)."""
+    d = pd.DataFrame({k: df[k].astype("str").to_numpy() for k in [*keys, column]}).dropna()
+    d = d.drop_duplicates().sort_values([*keys, column], kind="stable", ignore_index=True)
     if d.empty:
-        return pd.Series(dtype=object)
-    k, v = d["k"].to_numpy(dtype=object), d["v"].to_numpy(dtype=object)
-    uniq, start = np.unique(k, return_index=True)
-    return pd.Series([part.tolist() for part in np.split(v, start[1:])], index=uniq, dtype=object)
+        return d[keys], []
+    k = d[keys]
+    starts = np.flatnonzero((k != k.shift()).any(axis=1).to_numpy())
+    parts = np.split(d[column].to_numpy(dtype=object), starts[1:])
+    return k.iloc[starts].reset_index(drop=True), parts
+
+
+def group_lists(keys: pd.Series, values: pd.Series) -> pd.Series:
+    """Sorted distinct values per key, as lists indexed by key (evidence like "which roles")."""
+    groups, parts = _distinct_runs(pd.DataFrame({"k": keys.to_numpy(), "v": values.to_numpy()}), ["k"], "v")
+    return pd.Series([p.tolist() for p in parts], index=groups["k"].to_numpy(), dtype=object)
+
+
+def joined_per(df: pd.DataFrame, keys: list[str], column: str, name: str, *, limit: int | None = None,
+               sep: str = ", ") -> pd.DataFrame:
+    """Sorted distinct values of ``column`` per group of ``keys`` as one text column ``name``
+    (the first ``limit`` values when given); the groups' keys are the other columns."""
+    groups, parts = _distinct_runs(df, keys, column)
+    groups[name] = pd.Series([sep.join(p[:limit].tolist()) for p in parts], index=groups.index, dtype="str")
+    return groups

@@ -7,8 +7,9 @@ Finds, for people whose identity status is ``departed``:
 * a revocation done late: ``disabled_at``'s local date after that deadline, for
   departures within ``lookback_days``;
 * activity after departure: ``last_login_at`` or a successful ``logins`` row on a later date
-  than the departure date, and archive access in ``access_log`` by the person or
-  one of their accounts (``logins`` and ``access_log`` are used when present);
+  than the departure date, and archive access in ``access_log`` by one of their accounts
+  or by the person (every departed person, with or without accounts: access by
+  person_id belongs to no system); ``logins`` and ``access_log`` are used when present;
 * grants left on a departed person's disabled account (hygiene: re-enabling it
   would restore every role).
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, text
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, joined_per, text
 
 SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
 
@@ -51,7 +52,7 @@ class RevokeOnDeparture(PolicyKind):
         acc = ctx.accounts_with_identity
         acc = acc[glob_mask(acc["system"], self.params["systems"])
                   & (acc["identity.status"] == "departed")].copy()
-        if acc.empty:
+        if acc.empty and not (ctx.identities["status"] == "departed").any():
             return concat_findings([])
         acc["departed_on"] = ctx.local_day(acc["identity.departure_date"])
         acc["deadline"] = acc["departed_on"] + pd.Timedelta(days=self.params["grace_days"])
@@ -109,9 +110,8 @@ class RevokeOnDeparture(PolicyKind):
         ev = ev[ctx.local_day(ev["at"]) > ev["departed_on"]]
         if ev.empty:
             return concat_findings([])
-        per = ev.groupby(["system", "account_id"], sort=False).agg(
-            last_activity=("at", "max"), first_activity=("at", "min"),
-            login_events=("source", lambda s: int((s == "logins").sum())),
+        per = ev.assign(login=ev["source"] == "logins").groupby(["system", "account_id"], sort=False).agg(
+            last_activity=("at", "max"), first_activity=("at", "min"), login_events=("login", "sum"),
         ).reset_index()
         rows = acc.merge(per, on=["system", "account_id"])
         return emit(
@@ -128,21 +128,26 @@ class RevokeOnDeparture(PolicyKind):
         if log is None or log.empty:
             return concat_findings([])
         by_account = acc.assign(actor=acc["system"] + ":" + acc["account_id"])
-        people = acc.drop_duplicates("person_id")
-        people = people.assign(
-            actor=people["person_id"], subject="person:" + people["person_id"].astype("str"),
-            who=people["identity.name"].fillna(people["person_id"]) + " (" + people["person_id"] + ")")
+        # access by person_id belongs to no system: every departed person is judged,
+        # with or without accounts (e.g. borrowing paper archives after leaving)
+        people = ctx.identities[ctx.identities["status"] == "departed"].drop_duplicates("person_id")
+        people = pd.DataFrame({
+            "actor": people["person_id"], "subject": "person:" + people["person_id"].astype("str"),
+            "person_id": people["person_id"],
+            "who": people["name"].fillna(people["person_id"]) + " (" + people["person_id"] + ")",
+            "departed_on": ctx.local_day(people["departure_date"]),
+            "identity.departure_date": people["departure_date"]})
         actors = pd.concat([by_account, people], ignore_index=True)[
             ["actor", "subject", "person_id", "who", "departed_on", "identity.departure_date"]]
         hits = log.merge(actors, on="actor")
         hits = hits[ctx.local_day(hits["at"]) > hits["departed_on"]]
         if hits.empty:
             return concat_findings([])
-        per = hits.groupby("actor", sort=False).agg(
-            events=("event_id", "size"), last_access=("at", "max"),
-            archives=("archive_id", lambda s: ", ".join(sorted(set(s))[:10])),
-            actions=("action", lambda s: ", ".join(sorted(set(s)))),
-        ).reset_index()
+        per = hits.groupby("actor", sort=False).agg(events=("event_id", "size"), last_access=("at", "max"))
+        for column, name, limit in (("archive_id", "archives", 10), ("action", "actions", None)):
+            per = per.merge(joined_per(hits, ["actor"], column, name, limit=limit).set_index("actor"),
+                            left_index=True, right_index=True, how="left")
+        per = per.reset_index()
         rows = actors.drop_duplicates("actor").merge(per, on="actor")
         return emit(
             rows, code="archive_access_after_departure", subject=rows["subject"],
@@ -162,8 +167,9 @@ class RevokeOnDeparture(PolicyKind):
         held = grants.merge(disabled[["system", "account_id"]], on=["system", "account_id"])
         if held.empty:
             return concat_findings([])
-        per = held.groupby(["system", "account_id"], sort=False)["role"].agg(
-            roles=lambda s: ", ".join(sorted(set(s.astype("str")))), role_count="nunique").reset_index()
+        keys = ["system", "account_id"]
+        per = held.groupby(keys, sort=False)["role"].nunique().rename("role_count").reset_index()
+        per = per.merge(joined_per(held, keys, "role", "roles"), on=keys, how="left", sort=False)
         rows = disabled.merge(per, on=["system", "account_id"])
         return emit(
             rows, code="grants_on_disabled_account", subject=rows["subject"], person_id=rows["person_id"],

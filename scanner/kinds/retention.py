@@ -23,7 +23,7 @@ set. Findings, one per archive and code:
 * ``destroyed_before_appraisal``: destroyed with ``appraised_at`` empty or on a later
   local date than ``destroyed_at`` (same day is fine);
 * ``due_for_appraisal`` (info): status active (an empty status counts as active),
-  destroyable date ≤ as-of date, ``appraised_at`` empty;
+  destroyable date ≤ as-of date, ``appraised_at`` empty, not on ``hold`` (never destroyable);
 * ``unknown_category``: a category the schedule does not list, at
   ``unknown_category_severity``. The other checks still apply to such archives where
   they do not need the period.
@@ -31,6 +31,7 @@ set. Findings, one per archive and code:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -114,30 +115,29 @@ class RetentionPeriod(PolicyKind):
         register_missing = blank(arc["destruction_register_id"])
         approval_missing = blank(arc["destruction_approved_by"])
         active = (status == "active") | blank(arc["status"])
-        due = active & ~destroyed & dest.notna() & (dest <= ctx.today) & arc["appraised_at"].isna()
-        name = "archive " + arc["archive_id"] + " (" + arc["category"] + ", " + arc["fiscal_year"].astype("str") + ")"
-        destroyed_text = " destroyed " + text(arc["destroyed_at"]).replace("", "on an unrecorded date")
-        until = text(dest).replace("", "never (period not running or permanent)")
+        # an archive on hold is never destroyable (§3), so it is not due for appraisal either
+        due = (active & ~destroyed & ~arc["hold"] & dest.notna() & (dest <= ctx.today)
+               & arc["appraised_at"].isna())
+        done = destroyed & (register_missing | approval_missing)
         parts = [
             self._emit(arc, early, "destroyed_early",
-                       name + destroyed_text + "; retention " + arc["retention"].fillna("")
-                       + ", destroyable from " + until),
-            self._emit(arc, destroyed & arc["hold"], "destroyed_on_hold", name + destroyed_text + " while on hold"),
-            self._emit(arc, destroyed & (register_missing | approval_missing), "destruction_undocumented",
-                       name + destroyed_text + " without "
-                       + (register_missing.map({True: "a destruction register", False: ""})
-                          + (register_missing & approval_missing).map({True: " and ", False: ""})
-                          + approval_missing.map({True: "an approver", False: ""}))),
+                       lambda r: _name(r) + _destroyed(r) + "; retention " + r["retention"].fillna("")
+                       + ", destroyable from " + _until(r)),
+            self._emit(arc, destroyed & arc["hold"], "destroyed_on_hold",
+                       lambda r: _name(r) + _destroyed(r) + " while on hold"),
+            self._emit(arc, done, "destruction_undocumented",
+                       lambda r: _name(r) + _destroyed(r) + " without " + _lacking(register_missing[r.index],
+                                                                              approval_missing[r.index])),
             self._emit(arc, destroyed & (appraised_on.isna() | (appraised_on > destroyed_on)),
                        "destroyed_before_appraisal",
-                       name + destroyed_text + (arc["appraised_at"].isna().map(
+                       lambda r: _name(r) + _destroyed(r) + (r["appraised_at"].isna().map(
                            {True: " without an appraisal", False: " before its appraisal on "})
-                           + text(arc["appraised_at"]))),
+                           + text(r["appraised_at"]))),
             self._emit(arc, due, "due_for_appraisal",
-                       name + " has been destroyable since " + until + " and awaits appraisal",
+                       lambda r: _name(r) + " has been destroyable since " + _until(r) + " and awaits appraisal",
                        severity="info"),
             self._emit(arc, ~known, "unknown_category",
-                       name + " has a category the retention schedule does not list",
+                       lambda r: _name(r) + " has a category the retention schedule does not list",
                        severity=self.params["unknown_category_severity"]),
         ]
         return concat_findings(parts)
@@ -162,10 +162,31 @@ class RetentionPeriod(PolicyKind):
         return out
 
     @staticmethod
-    def _emit(arc: pd.DataFrame, mask: pd.Series, code: str, message: pd.Series,
+    def _emit(arc: pd.DataFrame, mask: pd.Series, code: str, message: Callable[[pd.DataFrame], pd.Series],
               severity: str | None = None) -> pd.DataFrame:
+        """Findings for the rows of ``mask``; messages are built for those rows only."""
         rows = arc[mask.fillna(False).astype(bool)]
-        return emit(rows, code=code, subject=rows["subject"], message=message[rows.index], severity=severity,
+        if rows.empty:
+            return concat_findings([])
+        return emit(rows, code=code, subject=rows["subject"], message=message(rows), severity=severity,
                     evidence=["category", "fiscal_year", "retention", "destroyable_from", "status",
                               "destroyed_at", "hold", "destruction_register_id", "destruction_approved_by",
                               "appraised_at", "disposed_at"])
+
+
+def _name(r: pd.DataFrame) -> pd.Series:
+    return "archive " + r["archive_id"] + " (" + r["category"] + ", " + r["fiscal_year"].astype("str") + ")"
+
+
+def _destroyed(r: pd.DataFrame) -> pd.Series:
+    return " destroyed " + text(r["destroyed_at"]).replace("", "on an unrecorded date")
+
+
+def _until(r: pd.DataFrame) -> pd.Series:
+    return text(r["destroyable_from"]).replace("", "never (period not running or permanent)")
+
+
+def _lacking(register_missing: pd.Series, approval_missing: pd.Series) -> pd.Series:
+    return (register_missing.map({True: "a destruction register", False: ""})
+            + (register_missing & approval_missing).map({True: " and ", False: ""})
+            + approval_missing.map({True: "an approver", False: ""}))

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from ..context import Context, glob_mask
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, joined_per
 
 _GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
 FALLBACK = "*"
@@ -45,10 +45,6 @@ def _role_match(system: str, role: str, patterns: list[str]) -> bool:
 def _applies(system: str, pattern: str) -> bool:
     """A ``system:role`` pattern concerns only accounts of the systems its first part matches."""
     return ":" not in pattern or fnmatchcase(system, pattern.split(":", 1)[0])
-
-
-def _joined(s: pd.Series) -> str:
-    return ", ".join(sorted(set(s.astype("str"))))
 
 
 @KINDS.register("role_template")
@@ -151,7 +147,7 @@ class RoleTemplate(PolicyKind):
         bad = held[~held["allowed"] & ~held["kept"]]
         if bad.empty:
             return concat_findings([])
-        per = bad.groupby(["system", "account_id"], sort=False)["role"].agg(roles=_joined).reset_index()
+        per = joined_per(bad, ["system", "account_id"], "role", "roles")
         return self._emit(acc, per, "role_not_in_template",
                           lambda r: " holds role(s) outside the position's template: " + r["roles"], ["roles"])
 
@@ -171,9 +167,8 @@ class RoleTemplate(PolicyKind):
         bad = pd.concat(hits) if hits else perms.iloc[:0]
         if bad.empty:
             return concat_findings([])
-        per = bad.groupby(keys, sort=False).agg(
-            permissions=("permission", _joined),
-            via_roles=("role", _joined)).reset_index()
+        per = joined_per(bad, keys, "permission", "permissions").merge(
+            joined_per(bad, keys, "role", "via_roles"), on=keys, sort=False)
         return self._emit(acc, per, "forbidden_permission",
                           lambda r: " holds forbidden permission(s) " + r["permissions"] + " via " + r["via_roles"],
                           ["permissions", "via_roles"])
@@ -198,7 +193,7 @@ class RoleTemplate(PolicyKind):
         lacking = need[need["_have"].isna()]
         if lacking.empty:
             return concat_findings([])
-        per = lacking.groupby(keys, sort=False)["required"].agg(missing_roles=_joined).reset_index()
+        per = joined_per(lacking, keys, "required", "missing_roles")
         return self._emit(acc, per, "required_role_missing",
                           lambda r: " lacks required role(s) " + r["missing_roles"], ["missing_roles"])
 
@@ -206,9 +201,11 @@ class RoleTemplate(PolicyKind):
         limit = self.params["max_roles"]
         if limit is None:
             return concat_findings([])
-        per = held.groupby(["system", "account_id"], sort=False)["role"].agg(
-            role_count="nunique", roles=_joined).reset_index()
-        per = per[per["role_count"] > limit].assign(max_roles=limit)
+        keys = ["system", "account_id"]
+        counts = held.groupby(keys, sort=False)["role"].nunique().rename("role_count").reset_index()
+        counts = counts[counts["role_count"] > limit]
+        many = held.merge(counts[keys], on=keys, sort=False)
+        per = counts.merge(joined_per(many, keys, "role", "roles"), on=keys, sort=False).assign(max_roles=limit)
         return self._emit(acc, per, "too_many_roles",
                           lambda r: " holds " + r["role_count"].astype("str") + " roles (limit "
                           + str(limit) + "): " + r["roles"], ["role_count", "max_roles", "roles"])
