@@ -26,7 +26,7 @@ from .generate import SIZES, TZ, generate
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 
 def ensure_data(size: str) -> tuple[Path, float]:

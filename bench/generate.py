@@ -102,6 +102,10 @@ def generate(size: Size, seed: int = 20261123) -> dict[str, pd.DataFrame]:
         still_enabled = dep & (rng.random(m) < 0.05)
         dep_date = departure.to_numpy()[idx]
         disabled_at = pd.Series(dep_date) + pd.to_timedelta(np.where(late, rng.integers(2, 30, m), 0), unit="D")
+        last_login = _days_ago(rng, 0, 91, m)
+        # departed staff last signed in before they left, bar a few accounts used afterwards
+        before_leaving = pd.Series(dep_date) - pd.to_timedelta(rng.integers(1, 30 * 86400, m), unit="s")
+        last_login = last_login.where(~dep | (rng.random(m) < 0.01), before_leaving)
         parts.append(pd.DataFrame({
             "system": system, "account_id": np.char.lower(person[idx]), "person_id": person[idx],
             "display_name": identities["name"].to_numpy()[idx],
@@ -109,8 +113,8 @@ def generate(size: Size, seed: int = 20261123) -> dict[str, pd.DataFrame]:
             "locked": False,
             "disabled_at": disabled_at.where(dep & ~still_enabled),
             "created_at": _days_ago(rng, 400, 4000, m),
-            "last_login_at": _days_ago(rng, 0, 120, m).where(rng.random(m) > 0.02),
-            "mfa_enabled": rng.random(m) < 0.9,
+            "last_login_at": last_login.where(rng.random(m) > 0.005),
+            "mfa_enabled": rng.random(m) < 0.98,
             "account_type": "personal",
         }))
     n_service = max(10, n // 500)
@@ -133,9 +137,10 @@ def generate(size: Size, seed: int = 20261123) -> dict[str, pd.DataFrame]:
             for role in roles[col]:
                 rows.append(pd.DataFrame({"system": system, "account_id": sel["account_id"], "role": role}))
         others = acc[~pos.isin(list(TEMPLATE))]
+        stray = others[rng.random(len(others)) < 0.01]
         if system == "erp":
-            rows.append(pd.DataFrame({"system": system, "account_id": others["account_id"], "role": "report_viewer"}))
-        extra = acc[rng.random(len(acc)) < 0.03]
+            rows.append(pd.DataFrame({"system": system, "account_id": stray["account_id"], "role": "report_viewer"}))
+        extra = acc[rng.random(len(acc)) < 0.01]
         roles = [r for (s, r) in ROLE_PERMISSIONS if s == system]
         rows.append(pd.DataFrame({"system": system, "account_id": extra["account_id"],
                                   "role": rng.choice(roles, len(extra))}))
@@ -143,6 +148,10 @@ def generate(size: Size, seed: int = 20261123) -> dict[str, pd.DataFrame]:
     for group in ("domain-users", "vpn-users", "mail-users", "print-users"):
         rows.append(pd.DataFrame({"system": "corp-ad", "account_id": ad["account_id"], "role": group}))
     grants = pd.concat(rows, ignore_index=True).drop_duplicates()
+    # disabling an account removes its roles, except for a few forgotten ones
+    disabled = accounts.loc[~accounts["enabled"], ["system", "account_id"]].assign(_off=True)
+    grants = grants.merge(disabled, on=["system", "account_id"], how="left")
+    grants = grants[grants.pop("_off").isna() | (rng.random(len(grants)) < 0.03)].reset_index(drop=True)
     grants["granted_at"] = _days_ago(rng, 30, 3000, len(grants))
 
     rp = [(s, r, p) for (s, r), perms in ROLE_PERMISSIONS.items() for p in perms]
@@ -165,10 +174,10 @@ def generate(size: Size, seed: int = 20261123) -> dict[str, pd.DataFrame]:
         "approval_status": np.where(approved_ok, "approved", "pending"),
     })
 
-    fin_acc = accounts[accounts["system"] != "corp-ad"]
-    reviews = pd.DataFrame({"system": fin_acc["system"].to_numpy(), "account_id": fin_acc["account_id"].to_numpy(),
-                            "reviewer": rng.choice(person, len(fin_acc)),
-                            "reviewed_at": _days_ago(rng, 0, 110, len(fin_acc)), "decision": "keep"})
+    reviewed = accounts[rng.random(len(accounts)) > 0.005]
+    reviews = pd.DataFrame({"system": reviewed["system"].to_numpy(), "account_id": reviewed["account_id"].to_numpy(),
+                            "reviewer": rng.choice(person, len(reviewed)),
+                            "reviewed_at": _days_ago(rng, 0, 91, len(reviewed)), "decision": "keep"})
 
     archives = _archives(rng, size.archives)
     backups = _backups(rng, size)
@@ -181,9 +190,20 @@ def _archives(rng: np.random.Generator, m: int) -> pd.DataFrame:
     cats = np.array(list(CATEGORIES))
     category = rng.choice(cats, m, p=CATEGORY_WEIGHTS / CATEGORY_WEIGHTS.sum())
     year = rng.integers(1996, 2026, m)
-    destroyed = (year < 2000) & (rng.random(m) < 0.5)
-    early = rng.random(m) < 0.002
+    # destroyable from Jan 1 after the period (fixed-asset cards and permanent ones: never, here)
+    years = pd.Series(category).map(CATEGORIES).to_numpy()
+    first_year = np.where(years > 0, year + years + 1, 9999)
+    eligible = first_year <= AS_OF.year
+    destroyed = eligible & (rng.random(m) < 0.5)
+    early = rng.random(m) < 0.0002
     destroyed |= early
+    opened = pd.to_datetime(pd.Series(np.minimum(first_year, AS_OF.year)).astype(str) + "-01-01").dt.tz_localize(TZ)
+    days_open = (AS_OF - opened).dt.days.clip(lower=31).to_numpy()
+    destroyed_at = AS_OF - pd.to_timedelta(rng.integers(0, days_open - 30), unit="D")
+    destroyed_at = pd.Series(np.where(early, _days_ago(rng, 30, 3000, m), destroyed_at)).where(destroyed)
+    # eligible ones are appraised (then destroyed, or kept on); a few await appraisal
+    appraised = (eligible & (rng.random(m) < 0.99)) | (destroyed & ~early)
+    appraised_at = (destroyed_at.fillna(AS_OF) - pd.to_timedelta(rng.integers(1, 30, m), unit="D")).where(appraised)
     digest = np.char.add(np.char.zfill(rng.integers(0, 2**62, m).astype(str), 32), "a" * 32)
     tamper = rng.random(m) < 0.0005
     actual = np.where(tamper, np.char.add(np.char.zfill(rng.integers(0, 2**62, m).astype(str), 32), "b" * 32),
@@ -199,10 +219,10 @@ def _archives(rng: np.random.Generator, m: int) -> pd.DataFrame:
         "size_bytes": rng.integers(10_000, 2_000_000, m), "sha256": digest,
         "actual_sha256": actual, "file_exists": exists,
         "status": np.where(destroyed, "destroyed", "active"),
-        "destroyed_at": _days_ago(rng, 30, 3000, m).where(destroyed),
-        "destruction_register_id": np.where(destroyed & (rng.random(m) > 0.05), "XH-2020-01", None),
+        "destroyed_at": destroyed_at,
+        "destruction_register_id": np.where(destroyed & (rng.random(m) > 0.005), "XH-2020-01", None),
         "destruction_approved_by": np.where(destroyed, "P0000001", None),
-        "appraised_at": _days_ago(rng, 3000, 3500, m).where(destroyed | (rng.random(m) < 0.3)),
+        "appraised_at": appraised_at,
         "hold": rng.random(m) < 0.001, "disposed_at": disposed,
     })
 

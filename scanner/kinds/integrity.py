@@ -2,8 +2,9 @@
 
 For each archive record:
 
-* files and hashes (真实性/完整性), only for archives still in custody — destroyed and
-  transferred ones have left it and are skipped:
+* files and hashes (真实性/完整性), only for archives still in custody — destroyed
+  (status ``destroyed`` or ``destroyed_at`` set) and transferred ones have left it and
+  are skipped:
   ``hash_missing`` (no recorded ``sha256``), ``file_missing`` (``file_exists`` false or
   empty), ``hash_mismatch`` (recorded ≠ ``actual_sha256``, compared case-insensitively)
   and ``not_verified``: the file exists but no ``actual_sha256`` was computed, so
@@ -18,6 +19,7 @@ For each archive record:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,14 @@ from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
 
 SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
 LEFT_CUSTODY = ("destroyed", "transferred")
+
+
+def _subject(rows: pd.DataFrame) -> pd.Series:
+    return "archive:" + rows["archive_id"].astype("str")
+
+
+def _where(rows: pd.DataFrame) -> pd.Series:
+    return " (" + text(rows["path"]).replace("", "no path") + ")"
 
 
 def _digest(s: pd.Series) -> pd.Series:
@@ -72,35 +82,38 @@ class ArchiveIntegrity(PolicyKind):
         if missing_cols:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing_cols)} "
                                    "named in required_fields")
-        arc = arc.assign(subject="archive:" + arc["archive_id"].astype("str"))
-        custody = ~arc["status"].astype("str").str.strip().str.lower().isin(LEFT_CUSTODY)
+        # like retention_period, a destroyed_at date means destroyed whatever the status says
+        custody = (~arc["status"].astype("str").str.strip().str.lower().isin(LEFT_CUSTODY)
+                   & arc["destroyed_at"].isna())
         recorded, actual = blank(arc["sha256"]), blank(arc["actual_sha256"])
         exists = arc["file_exists"]
         fmt = arc["format"].astype("str").str.strip().str.lower()
         allowed = [f.lower() for f in self.params["allowed_formats"]]
-        where = " (" + text(arc["path"]).replace("", "no path") + ")"
         parts = [
             self._emit(arc, "hash_missing", custody & recorded, " has no recorded sha256"),
-            self._emit(arc, "file_missing", custody & ~exists, " file is missing" + where),
+            self._emit(arc, "file_missing", custody & ~exists, lambda r: " file is missing" + _where(r)),
             self._emit(arc, "hash_mismatch", custody & exists & ~recorded & ~actual
                        & (_digest(arc["sha256"]) != _digest(arc["actual_sha256"])),
-                       " file's sha256 differs from the recorded one" + where),
+                       lambda r: " file's sha256 differs from the recorded one" + _where(r)),
             self._emit(arc, "not_verified", custody & exists & ~recorded & actual,
-                       " file was not hashed, its integrity is unverified" + where,
+                       lambda r: " file was not hashed, its integrity is unverified" + _where(r),
                        severity=self.params["not_verified_severity"]),
             self._emit(arc, "format_not_allowed", blank(arc["format"]) | ~fmt.isin(allowed),
-                       " has format " + text(arc["format"]).replace("", "(empty)") + ", allowed: "
+                       lambda r: " has format " + text(r["format"]).replace("", "(empty)") + ", allowed: "
                        + ", ".join(allowed)),
             self._metadata(arc),
         ]
         return concat_findings(parts)
 
     @staticmethod
-    def _emit(arc: pd.DataFrame, code: str, mask: pd.Series, tail: pd.Series | str,
+    def _emit(arc: pd.DataFrame, code: str, mask: pd.Series, tail: Callable[[pd.DataFrame], pd.Series] | str,
               severity: str | None = None) -> pd.DataFrame:
+        """Findings for the rows of ``mask``; texts are built for those rows only."""
         rows = arc[mask.fillna(False).astype(bool)]
-        tail = tail[rows.index] if isinstance(tail, pd.Series) else tail
-        return emit(rows, code=code, subject=rows["subject"], message="archive " + rows["archive_id"] + tail,
+        if rows.empty:
+            return concat_findings([])
+        tail = tail(rows) if callable(tail) else tail
+        return emit(rows, code=code, subject=_subject(rows), message="archive " + rows["archive_id"] + tail,
                     evidence=["category", "fiscal_year", "path", "format", "sha256", "actual_sha256",
                               "file_exists", "status"], severity=severity)
 
@@ -116,7 +129,7 @@ class ArchiveIntegrity(PolicyKind):
         pattern = empty.loc[rows.index].to_numpy() @ (1 << np.arange(len(fields)))
         names = {int(b): [f for i, f in enumerate(fields) if int(b) >> i & 1] for b in np.unique(pattern)}
         missing = pd.Series(pattern, index=rows.index).map(names)
-        return emit(rows, code="metadata_missing", subject=rows["subject"],
+        return emit(rows, code="metadata_missing", subject=_subject(rows),
                     message="archive " + rows["archive_id"] + " lacks " + missing.str.join(", "),
                     evidence={"missing_fields": missing, "category": rows["category"],
                               "fiscal_year": rows["fiscal_year"]})

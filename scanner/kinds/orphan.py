@@ -57,17 +57,17 @@ class OrphanAccount(PolicyKind):
         checks = [
             ("no_person", ~owned & no_person, " has no person_id"),
             ("unknown_person", ~owned & ~no_person & ~acc["person_id"].isin(status.index),
-             " belongs to person_id " + text(acc["person_id"]) + ", who is not in identities"),
-            ("no_owner", owned & no_owner, " is a " + text(acc["account_type"]) + " account without an owner"),
+             lambda r: " belongs to person_id " + text(r["person_id"]) + ", who is not in identities"),
+            ("no_owner", owned & no_owner, lambda r: " is a " + text(r["account_type"]) + " account without an owner"),
             ("unknown_owner", owned & ~no_owner & owner_status.isna(),
-             " is owned by " + text(acc["owner_person_id"]) + ", who is not in identities"),
+             lambda r: " is owned by " + text(r["owner_person_id"]) + ", who is not in identities"),
             ("owner_departed", owned & (owner_status == "departed"),
-             " is owned by " + text(acc["owner_person_id"]) + ", who has departed"),
+             lambda r: " is owned by " + text(r["owner_person_id"]) + ", who has departed"),
         ]
         parts = []
         for code, mask, tail in checks:
             rows = acc[mask.fillna(False).astype(bool)]
-            tail = tail[rows.index] if isinstance(tail, pd.Series) else tail
+            tail = tail(rows) if callable(tail) else tail
             parts.append(emit(
                 rows, code=code, subject=rows["subject"], person_id=rows["person_id"],
                 message=rows["name"] + tail,
