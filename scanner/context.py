@@ -10,10 +10,39 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .snapshot import Snapshot
 from .timeutil import days_since, local_day
+
+
+def isin(values: pd.Series, candidates: object) -> pd.Series:
+    """``values.isin(candidates)`` that stays fast for large candidate sets.
+
+    pandas converts each candidate to an Arrow scalar in Python for Arrow-backed
+    strings (~1.5 s for 100k candidates); Arrow's own hash lookup takes milliseconds.
+    """
+    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
+        return values.isin(candidates)
+    arr = pa.array(values)
+    wanted = pd.Series(pd.unique(pd.Series(candidates, dtype="str").dropna()), dtype="str")
+    hit = pc.is_in(arr, value_set=pa.array(wanted).cast(arr.type), skip_nulls=True)
+    return pd.Series(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), index=values.index)
+
+
+def lookup(values: pd.Series, mapping: dict | pd.Series) -> pd.Series:
+    """``values.map(mapping)`` through the distinct values: one factorize of the column,
+    then a dictionary lookup per distinct value (categories, positions, statuses repeat)."""
+    codes, uniques = pd.factorize(values)
+    mapped = pd.Series(uniques).map(mapping)
+    if not len(mapped):
+        return values.map(mapping)
+    out = mapped.take(np.where(codes >= 0, codes, 0))
+    out = out.where(codes >= 0)
+    return pd.Series(out.to_numpy(), index=values.index, dtype=mapped.dtype)
 
 
 def glob_mask(values: pd.Series, patterns: list[str] | tuple[str, ...]) -> pd.Series:
@@ -28,7 +57,7 @@ def glob_mask(values: pd.Series, patterns: list[str] | tuple[str, ...]) -> pd.Se
         return values.notna()
     uniq = pd.unique(values.dropna())
     hits = [v for v in uniq if any(fnmatchcase(str(v), p) for p in patterns)]
-    return values.isin(hits)
+    return isin(values, hits)
 
 
 def _expand_denies(deny: pd.DataFrame, allow: pd.DataFrame) -> pd.DataFrame:

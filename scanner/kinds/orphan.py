@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..context import Context, glob_mask
+from ..context import Context, glob_mask, isin, lookup
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, text
 
 
@@ -53,10 +53,10 @@ class OrphanAccount(PolicyKind):
         allowed = [t.lower() for t in self.params["allow_types"]]
         owned = acc["account_type"].astype("str").str.strip().str.lower().isin(allowed)
         no_person, no_owner = blank(acc["person_id"]), blank(acc["owner_person_id"])
-        owner_status = acc["owner_person_id"].map(status)
+        owner_status = lookup(acc["owner_person_id"], status)
         checks = [
             ("no_person", ~owned & no_person, " has no person_id"),
-            ("unknown_person", ~owned & ~no_person & ~acc["person_id"].isin(status.index),
+            ("unknown_person", ~owned & ~no_person & ~isin(acc["person_id"], status.index),
              lambda r: " belongs to person_id " + text(r["person_id"]) + ", who is not in identities"),
             ("no_owner", owned & no_owner, lambda r: " is a " + text(r["account_type"]) + " account without an owner"),
             ("unknown_owner", owned & ~no_owner & owner_status.isna(),

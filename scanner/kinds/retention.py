@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..context import Context
+from ..context import Context, lookup
 from ..errors import TableUnavailable
 from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
 
@@ -103,7 +103,7 @@ class RetentionPeriod(PolicyKind):
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
         arc = arc.assign(subject="archive:" + arc["archive_id"].astype("str"),
                          destroyable_from=self._destroyable_from(arc, schedule),
-                         retention=arc["category"].map({c: _period_text(e) for c, e in schedule.items()}))
+                         retention=lookup(arc["category"], {c: _period_text(e) for c, e in schedule.items()}))
         status = arc["status"].astype("str").str.strip().str.lower()
         destroyed = (status == "destroyed") | arc["destroyed_at"].notna()
         destroyed_on = ctx.local_day(arc["destroyed_at"])
@@ -147,7 +147,7 @@ class RetentionPeriod(PolicyKind):
         """First local date each archive may be destroyed (NaT: not destroyable / unknown)."""
         out = pd.Series(pd.NaT, index=arc.index, dtype="datetime64[us]")
         years = {c: e for c, e in schedule.items() if isinstance(e, int)}
-        by_year = arc["category"].map(years)
+        by_year = lookup(arc["category"], years)
         fy = arc["fiscal_year"].astype("Float64")
         rows = by_year.notna() & fy.notna()
         if rows.any():

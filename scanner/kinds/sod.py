@@ -23,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..context import Context, glob_mask
+from ..context import Context, glob_mask, isin
 from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit, group_lists
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
@@ -106,7 +106,7 @@ class SegregationOfDuties(PolicyKind):
         if hit.empty:
             return concat_findings([])
         # evidence is built only for the conflicting subjects (few)
-        left, right = left[left["subject"].isin(hit)], right[right["subject"].isin(hit)]
+        left, right = left[isin(left["subject"], hit)], right[isin(right["subject"], hit)]
         rows = pd.DataFrame({"subject": hit})
         person = perms.drop_duplicates("subject").set_index("subject")["person_id"]
         rows["person_id"] = person.reindex(hit).to_numpy()
@@ -120,7 +120,8 @@ class SegregationOfDuties(PolicyKind):
         ev = {k: pd.Series(v.to_numpy(), index=rows.index) for k, v in ev.items()}
         rule_name = rule.get("name") or rule["id"]
         who = rows["subject"].copy()
-        named = rows["person_id"].map(names)
+        # as text: mapping through an empty lookup (no identities table) yields float NaN
+        named = rows["person_id"].map(names).astype(object)
         has_name = named.notna()
         who[has_name] = named[has_name] + " (" + rows.loc[has_name, "person_id"].astype("str") + ")"
         message = (who + " holds both sides of " + rule["id"] + " '" + rule_name + "': "
