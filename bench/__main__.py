@@ -118,6 +118,8 @@ def print_table(results: dict) -> None:
         print(f"  full built-in pack      {r['full_pack_parquet_s']:7.2f} s from Parquet, "
               f"{r['findings']:,} findings, peak RSS {r['peak_rss_full_pack_mb']:,.0f} MB "
               f"(whole bench process {r['peak_rss_mb']:,.0f} MB)")
+        print(f"  `ledgerguard scan` CLI  {r['cli_scan_s']:7.2f} s wall, fresh process (imports, load, scan, "
+              "findings.json)")
         print("  per policy kind (fresh context each, joins included):")
         for kind, s in sorted(r["kind_s"].items(), key=lambda kv: -kv[1]):
             print(f"    {kind:<24} {s:7.3f} s")
