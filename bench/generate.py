@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ledgerguard.policies.vocabulary import ROLE_PERMISSIONS
+
 TZ = "Asia/Shanghai"
 AS_OF = pd.Timestamp("2026-11-23", tz=TZ)
 
@@ -40,18 +42,6 @@ TEMPLATE = {  # position -> (erp roles, earchive roles)
     "财务经理": (["finance_manager", "gl_reviewer"], ["archive_viewer"]),
     "档案管理员": ([], ["archive_keeper", "archive_viewer"]),
     "系统管理员": (["sys_admin"], ["archive_admin"]),
-}
-ROLE_PERMISSIONS = {
-    ("erp", "cashier"): ["cash.receipt", "cash.payment", "ap.vendor.pay", "report.view"],
-    ("erp", "gl_clerk"): ["gl.voucher.enter", "gl.account.revenue.post", "gl.account.expense.post",
-                          "gl.account.debt.post", "ap.vendor.create", "report.view"],
-    ("erp", "gl_reviewer"): ["gl.voucher.approve", "bank.reconcile", "report.view"],
-    ("erp", "finance_manager"): ["gl.voucher.approve", "bank.payment.release", "report.view",
-                                 "report.close_period"],
-    ("erp", "sys_admin"): ["sys.user.admin", "sys.role.admin", "sys.config"],
-    ("earchive", "archive_keeper"): ["archive.keep", "archive.view", "archive.borrow.approve"],
-    ("earchive", "archive_viewer"): ["archive.view"],
-    ("earchive", "archive_admin"): ["sys.user.admin", "sys.backup"],
 }
 CATEGORIES = {  # category -> retention years (0 = permanent, -5 = 5 years from disposal)
     "原始凭证": 30, "记账凭证": 30, "总账": 30, "明细账": 30, "日记账": 30, "固定资产卡片": -5,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ...policies.vocabulary import ROLE_PERMISSIONS
 from .names import NameMaker
 
 TZ = "Asia/Shanghai"
@@ -54,19 +55,6 @@ SCENARIOS = (
     "an archived PDF whose checksum no longer matches; an OFD file missing",
 )
 
-# docs/vocabulary.md
-ROLE_PERMISSIONS: dict[tuple[str, str], list[str]] = {
-    ("erp", "cashier"): ["cash.receipt", "cash.payment", "ap.vendor.pay", "report.view"],
-    ("erp", "gl_clerk"): ["gl.voucher.enter", "gl.account.revenue.post", "gl.account.expense.post",
-                          "gl.account.debt.post", "ap.vendor.create", "report.view"],
-    ("erp", "gl_reviewer"): ["gl.voucher.approve", "bank.reconcile", "report.view"],
-    ("erp", "finance_manager"): ["gl.voucher.approve", "bank.payment.release", "report.view",
-                                 "report.close_period"],
-    ("erp", "sys_admin"): ["sys.user.admin", "sys.role.admin", "sys.config"],
-    ("earchive", "archive_keeper"): ["archive.keep", "archive.view", "archive.borrow.approve"],
-    ("earchive", "archive_viewer"): ["archive.view"],
-    ("earchive", "archive_admin"): ["sys.user.admin", "sys.backup"],
-}
 PERMISSION_TEXT = {
     "cash": "现金收付", "bank": "银行", "ap": "应付/供应商", "gl": "总账", "report": "报表",
     "sys": "系统管理", "archive": "会计档案",

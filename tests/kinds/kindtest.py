@@ -5,21 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import run_findings
+from ledgerguard.policies.vocabulary import ROLE_PERMISSIONS as ROLE_PERMISSION_MAP
+from ledgerguard.policies.vocabulary import role_permission_rows
 
-#: docs/vocabulary.md, roles → permissions
-VOCABULARY = {
-    ("erp", "cashier"): ["cash.receipt", "cash.payment", "ap.vendor.pay", "report.view"],
-    ("erp", "gl_clerk"): ["gl.voucher.enter", "gl.account.revenue.post", "gl.account.expense.post",
-                          "gl.account.debt.post", "ap.vendor.create", "report.view"],
-    ("erp", "gl_reviewer"): ["gl.voucher.approve", "bank.reconcile", "report.view"],
-    ("erp", "finance_manager"): ["gl.voucher.approve", "bank.payment.release", "report.view",
-                                 "report.close_period"],
-    ("erp", "sys_admin"): ["sys.user.admin", "sys.role.admin", "sys.config"],
-    ("earchive", "archive_keeper"): ["archive.keep", "archive.view", "archive.borrow.approve"],
-    ("earchive", "archive_viewer"): ["archive.view"],
-    ("earchive", "archive_admin"): ["sys.user.admin", "sys.backup"],
-}
-ROLE_PERMISSIONS = [{"system": s, "role": r, "permission": p} for (s, r), perms in VOCABULARY.items() for p in perms]
+VOCABULARY = ROLE_PERMISSION_MAP
+ROLE_PERMISSIONS = role_permission_rows()
 
 
 def scan(cli, snap: Path, pack: Path, out: Path, as_of: str = "2026-11-23", *extra: str) -> tuple[int, dict]:
