@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+
 from .errors import InputError, Problem
 from .kinds.base import KINDS
 from .yamlload import YamlDoc, load_yaml, validate
@@ -174,9 +176,14 @@ def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, li
         path=str(path),
         sha256=hashlib.sha256(raw).hexdigest(),
     )
-    if problems:
-        return pack, problems
-    for i, p in enumerate(data.get("policies") or []):
+    # every policy and control that is valid by itself is checked further and kept, so one
+    # run reports all mistakes (a duplicate id or a bad expression next to a schema error)
+    schema = pack_schema()["properties"]
+    valid_policy = jsonschema.Draft202012Validator(schema["policies"]["items"]).is_valid
+    valid_control = jsonschema.Draft202012Validator(schema["controls"]["items"]).is_valid
+    for i, p in enumerate(_items(data, "policies")):
+        if not valid_policy(p):
+            continue
         kind = KINDS.get(p["kind"])
         for sub, message, *offset in kind.check(p.get("params") or {}):
             problem = doc.positions.problem(("policies", i, "params", *sub), message)
@@ -190,13 +197,20 @@ def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, li
             description=i18n(p.get("description")), references=tuple(p.get("references") or ()),
             remediation=i18n(p.get("remediation")), enabled=p.get("enabled", True),
         ))
-    for c in data.get("controls") or []:
+    for c in _items(data, "controls"):
+        if not valid_control(c):
+            continue
         pack.controls.append(Control(
             id=c["id"], title=i18n(c["title"]), source=c.get("source"),
             policies=tuple(c.get("policies") or ()), manual=c.get("manual", False),
             procedure=i18n(c.get("procedure")),
         ))
     return pack, problems
+
+
+def _items(data: dict[str, Any], key: str) -> list[Any]:
+    items = data.get(key)
+    return items if isinstance(items, list) else []
 
 
 def _at(data: Any, path: tuple) -> Any:
@@ -253,24 +267,26 @@ def load_packs(paths: list[str | Path] | None = None) -> list[PolicyPack]:
         packs.append(pack)
     problems.extend(_cross_pack_problems(packs, docs))
     if problems:
-        raise InputError(problems)
+        raise InputError(sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0)))
     return packs
 
 
 def _cross_pack_problems(packs: list[PolicyPack], docs: dict[str, YamlDoc]) -> list[Problem]:
     """Duplicate policy ids across every loaded pack; controls naming unknown policies."""
     problems = []
-    seen: dict[str, Policy] = {}
+    seen: dict[str, str] = {}  # id → where it is first defined
     for pack in packs:
         doc = docs[pack.path]
-        for i, pol in enumerate(pack.policies):
-            if pol.id in seen:
-                first = seen[pol.id]
+        data = doc.data if isinstance(doc.data, dict) else {}
+        for i, raw in enumerate(_items(data, "policies")):
+            pid = raw.get("id") if isinstance(raw, dict) else None
+            if not isinstance(pid, str):
+                continue
+            if pid in seen:
                 problems.append(doc.positions.problem(
-                    ("policies", i, "id"),
-                    f"duplicate policy id {pol.id!r} (first in {first.file}:{first.line})"))
+                    ("policies", i, "id"), f"duplicate policy id {pid!r} (first in {seen[pid]})"))
             else:
-                seen[pol.id] = pol
+                seen[pid] = f"{pack.path}:{doc.positions.values[('policies', i)][0]}"
     for pack in packs:
         doc = docs[pack.path]
         for i, control in enumerate(pack.controls):

@@ -59,6 +59,36 @@ def test_duplicate_keys_and_duplicate_ids_are_errors(cli, write_yaml):
     assert re.search(r"c\.yaml:5:\d+: duplicate policy id 'ACC-001' \(first in .*a\.yaml:5\)", result.stderr)
 
 
+def test_duplicate_ids_and_expression_errors_are_reported_next_to_schema_errors(cli, write_yaml):
+    path = write_yaml("pack.yaml", """
+        apiVersion: ledgerguard/v1
+        kind: PolicyPack
+        metadata: {name: mixed}
+        policies:
+          - id: X-1
+            kind: revoke_on_departure
+            title: ok
+            severity: critical
+            params: {grace_days: "two"}
+          - id: X-1
+            kind: dormant_account
+            title: ok
+            severity: high
+          - id: X-2
+            kind: table_rule
+            title: ok
+            severity: low
+            params: {table: accounts, where: "enabled and __class__", message: "x"}
+    """)
+    result = cli("validate", path)
+    assert result.exit_code == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 3, result.stderr
+    assert re.search(r"pack\.yaml:9:\d+: .*'two' is not of type 'integer'", lines[0])
+    assert re.search(r"pack\.yaml:10:\d+: duplicate policy id 'X-1' \(first in .*pack\.yaml:5\)", lines[1])
+    assert re.search(r"pack\.yaml:18:\d+: ", lines[2]) and "__class__" in lines[2]
+
+
 def test_invalid_yaml_names_line_and_column(cli, write_yaml):
     path = write_yaml("bad.yaml", "apiVersion: ledgerguard/v1\npolicies: [\n  {id: x\n")
     result = cli("validate", path)
