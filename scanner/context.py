@@ -7,6 +7,7 @@ Joins many kinds need are cached here, so ten policies over grants cost one merg
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fnmatch import fnmatchcase
 from functools import cached_property
 
@@ -87,6 +88,15 @@ class Context:
         self.now = now.tz_convert(self.tz)
         #: the as-of local calendar date, as naive midnight (see timeutil.local_day)
         self.today = pd.Timestamp(self.now.date())
+        self._shared: dict[str, pd.DataFrame] = {}
+
+    def shared(self, key: str, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """A frame derived once per scan and shared by every policy asking for ``key``
+        (e.g. the enabled accounts' permissions that each SoD policy starts from).
+        Callers must not modify it."""
+        if key not in self._shared:
+            self._shared[key] = build()
+        return self._shared[key]
 
     def table(self, name: str) -> pd.DataFrame:
         return self.snapshot.table(name)

@@ -71,11 +71,10 @@ class SegregationOfDuties(PolicyKind):
         return problems
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        perms = ctx.account_permissions
-        perms = perms[perms["enabled"]].copy()
+        perms = ctx.shared("sod.enabled_permissions", lambda: _enabled_permissions(ctx))
         if perms.empty:
             return concat_findings([])
-        perms["account"] = account_subject(perms)
+        perms = perms.copy(deep=False)
         if self.params["level"] == "person":
             by_person = ~blank(perms["person_id"])
             perms["subject"] = perms["account"].where(~by_person, "person:" + perms["person_id"].astype("str"))
@@ -132,3 +131,9 @@ class SegregationOfDuties(PolicyKind):
             evidence={"rule": pd.Series(rule["id"], index=rows.index),
                       "rule_name": pd.Series(rule_name, index=rows.index), **ev},
         )
+
+
+def _enabled_permissions(ctx: Context) -> pd.DataFrame:
+    perms = ctx.account_permissions
+    perms = perms[perms["enabled"]]
+    return perms.assign(account=account_subject(perms))
