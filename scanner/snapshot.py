@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from .errors import InputError, Problem, TableUnavailable
 from .fsutil import atomic_dir
@@ -188,6 +189,24 @@ def _parse_bools(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return mapped.eq(True).astype(bool), bad
 
 
+def _contiguous(df: pd.DataFrame) -> pd.DataFrame:
+    """Text columns as one Arrow chunk each.
+
+    Readers hand back a column in many chunks (row groups, CSV blocks), and Arrow's take
+    on a chunked column concatenates the chunks first: selecting 500 rows of a 1M-row
+    column cost ~20 ms instead of ~0.2 ms. Every policy selects rows many times, so the
+    chunks are joined once here.
+    """
+    for col in df.columns:
+        values = df[col].array
+        if isinstance(values, pd.arrays.ArrowStringArray):
+            chunked = values.__arrow_array__()
+            if chunked.num_chunks > 1:
+                joined = pa.chunked_array([chunked.combine_chunks()])
+                df[col] = pd.Series(pd.arrays.ArrowStringArray(joined, dtype=values.dtype), index=df.index)
+    return df
+
+
 def _read_file(path: Path) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
@@ -248,7 +267,7 @@ def read_snapshot(path: str | Path) -> Snapshot:
             continue
         try:
             raw = _read_file(file)
-            tables[name] = type_table(name, raw, tz, str(file))
+            tables[name] = _contiguous(type_table(name, raw, tz, str(file)))
         except InputError as exc:
             problems.extend(exc.problems)
             continue

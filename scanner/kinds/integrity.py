@@ -31,6 +31,8 @@ from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
 
 SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
 LEFT_CUSTODY = ("destroyed", "transferred")
+#: archive columns every file/hash/format finding shows
+EVIDENCE = ["category", "fiscal_year", "path", "format", "sha256", "actual_sha256", "file_exists", "status"]
 
 
 def _subject(rows: pd.DataFrame) -> pd.Series:
@@ -41,8 +43,16 @@ def _where(rows: pd.DataFrame) -> pd.Series:
     return " (" + text(rows["path"]).replace("", "no path") + ")"
 
 
-def _digest(s: pd.Series) -> pd.Series:
-    return s.astype("str").str.strip().str.lower()
+def _differ(recorded: pd.Series, actual: pd.Series) -> pd.Series:
+    """Digests that differ ignoring case and surrounding blanks; only the few pairs that
+    are not byte-equal are normalised."""
+    out = recorded.astype("str") != actual.astype("str")
+    out = out.fillna(True).astype(bool)
+    if out.any():
+        def norm(s: pd.Series) -> pd.Series:
+            return s[out].astype("str").str.strip().str.lower()
+        out[out] = (norm(recorded) != norm(actual)).fillna(True).astype(bool)
+    return out
 
 
 @KINDS.register("archive_integrity")
@@ -82,6 +92,8 @@ class ArchiveIntegrity(PolicyKind):
         if missing_cols:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing_cols)} "
                                    "named in required_fields")
+        # only the columns findings use: every finding's rows are taken from this frame
+        arc = arc[list(dict.fromkeys(["archive_id", *EVIDENCE, "destroyed_at", *self.params["required_fields"]]))]
         # like retention_period, a destroyed_at date means destroyed whatever the status says
         custody = (~arc["status"].astype("str").str.strip().str.lower().isin(LEFT_CUSTODY)
                    & arc["destroyed_at"].isna())
@@ -93,7 +105,7 @@ class ArchiveIntegrity(PolicyKind):
             self._emit(arc, "hash_missing", custody & recorded, " has no recorded sha256"),
             self._emit(arc, "file_missing", custody & ~exists, lambda r: " file is missing" + _where(r)),
             self._emit(arc, "hash_mismatch", custody & exists & ~recorded & ~actual
-                       & (_digest(arc["sha256"]) != _digest(arc["actual_sha256"])),
+                       & _differ(arc["sha256"], arc["actual_sha256"]),
                        lambda r: " file's sha256 differs from the recorded one" + _where(r)),
             self._emit(arc, "not_verified", custody & exists & ~recorded & actual,
                        lambda r: " file was not hashed, its integrity is unverified" + _where(r),
@@ -114,8 +126,7 @@ class ArchiveIntegrity(PolicyKind):
             return concat_findings([])
         tail = tail(rows) if callable(tail) else tail
         return emit(rows, code=code, subject=_subject(rows), message="archive " + rows["archive_id"] + tail,
-                    evidence=["category", "fiscal_year", "path", "format", "sha256", "actual_sha256",
-                              "file_exists", "status"], severity=severity)
+                    evidence=EVIDENCE, severity=severity)
 
     def _metadata(self, arc: pd.DataFrame) -> pd.DataFrame:
         fields = self.params["required_fields"]

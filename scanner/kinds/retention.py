@@ -53,6 +53,11 @@ ENTERPRISE_SCHEDULE: dict[str, Any] = {
 }
 
 
+#: archive columns every finding shows (after category, fiscal_year and the retention text)
+EVIDENCE = ["destroyable_from", "status", "destroyed_at", "hold", "destruction_register_id",
+            "destruction_approved_by", "appraised_at", "disposed_at"]
+
+
 def _period_text(entry: Any) -> str:
     if entry == "permanent":
         return "permanent"
@@ -101,9 +106,10 @@ class RetentionPeriod(PolicyKind):
         missing = sorted(froms - set(arc.columns))
         if missing:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
-        arc = arc.assign(subject="archive:" + arc["archive_id"].astype("str"),
-                         destroyable_from=self._destroyable_from(arc, schedule),
-                         retention=lookup(arc["category"], {c: _period_text(e) for c, e in schedule.items()}))
+        # only the columns findings show: every finding's rows are taken from this frame
+        arc = arc[list(dict.fromkeys(["archive_id", "category", "fiscal_year", *EVIDENCE[1:], *froms]))]
+        arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule))
+        self._periods = {c: _period_text(e) for c, e in schedule.items()}
         status = arc["status"].astype("str").str.strip().str.lower()
         destroyed = (status == "destroyed") | arc["destroyed_at"].notna()
         destroyed_on = ctx.local_day(arc["destroyed_at"])
@@ -151,8 +157,9 @@ class RetentionPeriod(PolicyKind):
         fy = arc["fiscal_year"].astype("Float64")
         rows = by_year.notna() & fy.notna()
         if rows.any():
-            first = (fy[rows] + by_year[rows].astype("Float64") + 1).astype("int64")
-            out[rows] = pd.to_datetime({"year": first, "month": 1, "day": 1}).astype("datetime64[us]")
+            first = (fy[rows] + by_year[rows].astype("Float64") + 1).astype("int64").to_numpy()
+            # Jan 1 of the first destroyable year, through numpy's year unit (no per-row parsing)
+            out[rows] = (first - 1970).astype("datetime64[Y]").astype("datetime64[us]")
         counted = {(e["from"], e["years"]): [c for c, x in schedule.items() if x == e]
                    for e in schedule.values() if isinstance(e, dict)}
         for (column, n), categories in counted.items():
@@ -161,17 +168,15 @@ class RetentionPeriod(PolicyKind):
             out[rows] = (start + pd.DateOffset(years=n) + pd.Timedelta(days=1)).astype("datetime64[us]")
         return out
 
-    @staticmethod
-    def _emit(arc: pd.DataFrame, mask: pd.Series, code: str, message: Callable[[pd.DataFrame], pd.Series],
+    def _emit(self, arc: pd.DataFrame, mask: pd.Series, code: str, message: Callable[[pd.DataFrame], pd.Series],
               severity: str | None = None) -> pd.DataFrame:
-        """Findings for the rows of ``mask``; messages are built for those rows only."""
+        """Findings for the rows of ``mask``; texts are built for those rows only."""
         rows = arc[mask.fillna(False).astype(bool)]
         if rows.empty:
             return concat_findings([])
-        return emit(rows, code=code, subject=rows["subject"], message=message(rows), severity=severity,
-                    evidence=["category", "fiscal_year", "retention", "destroyable_from", "status",
-                              "destroyed_at", "hold", "destruction_register_id", "destruction_approved_by",
-                              "appraised_at", "disposed_at"])
+        rows = rows.assign(retention=lookup(rows["category"], self._periods))
+        return emit(rows, code=code, subject="archive:" + rows["archive_id"].astype("str"), message=message(rows),
+                    severity=severity, evidence=["category", "fiscal_year", "retention", *EVIDENCE])
 
 
 def _name(r: pd.DataFrame) -> pd.Series:
