@@ -7,17 +7,21 @@ systems and the change file, so it is escaped the way the runner unescapes it:
 ``%``, CR and LF in the message; additionally ``:`` and ``,`` in properties (file,
 title). A command is one line, so no value can start a second one. Everything else
 the CLI prints is fenced with ``::stop-commands::<random token>`` … ``::<token>::``
-(``stop_commands``), so a user name in the terminal summary is never read as a command.
+(``stop_commands``), so a user name in the terminal summary is never read as a command
+(the runner also reads legacy ``##[command]`` anywhere in a line, which only the fence
+stops). A gate that ends in bad input (exit 2) prints one ``::error`` per problem at its
+file:line:column, then the fenced messages, all on stderr so their order holds.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ledgerguard.scanner.errors import Problem
 from ledgerguard.scanner.findings import is_failing
 from ledgerguard.scanner.fsutil import atomic_write_text
 
@@ -71,6 +75,14 @@ def annotations(doc: dict[str, Any]) -> list[str]:
         lines.append(_command("notice", f"resolved: {f.get('subject')}: {f.get('message')}",
                               title=f"ledgerguard {f['policy_id']} resolved"))
     return lines
+
+
+def problem_annotations(problems: Iterable[Problem]) -> list[str]:
+    """One ``::error`` per input problem (exit 2), at its file:line:column: a broken change
+    file is annotated on the line of the pull request that broke it."""
+    return [_command("error", p.message + (f" [schema: {p.schema_path}]" if p.schema_path else ""),
+                     file=p.file, line=p.line, col=p.column, title="ledgerguard: bad input")
+            for p in problems]
 
 
 @contextmanager

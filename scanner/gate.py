@@ -4,8 +4,9 @@ A change file lists grants, revokes, enables, disables, creates, deletes and
 ``modify`` of a person's position (a mover). The gate
 
 1. loads it with the position of every value, so each change knows its line;
-2. checks it against the snapshot — an unknown account, role or person is an input
-   error at the change's line unless an earlier change of the file creates it;
+2. checks it against the snapshot — an unknown account, role or person, or a
+   ``change_id`` the snapshot already records, is an input error at the change's line
+   (an account is known once an earlier change creates it);
 3. applies the changes to copies of the snapshot tables (``Snapshot.with_tables``);
 4. evaluates the access policies (those whose kind reads a table a change can touch)
    on the current and the proposed state, and reports only the difference: findings
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from .context import Context
 from .engine import PolicyOutcome, evaluate
@@ -58,7 +60,7 @@ _ADDING = ("grant", "enable", "create", "modify")
 #: tables a change can touch; policies reading none of them are not evaluated
 TOUCHED = ("identities", "accounts", "grants", "changes")
 
-_ID = {"type": ["string", "integer"], "minLength": 1}
+_ID = {"type": ["string", "number"], "minLength": 1}  # a number keeps its written text (_written)
 _TEXT = {"type": "string", "minLength": 1}
 _DATE = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}"}
 
@@ -143,6 +145,22 @@ class Change:
         return Problem(f"change {self.number} ({self.action}): {message}", self.file, self.line, self.column)
 
 
+def _written(path: str | Path) -> list[dict[str, str]]:
+    """Each change's scalar values as written in the file.
+
+    YAML reads ``account_id: 00123`` as the octal number 83 and ``1.50`` as 1.5; an id
+    must stay the text the user wrote, or the gate would judge another account. The
+    file has already loaded cleanly (size, aliases), so composing it again is safe.
+    """
+    root = yaml.compose(Path(path).read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
+    items = next(v for k, v in root.value if k.value == "changes").value
+    return [{k.value: v.value for k, v in item.value if isinstance(v, yaml.ScalarNode)} for item in items]
+
+
+def _text(value: Any, written: str | None) -> str:
+    return written if isinstance(value, int | float) and written is not None else str(value)
+
+
 def load_changes(paths: list[str | Path]) -> list[Change]:
     """Read and schema-check change files, in order; every problem with its
     file:line:column at once (exit 2). Change ids are unique across the files."""
@@ -162,9 +180,11 @@ def load_changes(paths: list[str | Path]) -> list[Change]:
         if found:
             problems.extend(found)
             continue
+        written = _written(path)
         for i, item in enumerate(doc.data["changes"]):
             line, column = doc.positions.values[("changes", i)]
-            change = Change(str(path), i + 1, line, column, {k: str(v) for k, v in item.items()})
+            values = {k: _text(v, written[i].get(k)) for k, v in item.items()}
+            change = Change(str(path), i + 1, line, column, values)
             first = seen.setdefault(change.change_id, change)
             if first is not change:
                 problems.append(doc.positions.problem(
@@ -181,21 +201,23 @@ def _empty_table(name: str, tz: str) -> pd.DataFrame:
     return type_table(name, pd.DataFrame(columns=cols, dtype="str"), tz, name)
 
 
-def _append(df: pd.DataFrame, records: list[dict[str, Any]]) -> pd.DataFrame:
-    """``df`` plus ``records``, each value cast to its column's type (new columns as text)."""
-    new = pd.DataFrame(records)
-    for col in new.columns:
-        if col in df.columns:
-            dtype = df[col].dtype
-            if pd.api.types.is_bool_dtype(dtype):
-                new[col] = new[col].map(lambda v: v is True).astype(bool)
-            elif isinstance(dtype, pd.DatetimeTZDtype):
-                new[col] = pd.to_datetime(new[col], utc=True).dt.tz_convert(dtype.tz).astype(dtype)
-            else:
-                new[col] = new[col].astype(dtype)
-        else:
-            new[col] = new[col].astype("str").where(new[col].notna())
-    return pd.concat([df, new], ignore_index=True)
+def _as_text(value: Any) -> str | None:
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
+
+
+def _append(name: str, df: pd.DataFrame, records: list[dict[str, Any]], tz: str) -> pd.DataFrame:
+    """``df`` plus ``records``, typed as the snapshot types the table: a column a record
+    leaves out is empty (false, no time, no text), never a mixed-type column a policy
+    trips on."""
+    text = pd.DataFrame([{k: _as_text(v) for k, v in r.items()} for r in records], dtype="str")
+    new = type_table(name, text, tz, name)
+    for col in df.columns.difference(new.columns):
+        new[col] = df[col].iloc[:0].reindex(new.index)
+    return pd.concat([df, new[[*df.columns, *new.columns.difference(df.columns)]]], ignore_index=True)
 
 
 class _Proposal:
@@ -229,12 +251,17 @@ class _Proposal:
 
     def apply(self) -> dict[str, pd.DataFrame]:
         rows = []
+        recorded = set(self.table("changes")["change_id"].dropna().astype("str"))
         for change in self.changes:
+            if change.change_id in recorded:
+                # its findings would share ids with the recorded change's and never count as introduced
+                self._fail(change, f"change_id {change.change_id!r} is already recorded in the snapshot's "
+                                   "changes table (give this change its own change_id)")
             getattr(self, f"_{change.action}")(change)
             rows.append(_change_row(change, self.tz))
         if self.problems:
             raise InputError(self.problems)
-        self.tables["changes"] = _append(self.table("changes"), rows)
+        self.tables["changes"] = _append("changes", self.table("changes"), rows, self.tz)
         return self.tables
 
     def _existing(self, change: Change) -> tuple[str, str] | None:
@@ -261,11 +288,11 @@ class _Proposal:
         account = self._existing(change)
         if account is None or not self._role_known(change) or self._grant_mask(account, change.get("role")).any():
             return
-        self.tables["grants"] = _append(self.table("grants"), [{
+        self.tables["grants"] = _append("grants", self.table("grants"), [{
             "system": account[0], "account_id": account[1], "role": change.get("role"),
             "scope": change.get("scope"), "granted_at": self.now,
             "granted_by": change.get("performed_by") or change.get("requested_by"),
-        }])
+        }], self.tz)
 
     def _revoke(self, change: Change) -> None:
         account = self._existing(change)
@@ -300,11 +327,11 @@ class _Proposal:
             if person and not self._known_person(person):
                 self._fail(change, f"unknown person {person!r} ({key}: not in identities)")
                 return
-        self.tables["accounts"] = _append(self.table("accounts"), [{
+        self.tables["accounts"] = _append("accounts", self.table("accounts"), [{
             "system": account[0], "account_id": account[1], "person_id": change.get("person_id"),
             "display_name": change.get("display_name"), "enabled": True, "created_at": self.now,
             "account_type": change.get("account_type"), "owner_person_id": change.get("owner_person_id"),
-        }])
+        }], self.tz)
 
     def _delete(self, change: Change) -> None:
         account = self._existing(change)
@@ -425,7 +452,10 @@ def run_gate(
         introduced.append({**f, "baseline": "new"})
     introduced.sort(key=lambda f: ((f["location"] or {}).get("line") or 0, f["policy_id"], f["subject"]))
     resolved = [{**f, "baseline": "resolved"} for fid, f in old.items() if fid not in new]
-    waiver_records = apply_waivers(introduced, waivers or [], after_ctx.today.date())
+    # waivers are judged on the whole proposed state: one that accepts a finding the
+    # change leaves alone is active there, not stale
+    still = [f for fid, f in new.items() if fid in old]
+    waiver_records = apply_waivers(introduced + still, waivers or [], after_ctx.today.date())
     doc = assemble(
         outcomes=outcomes, findings=introduced, packs=packs, snapshot=snapshot,
         as_of=iso(after_ctx.now), started_at=started, finished_at=_clock(), fail_on=fail_on,

@@ -152,6 +152,9 @@ class RoleTemplate(PolicyKind):
                           lambda r: " holds role(s) outside the position's template: " + r["roles"], ["roles"])
 
     def _forbidden(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+        if not self.params["default_forbidden_permissions"] and not any(
+                t.get("forbidden_permissions") for t in self.params["templates"].values()):
+            return concat_findings([])
         keys = ["system", "account_id"]
         perms = ctx.account_permissions[[*keys, "role", "permission"]]
         perms = perms.merge(held[[*keys, "role", "position", "kept"]], on=[*keys, "role"], sort=False)

@@ -82,9 +82,9 @@ POLICIES = [
 ]
 
 
-def write_org(root: Path, cashier_name: str = "张三") -> tuple[Path, Path]:
-    """The snapshot folder and the policy file under ``root``."""
-    snap = write_snapshot_dir(root / "snapshot", org_tables(cashier_name), timezone="Asia/Shanghai",
+def write_org(root: Path, cashier_name: str = "张三", **more: list[dict]) -> tuple[Path, Path]:
+    """The snapshot folder (plus the tables ``more``) and the policy file under ``root``."""
+    snap = write_snapshot_dir(root / "snapshot", {**org_tables(cashier_name), **more}, timezone="Asia/Shanghai",
                               taken_at="2026-11-23T02:00:00+08:00")
     pack = root / "policies.yaml"
     pack.write_text(policy_pack(*POLICIES), encoding="utf-8")
