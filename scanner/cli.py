@@ -24,6 +24,16 @@ LANGS = ("en", "zh")
 ALL_FORMATS = ("html", "xlsx", "json", "sarif", "junit", "csv")
 
 
+def report_error(exc: LedgerguardError) -> int:
+    """Print a library error's located problems on stderr; its exit code."""
+    problems = getattr(exc, "problems", None) or [Problem(str(exc))]
+    for p in problems:
+        click.secho(f"error: {p}", fg="red", err=True)
+    if len(problems) > 1:
+        click.echo(f"{len(problems)} problems found", err=True)
+    return int(exc.exit_code)
+
+
 def handle_errors(fn):
     """Turn library errors into located messages and exit codes."""
 
@@ -33,12 +43,7 @@ def handle_errors(fn):
         try:
             return fn(*args, **kwargs)
         except LedgerguardError as exc:
-            problems = getattr(exc, "problems", None) or [Problem(str(exc))]
-            for p in problems:
-                click.secho(f"error: {p}", fg="red", err=True)
-            if len(problems) > 1:
-                click.echo(f"{len(problems)} problems found", err=True)
-            ctx.exit(int(exc.exit_code))
+            ctx.exit(report_error(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:
@@ -230,7 +235,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     import contextlib
 
     from ledgerguard.reports.base import write_reports
-    from ledgerguard.reports.github import annotations, stop_commands
+    from ledgerguard.reports.github import annotations, problem_annotations, stop_commands
 
     from .console import print_summary
     from .findings import exit_code
@@ -240,12 +245,22 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     from .snapshot import read_snapshot
 
     fmts = split_formats(formats, GATE_FORMATS)
-    changes = load_changes(list(change))
-    packs = load_packs(list(policies) or None)
-    snapshot = read_snapshot(snapshot_dir)
-    now = resolve_now(as_of, snapshot)
-    doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on,
-                   waivers=_waivers_and_baseline(waivers, None, now)["waivers"])
+    try:
+        changes = load_changes(list(change))
+        packs = load_packs(list(policies) or None)
+        snapshot = read_snapshot(snapshot_dir)
+        now = resolve_now(as_of, snapshot)
+        doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on,
+                       waivers=_waivers_and_baseline(waivers, None, now)["waivers"])
+    except LedgerguardError as exc:
+        if "github" not in fmts:
+            raise
+        # bad input in a pull request: annotate its lines; the messages quote it, so fence them
+        for line in problem_annotations(exc.problems if isinstance(exc, InputError) else []):
+            click.echo(line, err=True)
+        with stop_commands(lambda text: click.echo(text, err=True)):
+            code = report_error(exc)
+        sys.exit(code)
     written = write_reports(doc, fmts, Path(out), lang)
     code = exit_code(doc, fail_on)
     fenced = contextlib.nullcontext()
@@ -407,7 +422,7 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
 @click.option("--findings", "findings", required=True, type=click.Path(dir_okay=False),
               metavar="FINDINGS.json", help="A findings.json written by scan or gate.")
 @click.option("--format", "formats", default="html,xlsx", show_default=True,
-              help=f"Comma-separated: {','.join(ALL_FORMATS)}.")
+              help=f"Comma-separated: {','.join(GATE_FORMATS)}.")
 @click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
               help="Folder the reports are written to.")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
@@ -418,7 +433,7 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
     from ledgerguard.reports.base import write_reports
     from ledgerguard.reports.document import load_findings
 
-    fmts = split_formats(formats)
+    fmts = split_formats(formats, GATE_FORMATS)
     doc = load_findings(findings)
     for path in write_reports(doc, fmts, Path(out), lang):
         click.echo(f"wrote {path}")
