@@ -3,8 +3,11 @@
 Only enabled accounts of the listed ``systems`` are judged. The newest review of
 (system, account_id) counts, whatever its decision (a ``revoke`` decision is still a
 review). Its age is the as-of date minus the local calendar date of ``reviewed_at``:
-exactly ``max_age_days`` old is fine, one day more is ``review_overdue``; an account
-with no review at all is ``never_reviewed``.
+exactly ``max_age_days`` old is fine, one day more is ``review_overdue``. An account
+with no review at all is ``never_reviewed`` once its first review is due: like
+dormant_account's never-used rule, the age counts from ``created_at`` (an account
+created within the last ``max_age_days`` days is not yet due; an unknown creation date
+is due now), so a new hire's account does not fail the check on its first day.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ class AccessReview(PolicyKind):
     subject = "account"
     tables = ("accounts", "reviews")
     codes = {
-        "never_reviewed": "an enabled account has no review at all",
+        "never_reviewed": "an enabled account created more than max_age_days ago has no review at all",
         "review_overdue": "the newest review is more than max_age_days old",
     }
     params_schema = {
@@ -45,7 +48,7 @@ class AccessReview(PolicyKind):
         acc["subject"] = account_subject(acc)
         acc["age_days"] = ctx.days_since(acc["reviewed_at"])
         limit = self.params["max_age_days"]
-        never = acc[acc["reviewed_at"].isna()]
+        never = acc[acc["reviewed_at"].isna() & ~(ctx.days_since(acc["created_at"]) <= limit)]
         overdue = acc[acc["age_days"] > limit]
         return concat_findings([
             emit(never, code="never_reviewed", subject=never["subject"], person_id=never["person_id"],

@@ -45,6 +45,18 @@ def test_review_age_never_reviewed_and_newest_review(cli, make_snapshot, write_y
     assert f["never_reviewed"]["person_id"] == "P1"
 
 
+def test_a_new_account_is_due_for_its_first_review_max_age_days_after_creation(cli, make_snapshot, write_yaml,
+                                                                                tmp_path):
+    snap = make_snapshot({"accounts": [
+        {**_acc("new"), "created_at": "2026-11-20"},
+        {**_acc("at_limit"), "created_at": "2026-08-25T00:30:00+08:00"},   # 90 days: not yet due
+        {**_acc("one_over"), "created_at": "2026-08-24T23:59:59+08:00"},   # 91 days: due, never reviewed
+        _acc("unknown_creation"),                                           # no created_at: due now
+    ], "reviews": [_rev("someone_else", "2026-11-01")]}, timezone="Asia/Shanghai")
+    _, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(POLICY)), tmp_path / "out")
+    assert hits(doc) == {("never_reviewed", "account:erp:one_over"), ("never_reviewed", "account:erp:unknown_creation")}
+
+
 def test_the_next_day_the_account_at_the_limit_is_overdue(cli, make_snapshot, write_yaml, tmp_path):
     snap = make_snapshot({"accounts": [_acc("a")], "reviews": [_rev("a", "2026-08-25T23:00:00+08:00")]},
                          timezone="Asia/Shanghai")
