@@ -24,11 +24,9 @@ class CsvReporter(Reporter):
 
     def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
         view = View(doc, lang)
-        keys = [key for key, _, _ in FINDING_COLUMNS]
         path = out_dir / self.filename
         with atomic_file(path, encoding="utf-8-sig") as fh:
             writer = csv.writer(fh, lineterminator="\r\n")
-            writer.writerow(keys)
-            for record in view.records():
-                writer.writerow([spreadsheet_cell(record[k]) for k in keys])
+            writer.writerow([key for key, _, _ in FINDING_COLUMNS])
+            writer.writerows([spreadsheet_cell(v) for v in view.row(f)] for f in view.sorted_findings())
         return path

@@ -8,7 +8,6 @@ finding for the tabular formats) is computed here once so the formats never drif
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -171,23 +170,27 @@ class View:
             grouped.setdefault(f["policy_id"], []).append(f)
         return grouped
 
-    def record(self, finding: dict[str, Any]) -> dict[str, str]:
-        """One flat row of plain text per finding (not yet cleaned or neutralised)."""
-        return {
-            "id": as_text(finding.get("id")),
-            "severity": as_text(finding.get("severity")),
-            "policy_id": as_text(finding.get("policy_id")),
-            "policy_title": self.title_of(finding.get("policy_id", "")),
-            "code": as_text(finding.get("code")),
-            "subject": as_text(finding.get("subject")),
-            "person_id": as_text(finding.get("person_id")),
-            "message": as_text(finding.get("message")),
-            "status": as_text(finding.get("status")),
-            "baseline": as_text(finding.get("baseline")),
-            "waiver": waiver_text(finding.get("waiver")),
-            "location": location_text(finding.get("location")),
-            "evidence": as_text(finding.get("evidence") or ""),
-        }
+    def row(self, finding: dict[str, Any]) -> list[Any]:
+        """One finding as the values of FINDING_COLUMNS, in that order.
 
-    def records(self) -> Iterator[dict[str, str]]:
-        return (self.record(f) for f in self.sorted_findings())
+        Raw values (None, strings, the evidence dict): the tabular formats turn each
+        into cell text with ``safe.spreadsheet_cell``. A list built in one go, because
+        the xlsx and CSV writers call this once per finding.
+        """
+        get = finding.get
+        policy_id, waiver, location = get("policy_id"), get("waiver"), get("location")
+        return [
+            get("id"),
+            get("severity"),
+            policy_id,
+            self._titles.get(policy_id),
+            get("code"),
+            get("subject"),
+            get("person_id"),
+            get("message"),
+            get("status"),
+            get("baseline"),
+            waiver_text(waiver) if waiver else None,
+            location_text(location) if location else None,
+            get("evidence") or None,
+        ]

@@ -7,6 +7,15 @@ also goes through ``safe.spreadsheet_cell`` (formula neutraliser, control
 characters, 32,767-character cell limit), so what a source system put into a name
 stays text in Excel and LibreOffice. Findings beyond one sheet's 1,048,575 data rows
 spill into "Findings (2)", "Findings (3)", …
+
+xlsxwriter copies a string that starts with ``<r>`` and ends with ``</r>`` into the
+sheet XML unescaped (it takes it for a rich string it built itself), so a display
+name shaped like that could smuggle a formula cell in. Such text is written as a
+real rich string of escaped fragments instead (``_Book.string``).
+
+Speed: the Findings sheets are most of the work (13 cells × every finding), so
+their loop calls ``write_string`` directly with formats chosen up front and leaves
+empty cells out (no XML at all), instead of the generic per-cell dispatch.
 """
 
 from __future__ import annotations
@@ -56,7 +65,7 @@ class _Book:
         self.header = self.wb.add_format({"bold": True, "bg_color": "#1F3A5F", "font_color": "#FFFFFF", "border": 1})
         self.title = self.wb.add_format({"bold": True, "font_size": 14})
         self.bold = self.wb.add_format({"bold": True})
-        self.wrap = self.wb.add_format({"text_wrap": True, "valign": "top"})
+        self.count = self.wb.add_format({"align": "left", "num_format": "#,##0"})
         self.sev = {
             s: self.wb.add_format({"bg_color": bg, "font_color": fg, "bold": s == "critical"})
             for s, (bg, fg) in SEVERITY_COLOURS.items()
@@ -69,7 +78,15 @@ class _Book:
         if isinstance(value, int | float) and not isinstance(value, bool):
             ws.write_number(row, col, value, fmt)
         else:
-            ws.write_string(row, col, spreadsheet_cell(value), fmt)
+            self.string(ws, row, col, spreadsheet_cell(value), fmt)
+
+    @staticmethod
+    def string(ws: Worksheet, row: int, col: int, text: str, fmt: Any = None) -> None:
+        """Write already neutralised text; see the module docstring for ``<r>``."""
+        if text.startswith("<r>"):
+            ws.write_rich_string(row, col, "<", "r", text[2:], *([fmt] if fmt else []))
+        else:
+            ws.write_string(row, col, text, fmt)
 
     def table(
         self,
@@ -81,9 +98,7 @@ class _Book:
         severity_col: int | None = None,
     ) -> int:
         """Header + rows from ``start``; frozen header and autofilter when it is row 0."""
-        for col, (name, width) in enumerate(zip(headers, widths, strict=True)):
-            ws.set_column(col, col, width)
-            self.text(ws, start, col, name, self.header)
+        self.header_row(ws, start, headers, widths)
         row = start
         for values in rows:
             row += 1
@@ -93,36 +108,65 @@ class _Book:
                     value = self.labels.sev(value)
                 self.text(ws, row, col, value, fmt)
         if start == 0:
-            ws.freeze_panes(1, 0)
-            ws.autofilter(0, 0, max(row, 1), len(headers) - 1)
+            self.filter(ws, row, len(headers))
         return row
 
+    def header_row(self, ws: Worksheet, row: int, headers: list[str], widths: list[int]) -> None:
+        for col, (name, width) in enumerate(zip(headers, widths, strict=True)):
+            ws.set_column(col, col, width)
+            self.text(ws, row, col, name, self.header)
 
-def _finding_rows(view: View, findings: Iterable[dict[str, Any]]) -> Iterable[list[Any]]:
-    keys = [key for key, _, _ in FINDING_COLUMNS]
-    for finding in findings:
-        record = view.record(finding)
-        for key in _STATUS_COLS:
-            record[key] = view.labels.st(record[key]) if record[key] else ""
-        yield [record[k] for k in keys]
+    @staticmethod
+    def filter(ws: Worksheet, last_row: int, columns: int) -> None:
+        """Frozen header row and an autofilter over a sheet that holds one table."""
+        ws.freeze_panes(1, 0)
+        ws.autofilter(0, 0, max(last_row, 1), columns - 1)
 
 
 def _write_findings(book: _Book, label_key: str, findings: list[dict[str, Any]]) -> None:
-    view = book.view
-    headers = [view.labels[label] for _, label, _ in FINDING_COLUMNS]
+    view, L = book.view, book.labels
+    keys = [key for key, _, _ in FINDING_COLUMNS]
+    headers = [L[label] for _, label, _ in FINDING_COLUMNS]
     widths = [width for _, _, width in FINDING_COLUMNS]
-    severity_col = [key for key, _, _ in FINDING_COLUMNS].index(_SEVERITY_COL)
+    sev_col = keys.index(_SEVERITY_COL)
+    translated = [keys.index(k) for k in _STATUS_COLS]
+    sev_label = {s: L.sev(s) for s in SEVERITIES}
+    st_label: dict[str, str] = {}
     per_sheet = MAX_ROWS - 1
-    chunks = range(0, max(len(findings), 1), per_sheet)
-    for n, start in enumerate(chunks, 1):
+    for n, start in enumerate(range(0, max(len(findings), 1), per_sheet), 1):
         ws = book.sheet(label_key, f" ({n})" if n > 1 else "")
-        rows = _finding_rows(view, findings[start : start + per_sheet])
-        book.table(ws, 0, headers, rows, widths, severity_col)
+        ws.set_landscape()
+        ws.repeat_rows(0)  # the header on every printed page
+        book.header_row(ws, 0, headers, widths)
+        write_string = ws.write_string
+        row = 0
+        for finding in findings[start : start + per_sheet]:
+            row += 1
+            values = view.row(finding)
+            severity = values[sev_col]
+            values[sev_col] = sev_label.get(severity, severity)
+            for col in translated:
+                code = values[col]
+                if code:
+                    values[col] = st_label[code] if code in st_label else st_label.setdefault(code, L.st(code))
+            for col, value in enumerate(values):
+                if value is None or value == "":
+                    continue  # an empty cell needs no XML
+                text = spreadsheet_cell(value)
+                fmt = book.sev.get(severity) if col == sev_col else None
+                if text.startswith("<r>"):
+                    book.string(ws, row, col, text, fmt)
+                else:
+                    write_string(row, col, text, fmt)
+        book.filter(ws, row, len(headers))
 
 
 def _write_summary(book: _Book) -> None:
     view, L = book.view, book.labels
     ws = book.sheet("sheet_summary")
+    ws.set_landscape()
+    ws.set_paper(9)  # A4
+    ws.fit_to_pages(1, 0)  # printed (or exported to PDF) one page wide
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 60)
     ws.set_column(2, 4, 12)
@@ -146,17 +190,17 @@ def _write_summary(book: _Book) -> None:
     counts = view.severity_counts()
     for severity in SEVERITIES:
         book.text(ws, row, 0, L.sev(severity), book.sev[severity])
-        book.text(ws, row, 2, counts[severity])
+        book.text(ws, row, 1, counts[severity], book.count)
         row += 1
     book.text(ws, row, 0, L["waived"], book.bold)
-    book.text(ws, row, 2, sum(1 for f in view.findings if f.get("status") == "waived"))
+    book.text(ws, row, 1, sum(1 for f in view.findings if f.get("status") == "waived"), book.count)
     row += 2
     book.text(ws, row, 0, L["policies"], book.title)
     row += 1
     for key in ("policies_total", "passed", "failed", "errored", "skipped"):
         field = {"policies_total": "policies"}.get(key, key)
         book.text(ws, row, 0, L[key], book.bold)
-        book.text(ws, row, 2, int(view.summary.get(field) or 0))
+        book.text(ws, row, 1, int(view.summary.get(field) or 0), book.count)
         row += 1
     row += 1
     book.text(ws, row, 0, L["by_policy"], book.title)

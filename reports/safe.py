@@ -31,9 +31,19 @@ _BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 EXCEL_CELL_LIMIT = 32_767
 
+# One encoder for every evidence value (json.dumps would build one per call).
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(", ", ": ")).encode
+
 
 def clean_text(text: str) -> str:
-    """Strip XML-invalid and control characters; make bidi controls visible."""
+    """Strip XML-invalid and control characters; make bidi controls visible.
+
+    Reports pass millions of cells through here, almost all of them harmless:
+    ``str.isprintable`` (one C loop) is false for every character either pattern
+    matches (categories Cc, Cf, Cs, Cn), so printable text skips both regexes.
+    """
+    if text.isprintable():
+        return text
     text = _XML_INVALID.sub("", text)
     return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
@@ -61,9 +71,18 @@ def as_text(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+    return _JSON_TEXT(value)
 
 
 def spreadsheet_cell(value: Any, limit: int = EXCEL_CELL_LIMIT) -> str:
-    """The text of one xlsx/CSV cell: cleaned, cut to the cell limit, neutralised."""
-    return truncate(neutralise_cell(clean_text(as_text(value))), limit)
+    """The text of one xlsx/CSV cell: cleaned, neutralised, cut to the cell limit.
+
+    The same steps as ``truncate(neutralise_cell(clean_text(as_text(value))))``,
+    inlined because the tabular formats call it once per cell.
+    """
+    text = value if type(value) is str else as_text(value)
+    if not text.isprintable():
+        text = clean_text(text)
+    if text.startswith(FORMULA_TRIGGERS):
+        text = "'" + text
+    return text if len(text) <= limit else truncate(text, limit)

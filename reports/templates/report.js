@@ -28,11 +28,14 @@
           (st === "" || r[4] === st) && (bl === "" || r[5] === bl) &&
           (!q || hay[i].indexOf(q) !== -1)) { view.push(r); }
     }
-    view.sort(function (a, b) {
-      var x = sortKey(a, sortCol), y = sortKey(b, sortCol);
-      if (x === y) { x = a[0] * 1e9 + a[1]; y = b[0] * 1e9 + b[1]; }
-      return x < y ? -sortDir : (x > y ? sortDir : 0);
-    });
+    // Rows arrive most severe first (the server's order), so the default needs no sort.
+    if (sortCol !== 0 || sortDir !== 1) {
+      view.sort(function (a, b) {
+        var x = sortKey(a, sortCol), y = sortKey(b, sortCol);
+        if (x === y) { x = a[0] * 1e9 + a[1]; y = b[0] * 1e9 + b[1]; }
+        return x < y ? -sortDir : (x > y ? sortDir : 0);
+      });
+    }
     page = 0;
     draw();
   }

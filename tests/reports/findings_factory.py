@@ -29,7 +29,11 @@ HOSTILE = (
     "\rCR",
     '"><svg onload="window.__pwned=4">',
     "</script><script>window.__pwned=5</script>",
+    # xlsxwriter copies text shaped like its own rich-string XML into the sheet raw.
+    '<r><t>a</t></r></is></c><c r="Z1"><f>HYPERLINK("http://evil.example","x")</f></c>'
+    '<c r="Z2" t="inlineStr"><is><r><t>b</t></r>',
 )
+RICH_XML = HOSTILE[-1]
 
 POLICIES: tuple[dict[str, Any], ...] = (
     {"id": "ACC-001", "kind": "revoke_on_departure", "severity": "critical",
@@ -86,7 +90,7 @@ def make_finding(i: int, policy: dict[str, Any], hostile: bool = False) -> dict[
         "code": policy["code"],
         "severity": policy["severity"],
         "subject": subject,
-        "person_id": f"P{i % 9000:04d}",
+        "person_id": HOSTILE[i % len(HOSTILE)] if hostile else f"P{i % 9000:04d}",
         "message": message,
         "evidence": evidence,
         "status": status,

@@ -13,11 +13,19 @@ from pathlib import Path
 import jsonschema
 import openpyxl
 import pytest
-from findings_factory import HOSTILE, make_doc
+from findings_factory import HOSTILE, RICH_XML, make_doc
 
 from ledgerguard.reports.base import write_reports
+from ledgerguard.reports.document import FINDING_COLUMNS, View
 from ledgerguard.reports.i18n import _EN, _ZH
-from ledgerguard.reports.safe import EXCEL_CELL_LIMIT, clean_text, neutralise_cell, truncate
+from ledgerguard.reports.safe import (
+    _BIDI,
+    _XML_INVALID,
+    EXCEL_CELL_LIMIT,
+    clean_text,
+    neutralise_cell,
+    truncate,
+)
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -46,6 +54,29 @@ def test_neutraliser_and_cleaning() -> None:
     assert clean_text("invoice\u202eexe.pdf") == "invoice<U+202E>exe.pdf"
     cut = truncate("x" * 40_000, EXCEL_CELL_LIMIT)
     assert len(cut) == EXCEL_CELL_LIMIT and cut.endswith("40,000 characters in total]")
+
+
+def test_printable_fast_path_skips_nothing_that_needs_cleaning() -> None:
+    """``clean_text`` returns printable text untouched: no printable character may need it."""
+    every = "".join(map(chr, range(0x110000)))
+    touched = _XML_INVALID.findall(every) + _BIDI.findall(every)
+    assert len(touched) > 2000 and not [c for c in touched if c.isprintable()]
+    assert clean_text("会计凭证 ok") == "会计凭证 ok"
+
+
+def test_tabular_rows_line_up_with_their_columns() -> None:
+    """View.row is positional for speed; it must stay in step with FINDING_COLUMNS."""
+    doc = make_doc(60, command="gate")
+    finding = next(f for f in doc["findings"] if f["status"] == "waived")
+    record = dict(zip([key for key, _, _ in FINDING_COLUMNS], View(doc, "zh").row(finding), strict=True))
+    for key in ("id", "severity", "policy_id", "code", "subject", "person_id", "message", "status", "baseline"):
+        assert record[key] == finding[key], key
+    zh_titles = {p["id"]: p["title"]["zh"] for p in doc["policies"]}
+    assert record["policy_title"] == zh_titles[finding["policy_id"]]
+    assert record["waiver"] == "until 2026-12-31; approved by P0003; migration window"
+    loc = finding["location"]
+    assert record["location"] == f"changes.yaml:{loc['line']}:5"
+    assert record["evidence"] == finding["evidence"]
 
 
 def test_labels_exist_in_both_languages() -> None:
@@ -154,6 +185,9 @@ def test_xlsx_sheets_and_values(plain: tuple[dict, Path]) -> None:
     first = [c.value for c in ws[2]]
     assert first[1] == "严重"  # most severe first, label in Chinese
     assert ws.cell(2, 2).fill.fgColor.rgb.endswith("7B1113")
+    summary = {r[0]: r[1] for r in wb["概要"].iter_rows(values_only=True) if r[0]}
+    assert summary["严重"] == doc["summary"]["findings"]["critical"]  # open findings per severity
+    assert summary["已豁免"] == doc["summary"]["waived"]
     policies = wb["策略"]
     assert policies.max_row == len(doc["policies"]) + 1
     prov = {r[0]: r[1] for r in wb["数据来源"].iter_rows(min_row=2, values_only=True)}
@@ -173,6 +207,7 @@ def test_xlsx_hostile_values_are_strings(hostile: tuple[dict, Path]) -> None:
                 seen.add(cell.value)
     for payload in ("'=HYPERLINK(", "'@SUM(1+1)", "'+cmd|", "'-1+2"):
         assert any(v.startswith(payload) for v in seen), payload
+    assert RICH_XML in seen  # kept as the text it is, not spliced into the sheet XML
 
 
 def test_xlsx_long_cells_are_cut(tmp_path: Path) -> None:
