@@ -25,8 +25,10 @@ MAX_LISTED = 1000
 
 
 def _line(finding: dict[str, Any]) -> str:
+    loc = finding.get("location") or {}
+    where = f"{loc['file']}:{loc['line']}: " if loc.get("file") and loc.get("line") else ""  # gate: the change
     return (
-        f"[{finding.get('severity', '')}] {finding.get('subject', '')}: "
+        f"{where}[{finding.get('severity', '')}] {finding.get('subject', '')}: "
         f"{finding.get('message', '')} (id {finding.get('id', '')})"
     )
 

@@ -120,6 +120,7 @@ def test_junit_fails_the_policy_the_change_breaks(cli, org, tmp_path):
     assert set(cases) == {"SOD-001", "CHG-001", "ROLE-001", "ACC-001"}
     failure = cases["SOD-001"].find("failure")
     assert failure is not None and "person:P1" in failure.text
+    assert re.search(r"change\.yaml:5: \[high\] person:P1", failure.text)  # the offending change's line
     assert "person:P2" not in failure.text  # lisi's conflict is older than the change
     assert cases["CHG-001"].find("failure") is None and cases["ACC-001"].find("failure") is None
     assert root.get("failures") == "2"  # SOD-001 and ROLE-001 (the cashier template)
