@@ -161,6 +161,11 @@ def read_tabular(path: Path, settings: dict[str, Any]) -> pd.DataFrame:
     raise ConnectorError(f"{path}: unknown file format {fmt!r} (csv, xlsx or json)")
 
 
+def file_label(path: Path, settings: dict[str, Any]) -> str:
+    """How row problems name the input: the file, and the sheet when one was chosen."""
+    return f"{path}[{settings['sheet']}]" if settings.get("sheet") else str(path)
+
+
 def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -186,11 +191,12 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
 
 
 def apply_mapping(df: pd.DataFrame, table: str, settings: dict[str, Any], file: str,
-                  tz: str) -> pd.DataFrame:
+                  tz: str, *, check: bool = True) -> pd.DataFrame:
     """Rename headers, map values, normalise dates, then check every row.
 
     Every bad value is reported with file, row (the line/sheet row) and column, in the
-    source's own header and the snapshot column name.
+    source's own header and the snapshot column name. ``check=False`` skips the row
+    check for input known to have passed it (``collect`` checks every table again).
     """
     columns: dict[str, str] = settings.get("columns") or {}
     df = df.rename(columns=columns)
@@ -212,7 +218,8 @@ def apply_mapping(df: pd.DataFrame, table: str, settings: dict[str, Any], file: 
             )
     if problems:
         raise ConnectorError("\n".join(problems[:MAX_PROBLEMS]))
-    check_rows(table, df, tz, file, back)
+    if check:
+        check_rows(table, df, tz, file, back)
     return df
 
 

@@ -19,7 +19,15 @@ import pandas as pd
 
 from ledgerguard.scanner.timeutil import check_timezone
 
-from ._common import MAPPING_SCHEMA, TABULAR_SCHEMA, apply_mapping, read_tabular, resolve, text_frame
+from ._common import (
+    MAPPING_SCHEMA,
+    TABULAR_SCHEMA,
+    apply_mapping,
+    file_label,
+    read_tabular,
+    resolve,
+    text_frame,
+)
 from .base import CONNECTORS, Connector, ConnectorError
 
 
@@ -50,7 +58,8 @@ class BackupCatalogConnector(Connector):
         fmt = self.settings["format"]
         if fmt in ("csv", "xlsx"):
             df = read_tabular(path, {**self.settings, "format": fmt})
-            return {"backups": apply_mapping(df, "backups", self.settings, str(path), self.timezone)}
+            return {"backups": apply_mapping(df, "backups", self.settings,
+                                             file_label(path, self.settings), self.timezone)}
         data = _load_json(path)
         rows = _restic(data, self.settings) if fmt == "restic" else _borg(data, self.settings, self._tz())
         return {"backups": text_frame(rows, _COLUMNS)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._common import MAPPING_SCHEMA, TABULAR_SCHEMA, apply_mapping, read_tabular, resolve
+from ._common import MAPPING_SCHEMA, TABULAR_SCHEMA, apply_mapping, file_label, read_tabular, resolve
 from .base import CONNECTORS, Connector
 
 
@@ -38,4 +38,5 @@ class FileConnector(Connector):
         path = resolve(self.base_dir, self.settings["path"])
         table = self.settings["table"]
         df = read_tabular(path, self.settings)
-        return {table: apply_mapping(df, table, self.settings, str(path), self.timezone)}
+        return {table: apply_mapping(df, table, self.settings, file_label(path, self.settings),
+                                     self.timezone)}

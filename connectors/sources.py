@@ -111,10 +111,18 @@ _INLINE_SECRETS = ("password", "bind_password", "secret")
 
 
 def _explain_secrets(doc: YamlDoc, problems: list[Problem]) -> list[Problem]:
-    """An inline ``password`` is refused by the schemas; say why, not just 'unknown key'."""
+    """An inline ``password`` is refused by the schemas; say why, not just 'unknown key'.
+
+    Both ``password_env`` and ``password_file`` is ambiguous for every kind: refused here,
+    at the second key, in words rather than as a schema combinator.
+    """
     out = [p for p in problems
            if not any(p.message.startswith(f"unknown key {k!r}") for k in _INLINE_SECRETS)]
     for i, entry in enumerate(doc.data["sources"]):
+        if "password_env" in entry and "password_file" in entry:
+            out.append(doc.positions.problem(
+                ("sources", i, "password_file"),
+                "give either password_env or password_file, not both", key=True))
         for key in _INLINE_SECRETS:
             if key in entry:
                 out.append(doc.positions.problem(

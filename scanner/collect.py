@@ -105,8 +105,7 @@ def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict
     started = time.monotonic()
     connector = src.connector(spec.base_dir, spec.timezone)
     if echo:
-        connector.progress = lambda done, total, unit: echo(
-            f"\r  {src.name}: {done}{'/' + str(total) if total is not None else ''} {unit}")
+        connector.progress = lambda done, total, unit: echo(progress_line(src.name, done, total, unit))
     error = None
     produced: dict[str, pd.DataFrame] = {}
     try:
@@ -138,6 +137,18 @@ def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict
         "tables": listed,
     }
     return entry, produced
+
+
+BAR_WIDTH = 30
+
+
+def progress_line(name: str, done: int, total: int | None, unit: str) -> str:
+    """``archive: [#######-------] 1200/2000 files hashed`` after a carriage return that
+    overwrites the last line; a bare count when the total is unknown (LDAP pages)."""
+    if not total:
+        return f"\r  {name}: {done} {unit}"
+    filled = BAR_WIDTH * min(done, total) // total
+    return f"\r  {name}: [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total} {unit}"
 
 
 def _now(tz: ZoneInfo) -> str:

@@ -13,6 +13,7 @@ import pytest
 from connector_helpers import write_sources
 
 from ledgerguard.connectors.archive_store import ArchiveStoreConnector
+from ledgerguard.connectors.base import ConnectorError
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 
@@ -138,3 +139,59 @@ def test_damaged_cache_only_costs_a_reread(store):
     assert c.files_read == len(files)
     assert out.loc["2015/scan.png", "actual_sha256"] == hashlib.sha256(PNG).hexdigest()
     assert json.loads((tmp_path / "cache" / "hashes.json").read_text())["format"] == "ledgerguard-hash-cache/1"
+
+
+def test_bad_catalog_row_names_file_row_and_column(store, cli):
+    tmp_path, _ = store
+    catalog = tmp_path / "catalog.csv"
+    lines = catalog.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace(",2015,", ",二〇一五,")
+    catalog.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    r = cli("collect", "--sources", write_sources(tmp_path, SOURCE), "--out", tmp_path / "snap")
+    assert r.exit_code == 3
+    assert f"{catalog}:3: row 2, column '年度' (fiscal_year): '二〇一五' is not a whole number" in r.output
+    assert not (tmp_path / "snap").exists()
+
+
+def test_a_changed_catalog_is_checked_again(store):
+    """The cache skips re-checking an unchanged catalog, never a changed one."""
+    tmp_path, _ = store
+    settings = {"catalog": "catalog.csv", "root": "store", "cache": "cache/hashes.json",
+                "columns": {"档案号": "archive_id", "类别": "category", "年度": "fiscal_year", "路径": "path"}}
+    assert len(ArchiveStoreConnector("archive", settings, tmp_path, "UTC").collect()["archives"]) == 12
+    catalog = tmp_path / "catalog.csv"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace(",2015,", ",MMXV,", 1),
+                       encoding="utf-8")
+    with pytest.raises(ConnectorError, match=r"catalog.csv:2: row 1, column '年度' \(fiscal_year\)"):
+        ArchiveStoreConnector("archive", settings, tmp_path, "UTC").collect()
+
+
+def test_path_spellings_and_folder_symlinks(store):
+    tmp_path, files = store
+    root = tmp_path / "store"
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "v1.pdf").write_bytes(b"%PDF-outside")
+    (root / "escape").symlink_to(tmp_path / "outside", target_is_directory=True)
+    (root / "alias").symlink_to(root / "2015", target_is_directory=True)
+    (root / "2015" / "inner.pdf").symlink_to(root / "2015" / "v1.pdf")
+    paths = ["2015\\scan.png", "./2015//scan.png", "2015/../2015/scan.png", "alias/scan.png",
+             "2015/inner.pdf", "escape/v1.pdf", "alias/../escape/v1.pdf", "2015/../../secret.txt",
+             "2015", "alias/gone.pdf"]
+    (tmp_path / "cat2.csv").write_text(
+        "archive_id,category,fiscal_year,path\n"
+        + "".join(f"B{i},voucher,2015,{p}\n" for i, p in enumerate(paths)), encoding="utf-8")
+    settings = {"catalog": "cat2.csv", "root": "store", "cache": "cache2.json"}
+    df = ArchiveStoreConnector("archive", settings, tmp_path, "UTC").collect()["archives"].fillna("")
+    got = dict(zip(df["path"], zip(df["file_exists"], df["actual_sha256"], df["path_error"],
+                                   strict=True), strict=True))
+    png = hashlib.sha256(files["2015/scan.png"]).hexdigest()
+    for same in paths[:4]:  # one file, four spellings (a folder symlink inside the root is fine)
+        assert got[same] == ("true", png, ""), same
+    assert got["2015/inner.pdf"][:2] == ("true", hashlib.sha256(files["2015/v1.pdf"]).hexdigest())
+    for refused in ("escape/v1.pdf", "alias/../escape/v1.pdf", "2015/../../secret.txt"):
+        assert got[refused][:2] == ("false", ""), refused
+        assert "leaves the archive root" in got[refused][2], refused
+    assert got["2015"] == ("false", "", "not a regular file")
+    assert got["alias/gone.pdf"] == ("false", "", "")
+    cache = json.loads((tmp_path / "cache2.json").read_text())
+    assert set(cache["files"]) == {"2015/scan.png", "2015/v1.pdf"}  # keyed by the real path

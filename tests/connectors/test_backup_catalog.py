@@ -79,3 +79,19 @@ def test_malformed_listing_fails_the_source(tmp_path, cli):
     assert "restic.json:1:" in r.output and "invalid JSON" in r.output
     assert "borg: expected the JSON object printed by `borg list --json`" in r.output
     assert not (tmp_path / "snap").exists()
+
+
+def test_bad_csv_row_names_file_row_and_column(tmp_path, cli):
+    (tmp_path / "manual.csv").write_text(
+        "编号,数据集,完成时间,状态\nM1,payroll,2026-11-19 23:00,success\nM2,payroll,昨天,success\n",
+        encoding="utf-8")
+    src = write_sources(tmp_path, """
+        - name: manual
+          kind: backup_catalog
+          format: csv
+          path: manual.csv
+          columns: {编号: backup_id, 数据集: dataset, 完成时间: finished_at, 状态: status}
+        """)
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
+    assert r.exit_code == 3
+    assert f"{tmp_path / 'manual.csv'}:3: row 2, column '完成时间' (finished_at): '昨天' is not" in r.output

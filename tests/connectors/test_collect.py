@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
+from pathlib import Path
 
 from connector_helpers import write_sources
+from slapd import PASSWORD_ENV, READER_DN, READER_PASSWORD, SUFFIX
 
 from ledgerguard.scanner.collect import collect
 from ledgerguard.scanner.snapshot import read_snapshot
@@ -15,6 +21,7 @@ GOOD = """
   path: hr.csv
   table: identities
 """
+EXE = Path(sys.executable).with_name("ledgerguard")
 BAD = """
 - name: fin
   kind: file
@@ -66,19 +73,85 @@ def test_same_table_from_two_sources_is_concatenated(tmp_path):
     assert read_snapshot(tmp_path / "snap").tables["accounts"]["account_id"].tolist() == ["zs", "admin"]
 
 
-def test_progress_only_when_asked(tmp_path, capsys):
+def archive_store(tmp_path, files: int = 120) -> str:
+    """A root of ``files`` small PDFs and its catalog; returns the sources entry."""
     (tmp_path / "root").mkdir()
     lines = ["archive_id,category,fiscal_year,path"]
-    for i in range(120):
-        (tmp_path / "root" / f"{i}.pdf").write_bytes(b"%PDF-" + bytes([i]))
+    for i in range(files):
+        (tmp_path / "root" / f"{i}.pdf").write_bytes(b"%PDF-" + bytes([i % 256]))
         lines.append(f"A{i},voucher,2020,{i}.pdf")
     (tmp_path / "cat.csv").write_text("\n".join(lines) + "\n")
-    src = write_sources(tmp_path, "- {name: arch, kind: archive_store, catalog: cat.csv, root: root}\n")
+    return "- {name: arch, kind: archive_store, catalog: cat.csv, root: root}\n"
+
+
+def test_progress_only_when_asked(tmp_path, capsys):
+    src = write_sources(tmp_path, archive_store(tmp_path))
     collect(src, tmp_path / "s1", progress=True)
     err = capsys.readouterr().err
-    assert "[1/1] arch (archive_store)" in err and "arch: 120/120 files hashed" in err
+    assert "[1/1] arch (archive_store)" in err
+    assert f"arch: [{'#' * 30}] 120/120 files hashed" in err
     collect(src, tmp_path / "s2", progress=False)
     assert capsys.readouterr().err == ""
+
+
+def on_a_terminal(args: list, cwd: Path, env: dict) -> tuple[int, str, str]:
+    """Run the real ``ledgerguard`` with stderr on a pseudo-terminal (stdout piped).
+
+    Returns (exit code, stdout, everything the terminal received).
+    """
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([EXE, *args], stdout=subprocess.PIPE, stderr=slave,
+                            stdin=subprocess.DEVNULL, cwd=cwd, env=env)
+    os.close(slave)
+    screen = bytearray()
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed its end of the terminal
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    stdout, _ = proc.communicate(timeout=60)
+    return proc.returncode, stdout.decode(), screen.decode()
+
+
+def test_progress_bars_on_a_terminal_and_quiet_when_redirected(tmp_path, slapd_server):
+    """LDAP pages and files hashed on a real TTY; nothing of it when stderr is a pipe."""
+    body = archive_store(tmp_path) + f"""\
+- name: corp-ldap
+  kind: ldap
+  flavor: openldap
+  url: {slapd_server.url}
+  bind_dn: {READER_DN}
+  password_env: {PASSWORD_ENV}
+  ca_file: {slapd_server.ca_file}
+  base_dn: {SUFFIX}
+  user_base_dn: ou=bulk,{SUFFIX}
+  group_base_dn: ou=bulk,{SUFFIX}
+  page_size: 25
+"""
+    src = write_sources(tmp_path, body)
+    env = {**os.environ, PASSWORD_ENV: READER_PASSWORD}
+    code, stdout, screen = on_a_terminal(["collect", "--sources", src, "--out", tmp_path / "tty"],
+                                         tmp_path, env)
+    assert code == 0, screen
+    assert "[1/2] arch (archive_store) …" in screen
+    assert f"arch: [{'#' * 30}] 120/120 files hashed" in screen
+    assert "[2/2] corp-ldap (ldap) …" in screen
+    assert [f"corp-ldap: {n} users" in screen for n in (25, 50, 75, 100, 120)] == [True] * 5
+    assert "\r\x1b[2K[2/2] corp-ldap (ldap) ok in " in screen  # the bar line is overwritten
+    assert "wrote snapshot" in stdout and "\x1b" not in stdout and "\r" not in stdout
+
+    quiet = subprocess.run([EXE, "collect", "--sources", src, "--out", tmp_path / "pipe"],
+                           capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    assert quiet.stdout.replace("pipe", "tty").splitlines()[-1] == stdout.splitlines()[-1]
+    for table in ("accounts", "grants", "archives"):
+        assert (tmp_path / "tty" / f"{table}.csv").read_bytes() == \
+            (tmp_path / "pipe" / f"{table}.csv").read_bytes()
 
 
 def test_bad_sources_file_is_exit_2(tmp_path, cli):

@@ -98,3 +98,23 @@ def test_bad_boolean_and_missing_required_column(tmp_path, cli):
     assert r.exit_code == 3
     assert "acc.csv:3: row 2, column '启用' (enabled): 'maybe' is not a boolean" in r.output
     assert "table 'grants' lacks required column(s): role" in r.output
+
+
+def test_bad_xlsx_cells_name_file_sheet_row_and_column(tmp_path, cli):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "花名册"
+    ws.append(["工号", "姓名", "状态", "离职日期"])
+    ws.append(["P1", "张三", "在职", None])
+    ws.append(["P2", "李四", "离职", "31.10.2026"])
+    ws.append(["P3", "王五", "离职", dt.datetime(2026, 9, 1)])
+    ws.append(["P4", "赵六", "离职", "2026年13月1日"])
+    wb.save(tmp_path / "hr.xlsx")
+    src = write_sources(tmp_path, HR_SOURCE.format(path="hr.xlsx", extra="sheet: 花名册"))
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
+    assert r.exit_code == 3
+    where = f"{tmp_path / 'hr.xlsx'}[花名册]"
+    assert f"{where}:3: row 2, column '离职日期' (departure_date): '31.10.2026' is not" in r.output
+    assert f"{where}:5: row 4, column '离职日期' (departure_date): '2026年13月1日' is not" in r.output
+    assert ":4: row 3" not in r.output  # a real date cell is fine
+    assert not (tmp_path / "snap").exists()

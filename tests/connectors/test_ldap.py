@@ -203,7 +203,7 @@ def test_killing_slapd_mid_paged_search_is_a_clear_error(tmp_path, ldap_settings
             connector.collect()
         message = str(err.value)
         assert f"LDAP server {server.url} failed during the paged search of users" in message
-        assert "after 10 entries in 1 pages" in message
+        assert "after 10 entries in 1 page:" in message
     finally:
         server.stop()
 
@@ -301,6 +301,29 @@ def test_read_timeout_on_a_server_that_never_answers(ldap_settings):
         listener.close()
 
 
+def test_connect_timeout_on_a_server_that_never_accepts(ldap_settings, slapd_server, caplog):
+    """A listener whose accept queue is full drops new SYNs: connect_timeout fires and the
+    next URL is used."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = socket.create_connection(listener.getsockname())  # the queue holds just this one
+    stuck = f"ldap://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with caplog.at_level(logging.WARNING, logger="ledgerguard.connectors.ldap"):
+            tables = collect({**ldap_settings, "url": [stuck, slapd_server.url],
+                              "connect_timeout": 0.5})
+        with pytest.raises(ConnectorError, match="no LDAP server could be used") as err:
+            collect({**ldap_settings, "url": stuck, "connect_timeout": 0.5})
+    finally:
+        filler.close()
+        listener.close()
+    assert len(tables["accounts"]) == 5
+    assert f"corp: {stuck} unusable, trying the next URL: socket connection error while opening: " \
+           "timed out" in caplog.messages
+    assert f"{stuck}: socket connection error while opening: timed out" in str(err.value)
+
+
 # --------------------------------------------------------------------------- referrals
 
 
@@ -386,7 +409,7 @@ def test_bind_needs_exactly_one_password_source(write_yaml):
     (missing,) = _problems(write_yaml, BASE_ENTRY)
     assert "'password_env' is a required property" in missing
     (both,) = _problems(write_yaml, BASE_ENTRY + "password_env: A\npassword_file: f\n")
-    assert "'password_file' should not be valid" in both
+    assert "sources.yaml:9:5: give either password_env or password_file, not both" in both
     (zero,) = _problems(write_yaml, BASE_ENTRY + "password_env: A\npage_size: 0\n")
     assert "sources.yaml:9:16: page_size: 0 is less than the minimum of 1" in zero
     (flavor,) = _problems(write_yaml, BASE_ENTRY.replace("active_directory", "ad")

@@ -79,3 +79,40 @@ def test_profile_sql_needs_no_queries(tmp_path):
     spec = load_sources(src)
     assert spec.base_dir == tmp_path and spec.timezone == "UTC"
     assert spec.sources[0].settings == {"url": "sqlite:///x.db", "profile": "tryton"}
+
+
+def test_every_kind_reports_settings_errors_at_their_line(tmp_path, cli):
+    src = write_sources(tmp_path, """
+        - name: db
+          kind: sql
+          url: sqlite:///x.db
+          profile: tryton
+          password_env: DB_PW
+          password_file: db.pw
+        - name: arch
+          kind: archive_store
+          catalog: c.csv
+          root: r
+          workers: 0
+        - name: bk
+          kind: backup_catalog
+          path: x.json
+          format: tar
+        - name: ad
+          kind: ldap
+          url: http://dc1.example.org
+          flavor: openldap
+          base_dn: dc=example,dc=org
+          page_size: many
+        """)
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
+    assert r.exit_code == 2
+    lines = [line for line in r.output.splitlines() if line.startswith("error: ")]
+    assert [line.split(": ", 2)[1] for line in lines] == [
+        f"{src}:7:5", f"{src}:12:14", f"{src}:16:13", f"{src}:19:10", f"{src}:22:16"]
+    assert "give either password_env or password_file, not both" in lines[0]
+    assert "workers: 0 is less than the minimum of 1" in lines[1]
+    assert "format: 'tar' is not one of ['restic', 'borg', 'csv', 'xlsx']" in lines[2]
+    assert "url: 'http://dc1.example.org'" in lines[3]
+    assert "page_size: 'many' is not of type 'integer'" in lines[4]
+    assert not (tmp_path / "snap").exists()
