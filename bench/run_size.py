@@ -116,10 +116,11 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
     dep = next(p for p in policies if p.kind == "revoke_on_departure")
     grace = dep.params.get("grace_days", 0)
     deadline = (AS_OF - pd.Timedelta(days=grace)).isoformat()
-    resources = peers.c7n_departure_resources(tables)
+    build_s, resources = timed(lambda: peers.c7n_departure_resources(tables))
     out["revoke_on_departure"] = {
         "ledgerguard_s": ours("revoke_on_departure", first_only=True),
         "c7n_s": timed(lambda: peers.c7n_departure(resources, deadline))[0],
+        "c7n_records_s": build_s,
         "duckdb_s": timed(lambda: peers.duckdb_departure(con, AS_OF.isoformat(), grace), repeat)[0],
         "c7n_records": len(resources),
     }
@@ -128,12 +129,12 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
     sod = [p for p in policies if p.kind == "segregation_of_duties"]
     if sod:
         rules = [r for p in sod for r in p.params.get("rules", [])]
-        perms = Context(snap, AS_OF).account_permissions
-        known = sorted(perms["permission"].dropna().unique())
-        resources = peers.c7n_sod_resources(perms)
+        known = sorted(tables["role_permissions"]["permission"].dropna().unique())
+        build_s, resources = timed(lambda: peers.c7n_sod_resources(tables))
         out["segregation_of_duties"] = {
             "ledgerguard_s": ours("segregation_of_duties"),
             "c7n_s": timed(lambda: peers.c7n_sod(resources, rules, known))[0],
+            "c7n_records_s": build_s,
             "duckdb_s": timed(lambda: peers.duckdb_sod(con, rules), repeat)[0],
             "rules": len(rules),
         }
@@ -143,11 +144,11 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
     if ret:
         schedule = {c: (y["years"] if isinstance(y, dict) else y) for c, y in ret.params["schedule"].items()
                     if not isinstance(y, dict)}
-        resources = peers._records(tables["archives"][["archive_id", "category", "fiscal_year", "status",
-                                                       "destroyed_at"]])
+        build_s, resources = timed(lambda: peers.c7n_retention_resources(tables))
         out["retention_period"] = {
             "ledgerguard_s": ours("retention_period", first_only=True),
             "c7n_s": timed(lambda: peers.c7n_retention(resources, schedule))[0],
+            "c7n_records_s": build_s,
             "duckdb_s": timed(lambda: peers.duckdb_retention(con, schedule), repeat)[0],
         }
     return out

@@ -136,9 +136,20 @@ def blank(s: pd.Series) -> pd.Series:
     return s.isna() | (s.astype("str").str.strip() == "")
 
 
+SMALL = 5000  # rows below which grouping in plain Python beats a pandas sort
+
+
 def _distinct_runs(df: pd.DataFrame, keys: list[str], column: str) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Sorted distinct values of ``column`` per group of ``keys``: the groups' keys and one
     array of values per group, from one sort and one split (no Python call per group)."""
+    if len(df) <= SMALL:  # the typical evidence case: a few findings' rows, where pandas' overhead dominates
+        groups: dict[tuple, set] = {}
+        for *k, v in zip(*(df[c].astype("str").tolist() for c in [*keys, column]), strict=True):
+            if isinstance(v, str) and all(isinstance(x, str) for x in k):
+                groups.setdefault(tuple(k), set()).add(v)
+        ordered = sorted(groups)
+        return (pd.DataFrame(ordered or None, columns=keys, dtype="str"),
+                [np.array(sorted(groups[k]), dtype=object) for k in ordered])
     d = pd.DataFrame({k: df[k].astype("str").to_numpy() for k in [*keys, column]}).dropna()
     d = d.drop_duplicates().sort_values([*keys, column], kind="stable", ignore_index=True)
     if d.empty:
