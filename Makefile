@@ -27,9 +27,9 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP) system-deps
 	$(BIN)/pip install -q -e '.[test,bench]'
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --ldap 100000
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
