@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ def handle_errors(fn):
             ctx.exit(report_error(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (`ledgerguard policies list | head`): stop quietly, and point
+            # stdout at /dev/null so the interpreter's final flush does not complain either
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
         except Exception as exc:
             if ctx.find_root().params.get("debug"):
                 raise

@@ -129,3 +129,17 @@ def test_config_file_supplies_defaults_and_flags_win(cli, make_snapshot, write_y
     (tmp_path / "ledgerguard.yaml").write_text("fail_on: sometimes\n")
     result = cli("scan", cwd=tmp_path)
     assert result.exit_code == 2 and "ledgerguard.yaml:1:" in result.stderr
+
+
+def test_a_reader_that_stops_early_gets_no_error_message():
+    """`ledgerguard policies list --controls | head -1`: no traceback, no 'internal error'."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "ledgerguard.scanner.cli", "policies", "list", "--controls"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline()
+    proc.stdout.close()  # like head: the pipe closes while output is still coming
+    _, err = proc.communicate(timeout=60)
+    assert b"Traceback" not in err and b"internal error" not in err and b"Broken pipe" not in err, err
+    assert proc.returncode == 1
