@@ -112,7 +112,8 @@ class RoleTemplate(PolicyKind):
                     & (ctx.days_since(acc["identity.transfer_date"]) <= self.params["transfer_grace_days"]))
         acc["previous"] = prev_pos.astype(object).where(in_grace, None)
         keys = ["system", "account_id"]
-        grants = ctx.table("grants")[[*keys, "role"]].dropna(subset=["role"]).drop_duplicates()
+        grants = ctx.shared("grants.distinct_roles",
+                            lambda: ctx.table("grants")[[*keys, "role"]].dropna(subset=["role"]).drop_duplicates())
         held = grants.merge(acc[[*keys, "position", "previous"]], on=keys, sort=False)
         held = held.merge(self._role_verdicts(held), on=["position", "previous", "system", "role"],
                           how="left", sort=False)
@@ -152,17 +153,20 @@ class RoleTemplate(PolicyKind):
                           lambda r: " holds role(s) outside the position's template: " + r["roles"], ["roles"])
 
     def _forbidden(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
-        if not self.params["default_forbidden_permissions"] and not any(
-                t.get("forbidden_permissions") for t in self.params["templates"].values()):
+        default = self.params["default_forbidden_permissions"]
+        patterns = sorted({*default, *(g for t in self.params["templates"].values()
+                                       for g in t.get("forbidden_permissions") or ())})
+        if not patterns:
             return concat_findings([])
         keys = ["system", "account_id"]
         perms = ctx.account_permissions[[*keys, "role", "permission"]]
+        # only permissions some template forbids can be findings: narrow before joining
+        perms = perms[glob_mask(perms["permission"], patterns)]
         perms = perms.merge(held[[*keys, "role", "position", "kept"]], on=[*keys, "role"], sort=False)
         # a permission any non-kept role grants is held for good; only grace-kept roles excuse it
         lasting = perms[~perms["kept"]][[*keys, "permission"]].drop_duplicates().assign(lasting=True)
         perms = perms.merge(lasting, on=[*keys, "permission"], how="left", sort=False)
         perms = perms[perms["lasting"].fillna(False).astype(bool)]
-        default = self.params["default_forbidden_permissions"]
         hits = []
         for pos in perms["position"].unique():
             rows = perms[perms["position"] == pos]
