@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from fnmatch import fnmatchcase
 from functools import cached_property
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,8 @@ import pyarrow.compute as pc
 
 from .snapshot import Snapshot
 from .timeutil import days_since, local_day
+
+T = TypeVar("T")
 
 
 def isin(values: pd.Series, candidates: object) -> pd.Series:
@@ -88,9 +91,9 @@ class Context:
         self.now = now.tz_convert(self.tz)
         #: the as-of local calendar date, as naive midnight (see timeutil.local_day)
         self.today = pd.Timestamp(self.now.date())
-        self._shared: dict[str, pd.DataFrame] = {}
+        self._shared: dict[str, Any] = {}
 
-    def shared(self, key: str, build: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    def shared(self, key: str, build: Callable[[], T]) -> T:
         """A frame derived once per scan and shared by every policy asking for ``key``
         (e.g. the enabled accounts' permissions that each SoD policy starts from).
         Callers must not modify it."""

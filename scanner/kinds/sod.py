@@ -77,7 +77,7 @@ class SegregationOfDuties(PolicyKind):
         level = self.params["level"]
         perms = perms.assign(subject=perms[level], sid=perms[f"{level}_code"])
         subjects = perms.drop_duplicates("sid").set_index("sid")[["subject", "person_id"]]
-        names = self._names(ctx)
+        names = ctx.shared("identities.names", lambda: self._names(ctx))
         return concat_findings([self._rule(perms, subjects, rule, names) for rule in self.params["rules"]])
 
     @staticmethod
