@@ -22,7 +22,10 @@ Why it is built the way it is:
   the connector runs a filter on the ``ldap3`` logger redacts it even when ldap3's own
   detail level has been raised.
 - **Group closure is computed here** from the groups' ``member`` values (with AD range
-  retrieval), so nesting works the same on OpenLDAP, 389-ds/FreeIPA and AD.
+  retrieval), so nesting works the same on OpenLDAP, 389-ds/FreeIPA and AD. Range
+  retrieval is our own loop too (``auto_range=False``): ldap3's raises a bare
+  ``IndexError`` when a follow-up read returns no ranged attribute, and ends quietly
+  when one fails.
 """
 
 from __future__ import annotations
@@ -121,16 +124,19 @@ def ranged(attrs: dict[str, list[str]], attr: str) -> tuple[list[str], int | Non
 
     AD returns a large multi-valued attribute as ``member;range=0-1499`` (and no plain
     ``member``); the last chunk ends in ``-*``. A server without range retrieval (slapd,
-    389-ds) returns the plain attribute, which is the whole value set.
+    389-ds) returns the plain attribute, which is the whole value set. A server that keeps
+    ranged subtypes as stored options (slapd with ``olcAttributeOptions: range=``) returns
+    every chunk at once: all are taken, in range order, so none is silently dropped.
     """
     attr_l = attr.lower()
     if attr_l in attrs:
         return attrs[attr_l], None
-    for key, values in attrs.items():
-        m = _RANGE_KEY.match(key)
-        if m and m["attr"].lower() == attr_l:
-            return values, None if m["hi"] == "*" else int(m["hi"]) + 1
-    return [], None
+    chunks = sorted((int(m["lo"]), m["hi"], values) for key, values in attrs.items()
+                    if (m := _RANGE_KEY.match(key)) and m["attr"].lower() == attr_l)
+    if not chunks:
+        return [], None
+    last = chunks[-1][1]
+    return [v for _, _, values in chunks for v in values], None if last == "*" else int(last) + 1
 
 
 def norm_dn(dn: str) -> str:
@@ -397,7 +403,7 @@ class LdapConnector(Connector):
                           authentication=SIMPLE if password else ANONYMOUS, client_strategy=SYNC,
                           auto_bind=AUTO_BIND_NONE, raise_exceptions=False, auto_referrals=False,
                           receive_timeout=self._s("read_timeout"), read_only=True,
-                          check_names=False)
+                          check_names=False, auto_range=False, return_empty_attributes=False)
         try:
             conn.open()
             if not use_ssl and self._s("start_tls") and not conn.start_tls():
@@ -435,13 +441,15 @@ class LdapConnector(Connector):
                     f"{_explain(exc, conn.password)}"
                 ) from None
             pages += 1
-            for item in conn.response or []:
+            # taken now: the caller may read other entries (AD ranges) on this connection
+            # between yields, which replaces conn.response and conn.result (and the cookie)
+            response, result = conn.response or [], conn.result or {}
+            for item in response:
                 if item.get("type") == "searchResEntry":
                     count += 1
                     yield item["dn"], _text_attrs(item["attributes"])
                 elif item.get("type") == "searchResRef":
                     self._referral(what, item.get("uri") or [])
-            result = conn.result or {}
             if result.get("result") == RESULT_REFERRAL:
                 self._referral(what, result.get("referrals") or [])
             elif result.get("result") == RESULT_SIZE_LIMIT:

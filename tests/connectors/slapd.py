@@ -69,10 +69,11 @@ class Slapd:
     """One slapd process on two free loopback ports (ldap:// and ldaps://)."""
 
     def __init__(self, root: Path, data_ldif: str, *, size_limit: str | None = None,
-                 cert_names: str = "DNS:localhost,IP:127.0.0.1") -> None:
+                 cert_names: str = "DNS:localhost,IP:127.0.0.1", log_level: str = "0") -> None:
         self.root = root
         self.data_ldif = data_ldif
         self.size_limit = size_limit
+        self.log_level = log_level  # slapd -d: "stats" writes every operation to slapd.log
         self.port = free_port()
         self.tls_port = free_port()
         self.proc: subprocess.Popen | None = None
@@ -95,6 +96,10 @@ class Slapd:
         return self.proc.pid
 
     def _config_ldif(self) -> str:
+        # olcAttributeOptions "range=" makes slapd accept AD's ranged subtypes such as
+        # member;range=0-2 as tagging options (stored and returned as-is). "-*" is beyond
+        # it: '*' is not an attribute-description character, so slapd can neither store
+        # member;range=3-* nor answer a request for it (the attribute is ignored).
         # olcSizeLimit as slapd-config(5) spells it; slapd's default is 500, paged or not
         limits = f"olcSizeLimit: {self.size_limit}\n" if self.size_limit else ""
         includes = "".join(f"include: file://{SCHEMA_DIR / n}.ldif\n"
@@ -107,6 +112,7 @@ olcTLSCACertificateFile: {self.ca_file}
 olcTLSCertificateFile: {self.cert_file}
 olcTLSCertificateKeyFile: {self.key_file}
 olcLogLevel: none
+olcAttributeOptions: lang- range=
 
 dn: cn=module{{0}},cn=config
 objectClass: olcModuleList
@@ -156,7 +162,7 @@ olcAccess: {{1}}to * by users read by * none
             _run(SLAPADD, "-q", "-n1", "-F", conf, "-l", self.root / "data.ldif")
         log = open(self.root / "slapd.log", "ab")  # noqa: SIM115 - slapd owns it until stop
         self.proc = subprocess.Popen(
-            [SLAPD, "-d", "0", "-F", str(conf), "-h",
+            [SLAPD, "-d", self.log_level, "-F", str(conf), "-h",
              f"ldap://127.0.0.1:{self.port}/ ldaps://127.0.0.1:{self.tls_port}/"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )
@@ -250,6 +256,7 @@ def directory_ldif() -> str:
     G = f"ou=groups,{SUFFIX}"
     AD = f"ou=ad,{SUFFIX}"
     IPA = f"ou=ipa,{SUFFIX}"
+    RANGED = f"ou=ad-ranged,{SUFFIX}"
     people = [
         _person("alice", "people", "objectClass: shadowAccount", "employeeNumber: E001",
                 "displayName: Alice Wong", "departmentNumber: Finance", "title: Accountant",
@@ -309,6 +316,21 @@ def directory_ldif() -> str:
         _entry(f"cn=IT-Admins,{AD}", "objectClass: group", "cn: IT-Admins",
                f"member: cn=Disabled Dan,{AD}"),
     ]
+    # AD range retrieval as slapd can serve it: member values under ranged subtypes only
+    # (no plain member), in chunks. Read in this order with page_size 2, the ranged
+    # groups sit on both pages and the nested GL-Reviewers is named only in a later chunk.
+    ranged = [
+        _entry(f"cn=GL-Everyone,{RANGED}", "objectClass: group", "cn: GL-Everyone",
+               f"member;range=0-2: cn=John Doe,{AD}", f"member;range=0-2: cn=Disabled Dan,{AD}",
+               f"member;range=0-2: cn=PC01,{AD}", f"member;range=3-4: cn=Stale Bit,{AD}",
+               f"member;range=3-4: cn=GL-Reviewers,{RANGED}"),
+        _entry(f"cn=GL-Payroll,{RANGED}", "objectClass: group", "cn: GL-Payroll",
+               f"member: cn=Disabled Dan,{AD}"),
+        _entry(f"cn=GL-Treasury,{RANGED}", "objectClass: group", "cn: GL-Treasury",
+               f"member;range=0-0: cn=John Doe,{AD}", f"member;range=1-1: cn=Stale Bit,{AD}"),
+        _entry(f"cn=GL-Reviewers,{RANGED}", "objectClass: group", "cn: GL-Reviewers",
+               f"member: cn=Locked Liu,{AD}"),
+    ]
     ipa = [
         _person("ipa1", "ipa", "objectClass: nsAccount", "nsAccountLock: TRUE",
                 "krbLastSuccessfulAuth: 20261101101010Z",
@@ -324,7 +346,8 @@ def directory_ldif() -> str:
                f"ref: ldap://other.example.net/ou=people,{SUFFIX}"),
     ]
     return (base_ldif() + _ou("people") + "".join(people) + _ou("groups") + "".join(groups)
-            + _ou("ad") + "".join(ad_users + ad_groups) + _ou("ipa") + "".join(ipa)
+            + _ou("ad") + "".join(ad_users + ad_groups) + _ou("ad-ranged") + "".join(ranged)
+            + _ou("ipa") + "".join(ipa)
             + _ou("refs") + "".join(refs) + bulk_people_ldif(120))
 
 

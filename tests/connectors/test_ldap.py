@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import textwrap
 import threading
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from ldap3 import SUBTREE, Connection, Server
+from ldap3 import BASE, SUBTREE, Connection, Server
 from ldap3.utils import log as ldap3_log
 from slapd import (
     PASSWORD_ENV,
@@ -20,6 +21,7 @@ from slapd import (
     Slapd,
     base_ldif,
     bulk_people_ldif,
+    directory_ldif,
 )
 
 from ledgerguard.connectors.base import CONNECTORS, ConnectorError
@@ -137,13 +139,55 @@ def test_selected_groups_still_follow_nesting(ldap_settings):
 
 
 def test_range_retrieval_parsing():
-    """slapd has no ranged attributes, so the AD range loop's parser is checked on the
-    response shapes AD documents (MS-ADTS 3.1.1.3.1.3.3); the plain-attribute path is the
-    one every slapd pull below takes."""
+    """The chunk ending in "-*" that ends AD's loop cannot be stored in slapd ('*' is no
+    attribute-description character), so that shape (MS-ADTS 3.1.1.3.1.3.3) is checked here."""
     assert ranged({"member": ["a", "b"]}, "member") == (["a", "b"], None)
     assert ranged({"member;range=0-1499": ["a"]}, "member") == (["a"], 1500)
     assert ranged({"member;range=1500-*": ["z"]}, "MEMBER") == (["z"], None)
+    assert ranged({"member;range=2-*": ["c"], "member;range=0-1": ["a", "b"]},
+                  "member") == (["a", "b", "c"], None)
     assert ranged({}, "member") == ([], None)
+
+
+def test_range_retrieval_against_slapd(tmp_path, ldap_settings):
+    """AD-style ranged members served by a real slapd (olcAttributeOptions "range=", see
+    slapd.py): groups whose member values exist only as member;range=lo-hi subtypes.
+
+    Unlike a DC, slapd returns every chunk to a plain "member" request and ignores the
+    follow-up read of member;range=N-* (it answers with no attributes). So this proves:
+    all chunks are read without loss or duplicates, nesting through a later chunk counts,
+    the follow-up read is sent (slapd's log) and its empty answer ends the loop, and that
+    read in the middle of the paged group search loses no later page."""
+    server = Slapd(tmp_path, directory_ldif(), log_level="stats").start()
+    ranged_ou = f"ou=ad-ranged,{SUFFIX}"
+    try:
+        grants = collect({**ldap_settings, "url": server.url, "ca_file": str(server.ca_file),
+                          "flavor": "active_directory", "user_base_dn": f"ou=ad,{SUFFIX}",
+                          "group_base_dn": ranged_ou, "page_size": 2}, tz="UTC")["grants"]
+        log_text = (tmp_path / "slapd.log").read_text()
+
+        # the premise: slapd answers "member" with ranged subtypes only, as a DC does
+        conn = Connection(Server(server.url), READER_DN, READER_PASSWORD, auto_bind=True,
+                          auto_range=False, return_empty_attributes=False)
+        conn.search(f"cn=GL-Everyone,{ranged_ou}", "(objectClass=*)", BASE,
+                    attributes=["member"])
+        assert set(conn.response[0]["raw_attributes"]) == {"member;range=0-2",
+                                                           "member;range=3-4"}
+        conn.unbind()
+    finally:
+        server.stop()
+    # sbit and the nested GL-Reviewers are only in the second chunks; page 2 holds
+    # GL-Treasury and GL-Reviewers
+    assert roles(grants) == {"jdoe": {"GL-Everyone", "GL-Treasury"},
+                             "ddan": {"GL-Everyone", "GL-Payroll"},
+                             "sbit": {"GL-Everyone", "GL-Treasury"},
+                             "lliu": {"GL-Everyone", "GL-Reviewers"}}
+    assert not grants.duplicated(["account_id", "role"]).any()
+    via = {(r["account_id"], r["role"]): r["via"] for r in grants.to_dict("records")}
+    assert via[("lliu", "GL-Everyone")] == "GL-Reviewers"
+    # one follow-up base read per ranged group, none for groups with a plain member
+    base_reads = re.findall(r'SRCH base="([^"]+)" scope=0', log_text)
+    assert sorted(base_reads) == [f"cn=GL-Everyone,{ranged_ou}", f"cn=GL-Treasury,{ranged_ou}"]
 
 
 def test_dn_spellings_compare_equal():
