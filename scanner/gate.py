@@ -52,7 +52,7 @@ from .scan import _clock
 from .snapshot import TABLES, Snapshot, type_table
 from .timeutil import iso, parse_instant
 from .waivers import Waiver, apply_waivers
-from .yamlload import load_yaml, validate
+from .yamlload import load_checked
 
 ACTIONS = ("grant", "revoke", "enable", "disable", "create", "delete", "modify")
 #: actions that add access: a finding is attributed to one of these before the others
@@ -168,16 +168,8 @@ def load_changes(paths: list[str | Path]) -> list[Change]:
     problems: list[Problem] = []
     seen: dict[str, Change] = {}
     for path in paths:
-        try:
-            doc = load_yaml(path)
-        except InputError as exc:
-            problems.extend(exc.problems)
-            continue
-        if doc.data is None:
-            problems.append(Problem("empty change file (expected a top-level 'changes' list)", str(path), 1, 1))
-            continue
-        found = validate(doc, SCHEMA)
-        if found:
+        doc, found = load_checked(path, SCHEMA, "change", "changes")
+        if doc is None or found:
             problems.extend(found)
             continue
         written = _written(path)

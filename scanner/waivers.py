@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputError, Problem
-from .yamlload import load_yaml, validate
+from .yamlload import load_checked
 
 MAX_DAYS = 365
 _TEXT = {"type": "string", "minLength": 1}
@@ -89,16 +89,10 @@ def load_waivers(paths: list[str | Path], as_of: dt.date) -> list[Waiver]:
     problems: list[Problem] = []
     latest = as_of + dt.timedelta(days=MAX_DAYS)
     for path in paths:
-        try:
-            doc = load_yaml(path)
-        except InputError as exc:
-            problems.extend(exc.problems)
-            continue
-        if doc.data is None:
-            problems.append(Problem("empty waiver file (expected a top-level 'waivers' list)", str(path), 1, 1))
-            continue
-        found = validate(doc, SCHEMA)
+        doc, found = load_checked(path, SCHEMA, "waiver", "waivers")
         problems.extend(found)
+        if doc is None:
+            continue
         items = doc.data.get("waivers") if isinstance(doc.data, dict) else None
         for i, w in enumerate(items if isinstance(items, list) else []):
             if not isinstance(w, dict) or not isinstance(w.get("expires"), str):

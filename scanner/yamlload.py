@@ -152,3 +152,15 @@ def validate(doc: YamlDoc, schema: dict, base_path: PathKey = ()) -> list[Proble
         message = f"{where}: {err.message}" if where else err.message
         problems.append(doc.positions.problem(path, message, schema_path=_schema_path(err)))
     return problems
+
+
+def load_checked(path: str | Path, schema: dict, what: str, top_key: str) -> tuple[YamlDoc | None, list[Problem]]:
+    """A YAML input file read and schema-checked: the document (None when unreadable or
+    empty) and its located problems, for loaders that report every file's problems at once."""
+    try:
+        doc = load_yaml(path)
+    except InputError as exc:
+        return None, list(exc.problems)
+    if doc.data is None:
+        return None, [Problem(f"empty {what} file (expected a top-level {top_key!r} list)", str(path), 1, 1)]
+    return doc, validate(doc, schema)
