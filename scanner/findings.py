@@ -14,6 +14,7 @@ from . import __version__
 from .engine import PolicyOutcome
 from .errors import InputError, Problem
 from .exitcodes import ExitCode
+from .kinds.base import FINDING_COLUMNS
 from .policy import SEVERITIES, PolicyPack
 from .snapshot import Snapshot
 
@@ -32,7 +33,7 @@ def findings_of(outcome: PolicyOutcome) -> list[dict[str, Any]]:
     """The outcome's findings frame as finding records (duplicates of one id collapse)."""
     pol = outcome.policy
     frame = outcome.findings
-    columns = (frame[c].tolist() for c in ("code", "subject", "person_id", "message", "evidence", "key", "severity"))
+    columns = (frame[c].tolist() for c in FINDING_COLUMNS)
     out: dict[str, dict[str, Any]] = {}
     for code, subject, person_id, message, evidence, key, severity in zip(*columns, strict=True):
         key = key if isinstance(key, str) and key else None  # NaN/None/"" = no key

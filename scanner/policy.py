@@ -166,7 +166,8 @@ def pack_files(paths: list[str | Path]) -> list[Path]:
 
 
 def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, list[Problem]]:
-    problems = validate(doc, pack_schema())
+    schema = pack_schema()
+    problems = validate(doc, schema)
     data = doc.data if isinstance(doc.data, dict) else {}
     meta = data.get("metadata") or {}
     pack = PolicyPack(
@@ -178,9 +179,8 @@ def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, li
     )
     # every policy and control that is valid by itself is checked further and kept, so one
     # run reports all mistakes (a duplicate id or a bad expression next to a schema error)
-    schema = pack_schema()["properties"]
-    valid_policy = jsonschema.Draft202012Validator(schema["policies"]["items"]).is_valid
-    valid_control = jsonschema.Draft202012Validator(schema["controls"]["items"]).is_valid
+    valid_policy = jsonschema.Draft202012Validator(schema["properties"]["policies"]["items"]).is_valid
+    valid_control = jsonschema.Draft202012Validator(schema["properties"]["controls"]["items"]).is_valid
     for i, p in enumerate(_items(data, "policies")):
         if not valid_policy(p):
             continue

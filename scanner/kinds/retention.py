@@ -109,7 +109,6 @@ class RetentionPeriod(PolicyKind):
         # only the columns findings show: every finding's rows are taken from this frame
         arc = arc[list(dict.fromkeys(["archive_id", "category", "fiscal_year", *EVIDENCE[1:], *froms]))]
         arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule))
-        self._periods = {c: _period_text(e) for c, e in schedule.items()}
         status = arc["status"].astype("str").str.strip().str.lower()
         destroyed = (status == "destroyed") | arc["destroyed_at"].notna()
         destroyed_on = ctx.local_day(arc["destroyed_at"])
@@ -174,7 +173,8 @@ class RetentionPeriod(PolicyKind):
         rows = arc[mask.fillna(False).astype(bool)]
         if rows.empty:
             return concat_findings([])
-        rows = rows.assign(retention=lookup(rows["category"], self._periods))
+        periods = {c: _period_text(e) for c, e in self.params["schedule"].items()}
+        rows = rows.assign(retention=lookup(rows["category"], periods))
         return emit(rows, code=code, subject="archive:" + rows["archive_id"].astype("str"), message=message(rows),
                     severity=severity, evidence=["category", "fiscal_year", "retention", *EVIDENCE])
 
