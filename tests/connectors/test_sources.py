@@ -18,8 +18,8 @@ def test_every_registered_kind_has_a_settings_schema():
         assert {"name", "kind"} <= set(schema["required"])
 
 
-def test_all_errors_reported_with_line_and_column(tmp_path, cli):
-    src = write_sources(tmp_path, """
+#: a misspelt key, a literal password, a duplicate name
+THREE_MISTAKES = """
         - name: hr
           kind: file
           path: hr.csv
@@ -32,6 +32,11 @@ def test_all_errors_reported_with_line_and_column(tmp_path, cli):
           kind: backup_catalog
           path: r.json
           format: restic
+"""
+
+
+def test_all_errors_reported_with_line_and_column(tmp_path, cli):
+    src = write_sources(tmp_path, THREE_MISTAKES + """\
         - name: x
           kind: ftp
         """, timezone="Mars/Olympus")
@@ -44,20 +49,7 @@ def test_all_errors_reported_with_line_and_column(tmp_path, cli):
 
 
 def test_settings_errors_are_located(tmp_path):
-    src = write_sources(tmp_path, """
-        - name: hr
-          kind: file
-          path: hr.csv
-          tabel: identities
-        - name: erp
-          kind: sql
-          url: sqlite:///x.db
-          password: hunter2
-        - name: hr
-          kind: backup_catalog
-          path: r.json
-          format: restic
-        """, timezone="Mars/Olympus")
+    src = write_sources(tmp_path, THREE_MISTAKES, timezone="Mars/Olympus")
     with pytest.raises(InputError) as exc:
         load_sources(src)
     text = str(exc.value)
