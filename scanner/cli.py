@@ -136,6 +136,18 @@ def main(ctx: click.Context, verbose: int, debug: bool) -> None:
             ctx.exit(int(ExitCode.BAD_INPUT))
 
 
+def _jobs(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
+    if str(value) == "auto":
+        return None
+    try:
+        jobs = int(value)
+    except ValueError:
+        jobs = 0
+    if jobs < 1:
+        raise click.BadParameter(f"{value!r} is not a whole number ≥ 1 or 'auto'")
+    return jobs
+
+
 def scan_options(fn):
     """Options shared by ``scan`` and ``gate``."""
     options = [
@@ -151,6 +163,9 @@ def scan_options(fn):
                      help="Lowest severity of an open finding that makes the exit code 1."),
         click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
                      help="Language of report labels."),
+        click.option("--jobs", "jobs", default="auto", show_default=True, callback=_jobs, metavar="N|auto",
+                     help="Worker processes evaluating policies. auto: one per core for a large snapshot "
+                          "(≥ 250,000 rows), else 1."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -171,7 +186,7 @@ def scan_options(fn):
 @handle_errors
 def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
          fail_on_new_only: bool, policies: tuple[str, ...], as_of: str | None,
-         formats: str, out: str, fail_on: str, lang: str) -> None:
+         formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
     from ledgerguard.reports.base import write_reports
 
@@ -200,7 +215,8 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     else:
         snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
-    doc = run_scan(snapshot, packs, now, fail_on=fail_on, **_waivers_and_baseline(waivers, baseline, now))
+    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs,
+                   **_waivers_and_baseline(waivers, baseline, now))
     written = write_reports(doc, fmts, Path(out), lang)
     code = exit_code(doc, fail_on, new_only=fail_on_new_only)
     print_summary(doc, code, [str(p) for p in written])
@@ -232,7 +248,7 @@ GATE_FORMATS = (*ALL_FORMATS, "github", "gitlab")
 @scan_options
 @handle_errors
 def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, policies: tuple[str, ...], as_of: str | None,
-         formats: str, out: str, fail_on: str, lang: str) -> None:
+         formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
     """Judge a change file before it is applied: only the findings it introduces fail.
 
     --format also takes github (workflow-command annotations, printed to stdout) and
@@ -256,7 +272,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
         packs = load_packs(list(policies) or None)
         snapshot = read_snapshot(snapshot_dir)
         now = resolve_now(as_of, snapshot)
-        doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on,
+        doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs,
                        waivers=_waivers_and_baseline(waivers, None, now)["waivers"])
     except LedgerguardError as exc:
         if "github" not in fmts:

@@ -42,5 +42,12 @@ def evaluate_policy(policy: Policy, ctx: Context) -> PolicyOutcome:
     return PolicyOutcome(policy, "fail" if len(found) else "pass", found)
 
 
-def evaluate(policies: list[Policy], ctx: Context) -> list[PolicyOutcome]:
+def evaluate(policies: list[Policy], ctx: Context, jobs: int | None = 1) -> list[PolicyOutcome]:
+    """Each policy's outcome, in order; ``jobs`` > 1 evaluates in that many forked worker
+    processes (see workers.py), None chooses by the snapshot's size (``--jobs auto``)."""
+    from .workers import auto_jobs, can_fork, evaluate_in_workers
+
+    jobs = auto_jobs(ctx) if jobs is None else jobs
+    if jobs > 1 and len(policies) > 1 and can_fork():
+        return evaluate_in_workers(policies, ctx, jobs)
     return [evaluate_policy(p, ctx) for p in policies]

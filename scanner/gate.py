@@ -416,6 +416,7 @@ def run_gate(
     *,
     fail_on: str = "high",
     waivers: list[Waiver] | None = None,
+    jobs: int | None = 1,
 ) -> dict[str, Any]:
     """The findings document of a gate: introduced findings (located), resolved ones."""
     started = _clock()
@@ -424,7 +425,7 @@ def run_gate(
     proposed = propose(snapshot, changes, now)
     policies = [p for p in all_policies(packs) if relevant(p)]
     before_ctx, after_ctx = Context(snapshot, now), Context(proposed, now)
-    before, after = evaluate(policies, before_ctx), evaluate(policies, after_ctx)
+    before, after = evaluate(policies, before_ctx, jobs), evaluate(policies, after_ctx, jobs)
     outcomes = [_merge(b, a) for b, a in zip(before, after, strict=True)]
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
     old = {f["id"]: f for o in before if o.policy.id in judged for f in findings_of(o)}

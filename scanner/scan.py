@@ -50,11 +50,14 @@ def run_scan(
     command: str = "scan",
     waivers: list[Waiver] | None = None,
     baseline: dict[str, Any] | None = None,
+    jobs: int | None = 1,
 ) -> dict[str, Any]:
-    """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble."""
+    """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble.
+
+    ``jobs``: worker processes for the evaluation (None: by snapshot size; see workers.py)."""
     started = _clock()
     ctx = Context(snapshot, now)
-    outcomes = evaluate(all_policies(packs), ctx)
+    outcomes = evaluate(all_policies(packs), ctx, jobs)
     findings = [f for o in outcomes for f in findings_of(o)]
     waiver_records = apply_waivers(findings, waivers or [], ctx.today.date())
     resolved = None

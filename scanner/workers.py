@@ -1,0 +1,105 @@
+"""Policies evaluated in forked worker processes, for large snapshots.
+
+Evaluating a policy is pandas work that holds the GIL, so threads gain nothing (measured).
+Forked workers inherit the loaded snapshot copy-on-write — its Arrow buffers are never
+written — so no table is copied or pickled; only each policy's findings travel back.
+
+Policies of one kind go to the same worker, in pack order, so the joins they share through
+``Context.shared`` are built once; the groups go out heaviest first (by the rows of the
+tables the kind reads) to keep the cores evenly busy. A worker that dies (killed, out of
+memory) leaves its policies in status ``error``, never ``pass``; the others keep their results.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import pandas as pd
+
+from .context import Context
+from .engine import PolicyOutcome, evaluate_policy
+from .kinds.base import KINDS, empty_findings
+from .policy import Policy
+
+#: below this many snapshot rows a scan takes well under a second and forking costs more than it saves
+MIN_ROWS = 250_000
+
+_job: tuple[list[Policy], Context] | None = None  # what forked workers inherit
+
+
+def can_fork() -> bool:
+    return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def auto_jobs(ctx: Context) -> int:
+    """Worker processes for ``--jobs auto``: one per usable core for a large snapshot, else none."""
+    rows = sum(len(t) for t in ctx.snapshot.tables.values())
+    return usable_cores() if rows >= MIN_ROWS and can_fork() else 1
+
+
+def kind_groups(policies: list[Policy], ctx: Context) -> list[list[int]]:
+    """Indexes of ``policies`` grouped by kind, heaviest group (rows its tables hold × policies) first."""
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(policies):
+        groups.setdefault(p.kind, []).append(i)
+
+    def weight(kind: str) -> int:
+        tables = ctx.snapshot.tables
+        return len(groups[kind]) * sum(len(tables.get(t, ())) for t in KINDS.get(kind).tables)
+
+    return [groups[k] for k in sorted(groups, key=weight, reverse=True)]
+
+
+def _run_group(indexes: list[int]) -> list[tuple[int, str, pd.DataFrame, str | None]]:
+    assert _job is not None, "a worker runs only in a process forked by evaluate_in_workers"
+    policies, ctx = _job
+    out = []
+    for i in indexes:
+        o = evaluate_policy(policies[i], ctx)
+        out.append((i, o.status, o.findings, o.error))
+    return out
+
+
+def _run_groups(groups: list[list[int]], jobs: int, policies: list[Policy],
+                results: dict[int, PolicyOutcome]) -> list[list[int]]:
+    """Evaluate ``groups`` in a pool of ``jobs`` workers into ``results``; the groups lost to a
+    dead worker are returned (a dead worker breaks the whole pool, so neighbours' may be too)."""
+    lost = []
+    with ProcessPoolExecutor(min(jobs, len(groups)), mp_context=multiprocessing.get_context("fork")) as pool:
+        futures: dict[Future, list[int]] = {pool.submit(_run_group, g): g for g in groups}
+        for future, group in futures.items():
+            try:
+                results.update((i, PolicyOutcome(policies[i], status, found, error))
+                               for i, status, found, error in future.result())
+            except BrokenProcessPool:
+                lost.append(group)
+    return lost
+
+
+def evaluate_in_workers(policies: list[Policy], ctx: Context, jobs: int) -> list[PolicyOutcome]:
+    """The outcome of each policy, in the order given, from ``jobs`` forked workers."""
+    global _job
+    results: dict[int, PolicyOutcome] = {}
+    _job = (policies, ctx)
+    try:
+        lost = _run_groups(kind_groups(policies, ctx), jobs, policies, results)
+        # each lost group again, alone: it may have died of its neighbour's memory use
+        for group in lost:
+            if _run_groups([group], 1, policies, results):
+                why = ("the worker process evaluating this policy ended unexpectedly "
+                       "(killed, or out of memory); run with --jobs 1 to evaluate in one process")
+                results.update((i, PolicyOutcome(policies[i], "error", empty_findings(), why)) for i in group)
+    finally:
+        _job = None
+    return [results[i] for i in range(len(policies))]
