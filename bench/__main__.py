@@ -116,7 +116,11 @@ def print_table(results: dict) -> None:
         print(f"  data generated in {r['generate_s']:.1f} s (0 = cached)")
         print(f"  load snapshot           csv {r['load_csv_s']:7.2f} s   parquet {r['load_parquet_s']:7.2f} s")
         print(f"  full built-in pack      {r['full_pack_parquet_s']:7.2f} s from Parquet, "
-              f"{r['findings']:,} findings, peak RSS {r['peak_rss_full_pack_mb']:,.0f} MB "
+              f"{r['findings']:,} findings, --jobs auto ({r['jobs']} process(es)): peak memory "
+              f"{r['peak_pss_full_pack_mb']:,.0f} MB PSS (RSS summed over processes "
+              f"{r['peak_rss_sum_full_pack_mb']:,.0f} MB)")
+        print(f"                          {r['full_pack_one_process_s']:7.2f} s in one process (--jobs 1), "
+              f"peak RSS {r['peak_rss_full_pack_one_process_mb']:,.0f} MB "
               f"(whole bench process {r['peak_rss_mb']:,.0f} MB)")
         print(f"  `ledgerguard scan` CLI  {r['cli_scan_s']:7.2f} s wall, fresh process (imports, load, scan, "
               "findings.json)")

@@ -6,11 +6,14 @@ Prints one JSON object on stdout; ``python -m bench`` collects and tabulates the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +26,7 @@ from ledgerguard.scanner.engine import evaluate
 from ledgerguard.scanner.policy import all_policies, load_packs
 from ledgerguard.scanner.scan import run_scan
 from ledgerguard.scanner.snapshot import read_snapshot
+from ledgerguard.scanner.workers import auto_jobs
 
 from . import peers
 from .generate import AS_OF
@@ -41,18 +45,65 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _kb(pid: int | str, field: str) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith(field)), 0)
+    except OSError:  # the worker has just ended
+        return 0
+
+
+class PeakMemory(threading.Thread):
+    """Peak memory of this process and its worker processes together, sampled every 20 ms
+    (reading smaps_rollup takes the processes' memory-map lock: never time a sampled run).
+
+    ``pss_mb``: the sum of their proportional set sizes — pages the workers share with
+    this process (the snapshot they inherit by fork) are counted once, split between the
+    sharers — i.e. the memory the scan really takes. ``rss_mb``: the sum of their resident
+    sizes, which counts every shared page once per process (an upper bound).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.pss_mb = self.rss_mb = 0.0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.02):
+            pids = [os.getpid()]
+            for task in Path("/proc/self/task").iterdir():
+                with contextlib.suppress(OSError):
+                    pids += [int(p) for p in (task / "children").read_text().split()]
+            self.pss_mb = max(self.pss_mb, sum(_kb(p, "Pss:") for p in pids) / 1024)
+            self.rss_mb = max(self.rss_mb, sum(_kb(p, "Rss:") for p in pids) / 1024)
+
+    def __enter__(self) -> PeakMemory:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self.join()
+
+
 def measure(data: Path, repeat: int) -> dict[str, Any]:
     res: dict[str, Any] = {}
     packs = load_packs(None)
     policies = all_policies(packs)
 
-    # 1. the headline: full built-in pack, end to end from Parquet (load + evaluate + findings)
-    def full() -> dict:
+    # 1. the headline: full built-in pack, end to end from Parquet (load + evaluate + findings),
+    # as `ledgerguard scan` runs it (--jobs auto: worker processes for a large snapshot), then
+    # in one process (--jobs 1)
+    def full(jobs: int | None) -> dict:
         snap = read_snapshot(data / "parquet")
-        return run_scan(snap, packs, AS_OF)
+        return run_scan(snap, packs, AS_OF, jobs=jobs)
 
-    res["full_pack_parquet_s"], doc = timed(full, repeat)
-    res["peak_rss_full_pack_mb"] = peak_rss_mb()
+    with PeakMemory() as memory:  # one run sampled, untimed: reading smaps slows the processes
+        full(None)
+    res["full_pack_parquet_s"], doc = timed(lambda: full(None), repeat)
+    res["peak_pss_full_pack_mb"], res["peak_rss_sum_full_pack_mb"] = memory.pss_mb, memory.rss_mb
+    res["full_pack_one_process_s"], _ = timed(lambda: full(1), repeat)
+    res["peak_rss_full_pack_one_process_mb"] = peak_rss_mb()
     res["cli_scan_s"] = cli_scan(data / "parquet")
     res["findings"] = len(doc["findings"])
     res["policies"] = {p["id"]: p["status"] for p in doc["policies"]}
@@ -60,6 +111,7 @@ def measure(data: Path, repeat: int) -> dict[str, Any]:
     res["load_parquet_s"], snap = timed(lambda: read_snapshot(data / "parquet"), repeat)
     res["load_csv_s"], _ = timed(lambda: read_snapshot(data / "csv"))
     res["rows"] = {k: len(v) for k, v in snap.tables.items()}
+    res["jobs"] = auto_jobs(Context(snap, AS_OF))
 
     # 2. per kind, each with a fresh context (its joins included)
     kinds: dict[str, float] = {}
