@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import Any
 
 from .context import Context
 from .errors import TableUnavailable
-from .kinds.base import KINDS, empty_findings
+from .findings import finding_records
+from .kinds.base import KINDS
 from .policy import Policy
 
 log = logging.getLogger(__name__)
@@ -23,23 +23,23 @@ log = logging.getLogger(__name__)
 class PolicyOutcome:
     policy: Policy
     status: str  # pass | fail | error | skipped (fail/pass settled after waivers)
-    findings: pd.DataFrame
+    findings: list[dict[str, Any]]  # finding records (findings.finding_records), in the kind's order
     error: str | None = None
 
 
 def evaluate_policy(policy: Policy, ctx: Context) -> PolicyOutcome:
     if not policy.enabled:
-        return PolicyOutcome(policy, "skipped", empty_findings())
+        return PolicyOutcome(policy, "skipped", [])
     kind = KINDS.get(policy.kind)(policy.params)
     try:
         ctx.require(kind.tables)
-        found = kind.evaluate(ctx)
+        found = finding_records(policy, kind.evaluate(ctx))
     except TableUnavailable as exc:
-        return PolicyOutcome(policy, "error", empty_findings(), str(exc))
+        return PolicyOutcome(policy, "error", [], str(exc))
     except Exception as exc:  # one policy's bug must not stop the scan
         log.debug("policy %s failed", policy.id, exc_info=True)
-        return PolicyOutcome(policy, "error", empty_findings(), f"{type(exc).__name__}: {exc}")
-    return PolicyOutcome(policy, "fail" if len(found) else "pass", found)
+        return PolicyOutcome(policy, "error", [], f"{type(exc).__name__}: {exc}")
+    return PolicyOutcome(policy, "fail" if found else "pass", found)
 
 
 def evaluate(policies: list[Policy], ctx: Context, jobs: int | None = 1) -> list[PolicyOutcome]:

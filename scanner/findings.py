@@ -8,15 +8,20 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .engine import PolicyOutcome
 from .errors import InputError, Problem
 from .exitcodes import ExitCode
 from .kinds.base import FINDING_COLUMNS
 from .policy import SEVERITIES, PolicyPack
 from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .engine import PolicyOutcome
+    from .policy import Policy
 
 FORMAT = "ledgerguard-findings/1"
 RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}  # critical 5 … info 1
@@ -29,10 +34,8 @@ def finding_id(policy_id: str, subject: str, code: str, key: str | None = None) 
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def findings_of(outcome: PolicyOutcome) -> list[dict[str, Any]]:
-    """The outcome's findings frame as finding records (duplicates of one id collapse)."""
-    pol = outcome.policy
-    frame = outcome.findings
+def finding_records(pol: Policy, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A kind's findings frame as the policy's finding records (duplicates of one id collapse)."""
     columns = (frame[c].tolist() for c in FINDING_COLUMNS)
     out: dict[str, dict[str, Any]] = {}
     for code, subject, person_id, message, evidence, key, severity in zip(*columns, strict=True):

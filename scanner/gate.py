@@ -45,8 +45,8 @@ import yaml
 from .context import Context
 from .engine import PolicyOutcome, evaluate
 from .errors import InputError, Problem
-from .findings import assemble, findings_of
-from .kinds.base import KINDS, empty_findings
+from .findings import assemble
+from .kinds.base import KINDS
 from .policy import Policy, PolicyPack, all_policies
 from .scan import _clock
 from .snapshot import TABLES, Snapshot, type_table
@@ -404,7 +404,7 @@ def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
     """One outcome per policy: an error in either state is an error (no verdict)."""
     for o in (proposed, current):
         if o.status == "error":
-            return PolicyOutcome(o.policy, "error", empty_findings(), o.error)
+            return PolicyOutcome(o.policy, "error", [], o.error)
     return proposed
 
 
@@ -428,8 +428,8 @@ def run_gate(
     before, after = evaluate(policies, before_ctx, jobs), evaluate(policies, after_ctx, jobs)
     outcomes = [_merge(b, a) for b, a in zip(before, after, strict=True)]
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
-    old = {f["id"]: f for o in before if o.policy.id in judged for f in findings_of(o)}
-    new = {f["id"]: f for o in after if o.policy.id in judged for f in findings_of(o)}
+    old = {f["id"]: f for o in before if o.policy.id in judged for f in o.findings}
+    new = {f["id"]: f for o in after if o.policy.id in judged for f in o.findings}
     accounts = proposed.tables.get("accounts")
     person_of = ({} if accounts is None else
                  dict(zip(zip(accounts["system"], accounts["account_id"], strict=True),

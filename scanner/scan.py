@@ -11,7 +11,7 @@ from .baseline import apply_baseline
 from .context import Context
 from .engine import evaluate
 from .errors import InputError, Problem
-from .findings import assemble, findings_of
+from .findings import assemble
 from .policy import PolicyPack, all_policies
 from .snapshot import Snapshot
 from .timeutil import iso, parse_instant
@@ -58,7 +58,7 @@ def run_scan(
     started = _clock()
     ctx = Context(snapshot, now)
     outcomes = evaluate(all_policies(packs), ctx, jobs)
-    findings = [f for o in outcomes for f in findings_of(o)]
+    findings = [f for o in outcomes for f in o.findings]
     waiver_records = apply_waivers(findings, waivers or [], ctx.today.date())
     resolved = None
     if baseline is not None:

@@ -17,12 +17,11 @@ import os
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-
-import pandas as pd
+from typing import Any
 
 from .context import Context
 from .engine import PolicyOutcome, evaluate_policy
-from .kinds.base import KINDS, empty_findings
+from .kinds.base import KINDS
 from .policy import Policy
 
 #: below this many snapshot rows a scan takes well under a second and forking costs more than it saves
@@ -61,7 +60,7 @@ def kind_groups(policies: list[Policy], ctx: Context) -> list[list[int]]:
     return [groups[k] for k in sorted(groups, key=weight, reverse=True)]
 
 
-def _run_group(indexes: list[int]) -> list[tuple[int, str, pd.DataFrame, str | None]]:
+def _run_group(indexes: list[int]) -> list[tuple[int, str, list[dict[str, Any]], str | None]]:
     assert _job is not None, "a worker runs only in a process forked by evaluate_in_workers"
     policies, ctx = _job
     out = []
@@ -99,7 +98,7 @@ def evaluate_in_workers(policies: list[Policy], ctx: Context, jobs: int) -> list
             if _run_groups([group], 1, policies, results):
                 why = ("the worker process evaluating this policy ended unexpectedly "
                        "(killed, or out of memory); run with --jobs 1 to evaluate in one process")
-                results.update((i, PolicyOutcome(policies[i], "error", empty_findings(), why)) for i in group)
+                results.update((i, PolicyOutcome(policies[i], "error", [], why)) for i in group)
     finally:
         _job = None
     return [results[i] for i in range(len(policies))]

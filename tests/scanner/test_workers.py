@@ -102,4 +102,4 @@ def test_a_killed_worker_leaves_its_policies_in_error_never_pass():
     assert dies.policy.id == "DIES" and dies.status == "error"
     assert "ended unexpectedly" in dies.error and "--jobs 1" in dies.error
     assert lives.policy.id == "LIVES" and lives.status == "fail"
-    assert lives.findings["message"].tolist() == ["one finding"]
+    assert [f["message"] for f in lives.findings] == ["one finding"]
