@@ -41,7 +41,8 @@ class DormantAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])].copy()
+        acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])]
+        acc = acc[["system", "account_id", "person_id", "last_login_at", "created_at"]].copy()
         if acc.empty:
             return concat_findings([])
         acc["last_use"] = acc["last_login_at"]
@@ -54,12 +55,12 @@ class DormantAccount(PolicyKind):
             login_at.index = acc.index
             later = login_at.notna() & (acc["last_use"].isna() | (login_at > acc["last_use"]))
             acc["last_use"] = acc["last_use"].where(~later, login_at)
-        acc["subject"] = account_subject(acc)
         limit = self.params["max_idle_days"]
         used = acc["last_use"].notna()
         acc["idle_days"] = ctx.days_since(acc["last_use"].where(used, acc["created_at"]))
         dormant = acc[used & (acc["idle_days"] > limit)]
         never = acc[~used & (acc["created_at"].isna() | (acc["idle_days"] > limit))]
+        dormant, never = (rows.assign(subject=account_subject(rows)) for rows in (dormant, never))
         limit_s = " (limit " + str(limit) + ")"
         created = ("created on " + text(never["created_at"])).where(never["created_at"].notna(),
                                                                     "creation date unknown")

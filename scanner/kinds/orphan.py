@@ -44,12 +44,10 @@ class OrphanAccount(PolicyKind):
         keep = glob_mask(acc["system"], self.params["systems"])
         if self.params["enabled_only"]:
             keep &= acc["enabled"]
-        acc = acc[keep].copy()
+        acc = acc[keep][["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
         if acc.empty:
             return concat_findings([])
         status = ctx.identities.drop_duplicates("person_id").set_index("person_id")["status"]
-        acc["subject"] = account_subject(acc)
-        acc["name"] = acc["subject"].str.slice(8)
         allowed = [t.lower() for t in self.params["allow_types"]]
         owned = acc["account_type"].astype("str").str.strip().str.lower().isin(allowed)
         no_person, no_owner = blank(acc["person_id"]), blank(acc["owner_person_id"])
@@ -68,9 +66,10 @@ class OrphanAccount(PolicyKind):
         for code, mask, tail in checks:
             rows = acc[mask.fillna(False).astype(bool)]
             tail = tail(rows) if callable(tail) else tail
+            subject = account_subject(rows)
             parts.append(emit(
-                rows, code=code, subject=rows["subject"], person_id=rows["person_id"],
-                message=rows["name"] + tail,
+                rows, code=code, subject=subject, person_id=rows["person_id"],
+                message=subject.str.slice(8) + tail,
                 evidence={**{c: rows[c] for c in ("person_id", "account_type", "owner_person_id", "enabled")},
                           "owner_status": owner_status[rows.index]},
             ))

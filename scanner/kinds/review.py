@@ -37,19 +37,19 @@ class AccessReview(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
+        keys = ["system", "account_id"]
         acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])]
         if acc.empty:
             return concat_findings([])
-        reviews = ctx.table("reviews").dropna(subset=["reviewed_at"])
-        newest = (reviews.sort_values("reviewed_at", kind="stable")
-                  .drop_duplicates(["system", "account_id"], keep="last")
-                  [["system", "account_id", "reviewed_at", "reviewer", "decision"]])
-        acc = acc.merge(newest, how="left", on=["system", "account_id"], sort=False)
-        acc["subject"] = account_subject(acc)
+        acc = acc[[*keys, "person_id", "enabled", "created_at", "last_login_at"]]
+        reviews = ctx.table("reviews")[[*keys, "reviewed_at", "reviewer", "decision"]].dropna(subset=["reviewed_at"])
+        newest = reviews.sort_values("reviewed_at", kind="stable").drop_duplicates(keys, keep="last")
+        acc = acc.merge(newest, how="left", on=keys, sort=False)
         acc["age_days"] = ctx.days_since(acc["reviewed_at"])
         limit = self.params["max_age_days"]
         never = acc[acc["reviewed_at"].isna() & ~(ctx.days_since(acc["created_at"]) <= limit)]
         overdue = acc[acc["age_days"] > limit]
+        never, overdue = (rows.assign(subject=account_subject(rows)) for rows in (never, overdue))
         return concat_findings([
             emit(never, code="never_reviewed", subject=never["subject"], person_id=never["person_id"],
                  message=never["subject"].str.slice(8) + " is enabled and has never been reviewed",
