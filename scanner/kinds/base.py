@@ -139,18 +139,26 @@ def blank(s: pd.Series) -> pd.Series:
 SMALL = 5000  # rows below which grouping in plain Python beats a pandas sort
 
 
+def _as_key(s: pd.Series) -> pd.Series:
+    """Integer keys (``Context.keyed`` account codes) stay integers; anything else is text."""
+    return s if pd.api.types.is_integer_dtype(s.dtype) else s.astype("str")
+
+
 def _distinct_runs(df: pd.DataFrame, keys: list[str], column: str) -> tuple[pd.DataFrame, list[np.ndarray]]:
     """Sorted distinct values of ``column`` per group of ``keys``: the groups' keys and one
     array of values per group, from one sort and one split (no Python call per group)."""
+    key_cols = {k: _as_key(df[k]) for k in keys}
     if len(df) <= SMALL:  # the typical evidence case: a few findings' rows, where pandas' overhead dominates
         groups: dict[tuple, set] = {}
-        for *k, v in zip(*(df[c].astype("str").tolist() for c in [*keys, column]), strict=True):
-            if isinstance(v, str) and all(isinstance(x, str) for x in k):
+        for *k, v in zip(*(s.tolist() for s in key_cols.values()), df[column].astype("str").tolist(), strict=True):
+            if isinstance(v, str) and all(isinstance(x, str | int) for x in k):
                 groups.setdefault(tuple(k), set()).add(v)
         ordered = sorted(groups)
-        return (pd.DataFrame(ordered or None, columns=keys, dtype="str"),
-                [np.array(sorted(groups[k]), dtype=object) for k in ordered])
-    d = pd.DataFrame({k: df[k].astype("str").to_numpy() for k in [*keys, column]}).dropna()
+        columns = list(zip(*ordered, strict=True)) if ordered else [() for _ in keys]
+        found = {k: pd.Series(col, dtype=key_cols[k].dtype) for k, col in zip(keys, columns, strict=True)}
+        return pd.DataFrame(found), [np.array(sorted(groups[k]), dtype=object) for k in ordered]
+    d = pd.DataFrame({**{k: s.to_numpy() for k, s in key_cols.items()},
+                      column: df[column].astype("str").to_numpy()}).dropna()
     d = d.drop_duplicates().sort_values([*keys, column], kind="stable", ignore_index=True)
     if d.empty:
         return d[keys], []

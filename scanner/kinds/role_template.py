@@ -31,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..context import Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, joined_per
 
 _GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
@@ -111,10 +111,9 @@ class RoleTemplate(PolicyKind):
                     & prev_pos.isin(list(self.params["templates"]))
                     & (ctx.days_since(acc["identity.transfer_date"]) <= self.params["transfer_grace_days"]))
         acc["previous"] = prev_pos.astype(object).where(in_grace, None)
-        keys = ["system", "account_id"]
-        grants = ctx.shared("grants.distinct_roles",
-                            lambda: ctx.table("grants")[[*keys, "role"]].dropna(subset=["role"]).drop_duplicates())
-        held = grants.merge(acc[[*keys, "position", "previous"]], on=keys, sort=False)
+        grants = ctx.shared("grants.distinct_roles", lambda: ctx.keyed("grants")[[ACCOUNT, "system", "role"]]
+                            .dropna(subset=["role"]).drop_duplicates([ACCOUNT, "role"]))
+        held = grants.merge(acc[[ACCOUNT, "position", "previous"]], on=ACCOUNT, sort=False)
         held = held.merge(self._role_verdicts(held), on=["position", "previous", "system", "role"],
                           how="left", sort=False)
         parts = [
@@ -138,7 +137,7 @@ class RoleTemplate(PolicyKind):
 
     def _emit(self, acc: pd.DataFrame, per: pd.DataFrame, code: str, message: pd.Series | str,
               evidence: list[str]) -> pd.DataFrame:
-        rows = acc.merge(per, on=["system", "account_id"], sort=False)
+        rows = acc.merge(per, on=ACCOUNT, sort=False)
         message = message(rows) if callable(message) else message
         who = rows["display_name"].fillna(rows["account_id"]) + " (" + rows["position"].astype("str") + ")"
         return emit(rows, code=code, subject=rows["subject"], person_id=rows["person_id"],
@@ -148,7 +147,7 @@ class RoleTemplate(PolicyKind):
         bad = held[~held["allowed"] & ~held["kept"]]
         if bad.empty:
             return concat_findings([])
-        per = joined_per(bad, ["system", "account_id"], "role", "roles")
+        per = joined_per(bad, [ACCOUNT], "role", "roles")
         return self._emit(acc, per, "role_not_in_template",
                           lambda r: " holds role(s) outside the position's template: " + r["roles"], ["roles"])
 
@@ -158,14 +157,13 @@ class RoleTemplate(PolicyKind):
                                        for g in t.get("forbidden_permissions") or ())})
         if not patterns:
             return concat_findings([])
-        keys = ["system", "account_id"]
-        perms = ctx.account_permissions[[*keys, "role", "permission"]]
+        perms = ctx.account_permissions[[ACCOUNT, "role", "permission"]]
         # only permissions some template forbids can be findings: narrow before joining
         perms = perms[glob_mask(perms["permission"], patterns)]
-        perms = perms.merge(held[[*keys, "role", "position", "kept"]], on=[*keys, "role"], sort=False)
+        perms = perms.merge(held[[ACCOUNT, "role", "position", "kept"]], on=[ACCOUNT, "role"], sort=False)
         # a permission any non-kept role grants is held for good; only grace-kept roles excuse it
-        lasting = perms[~perms["kept"]][[*keys, "permission"]].drop_duplicates().assign(lasting=True)
-        perms = perms.merge(lasting, on=[*keys, "permission"], how="left", sort=False)
+        lasting = perms[~perms["kept"]][[ACCOUNT, "permission"]].drop_duplicates().assign(lasting=True)
+        perms = perms.merge(lasting, on=[ACCOUNT, "permission"], how="left", sort=False)
         perms = perms[perms["lasting"].fillna(False).astype(bool)]
         hits = []
         for pos in perms["position"].unique():
@@ -174,14 +172,13 @@ class RoleTemplate(PolicyKind):
         bad = pd.concat(hits) if hits else perms.iloc[:0]
         if bad.empty:
             return concat_findings([])
-        per = joined_per(bad, keys, "permission", "permissions").merge(
-            joined_per(bad, keys, "role", "via_roles"), on=keys, sort=False)
+        per = joined_per(bad, [ACCOUNT], "permission", "permissions").merge(
+            joined_per(bad, [ACCOUNT], "role", "via_roles"), on=ACCOUNT, sort=False)
         return self._emit(acc, per, "forbidden_permission",
                           lambda r: " holds forbidden permission(s) " + r["permissions"] + " via " + r["via_roles"],
                           ["permissions", "via_roles"])
 
     def _required_missing(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
-        keys = ["system", "account_id"]
         pairs = acc[["position", "system"]].drop_duplicates()
         need = pd.DataFrame(
             [(pos, system, r) for pos, system in pairs.itertuples(index=False)
@@ -189,18 +186,19 @@ class RoleTemplate(PolicyKind):
             columns=["position", "system", "required"])
         if need.empty:
             return concat_findings([])
-        need = acc[[*keys, "position"]].drop_duplicates(keys).merge(need, on=["position", "system"], sort=False)
+        need = (acc[[ACCOUNT, "system", "position"]].drop_duplicates(ACCOUNT)
+                .merge(need, on=["position", "system"], sort=False))
         # which held (system, role) satisfies which pattern: once per distinct combination
         combos = held[["system", "role"]].drop_duplicates().merge(
             need[["system", "required"]].drop_duplicates(), on="system", sort=False)
         combos = combos[[_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)]]
-        have = held[[*keys, "role"]].merge(combos, on=["system", "role"], sort=False)[[*keys, "required"]]
-        have = have.drop_duplicates().assign(_have=True)
-        need = need.merge(have, on=[*keys, "required"], how="left", sort=False)
+        have = held[[ACCOUNT, "system", "role"]].merge(combos, on=["system", "role"], sort=False)
+        have = have[[ACCOUNT, "required"]].drop_duplicates().assign(_have=True)
+        need = need.merge(have, on=[ACCOUNT, "required"], how="left", sort=False)
         lacking = need[need["_have"].isna()]
         if lacking.empty:
             return concat_findings([])
-        per = joined_per(lacking, keys, "required", "missing_roles")
+        per = joined_per(lacking, [ACCOUNT], "required", "missing_roles")
         return self._emit(acc, per, "required_role_missing",
                           lambda r: " lacks required role(s) " + r["missing_roles"], ["missing_roles"])
 
@@ -208,11 +206,10 @@ class RoleTemplate(PolicyKind):
         limit = self.params["max_roles"]
         if limit is None:
             return concat_findings([])
-        keys = ["system", "account_id"]
-        counts = held.groupby(keys, sort=False)["role"].nunique().rename("role_count").reset_index()
+        counts = held.groupby(ACCOUNT, sort=False)["role"].nunique().rename("role_count").reset_index()
         counts = counts[counts["role_count"] > limit]
-        many = held.merge(counts[keys], on=keys, sort=False)
-        per = counts.merge(joined_per(many, keys, "role", "roles"), on=keys, sort=False).assign(max_roles=limit)
+        many = held.merge(counts[[ACCOUNT]], on=ACCOUNT, sort=False)
+        per = counts.merge(joined_per(many, [ACCOUNT], "role", "roles"), on=ACCOUNT, sort=False).assign(max_roles=limit)
         return self._emit(acc, per, "too_many_roles",
                           lambda r: " holds " + r["role_count"].astype("str") + " roles (limit "
                           + str(limit) + "): " + r["roles"], ["role_count", "max_roles", "roles"])

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..context import Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask
 from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit, group_lists
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
@@ -75,10 +76,9 @@ class SegregationOfDuties(PolicyKind):
         if perms.empty:
             return concat_findings([])
         level = self.params["level"]
-        perms = perms.assign(subject=perms[level], sid=perms[f"{level}_code"])
-        subjects = perms.drop_duplicates("sid").set_index("sid")[["subject", "person_id"]]
+        perms = perms.assign(sid=perms[f"{level}_code"])
         names = ctx.shared("identities.names", lambda: self._names(ctx))
-        return concat_findings([self._rule(perms, subjects, rule, names) for rule in self.params["rules"]])
+        return concat_findings([self._rule(perms, level, rule, names) for rule in self.params["rules"]])
 
     @staticmethod
     def _names(ctx: Context) -> pd.Series:
@@ -88,9 +88,8 @@ class SegregationOfDuties(PolicyKind):
         ids = ids.drop_duplicates("person_id")
         return pd.Series(ids["name"].to_numpy(), index=ids["person_id"].to_numpy())
 
-    def _rule(self, perms: pd.DataFrame, subjects: pd.DataFrame, rule: dict[str, Any],
-              names: pd.Series) -> pd.DataFrame:
-        # subjects are grouped by integer code (sid): far cheaper than grouping the text
+    def _rule(self, perms: pd.DataFrame, level: str, rule: dict[str, Any], names: pd.Series) -> pd.DataFrame:
+        # subjects are grouped by integer code (sid); their texts are built for conflicts only
         left = perms[glob_mask(perms["permission"], rule["left"])]
         right = perms[glob_mask(perms["permission"], rule["right"])]
         if left.empty or right.empty:
@@ -104,8 +103,8 @@ class SegregationOfDuties(PolicyKind):
         if sids.empty:
             return concat_findings([])
         # evidence is built only for the conflicting subjects (few)
-        left, right = left[left["sid"].isin(sids)], right[right["sid"].isin(sids)]
-        rows = subjects.loc[sids].reset_index(drop=True)
+        left, right = (_with_subjects(part[part["sid"].isin(sids)], level) for part in (left, right))
+        rows = left.drop_duplicates("sid").set_index("sid").loc[sids, ["subject", "person_id"]].reset_index(drop=True)
         hit = pd.Index(rows["subject"])
         ev: dict[str, pd.Series] = {}
         for side, part in (("left", left), ("right", right)):
@@ -132,11 +131,21 @@ class SegregationOfDuties(PolicyKind):
 
 
 def _enabled_permissions(ctx: Context) -> pd.DataFrame:
-    """Enabled accounts' permissions with both subjects (account, and person — the account
-    where there is no person_id) and an integer code for each."""
+    """Enabled accounts' permissions with an integer code for each subject level: the
+    account, and the person (the account where there is no person_id)."""
     perms = ctx.account_permissions
     perms = perms[perms["enabled"]]
+    account = pd.factorize(perms[ACCOUNT])[0]
+    no_person = blank(perms["person_id"]).to_numpy()
+    person = pd.factorize(perms["person_id"].where(~no_person))[0]
+    return perms.assign(account_code=account,
+                        person_code=np.where(no_person, person.max(initial=-1) + 1 + account, person))
+
+
+def _with_subjects(perms: pd.DataFrame, level: str) -> pd.DataFrame:
+    """Rows of ``_enabled_permissions`` with their texts: ``account`` and ``subject``."""
     account = account_subject(perms)
+    if level == "account":
+        return perms.assign(account=account, subject=account)
     person = account.where(blank(perms["person_id"]), "person:" + perms["person_id"].astype("str"))
-    return perms.assign(account=account, person=person, account_code=pd.factorize(account)[0],
-                        person_code=pd.factorize(person)[0])
+    return perms.assign(account=account, subject=person)
