@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..context import Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, group_lists
 
 
@@ -35,13 +35,12 @@ class PrivilegedMfa(PolicyKind):
                       & glob_mask(perms["permission"], self.params["privileged_permissions"])]
         if perms.empty:
             return concat_findings([])
-        acc = ctx.table("accounts")[["system", "account_id", "person_id", "mfa_enabled"]]
-        held = perms[["system", "account_id"]].drop_duplicates()
-        acc = acc.merge(held, on=["system", "account_id"], sort=False)
+        acc = ctx.keyed("accounts")[[ACCOUNT, "system", "account_id", "person_id", "mfa_enabled"]]
+        acc = acc.merge(perms[[ACCOUNT]].drop_duplicates(), on=ACCOUNT, sort=False)
         acc = acc[~acc["mfa_enabled"]]
         if acc.empty:
             return concat_findings([])
-        perms = perms.merge(acc[["system", "account_id"]], on=["system", "account_id"], sort=False)
+        perms = perms.merge(acc[[ACCOUNT]], on=ACCOUNT, sort=False)
         rows = acc.assign(subject=account_subject(acc))
         subjects = account_subject(perms)
         for col, source in (("permissions", "permission"), ("roles", "role")):

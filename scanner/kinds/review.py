@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..context import Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, text
 
 
@@ -36,15 +36,14 @@ class AccessReview(PolicyKind):
     }
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        acc = ctx.table("accounts")
-        keys = ["system", "account_id"]
+        acc = ctx.keyed("accounts")
         acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])]
         if acc.empty:
             return concat_findings([])
-        acc = acc[[*keys, "person_id", "enabled", "created_at", "last_login_at"]]
-        reviews = ctx.table("reviews")[[*keys, "reviewed_at", "reviewer", "decision"]].dropna(subset=["reviewed_at"])
-        newest = reviews.sort_values("reviewed_at", kind="stable").drop_duplicates(keys, keep="last")
-        acc = acc.merge(newest, how="left", on=keys, sort=False)
+        acc = acc[[ACCOUNT, "system", "account_id", "person_id", "enabled", "created_at", "last_login_at"]]
+        reviews = ctx.keyed("reviews")[[ACCOUNT, "reviewed_at", "reviewer", "decision"]].dropna(subset=["reviewed_at"])
+        newest = reviews.sort_values("reviewed_at", kind="stable").drop_duplicates(ACCOUNT, keep="last")
+        acc = acc.merge(newest, how="left", on=ACCOUNT, sort=False)
         acc["age_days"] = ctx.days_since(acc["reviewed_at"])
         limit = self.params["max_age_days"]
         never = acc[acc["reviewed_at"].isna() & ~(ctx.days_since(acc["created_at"]) <= limit)]
