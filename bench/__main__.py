@@ -132,14 +132,20 @@ def print_table(results: dict) -> None:
                                         for f in ("json", "html", "xlsx") if f in rep))
         print("  peers (same data; ratio = ledgerguard time / peer time, < 1 means ledgerguard is faster):")
         print("    (c7n filter = ValueFilters over ready records; c7n e2e = building the records from the same")
-        print("     tables + filtering, comparable to ledgerguard, which starts from the tables too)")
+        print("     tables + filtering, comparable to ledgerguard, which starts from the tables too;")
+        print("     duckdb = SQL computing the same findings, fetched into Python; agrees = both found the same")
+        print("     (policy, code, subject, key) set; duckdb count = the narrower count(*) query, for reference)")
         print(f"    {'check':<24} {'ledgerguard':>11} {'c7n filter':>10} {'c7n e2e':>9} {'duckdb':>8} "
-              f"{'vs c7n filter':>13} {'vs c7n e2e':>10} {'vs duckdb':>9}")
+              f"{'vs c7n filter':>13} {'vs c7n e2e':>10} {'vs duckdb':>9} {'findings':>8} {'agrees':>6} "
+              f"{'duckdb count':>12}")
         for check, p in r["peers"].items():
             e2e = p["c7n_s"] + p["c7n_records_s"]
+            agrees = "yes" if p["agrees"] else (f"NO (-{p['only_ledgerguard']}/+{p['only_duckdb']})"
+                                                if "only_duckdb" in p else "NO")
             print(f"    {check:<24} {p['ledgerguard_s']:10.3f}s {p['c7n_s']:9.3f}s {e2e:8.3f}s "
                   f"{p['duckdb_s']:7.3f}s {ratio(p['ledgerguard_s'], p['c7n_s']):>13} "
-                  f"{ratio(p['ledgerguard_s'], e2e):>10} {ratio(p['ledgerguard_s'], p['duckdb_s']):>9}")
+                  f"{ratio(p['ledgerguard_s'], e2e):>10} {ratio(p['ledgerguard_s'], p['duckdb_s']):>9} "
+                  f"{p['findings']:8,} {agrees:>6} {p['duckdb_count_only_s']:11.3f}s")
     h = results.get("hashing")
     if h:
         mib = h["mib"]

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ledgerguard.scanner.context import Context
 from ledgerguard.scanner.engine import evaluate
+from ledgerguard.scanner.kinds.base import KINDS
 from ledgerguard.scanner.policy import all_policies, load_packs
 from ledgerguard.scanner.scan import run_scan
 from ledgerguard.scanner.snapshot import read_snapshot
@@ -149,31 +150,39 @@ def cli_scan(snapshot: Path) -> float:
 
 
 def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
+    """ledgerguard per check against c7n and DuckDB on the same tables; the DuckDB peers
+    compute the same findings, and whether both find the same ones is checked."""
     import duckdb
 
     tables = snap.tables
     con = duckdb.connect()
-    con.execute("SET TimeZone = 'Asia/Shanghai'")
+    con.execute(f"SET TimeZone = '{snap.timezone}'")  # timestamptz::DATE is then the local date
     for name in ("identities", "accounts", "grants", "role_permissions", "archives"):
         df = tables[name]
         con.register(f"_{name}", df)
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _{name}")
+    today = AS_OF.tz_convert(snap.timezone).date().isoformat()
     out: dict[str, Any] = {}
 
-    def ours(kind: str, first_only: bool = False) -> float:
-        mine = [p for p in policies if p.kind == kind]
-        mine = mine[:1] if first_only else mine
-        return timed(lambda: evaluate(mine, Context(snap, AS_OF)), repeat)[0]
+    def params(policy) -> dict[str, Any]:
+        return KINDS.get(policy.kind)(policy.params).params  # with the kind's defaults
+
+    def versus_duckdb(mine: list, same: Callable[[], list[tuple]], count_only: Callable[[], int]) -> dict[str, Any]:
+        ledgerguard_s, outcomes = timed(lambda: evaluate(mine, Context(snap, AS_OF)), repeat)
+        duckdb_s, rows = timed(same, repeat)
+        return {"ledgerguard_s": ledgerguard_s, "duckdb_s": duckdb_s,
+                "duckdb_count_only_s": timed(count_only, repeat)[0],
+                **agreement([f for o in outcomes for f in o.findings], rows)}
 
     dep = next(p for p in policies if p.kind == "revoke_on_departure")
     grace = dep.params.get("grace_days", 0)
     deadline = (AS_OF - pd.Timedelta(days=grace)).isoformat()
     build_s, resources = timed(lambda: peers.c7n_departure_resources(tables))
     out["revoke_on_departure"] = {
-        "ledgerguard_s": ours("revoke_on_departure", first_only=True),
+        **versus_duckdb([dep], lambda: peers.duckdb_departure(con, dep.id, params(dep), today),
+                        lambda: peers.duckdb_departure_count_only(con, AS_OF.isoformat(), grace)),
         "c7n_s": timed(lambda: peers.c7n_departure(resources, deadline))[0],
         "c7n_records_s": build_s,
-        "duckdb_s": timed(lambda: peers.duckdb_departure(con, AS_OF.isoformat(), grace), repeat)[0],
         "c7n_records": len(resources),
     }
     del resources
@@ -184,10 +193,10 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
         known = sorted(tables["role_permissions"]["permission"].dropna().unique())
         build_s, resources = timed(lambda: peers.c7n_sod_resources(tables))
         out["segregation_of_duties"] = {
-            "ledgerguard_s": ours("segregation_of_duties"),
+            **versus_duckdb(sod, lambda: peers.duckdb_sod(con, [(p.id, params(p)) for p in sod]),
+                            lambda: peers.duckdb_sod_count_only(con, rules)),
             "c7n_s": timed(lambda: peers.c7n_sod(resources, rules, known))[0],
             "c7n_records_s": build_s,
-            "duckdb_s": timed(lambda: peers.duckdb_sod(con, rules), repeat)[0],
             "rules": len(rules),
         }
         del resources
@@ -198,12 +207,28 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
                     if not isinstance(y, dict)}
         build_s, resources = timed(lambda: peers.c7n_retention_resources(tables))
         out["retention_period"] = {
-            "ledgerguard_s": ours("retention_period", first_only=True),
+            **versus_duckdb([ret], lambda: peers.duckdb_retention(con, ret.id, params(ret), today),
+                            lambda: peers.duckdb_retention_count_only(con, schedule)),
             "c7n_s": timed(lambda: peers.c7n_retention(resources, schedule))[0],
             "c7n_records_s": build_s,
-            "duckdb_s": timed(lambda: peers.duckdb_retention(con, schedule), repeat)[0],
         }
     return out
+
+
+def agreement(findings: list[dict[str, Any]], rows: list[tuple], examples: int = 5) -> dict[str, Any]:
+    """Do ledgerguard's finding records and a DuckDB peer's rows (``peers.FINDING``) name the
+    same findings — the same (policy, code, subject, key)?"""
+    ours = {(f["policy_id"], f["code"], f["subject"], f["key"]) for f in findings}
+    at = [peers.FINDING.index(c) for c in ("policy_id", "code", "subject", "key")]
+    theirs = {tuple(r[i] for i in at) for r in rows}
+    # a finding twice in DuckDB's rows would be a bug of the SQL (ledgerguard's ids are unique)
+    agrees = ours == theirs and len(rows) == len(theirs)
+    res: dict[str, Any] = {"findings": len(ours), "duckdb_findings": len(rows), "agrees": agrees}
+    if ours != theirs:
+        for name, only in (("only_ledgerguard", ours - theirs), ("only_duckdb", theirs - ours)):
+            res[name] = len(only)
+            res[f"{name}_examples"] = [list(k) for k in sorted(only, key=str)[:examples]]
+    return res
 
 
 def main() -> None:
