@@ -96,6 +96,7 @@ class Context:
         self.today = pd.Timestamp(self.now.date())
         self._shared: dict[str, Any] = {}
         self._keyed: dict[str, pd.DataFrame] = {}
+        self._vocabulary: dict[str, pa.Array] = {}
 
     def shared(self, key: str, build: Callable[[], T]) -> T:
         """A frame derived once per scan and shared by every policy asking for ``key``
@@ -115,20 +116,25 @@ class Context:
 
         Joining and grouping accounts on one integer instead of two text columns is what
         keeps the account kinds linear at size L: a text-key merge costs ~0.1 s per million
-        rows each time, the codes are hashed once per scan.
+        rows each time, a table's codes are hashed once per scan (and only if asked for).
         """
         if name not in self._keyed:
-            self._keyed[name] = self.table(name).assign(**{ACCOUNT: self._account_codes[name]})
+            t = self.table(name)
+            system, account = self._codes("system", t["system"]), self._codes("account_id", t["account_id"])
+            self._keyed[name] = t.assign(**{ACCOUNT: np.where((system < 0) | (account < 0), -1,
+                                                              (account << 20) | system)})
         return self._keyed[name]
 
-    @cached_property
-    def _account_codes(self) -> dict[str, np.ndarray]:
-        tables = {n: t for n, t in self.snapshot.tables.items() if {"system", "account_id"} <= set(t.columns)}
-        system, systems = pd.factorize(pd.concat([t["system"] for t in tables.values()], ignore_index=True))
-        account, _ = pd.factorize(pd.concat([t["account_id"] for t in tables.values()], ignore_index=True))
-        codes = np.where((system < 0) | (account < 0), -1, account.astype("int64") * max(len(systems), 1) + system)
-        bounds = np.cumsum([0, *(len(t) for t in tables.values())])
-        return {n: codes[a:b] for n, a, b in zip(tables, bounds[:-1], bounds[1:], strict=True)}
+    def _codes(self, column: str, values: pd.Series) -> np.ndarray:
+        """Positions of ``values`` in this scan's growing vocabulary of ``column`` (-1: empty)."""
+        arr = pa.array(values)
+        known = self._vocabulary.get(column, pa.array([], arr.type)).cast(arr.type)
+        new = pc.unique(arr.filter(pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, value_set=known)))))
+        if len(new):
+            known = pa.concat_arrays([known, new])
+            self._vocabulary[column] = known
+        codes = pc.index_in(arr, value_set=known)
+        return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype("int64")
 
     def optional(self, name: str) -> pd.DataFrame | None:
         """A table a kind uses when present; absent → None, from a failed source → error."""
