@@ -160,12 +160,14 @@ class Context:
     @cached_property
     def accounts_with_identity(self) -> pd.DataFrame:
         """accounts ⟕ identities on person_id; identity columns as ``identity.<col>``; keyed."""
-        accounts = self.keyed("accounts")
-        ids = self.identities.drop_duplicates("person_id")
+        return self.with_identity(self.keyed("accounts"))
+
+    def with_identity(self, accounts: pd.DataFrame, identities: pd.DataFrame | None = None) -> pd.DataFrame:
+        """``accounts`` ⟕ ``identities`` (default: all) on person_id, the first row of a
+        person_id counting; identity columns as ``identity.<col>``."""
+        ids = (self.identities if identities is None else identities).drop_duplicates("person_id")
         ids = ids.rename(columns={c: f"identity.{c}" for c in ids.columns})
-        return accounts.merge(
-            ids, how="left", left_on="person_id", right_on="identity.person_id", sort=False
-        )
+        return accounts.merge(ids, how="left", left_on="person_id", right_on="identity.person_id", sort=False)
 
     @cached_property
     def grants_with_account(self) -> pd.DataFrame:

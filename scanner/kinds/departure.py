@@ -49,11 +49,14 @@ class RevokeOnDeparture(PolicyKind):
     }
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        acc = ctx.accounts_with_identity
-        acc = acc[glob_mask(acc["system"], self.params["systems"])
-                  & (acc["identity.status"] == "departed")].copy()
-        if acc.empty and not (ctx.identities["status"] == "departed").any():
+        ids = ctx.identities.drop_duplicates("person_id")
+        departed = ids[ids["status"] == "departed"]
+        if departed.empty:
             return concat_findings([])
+        # departures are few: narrow the accounts before joining the identities
+        acc = ctx.table("accounts")
+        acc = acc[glob_mask(acc["system"], self.params["systems"]) & isin(acc["person_id"], departed["person_id"])]
+        acc = ctx.with_identity(acc, departed).copy()
         acc["departed_on"] = ctx.local_day(acc["identity.departure_date"])
         acc["deadline"] = acc["departed_on"] + pd.Timedelta(days=self.params["grace_days"])
         acc["subject"] = account_subject(acc)
