@@ -19,12 +19,13 @@ the accounts that give each side.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..context import ACCOUNT, Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask, isin
 from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit, group_lists
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
@@ -73,37 +74,28 @@ class SegregationOfDuties(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         perms = ctx.shared("sod.enabled_permissions", lambda: _enabled_permissions(ctx))
-        if perms.empty:
+        if perms.rows.empty:
             return concat_findings([])
         level = self.params["level"]
-        perms = perms.assign(sid=perms[f"{level}_code"])
-        names = ctx.shared("identities.names", lambda: self._names(ctx))
-        return concat_findings([self._rule(perms, level, rule, names) for rule in self.params["rules"]])
+        return concat_findings([self._rule(ctx, perms, level, rule) for rule in self.params["rules"]])
 
-    @staticmethod
-    def _names(ctx: Context) -> pd.Series:
-        ids = ctx.optional("identities")
-        if ids is None:
-            return pd.Series(dtype="str")
-        ids = ids.drop_duplicates("person_id")
-        return pd.Series(ids["name"].to_numpy(), index=ids["person_id"].to_numpy())
-
-    def _rule(self, perms: pd.DataFrame, level: str, rule: dict[str, Any], names: pd.Series) -> pd.DataFrame:
-        # subjects are grouped by integer code (sid); their texts are built for conflicts only
-        left = perms[glob_mask(perms["permission"], rule["left"])]
-        right = perms[glob_mask(perms["permission"], rule["right"])]
-        if left.empty or right.empty:
+    def _rule(self, ctx: Context, perms: EnabledPermissions, level: str, rule: dict[str, Any]) -> pd.DataFrame:
+        # subjects and permissions are matched and grouped as integer codes; texts are
+        # built for the conflicting subjects only
+        sid = perms.subject[level]
+        left, right = perms.matching(rule["left"]), perms.matching(rule["right"])
+        if not left.any() or not right.any():
             return concat_findings([])
-        lp = left.groupby("sid", sort=False)["permission"].agg(["nunique", "first"])
-        rp = right.groupby("sid", sort=False)["permission"].agg(["nunique", "first"])
-        both = lp.join(rp, how="inner", suffixes=("_l", "_r"))
+        both = _per_subject(sid[left], perms.permission[left]).join(
+            _per_subject(sid[right], perms.permission[right]), how="inner", suffixes=("_l", "_r"))
         # a single permission matching both sides is not two duties
-        same_one = (both["nunique_l"] == 1) & (both["nunique_r"] == 1) & (both["first_l"] == both["first_r"])
+        same_one = (both["count_l"] == 1) & (both["count_r"] == 1) & (both["first_l"] == both["first_r"])
         sids = both.index[~same_one]
         if sids.empty:
             return concat_findings([])
-        # evidence is built only for the conflicting subjects (few)
-        left, right = (_with_subjects(part[part["sid"].isin(sids)], level) for part in (left, right))
+        pick = np.isin(sid, sids)
+        left, right = (_with_subjects(perms.rows[side & pick].assign(sid=sid[side & pick]), level)
+                       for side in (left, right))
         rows = left.drop_duplicates("sid").set_index("sid").loc[sids, ["subject", "person_id"]].reset_index(drop=True)
         hit = pd.Index(rows["subject"])
         ev: dict[str, pd.Series] = {}
@@ -116,8 +108,7 @@ class SegregationOfDuties(PolicyKind):
         ev = {k: pd.Series(v.to_numpy(), index=rows.index) for k, v in ev.items()}
         rule_name = rule.get("name") or rule["id"]
         who = rows["subject"].copy()
-        # as text: mapping through an empty lookup (no identities table) yields float NaN
-        named = rows["person_id"].map(names).astype(object)
+        named = _names(ctx, rows["person_id"])
         has_name = named.notna()
         who[has_name] = named[has_name] + " (" + rows.loc[has_name, "person_id"].astype("str") + ")"
         message = (who + " holds both sides of " + rule["id"] + " '" + rule_name + "': "
@@ -130,16 +121,49 @@ class SegregationOfDuties(PolicyKind):
         )
 
 
-def _enabled_permissions(ctx: Context) -> pd.DataFrame:
-    """Enabled accounts' permissions with an integer code for each subject level: the
-    account, and the person (the account where there is no person_id)."""
+@dataclass(frozen=True)
+class EnabledPermissions:
+    """The effective permissions of enabled accounts (``rows``, from
+    ``Context.account_permissions``) with, per row, the code of its permission (an index
+    into ``permissions``; -1 for none) and of its subject at each level: the account, and
+    the person (the account where there is no person_id). Shared by every SoD policy."""
+
+    rows: pd.DataFrame
+    permissions: pd.Series
+    permission: np.ndarray
+    subject: dict[str, np.ndarray]
+
+    def matching(self, globs: list[str]) -> np.ndarray:
+        """Rows whose permission matches a glob; each distinct permission is matched once."""
+        return np.append(glob_mask(self.permissions, globs).to_numpy(), False)[self.permission]
+
+
+def _enabled_permissions(ctx: Context) -> EnabledPermissions:
     perms = ctx.account_permissions
-    perms = perms[perms["enabled"]]
+    perms = perms[perms["enabled"]].reset_index(drop=True)
     account = pd.factorize(perms[ACCOUNT])[0]
     no_person = blank(perms["person_id"]).to_numpy()
     person = pd.factorize(perms["person_id"].where(~no_person))[0]
-    return perms.assign(account_code=account,
-                        person_code=np.where(no_person, person.max(initial=-1) + 1 + account, person))
+    codes, permissions = pd.factorize(perms["permission"])
+    return EnabledPermissions(
+        perms, pd.Series(permissions, dtype="str"), codes,
+        {"account": account, "person": np.where(no_person, person.max(initial=-1) + 1 + account, person)})
+
+
+def _per_subject(sid: np.ndarray, permission: np.ndarray) -> pd.DataFrame:
+    """Per subject code, in order of appearance: how many distinct permissions, and one of them."""
+    distinct = pd.DataFrame({"sid": sid, "permission": permission}).drop_duplicates()
+    grouped = distinct.groupby("sid", sort=False)["permission"]
+    return pd.DataFrame({"count": grouped.size(), "first": grouped.first()})
+
+
+def _names(ctx: Context, person_ids: pd.Series) -> pd.Series:
+    """The identities' names of ``person_ids`` (the first row of a person_id counting)."""
+    ids = ctx.optional("identities")
+    if ids is None:
+        return pd.Series(None, index=person_ids.index, dtype=object)
+    ids = ids[isin(ids["person_id"], person_ids.dropna())].drop_duplicates("person_id")
+    return person_ids.map(pd.Series(ids["name"].to_numpy(), index=ids["person_id"].to_numpy())).astype(object)
 
 
 def _with_subjects(perms: pd.DataFrame, level: str) -> pd.DataFrame:
