@@ -164,7 +164,7 @@ def scan_options(fn):
         click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
                      help="Language of report labels."),
         click.option("--jobs", "jobs", default="auto", show_default=True, callback=_jobs, metavar="N|auto",
-                     help="Worker processes evaluating policies. auto: one per core for a large snapshot "
+                     help="Worker processes evaluating policies. auto: one per core (at most 4) for a large snapshot "
                           "(≥ 250,000 rows), else 1."),
     ]
     for option in reversed(options):

@@ -7,7 +7,9 @@ written — so no table is copied or pickled; only each policy's findings travel
 Policies of one kind go to the same worker, in pack order, so the joins they share through
 ``Context.shared`` are built once; the groups go out heaviest first (by the rows of the
 tables the kind reads) to keep the cores evenly busy. A worker that dies (killed, out of
-memory) leaves its policies in status ``error``, never ``pass``; the others keep their results.
+memory) takes its pool down; the policies it had not finished are evaluated again, one
+group per fresh worker, and a group that kills its worker again ends in status ``error``
+— never ``pass``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ from .policy import Policy
 
 #: below this many snapshot rows a scan takes well under a second and forking costs more than it saves
 MIN_ROWS = 250_000
+#: each worker holds its own joins (~the snapshot's size again at L); more than this many
+#: has not been measured (the development machine has 2 cores)
+MAX_AUTO_JOBS = 4
 
 _job: tuple[list[Policy], Context] | None = None  # what forked workers inherit
 
@@ -42,9 +47,10 @@ def usable_cores() -> int:
 
 
 def auto_jobs(ctx: Context) -> int:
-    """Worker processes for ``--jobs auto``: one per usable core for a large snapshot, else none."""
+    """Worker processes for ``--jobs auto``: one per usable core (at most MAX_AUTO_JOBS) for a
+    large snapshot, else 1 (evaluation in this process)."""
     rows = sum(len(t) for t in ctx.snapshot.tables.values())
-    return usable_cores() if rows >= MIN_ROWS and can_fork() else 1
+    return min(usable_cores(), MAX_AUTO_JOBS) if rows >= MIN_ROWS and can_fork() else 1
 
 
 def kind_groups(policies: list[Policy], ctx: Context) -> list[list[int]]:

@@ -20,7 +20,7 @@ from ledgerguard.scanner.engine import evaluate
 from ledgerguard.scanner.kinds.base import KINDS, PolicyKind, emit
 from ledgerguard.scanner.policy import Policy
 from ledgerguard.scanner.snapshot import Snapshot, write_snapshot
-from ledgerguard.scanner.workers import MIN_ROWS, auto_jobs, usable_cores
+from ledgerguard.scanner.workers import MAX_AUTO_JOBS, MIN_ROWS, auto_jobs, usable_cores
 
 AS_OF = "2026-11-23"
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked (Linux)")
@@ -63,7 +63,7 @@ def test_auto_forks_only_for_a_large_snapshot():
     large = Snapshot(None, "UTC", None, {"grants": pd.DataFrame({"role": ["r"] * MIN_ROWS})})
     now = pd.Timestamp(AS_OF, tz="UTC")
     assert auto_jobs(Context(small, now)) == 1
-    assert auto_jobs(Context(large, now)) == usable_cores()
+    assert auto_jobs(Context(large, now)) == min(usable_cores(), MAX_AUTO_JOBS)
 
 
 class WorkerDies(PolicyKind):
