@@ -104,6 +104,16 @@ def test_a_revoke_that_resolves_a_conflict_is_listed_as_resolved(cli, org, tmp_p
     assert "resolved: 2" in result.output and "- resolved  SOD-001" in result.output
 
 
+def test_worker_processes_judge_a_change_exactly_like_one_process(cli, org, tmp_path):
+    docs = {}
+    for jobs in ("1", "2"):
+        result, doc, _ = gate(cli, org, tmp_path, BAD_CHANGE, "--jobs", jobs)
+        assert result.exit_code == 1, result.output
+        docs[jobs] = doc
+    assert docs["2"]["findings"] and docs["2"]["findings"] == docs["1"]["findings"]
+    assert docs["2"]["resolved"] == docs["1"]["resolved"] and docs["2"]["policies"] == docs["1"]["policies"]
+
+
 @pytest.mark.parametrize(("fail_on", "code"), [("critical", 0), ("never", 0)])
 def test_exit_1_only_when_an_introduced_finding_reaches_fail_on(cli, org, tmp_path, fail_on, code):
     result, doc, _ = gate(cli, org, tmp_path, BAD_CHANGE, "--fail-on", fail_on)
