@@ -111,29 +111,29 @@ class RetentionPeriod(PolicyKind):
         arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule))
         status = arc["status"].astype("str").str.strip().str.lower()
         destroyed = (status == "destroyed") | arc["destroyed_at"].notna()
-        destroyed_on = ctx.local_day(arc["destroyed_at"])
-        dest = arc["destroyable_from"]
         known = arc["category"].isin(list(schedule))
-        early = known & destroyed & (dest.isna() | (destroyed_on < dest)
-                                     | (destroyed_on.isna() & (dest > ctx.today)))
-        appraised_on = ctx.local_day(arc["appraised_at"])
-        register_missing = blank(arc["destruction_register_id"])
-        approval_missing = blank(arc["destruction_approved_by"])
+        dest = arc["destroyable_from"]
         active = (status == "active") | blank(arc["status"])
         # an archive on hold is never destroyable (§3), so it is not due for appraisal either
         due = (active & ~destroyed & ~arc["hold"] & dest.notna() & (dest <= ctx.today)
                & arc["appraised_at"].isna())
-        done = destroyed & (register_missing | approval_missing)
+        # the destruction checks look at destroyed archives only: a small share of the store
+        gone = arc[destroyed]
+        destroyed_on, appraised_on = ctx.local_day(gone["destroyed_at"]), ctx.local_day(gone["appraised_at"])
+        dest = gone["destroyable_from"]
+        early = known[destroyed] & (dest.isna() | (destroyed_on < dest) | (destroyed_on.isna() & (dest > ctx.today)))
+        register_missing = blank(gone["destruction_register_id"])
+        approval_missing = blank(gone["destruction_approved_by"])
         parts = [
-            self._emit(arc, early, "destroyed_early",
+            self._emit(gone, early, "destroyed_early",
                        lambda r: _name(r) + _destroyed(r) + "; retention " + r["retention"].fillna("")
                        + ", destroyable from " + _until(r)),
-            self._emit(arc, destroyed & arc["hold"], "destroyed_on_hold",
+            self._emit(gone, gone["hold"], "destroyed_on_hold",
                        lambda r: _name(r) + _destroyed(r) + " while on hold"),
-            self._emit(arc, done, "destruction_undocumented",
+            self._emit(gone, register_missing | approval_missing, "destruction_undocumented",
                        lambda r: _name(r) + _destroyed(r) + " without " + _lacking(register_missing[r.index],
                                                                               approval_missing[r.index])),
-            self._emit(arc, destroyed & (appraised_on.isna() | (appraised_on > destroyed_on)),
+            self._emit(gone, appraised_on.isna() | (appraised_on > destroyed_on),
                        "destroyed_before_appraisal",
                        lambda r: _name(r) + _destroyed(r) + (r["appraised_at"].isna().map(
                            {True: " without an appraisal", False: " before its appraisal on "})
