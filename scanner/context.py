@@ -128,12 +128,18 @@ class Context:
     def _codes(self, column: str, values: pd.Series) -> np.ndarray:
         """Positions of ``values`` in this scan's growing vocabulary of ``column`` (-1: empty)."""
         arr = pa.array(values)
-        known = self._vocabulary.get(column, pa.array([], arr.type)).cast(arr.type)
-        new = pc.unique(arr.filter(pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, value_set=known)))))
-        if len(new):
-            known = pa.concat_arrays([known, new])
-            self._vocabulary[column] = known
-        codes = pc.index_in(arr, value_set=known)
+        known = self._vocabulary.get(column)
+        if known is None:  # the first table keyed: its distinct values are the vocabulary
+            encoded = pc.dictionary_encode(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+            self._vocabulary[column], codes = encoded.dictionary, encoded.indices
+        else:
+            known = known.cast(arr.type)
+            codes = pc.index_in(arr, value_set=known)
+            new = pc.and_(pc.is_null(codes), pc.is_valid(arr))
+            if pc.any(new).as_py():
+                known = pa.concat_arrays([known, pc.unique(arr.filter(new))])
+                self._vocabulary[column] = known
+                codes = pc.index_in(arr, value_set=known)
         return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype("int64")
 
     def optional(self, name: str) -> pd.DataFrame | None:

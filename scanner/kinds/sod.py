@@ -76,48 +76,56 @@ class SegregationOfDuties(PolicyKind):
         perms = ctx.shared("sod.enabled_permissions", lambda: _enabled_permissions(ctx))
         if perms.rows.empty:
             return concat_findings([])
-        level = self.params["level"]
-        return concat_findings([self._rule(ctx, perms, level, rule) for rule in self.params["rules"]])
+        sid = perms.subject[self.params["level"]]
+        # every rule's conflicts first, as integer codes; then texts and evidence for all of
+        # them at once (a handful of subjects: per-rule pandas calls would cost more)
+        found = []
+        for n, rule in enumerate(self.params["rules"]):
+            left, right = perms.matching(rule["left"]), perms.matching(rule["right"])
+            sids = _conflicting(sid, perms.permission, left, right)
+            if len(sids):
+                found.append((n, sids, left, right))
+        return self._findings(ctx, perms, sid, found) if found else concat_findings([])
 
-    def _rule(self, ctx: Context, perms: EnabledPermissions, level: str, rule: dict[str, Any]) -> pd.DataFrame:
-        # subjects and permissions are matched and grouped as integer codes; texts are
-        # built for the conflicting subjects only
-        sid = perms.subject[level]
-        left, right = perms.matching(rule["left"]), perms.matching(rule["right"])
-        if not left.any() or not right.any():
-            return concat_findings([])
-        both = _per_subject(sid[left], perms.permission[left]).join(
-            _per_subject(sid[right], perms.permission[right]), how="inner", suffixes=("_l", "_r"))
-        # a single permission matching both sides is not two duties
-        same_one = (both["count_l"] == 1) & (both["count_r"] == 1) & (both["first_l"] == both["first_r"])
-        sids = both.index[~same_one]
-        if sids.empty:
-            return concat_findings([])
-        pick = np.isin(sid, sids)
-        left, right = (_with_subjects(perms.rows[side & pick].assign(sid=sid[side & pick]), level)
-                       for side in (left, right))
-        rows = left.drop_duplicates("sid").set_index("sid").loc[sids, ["subject", "person_id"]].reset_index(drop=True)
-        hit = pd.Index(rows["subject"])
+    def _findings(self, ctx: Context, perms: EnabledPermissions, sid: np.ndarray,
+                  found: list[tuple[int, pd.Index, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+        """One finding per (rule, conflicting subject), in rule order."""
+        rules = self.params["rules"]
+        sides, order = [], []
+        for n, sids, left, right in found:
+            pick = np.isin(sid, sids)
+            sides += [pd.DataFrame({"at": np.flatnonzero(mask & pick), "rule": n, "side": side})
+                      for side, mask in (("left", left), ("right", right))]
+            order.append(pd.DataFrame({"rule": n, "sid": sids.to_numpy()}))
+        hits = pd.concat(sides, ignore_index=True)
+        at = hits["at"].to_numpy()
+        part = _with_subjects(perms.rows.iloc[at].reset_index(drop=True).assign(
+            sid=sid[at], rule=hits["rule"].to_numpy(), side=hits["side"].to_numpy()), self.params["level"])
+        part["key"] = part["rule"].astype("str") + "\x1f" + part["subject"]
+        first = part[part["side"] == "left"].drop_duplicates(["rule", "sid"])
+        rows = pd.concat(order, ignore_index=True).merge(
+            first[["rule", "sid", "subject", "person_id", "key"]], on=["rule", "sid"], how="left", sort=False)
+        hit = pd.Index(rows["key"])
         ev: dict[str, pd.Series] = {}
-        for side, part in (("left", left), ("right", right)):
-            via = part["account"] + "/" + part["role"].astype("str") + " → " + part["permission"]
-            ev[f"{side}_permissions"] = group_lists(part["subject"], part["permission"]).reindex(hit)
-            ev[f"{side}_via"] = group_lists(part["subject"], via).reindex(hit)
-        both_sides = pd.concat([left, right])
-        ev["accounts"] = group_lists(both_sides["subject"], both_sides["account"]).reindex(hit)
+        for side in ("left", "right"):
+            p = part[part["side"] == side]
+            via = p["account"] + "/" + p["role"].astype("str") + " → " + p["permission"]
+            ev[f"{side}_permissions"] = group_lists(p["key"], p["permission"]).reindex(hit)
+            ev[f"{side}_via"] = group_lists(p["key"], via).reindex(hit)
+        ev["accounts"] = group_lists(part["key"], part["account"]).reindex(hit)
         ev = {k: pd.Series(v.to_numpy(), index=rows.index) for k, v in ev.items()}
-        rule_name = rule.get("name") or rule["id"]
+        rule_id = pd.Series([rules[n]["id"] for n in rows["rule"]], index=rows.index, dtype="str")
+        rule_name = pd.Series([rules[n].get("name") or rules[n]["id"] for n in rows["rule"]], index=rows.index,
+                              dtype="str")
         who = rows["subject"].copy()
         named = _names(ctx, rows["person_id"])
         has_name = named.notna()
         who[has_name] = named[has_name] + " (" + rows.loc[has_name, "person_id"].astype("str") + ")"
-        message = (who + " holds both sides of " + rule["id"] + " '" + rule_name + "': "
+        message = (who + " holds both sides of " + rule_id + " '" + rule_name + "': "
                    + ev["left_permissions"].str.join(", ") + " and " + ev["right_permissions"].str.join(", "))
         return emit(
             rows, code="incompatible_duties", subject=rows["subject"], person_id=rows["person_id"],
-            message=message, key=rule["id"],
-            evidence={"rule": pd.Series(rule["id"], index=rows.index),
-                      "rule_name": pd.Series(rule_name, index=rows.index), **ev},
+            message=message, key=rule_id, evidence={"rule": rule_id, "rule_name": rule_name, **ev},
         )
 
 
@@ -150,11 +158,25 @@ def _enabled_permissions(ctx: Context) -> EnabledPermissions:
         {"account": account, "person": np.where(no_person, person.max(initial=-1) + 1 + account, person)})
 
 
-def _per_subject(sid: np.ndarray, permission: np.ndarray) -> pd.DataFrame:
-    """Per subject code, in order of appearance: how many distinct permissions, and one of them."""
-    distinct = pd.DataFrame({"sid": sid, "permission": permission}).drop_duplicates()
-    grouped = distinct.groupby("sid", sort=False)["permission"]
-    return pd.DataFrame({"count": grouped.size(), "first": grouped.first()})
+def _conflicting(sid: np.ndarray, permission: np.ndarray, left: np.ndarray, right: np.ndarray) -> pd.Index:
+    """Subject codes holding a permission of each side, in order of appearance on the left
+    (the order findings come out in); a single permission matching both sides is not two duties."""
+    if not left.any() or not right.any():
+        return pd.Index([], dtype="int64")
+    ls, lcount, lfirst = _per_subject(sid[left], permission[left])
+    rs, rcount, rfirst = _per_subject(sid[right], permission[right])
+    common, li, ri = np.intersect1d(ls, rs, assume_unique=True, return_indices=True)
+    conflict = common[~((lcount[li] == 1) & (rcount[ri] == 1) & (lfirst[li] == rfirst[ri]))]
+    subjects, first_at = np.unique(sid[left], return_index=True)
+    return pd.Index(conflict[np.argsort(first_at[np.searchsorted(subjects, conflict)], kind="stable")])
+
+
+def _per_subject(sid: np.ndarray, permission: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per subject code (sorted): how many distinct permissions, and the smallest one."""
+    width = int(permission.max()) + 2
+    pairs = np.unique(sid.astype("int64") * width + (permission + 1))
+    subjects, start, count = np.unique(pairs // width, return_index=True, return_counts=True)
+    return subjects, count, pairs[start] % width - 1
 
 
 def _names(ctx: Context, person_ids: pd.Series) -> pd.Series:
