@@ -180,10 +180,13 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
     dep = next(p for p in policies if p.kind == "revoke_on_departure")
     grace = dep.params.get("grace_days", 0)
     deadline = (AS_OF - pd.Timedelta(days=grace)).isoformat()
+    # ledgerguard and DuckDB first: while c7n's record dicts exist, Python's garbage collector
+    # walks them on every collection, which would slow whoever runs then
+    ours = versus_duckdb([dep], lambda: peers.duckdb_departure(con, dep.id, params(dep), today),
+                         lambda: peers.duckdb_departure_count_only(con, AS_OF.isoformat(), grace))
     build_s, resources = timed(lambda: peers.c7n_departure_resources(tables))
     out["revoke_on_departure"] = {
-        **versus_duckdb([dep], lambda: peers.duckdb_departure(con, dep.id, params(dep), today),
-                        lambda: peers.duckdb_departure_count_only(con, AS_OF.isoformat(), grace)),
+        **ours,
         "c7n_s": timed(lambda: peers.c7n_departure(resources, deadline))[0],
         "c7n_records_s": build_s,
         "c7n_records": len(resources),
@@ -194,10 +197,11 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
     if sod:
         rules = [r for p in sod for r in p.params.get("rules", [])]
         known = sorted(tables["role_permissions"]["permission"].dropna().unique())
+        ours = versus_duckdb(sod, lambda: peers.duckdb_sod(con, [(p.id, params(p)) for p in sod]),
+                             lambda: peers.duckdb_sod_count_only(con, rules))
         build_s, resources = timed(lambda: peers.c7n_sod_resources(tables))
         out["segregation_of_duties"] = {
-            **versus_duckdb(sod, lambda: peers.duckdb_sod(con, [(p.id, params(p)) for p in sod]),
-                            lambda: peers.duckdb_sod_count_only(con, rules)),
+            **ours,
             "c7n_s": timed(lambda: peers.c7n_sod(resources, rules, known))[0],
             "c7n_records_s": build_s,
             "rules": len(rules),
@@ -208,10 +212,11 @@ def compare_peers(snap, policies, repeat: int) -> dict[str, Any]:
     if ret:
         schedule = {c: (y["years"] if isinstance(y, dict) else y) for c, y in ret.params["schedule"].items()
                     if not isinstance(y, dict)}
+        ours = versus_duckdb([ret], lambda: peers.duckdb_retention(con, ret.id, params(ret), today),
+                             lambda: peers.duckdb_retention_count_only(con, schedule))
         build_s, resources = timed(lambda: peers.c7n_retention_resources(tables))
         out["retention_period"] = {
-            **versus_duckdb([ret], lambda: peers.duckdb_retention(con, ret.id, params(ret), today),
-                            lambda: peers.duckdb_retention_count_only(con, schedule)),
+            **ours,
             "c7n_s": timed(lambda: peers.c7n_retention(resources, schedule))[0],
             "c7n_records_s": build_s,
         }
