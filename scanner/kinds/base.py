@@ -175,9 +175,12 @@ def group_lists(keys: pd.Series, values: pd.Series) -> pd.Series:
 
 
 def joined_per(df: pd.DataFrame, keys: list[str], column: str, name: str, *, limit: int | None = None,
-               sep: str = ", ") -> pd.DataFrame:
+               sep: str = ", ", count: str | None = None) -> pd.DataFrame:
     """Sorted distinct values of ``column`` per group of ``keys`` as one text column ``name``
-    (the first ``limit`` values when given); the groups' keys are the other columns."""
+    (the first ``limit`` values when given), and their number as column ``count`` when
+    asked for; the groups' keys are the other columns."""
     groups, parts = _distinct_runs(df, keys, column)
     groups[name] = pd.Series([sep.join(p[:limit].tolist()) for p in parts], index=groups.index, dtype="str")
+    if count:
+        groups[count] = np.array([len(p) for p in parts], dtype="int64")
     return groups

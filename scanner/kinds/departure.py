@@ -62,30 +62,29 @@ class RevokeOnDeparture(PolicyKind):
         acc["subject"] = account_subject(acc)
         acc["who"] = (acc["display_name"].fillna(acc["account_id"]) + " ("
                       + acc["person_id"].astype("str") + ")")
-        dep_text = text(acc["identity.departure_date"]).replace("", "an unrecorded date")
         parts = [
-            self._still_enabled(ctx, acc, dep_text),
-            self._late(ctx, acc, dep_text),
+            self._still_enabled(ctx, acc),
+            self._late(ctx, acc),
             self._logins_after(ctx, acc),
             self._archive_access_after(ctx, acc),
             self._leftover_grants(ctx, acc),
         ]
         return concat_findings(parts)
 
-    def _still_enabled(self, ctx: Context, acc: pd.DataFrame, dep_text: pd.Series) -> pd.DataFrame:
+    def _still_enabled(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
         late = acc["enabled"] & (acc["departed_on"].isna() | (acc["deadline"] < ctx.today))
         rows = acc[late]
         overdue = (ctx.today - rows["deadline"]).dt.days
         return emit(
             rows, code="enabled_after_departure", subject=rows["subject"], person_id=rows["person_id"],
             message=(rows["who"] + " is still enabled in " + rows["system"] + "; the person left on "
-                     + dep_text[rows.index] + " (grace " + str(self.params["grace_days"]) + " days)"),
+                     + _left_on(rows) + " (grace " + str(self.params["grace_days"]) + " days)"),
             evidence={"departure_date": rows["identity.departure_date"], "enabled": rows["enabled"],
                       "grace_days": pd.Series(self.params["grace_days"], index=rows.index),
                       "days_overdue": overdue, "last_login_at": rows["last_login_at"]},
         )
 
-    def _late(self, ctx: Context, acc: pd.DataFrame, dep_text: pd.Series) -> pd.DataFrame:
+    def _late(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
         disabled_on = ctx.local_day(acc["disabled_at"])
         recent = (ctx.today - acc["departed_on"]).dt.days <= self.params["lookback_days"]
         late = ~acc["enabled"] & disabled_on.notna() & (disabled_on > acc["deadline"]) & recent
@@ -95,21 +94,22 @@ class RevokeOnDeparture(PolicyKind):
             rows, code="late_revocation", subject=rows["subject"], person_id=rows["person_id"],
             message=(rows["who"] + " was disabled on " + text(rows["disabled_at"]) + ", "
                      + days_late.astype("str") + " day(s) late; the person left on "
-                     + dep_text[rows.index]),
+                     + _left_on(rows)),
             evidence={"departure_date": rows["identity.departure_date"],
                       "disabled_at": rows["disabled_at"], "days_late": days_late},
         )
 
     def _logins_after(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
         """last_login_at and the logins table, one finding per account."""
-        events = [acc[["system", "account_id", "last_login_at"]].rename(columns={"last_login_at": "at"})
+        keys = ["system", "account_id"]
+        events = [acc[[*keys, "last_login_at", "departed_on"]].rename(columns={"last_login_at": "at"})
                   .assign(source="last_login_at")]
         logins = ctx.optional("logins")
         if logins is not None:
             # like dormant_account: a failed attempt is not use (an empty success is false, §5.1)
-            events.append(logins[logins["success"]][["system", "account_id", "at"]].assign(source="logins"))
+            ok = logins[logins["success"] & isin(logins["account_id"], acc["account_id"])][[*keys, "at"]]
+            events.append(ok.merge(acc[[*keys, "departed_on"]], on=keys).assign(source="logins"))
         ev = pd.concat(events, ignore_index=True).dropna(subset=["at"])
-        ev = ev.merge(acc[["system", "account_id", "departed_on"]], on=["system", "account_id"])
         ev = ev[ctx.local_day(ev["at"]) > ev["departed_on"]]
         if ev.empty:
             return concat_findings([])
@@ -172,9 +172,7 @@ class RevokeOnDeparture(PolicyKind):
             disabled[["system", "account_id"]], on=["system", "account_id"])
         if held.empty:
             return concat_findings([])
-        keys = ["system", "account_id"]
-        per = held.groupby(keys, sort=False)["role"].nunique().rename("role_count").reset_index()
-        per = per.merge(joined_per(held, keys, "role", "roles"), on=keys, how="left", sort=False)
+        per = joined_per(held, ["system", "account_id"], "role", "roles", count="role_count")
         rows = disabled.merge(per, on=["system", "account_id"])
         return emit(
             rows, code="grants_on_disabled_account", subject=rows["subject"], person_id=rows["person_id"],
@@ -184,3 +182,7 @@ class RevokeOnDeparture(PolicyKind):
                       "role_count": rows["role_count"], "roles": rows["roles"]},
             severity=self.params["leftover_grants_severity"],
         )
+
+
+def _left_on(rows: pd.DataFrame) -> pd.Series:
+    return text(rows["identity.departure_date"]).replace("", "an unrecorded date")
