@@ -101,18 +101,23 @@ def emit(
         evidence = {c: rows[c] for c in evidence}
     names = list(evidence)
     values = [_jsonable(evidence[k].reindex(idx)).tolist() for k in names]
-    out = pd.DataFrame(index=idx)
-    out["code"] = code
-    out["subject"] = subject
-    out["person_id"] = (
-        person_id.astype(object).where(person_id.notna(), None) if person_id is not None else None
-    )
-    out["message"] = message
-    out["evidence"] = [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names \
-        else [{} for _ in range(len(idx))]
-    out["key"] = key
-    out["severity"] = severity
-    return out[FINDING_COLUMNS].reset_index(drop=True)
+
+    def column(value: object) -> list:
+        """A Series aligned to ``rows``, else one value for every row."""
+        return value.reindex(idx).tolist() if isinstance(value, pd.Series) else [value] * len(idx)
+
+    if person_id is not None:
+        person_id = person_id.astype(object).where(person_id.notna(), None)
+    return pd.DataFrame({
+        "code": column(code),
+        "subject": column(subject),
+        "person_id": column(person_id),
+        "message": column(message),
+        "evidence": [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names
+        else [{} for _ in range(len(idx))],
+        "key": column(key),
+        "severity": column(severity),
+    }, columns=FINDING_COLUMNS, dtype=object)
 
 
 def concat_findings(parts: list[pd.DataFrame]) -> pd.DataFrame:
