@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..context import Context, lookup
@@ -150,22 +151,22 @@ class RetentionPeriod(PolicyKind):
     @staticmethod
     def _destroyable_from(arc: pd.DataFrame, schedule: dict[str, Any]) -> pd.Series:
         """First local date each archive may be destroyed (NaT: not destroyable / unknown)."""
-        out = pd.Series(pd.NaT, index=arc.index, dtype="datetime64[us]")
-        years = {c: e for c, e in schedule.items() if isinstance(e, int)}
-        by_year = lookup(arc["category"], years)
-        fy = arc["fiscal_year"].astype("Float64")
-        rows = by_year.notna() & fy.notna()
-        if rows.any():
-            first = (fy[rows] + by_year[rows].astype("Float64") + 1).astype("int64").to_numpy()
-            # Jan 1 of the first destroyable year, through numpy's year unit (no per-row parsing)
-            out[rows] = (first - 1970).astype("datetime64[Y]").astype("datetime64[us]")
+        out = np.full(len(arc), np.datetime64("NaT"), dtype="datetime64[us]")
+        # per distinct category, then per row through the codes (-1, no category: the last, NaN)
+        codes, categories = pd.factorize(arc["category"])
+        years = np.array([*(float(e) if isinstance(e := schedule.get(c), int) else np.nan for c in categories),
+                          np.nan])
+        first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[codes] + 1
+        rows = ~np.isnan(first)
+        # Jan 1 of the first destroyable year, through numpy's year unit (no per-row parsing)
+        out[rows] = (first[rows].astype("int64") - 1970).astype("datetime64[Y]").astype("datetime64[us]")
         counted = {(e["from"], e["years"]): [c for c, x in schedule.items() if x == e]
                    for e in schedule.values() if isinstance(e, dict)}
-        for (column, n), categories in counted.items():
-            rows = arc["category"].isin(categories)
+        for (column, n), names in counted.items():
+            rows = np.isin(codes, [i for i, c in enumerate(categories) if c in names])
             start = Context.local_day(arc.loc[rows, column])
-            out[rows] = (start + pd.DateOffset(years=n) + pd.Timedelta(days=1)).astype("datetime64[us]")
-        return out
+            out[rows] = (start + pd.DateOffset(years=n) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[us]")
+        return pd.Series(out, index=arc.index)
 
     def _emit(self, arc: pd.DataFrame, mask: pd.Series, code: str, message: Callable[[pd.DataFrame], pd.Series],
               severity: str | None = None) -> pd.DataFrame:
