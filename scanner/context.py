@@ -164,16 +164,22 @@ class Context:
         return self.table("identities")
 
     @cached_property
+    def people(self) -> pd.DataFrame:
+        """The identities, one row per person_id: the first row of a person_id counts."""
+        return self.identities.drop_duplicates("person_id")
+
+    @cached_property
     def accounts_with_identity(self) -> pd.DataFrame:
         """accounts ⟕ identities on person_id; identity columns as ``identity.<col>``; keyed."""
         return self.with_identity(self.keyed("accounts"))
 
-    def with_identity(self, accounts: pd.DataFrame, identities: pd.DataFrame | None = None) -> pd.DataFrame:
-        """``accounts`` ⟕ ``identities`` (default: all) on person_id, the first row of a
-        person_id counting; identity columns as ``identity.<col>``."""
-        ids = (self.identities if identities is None else identities).drop_duplicates("person_id")
+    def with_identity(self, rows: pd.DataFrame, people: pd.DataFrame | None = None,
+                      on: str = "person_id") -> pd.DataFrame:
+        """``rows`` ⟕ ``people`` (rows of ``Context.people``; default: all) on column ``on``;
+        identity columns as ``identity.<col>``."""
+        ids = self.people if people is None else people
         ids = ids.rename(columns={c: f"identity.{c}" for c in ids.columns})
-        return accounts.merge(ids, how="left", left_on="person_id", right_on="identity.person_id", sort=False)
+        return rows.merge(ids, how="left", left_on=on, right_on="identity.person_id", sort=False)
 
     @cached_property
     def grants_with_account(self) -> pd.DataFrame:
@@ -188,10 +194,7 @@ class Context:
         out = grants.merge(accounts, how="left", left_on=["system", "account_id"],
                            right_on=["account.system", "account.account_id"], sort=False)
         if self.snapshot.has("identities"):
-            ids = self.identities.drop_duplicates("person_id")
-            ids = ids.rename(columns={c: f"identity.{c}" for c in ids.columns})
-            out = out.merge(ids, how="left", left_on="account.person_id", right_on="identity.person_id",
-                            sort=False)
+            out = self.with_identity(out, on="account.person_id")
         return out
 
     @cached_property

@@ -67,6 +67,7 @@ def kind_groups(policies: list[Policy], ctx: Context) -> list[list[int]]:
 
 
 def _run_group(indexes: list[int]) -> list[tuple[int, str, list[dict[str, Any]], str | None]]:
+    """(index, status, findings, error) of each policy: the Policy objects stay in the parent."""
     assert _job is not None, "a worker runs only in a process forked by evaluate_in_workers"
     policies, ctx = _job
     out = []

@@ -114,7 +114,7 @@ class ChangeApproval(PolicyKind):
         )
 
     def _approver_position(self, ctx: Context, ch: pd.DataFrame, approver: pd.Series) -> pd.DataFrame:
-        ids = ctx.table("identities").drop_duplicates("person_id").set_index("person_id")["position"]
+        ids = ctx.people.set_index("person_id")["position"]
         position = approver.map(ids)
         allowed = position.isin(self.params["approver_positions"])
         mask = ~blank(approver) & ~allowed

@@ -49,8 +49,7 @@ class RevokeOnDeparture(PolicyKind):
     }
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        ids = ctx.identities.drop_duplicates("person_id")
-        departed = ids[ids["status"] == "departed"]
+        departed = ctx.people[ctx.people["status"] == "departed"]
         if departed.empty:
             return concat_findings([])
         # departures are few: narrow the accounts before joining the identities

@@ -113,11 +113,10 @@ class RetentionPeriod(PolicyKind):
         status = arc["status"].astype("str").str.strip().str.lower()
         destroyed = (status == "destroyed") | arc["destroyed_at"].notna()
         known = arc["category"].isin(list(schedule))
-        dest = arc["destroyable_from"]
         active = (status == "active") | blank(arc["status"])
         # an archive on hold is never destroyable (§3), so it is not due for appraisal either
-        due = (active & ~destroyed & ~arc["hold"] & dest.notna() & (dest <= ctx.today)
-               & arc["appraised_at"].isna())
+        due = (active & ~destroyed & ~arc["hold"] & arc["destroyable_from"].notna()
+               & (arc["destroyable_from"] <= ctx.today) & arc["appraised_at"].isna())
         # the destruction checks look at destroyed archives only: a small share of the store
         gone = arc[destroyed]
         destroyed_on, appraised_on = ctx.local_day(gone["destroyed_at"]), ctx.local_day(gone["appraised_at"])

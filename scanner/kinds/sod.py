@@ -180,11 +180,10 @@ def _per_subject(sid: np.ndarray, permission: np.ndarray) -> tuple[np.ndarray, n
 
 
 def _names(ctx: Context, person_ids: pd.Series) -> pd.Series:
-    """The identities' names of ``person_ids`` (the first row of a person_id counting)."""
-    ids = ctx.optional("identities")
-    if ids is None:
+    """The names ``Context.people`` gives ``person_ids``."""
+    if ctx.optional("identities") is None:
         return pd.Series(None, index=person_ids.index, dtype=object)
-    ids = ids[isin(ids["person_id"], person_ids.dropna())].drop_duplicates("person_id")
+    ids = ctx.people[isin(ctx.people["person_id"], person_ids.dropna())]
     return person_ids.map(pd.Series(ids["name"].to_numpy(), index=ids["person_id"].to_numpy())).astype(object)
 
 
