@@ -146,7 +146,7 @@ def cli_scan(snapshot: Path) -> float:
     load, evaluate, findings.json), wall time."""
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "ledgerguard.scanner.cli", "scan", "--snapshot", str(snapshot),
+        subprocess.run([sys.executable, "-m", "ledgerguard.app.cli", "scan", "--snapshot", str(snapshot),
                         "--as-of", AS_OF.date().isoformat(), "--format", "json", "--out", out,
                         "--fail-on", "never"], check=True, capture_output=True)
         return time.perf_counter() - t

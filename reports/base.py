@@ -18,6 +18,8 @@ FORMATS: Registry[type[Reporter]] = Registry("report format", "ledgerguard.repor
 class Reporter:
     name: ClassVar[str]
     filename: ClassVar[str]  # what it writes inside --out
+    #: annotations that point at a change file's lines, which only ``gate`` has
+    gate_only: ClassVar[bool] = False
 
     def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
         raise NotImplementedError

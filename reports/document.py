@@ -13,14 +13,12 @@ from typing import Any
 
 import jsonschema
 
+from ledgerguard.scanner.contract import FORMAT, SEVERITIES, Finding, read_findings, severity_key
 from ledgerguard.scanner.errors import InputError, Problem
-from ledgerguard.scanner.findings import read_findings
 
 from .i18n import Labels, localized
 from .safe import as_text
 
-FORMAT = "ledgerguard-findings/1"
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 # What `ledgerguard report` insists on before rendering; everything else is optional
@@ -81,16 +79,6 @@ def load_findings(path: str | Path) -> dict[str, Any]:
     return doc
 
 
-def severity_key(finding: dict[str, Any]) -> tuple[int, str, str, str]:
-    """Most severe first, then by policy and subject, so every format lists alike."""
-    return (
-        SEVERITY_RANK.get(finding.get("severity", "info"), len(SEVERITIES)),
-        finding.get("policy_id") or "",
-        finding.get("subject") or "",
-        finding.get("id") or "",
-    )
-
-
 def location_text(location: Any) -> str:
     if not isinstance(location, dict) or not location.get("file"):
         return ""
@@ -147,16 +135,16 @@ class View:
         self.summary = doc.get("summary") or {}
         self.policies: list[dict[str, Any]] = doc.get("policies") or []
         self.controls: list[dict[str, Any]] = doc.get("controls") or []
-        self.findings: list[dict[str, Any]] = doc.get("findings") or []
+        self.findings: list[Finding] = doc.get("findings") or []
         self.waivers: list[dict[str, Any]] = doc.get("waivers") or []
-        self.resolved: list[dict[str, Any]] = doc.get("resolved") or []
+        self.resolved: list[Finding] = doc.get("resolved") or []
         self.policy_by_id = {p["id"]: p for p in self.policies}
         self._titles = {p["id"]: localized(p.get("title"), lang) for p in self.policies}
 
     def title_of(self, policy_id: str) -> str:
         return self._titles.get(policy_id, "")
 
-    def sorted_findings(self) -> list[dict[str, Any]]:
+    def sorted_findings(self) -> list[Finding]:
         return sorted(self.findings, key=severity_key)
 
     def severity_counts(self) -> dict[str, int]:
@@ -164,13 +152,13 @@ class View:
         counts = Counter(f.get("severity") for f in self.findings if f.get("status") != "waived")
         return {s: counts.get(s, 0) for s in SEVERITIES}
 
-    def findings_by_policy(self) -> dict[str, list[dict[str, Any]]]:
-        grouped: dict[str, list[dict[str, Any]]] = {p["id"]: [] for p in self.policies}
+    def findings_by_policy(self) -> dict[str, list[Finding]]:
+        grouped: dict[str, list[Finding]] = {p["id"]: [] for p in self.policies}
         for f in self.findings:
             grouped.setdefault(f["policy_id"], []).append(f)
         return grouped
 
-    def row(self, finding: dict[str, Any]) -> list[Any]:
+    def row(self, finding: Finding) -> list[Any]:
         """One finding as the values of FINDING_COLUMNS, in that order.
 
         Raw values (None, strings, the evidence dict): the tabular formats turn each

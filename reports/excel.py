@@ -27,6 +27,7 @@ from typing import IO, Any
 import xlsxwriter
 from xlsxwriter.worksheet import Worksheet
 
+from ledgerguard.scanner.contract import Finding
 from ledgerguard.scanner.fsutil import atomic_file
 
 from .base import FORMATS, Reporter
@@ -123,7 +124,7 @@ class _Book:
         ws.autofilter(0, 0, max(last_row, 1), columns - 1)
 
 
-def _write_findings(book: _Book, label_key: str, findings: list[dict[str, Any]]) -> None:
+def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> None:
     view, L = book.view, book.labels
     keys = [key for key, _, _ in FINDING_COLUMNS]
     headers = [L[label] for _, label, _ in FINDING_COLUMNS]

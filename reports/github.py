@@ -21,12 +21,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ledgerguard.scanner.contract import Finding, is_failing, severity_key
 from ledgerguard.scanner.errors import Problem
-from ledgerguard.scanner.findings import is_failing
 from ledgerguard.scanner.fsutil import atomic_write_text
 
 from .base import FORMATS, Reporter
-from .document import severity_key
 from .safe import clean_text
 
 FAILING_LEVEL = "error"
@@ -46,7 +45,7 @@ def _command(level: str, message: str, **props: Any) -> str:
     return f"::{level}{' ' + given if given else ''}::{escape_data(message)}"
 
 
-def _level(finding: dict[str, Any], fail_on: str) -> str:
+def _level(finding: Finding, fail_on: str) -> str:
     if finding.get("status") == "waived":
         return "notice"
     if is_failing(finding, fail_on):
@@ -100,6 +99,7 @@ def stop_commands(echo: Callable[[str], None]) -> Iterator[None]:
 @FORMATS.register("github")
 class GithubReporter(Reporter):
     filename = "github-annotations.txt"
+    gate_only = True
 
     def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
         path = out_dir / self.filename

@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ledgerguard.scanner.contract import severity_key
 from ledgerguard.scanner.fsutil import atomic_write_text
 
 from .base import FORMATS, Reporter
-from .document import severity_key
 from .safe import clean_text
 
 SEVERITY = {"critical": "blocker", "high": "critical", "medium": "major", "low": "minor", "info": "info"}
@@ -44,6 +44,7 @@ def issues(doc: dict[str, Any]) -> list[dict[str, Any]]:
 @FORMATS.register("gitlab")
 class GitlabReporter(Reporter):
     filename = "gl-code-quality-report.json"
+    gate_only = True
 
     def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
         path = out_dir / self.filename

@@ -29,6 +29,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from ledgerguard.scanner.contract import severity_key
 from ledgerguard.scanner.fsutil import atomic_file
 
 from .base import FORMATS, Reporter
@@ -231,7 +232,7 @@ def _context(view: View) -> dict[str, Any]:
         "waivers": view.waivers,
         "baseline": baseline,
         "has_baseline": bool(baseline or view.resolved),
-        "resolved": sorted(view.resolved, key=lambda f: SEVERITY_RANK.get(f.get("severity"), 9))[:RESOLVED_ROWS],
+        "resolved": sorted(view.resolved, key=severity_key)[:RESOLVED_ROWS],
         "resolved_total": len(view.resolved),
         "location_text": location_text,
         "waiver_text": waiver_text,

@@ -13,10 +13,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from ledgerguard.scanner.contract import Finding, severity_key
 from ledgerguard.scanner.fsutil import atomic_file
 
 from .base import FORMATS, Reporter
-from .document import View, severity_key
+from .document import View
 from .safe import clean_text
 
 # A failure body listing 100k findings helps nobody in a CI test tab; the rest are
@@ -24,7 +25,7 @@ from .safe import clean_text
 MAX_LISTED = 1000
 
 
-def _line(finding: dict[str, Any]) -> str:
+def _line(finding: Finding) -> str:
     loc = finding.get("location") or {}
     where = f"{loc['file']}:{loc['line']}: " if loc.get("file") and loc.get("line") else ""  # gate: the change
     return (
@@ -33,7 +34,7 @@ def _line(finding: dict[str, Any]) -> str:
     )
 
 
-def _listing(findings: list[dict[str, Any]]) -> str:
+def _listing(findings: list[Finding]) -> str:
     lines = [_line(f) for f in findings[:MAX_LISTED]]
     if len(findings) > MAX_LISTED:
         lines.append(f"... and {len(findings) - MAX_LISTED} more (see findings.json)")

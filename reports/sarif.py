@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ledgerguard.scanner.contract import Finding, severity_key
 from ledgerguard.scanner.fsutil import atomic_write_text
 
 from .base import FORMATS, Reporter
-from .document import View, severity_key
+from .document import View
 from .i18n import localized
 from .safe import clean_text
 
@@ -95,7 +96,7 @@ def _rule(policy: dict[str, Any], view: View) -> dict[str, Any]:
     }
 
 
-def _result(finding: dict[str, Any], view: View, rule_index: dict[str, int]) -> dict[str, Any]:
+def _result(finding: Finding, view: View, rule_index: dict[str, int]) -> dict[str, Any]:
     policy = view.policy_by_id.get(finding["policy_id"], {})
     location = finding.get("location")
     if isinstance(location, dict) and location.get("file"):

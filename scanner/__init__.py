@@ -1,4 +1,5 @@
-"""ledgerguard scanner: policy loading and validation, the engine, the CLI."""
+"""ledgerguard scanner, the shared core: snapshots, policy loading and validation, the kinds,
+the engine and the findings contract. It imports neither connectors nor reports."""
 
 from importlib.metadata import PackageNotFoundError, version
 

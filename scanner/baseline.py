@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .contract import Finding
 
-def apply_baseline(findings: list[dict[str, Any]], baseline: dict[str, Any],
-                   unevaluated: set[str] = frozenset()) -> list[dict[str, Any]]:
+
+def apply_baseline(findings: list[Finding], baseline: dict[str, Any],
+                   unevaluated: set[str] = frozenset()) -> list[Finding]:
     """Set each finding's ``baseline`` field (in place); return the resolved findings.
 
     Findings of ``unevaluated`` policies (status error or skipped now) are not

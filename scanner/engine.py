@@ -7,10 +7,9 @@ raises, ends with status ``error`` — never ``pass`` — and the others still r
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 from .context import Context
+from .contract import PolicyOutcome
 from .errors import TableUnavailable
 from .findings import finding_records
 from .kinds.base import KINDS
@@ -19,20 +18,12 @@ from .policy import Policy
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PolicyOutcome:
-    policy: Policy
-    status: str  # pass | fail | error | skipped (fail/pass settled after waivers)
-    findings: list[dict[str, Any]]  # finding records (findings.finding_records), in the kind's order
-    error: str | None = None
-
-
 def evaluate_policy(policy: Policy, ctx: Context) -> PolicyOutcome:
     if not policy.enabled:
         return PolicyOutcome(policy, "skipped", [])
     kind = KINDS.get(policy.kind)(policy.params)
     try:
-        ctx.require(kind.tables)
+        ctx.require(kind.reads())
         found = finding_records(policy, kind.evaluate(ctx))
     except TableUnavailable as exc:
         return PolicyOutcome(policy, "error", [], str(exc))

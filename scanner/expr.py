@@ -562,9 +562,9 @@ def parse_template(source: str, prefixes: tuple[str, ...] | None = None) -> Temp
 def display(s: pd.Series) -> pd.Series:
     """A column as message text: ISO dates (time only when not midnight), true/false, '' for empty."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
-        from .kinds.base import _jsonable
+        from .kinds.base import jsonable
 
-        s = _jsonable(s)
+        s = jsonable(s)
     elif pd.api.types.is_bool_dtype(s.dtype):
         return s.map({True: "true", False: "false"}).astype(object).fillna("")
     elif pd.api.types.is_float_dtype(s.dtype):

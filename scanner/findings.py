@@ -1,4 +1,4 @@
-"""Findings: stable ids, the findings.json document (SPEC §7), summary and exit code.
+"""Findings: stable ids, the findings.json document (docs/findings.md), summary and exit code.
 
 The document built here is the machine contract; every report is a view of it.
 """
@@ -6,26 +6,19 @@ The document built here is the machine contract; every report is a view of it.
 from __future__ import annotations
 
 import hashlib
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .errors import InputError, Problem
+from .contract import FORMAT, SEVERITIES, Finding, PolicyOutcome, is_failing
 from .exitcodes import ExitCode
 from .kinds.base import FINDING_COLUMNS
-from .policy import SEVERITIES, PolicyPack
+from .policy import PolicyPack
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .engine import PolicyOutcome
     from .policy import Policy
-
-FORMAT = "ledgerguard-findings/1"
-RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}  # critical 5 … info 1
-FAIL_ON = (*SEVERITIES, "never")
 
 
 def finding_id(policy_id: str, subject: str, code: str, key: str | None = None) -> str:
@@ -34,10 +27,10 @@ def finding_id(policy_id: str, subject: str, code: str, key: str | None = None) 
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
 
 
-def finding_records(pol: Policy, frame: pd.DataFrame) -> list[dict[str, Any]]:
+def finding_records(pol: Policy, frame: pd.DataFrame) -> list[Finding]:
     """A kind's findings frame as the policy's finding records (duplicates of one id collapse)."""
     columns = (frame[c].tolist() for c in FINDING_COLUMNS)
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Finding] = {}
     for code, subject, person_id, message, evidence, key, severity in zip(*columns, strict=True):
         key = key if isinstance(key, str) and key else None  # NaN/None/"" = no key
         fid = finding_id(pol.id, subject, code, key)
@@ -62,18 +55,10 @@ def finding_records(pol: Policy, frame: pd.DataFrame) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def is_failing(finding: dict[str, Any], fail_on: str) -> bool:
-    return (
-        fail_on != "never"
-        and finding["status"] == "open"
-        and RANK[finding["severity"]] >= RANK[fail_on]
-    )
-
-
 def assemble(
     *,
     outcomes: list[PolicyOutcome],
-    findings: list[dict[str, Any]],
+    findings: list[Finding],
     packs: list[PolicyPack],
     snapshot: Snapshot,
     as_of: str,
@@ -82,7 +67,7 @@ def assemble(
     fail_on: str,
     command: str = "scan",
     waivers: list[dict[str, Any]] | None = None,
-    resolved: list[dict[str, Any]] | None = None,
+    resolved: list[Finding] | None = None,
 ) -> dict[str, Any]:
     """The findings.json document: policy statuses and the summary follow the findings."""
     open_by_policy: dict[str, int] = {}
@@ -182,22 +167,3 @@ def exit_code(doc: dict[str, Any], fail_on: str, *, new_only: bool = False) -> E
         if is_failing(f, fail_on) and (not new_only or f.get("baseline") in ("new", "waiver_expired")):
             return ExitCode.FINDINGS
     return ExitCode.OK
-
-
-def read_findings(path: str | Path) -> dict[str, Any]:
-    """Read a findings.json written by ledgerguard (for ``report`` and ``--baseline``)."""
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError(Problem("no such file", str(p))) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(Problem(f"invalid JSON: {exc.msg}", str(p), exc.lineno, exc.colno)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(f"cannot read: {exc}", str(p))) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise InputError(Problem(f"not a ledgerguard findings file (format must be {FORMAT!r})", str(p), 1, 1))
-    for key in ("scan", "summary", "policies", "findings"):
-        if key not in doc:
-            raise InputError(Problem(f"findings file lacks {key!r}", str(p), 1, 1))
-    return doc

@@ -52,11 +52,6 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         fh.write(text)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_file(path, "wb") as fh:
-        fh.write(data)
-
-
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Build a directory under a temp name; it appears at ``path`` only when complete.

@@ -15,12 +15,12 @@ from typing import Any
 
 import jsonschema
 
+from .contract import SEVERITIES
 from .errors import InputError, Problem
 from .kinds.base import KINDS
 from .yamlload import YamlDoc, load_yaml, validate
 
 API_VERSION = "ledgerguard/v1"
-SEVERITIES = ("critical", "high", "medium", "low", "info")
 BUILTIN_PACK = Path(__file__).resolve().parent.parent / "policies" / "cn_finance"
 
 _TEXT = {"type": "string", "minLength": 1}

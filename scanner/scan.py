@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import pandas as pd
@@ -14,7 +13,7 @@ from .errors import InputError, Problem
 from .findings import assemble
 from .policy import PolicyPack, all_policies
 from .snapshot import Snapshot
-from .timeutil import iso, parse_instant
+from .timeutil import clock, iso, parse_instant
 from .waivers import Waiver, apply_waivers
 
 
@@ -37,10 +36,6 @@ def resolve_now(as_of: str | None, snapshot: Snapshot) -> pd.Timestamp:
     return pd.Timestamp.now(tz=tz)
 
 
-def _clock() -> str:
-    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
-
-
 def run_scan(
     snapshot: Snapshot,
     packs: list[PolicyPack],
@@ -55,7 +50,7 @@ def run_scan(
     """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble.
 
     ``jobs``: worker processes for the evaluation (None: by snapshot size; see workers.py)."""
-    started = _clock()
+    started = clock()
     ctx = Context(snapshot, now)
     outcomes = evaluate(all_policies(packs), ctx, jobs)
     findings = [f for o in outcomes for f in o.findings]
@@ -66,6 +61,6 @@ def run_scan(
         resolved = apply_baseline(findings, baseline, unevaluated)
     return assemble(
         outcomes=outcomes, findings=findings, packs=packs, snapshot=snapshot,
-        as_of=iso(ctx.now), started_at=started, finished_at=_clock(),
+        as_of=iso(ctx.now), started_at=started, finished_at=clock(),
         fail_on=fail_on, command=command, waivers=waiver_records, resolved=resolved,
     )

@@ -19,6 +19,11 @@ _OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2}
 _DATE_OR_TIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
 
 
+def clock() -> str:
+    """Now on the wall clock, for provenance (a scan's started_at / finished_at)."""
+    return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
+
+
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)

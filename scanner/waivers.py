@@ -23,6 +23,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
+from .contract import Finding
 from .errors import InputError, Problem
 from .yamlload import load_checked
 
@@ -66,7 +67,7 @@ class Waiver:
     line: int
     code: str | None = None  # glob over finding codes; all codes when absent
 
-    def matches(self, finding: dict[str, Any]) -> bool:
+    def matches(self, finding: Finding) -> bool:
         return (
             finding["policy_id"] == self.policy
             and fnmatchcase(finding["subject"], self.subject)
@@ -120,7 +121,7 @@ def load_waivers(paths: list[str | Path], as_of: dt.date) -> list[Waiver]:
     return waivers
 
 
-def apply_waivers(findings: list[dict[str, Any]], waivers: list[Waiver], as_of: dt.date) -> list[dict[str, Any]]:
+def apply_waivers(findings: list[Finding], waivers: list[Waiver], as_of: dt.date) -> list[dict[str, Any]]:
     """Mark matched open findings waived (in place); return the ``waivers`` list of findings.json.
 
     The first active waiver that matches a finding is the one recorded on it; every

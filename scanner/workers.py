@@ -19,10 +19,10 @@ import os
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
 
 from .context import Context
-from .engine import PolicyOutcome, evaluate_policy
+from .contract import Finding, PolicyOutcome
+from .engine import evaluate_policy
 from .kinds.base import KINDS
 from .policy import Policy
 
@@ -61,12 +61,13 @@ def kind_groups(policies: list[Policy], ctx: Context) -> list[list[int]]:
 
     def weight(kind: str) -> int:
         tables = ctx.snapshot.tables
-        return len(groups[kind]) * sum(len(tables.get(t, ())) for t in KINDS.get(kind).tables)
+        read = {t for i in groups[kind] for t in KINDS.get(kind)(policies[i].params).reads()}
+        return len(groups[kind]) * sum(len(tables.get(t, ())) for t in read)
 
     return [groups[k] for k in sorted(groups, key=weight, reverse=True)]
 
 
-def _run_group(indexes: list[int]) -> list[tuple[int, str, list[dict[str, Any]], str | None]]:
+def _run_group(indexes: list[int]) -> list[tuple[int, str, list[Finding], str | None]]:
     """(index, status, findings, error) of each policy: the Policy objects stay in the parent."""
     assert _job is not None, "a worker runs only in a process forked by evaluate_in_workers"
     policies, ctx = _job

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from ledgerguard.scanner.cli import main
+from ledgerguard.app.cli import main
 
 # Fixtures of tests/connectors (real slapd, real trytond). They are a plugin, not a
 # tests/connectors/conftest.py: a second module named ``conftest`` would shadow this

@@ -10,9 +10,9 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
-from ledgerguard.scanner.cli import main
-from ledgerguard.scanner.demo import DEMO_RULES, build_tables
-from ledgerguard.scanner.demo.org import TZ, ts
+from ledgerguard.app.cli import main
+from ledgerguard.app.demo import DEMO_RULES, build_tables
+from ledgerguard.app.demo.org import TZ, ts
 from ledgerguard.scanner.kinds.base import KINDS
 from ledgerguard.scanner.policy import builtin_pack_path, load_packs
 from ledgerguard.scanner.scan import resolve_now, run_scan

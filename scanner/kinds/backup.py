@@ -24,7 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask
-from .base import KINDS, PolicyKind, concat_findings, emit, text
+from .base import KINDS, PolicyKind, concat_findings, emit_where, text
 
 _GLOB_CHARS = set("*?[")
 
@@ -98,43 +98,36 @@ class BackupFrequency(PolicyKind):
         never = per["last_success"].isna()
         judged = per[~never]
         win_text = " in the last " + str(p["window_days"]) + " days"
-        parts = [
-            self._emit(per[never], "no_successful_backup", " has no successful backup", []),
-            self._emit(judged, "backup_overdue",
-                       " was last backed up successfully " + judged["hours_since"].astype("str")
-                       + " hours ago (limit " + str(p["max_interval_hours"]) + ")",
-                       ["last_success", "hours_since"],
-                       judged["last_success"] < ctx.now - pd.Timedelta(hours=p["max_interval_hours"])),
-            self._emit(judged, "too_few_locations",
-                       " has successful backups in " + judged["locations"].astype("str") + " location(s)"
-                       + win_text + ", needs " + str(p["min_locations"]),
-                       ["locations", "location_list", "window_backups"],
-                       judged["locations"] < p["min_locations"]),
-            self._emit(judged, "no_offsite_copy", " has no successful offsite backup" + win_text,
-                       ["offsite_copies", "location_list", "window_backups"],
-                       (judged["offsite_copies"] == 0) & p["require_offsite"]),
-            self._emit(judged, "unencrypted_backup",
-                       " has " + judged["unencrypted"].astype("str") + " unencrypted successful backup(s)"
-                       + win_text, ["unencrypted", "window_backups"],
-                       (judged["unencrypted"] > 0) & p["require_encrypted"]),
-            self._emit(judged, "not_verified",
-                       " was last verified successfully " + text(judged["last_verified"]).replace("", "never")
-                       + " (limit " + str(p["verify_within_days"]) + " days)",
-                       ["last_verified", "verified_days_ago"],
-                       judged["last_verified"].isna() | (judged["verified_days_ago"] > p["verify_within_days"])),
-            self._emit(judged, "no_restore_test",
-                       " was last restore-tested " + text(judged["last_restore_test"]).replace("", "never")
-                       + " (limit " + str(p["restore_test_within_days"]) + " days)",
-                       ["last_restore_test", "restore_days_ago"],
-                       judged["last_restore_test"].isna()
-                       | (judged["restore_days_ago"] > p["restore_test_within_days"])),
+        name = "dataset " + judged["dataset"]
+        checks = [
+            ("backup_overdue",
+             judged["last_success"] < ctx.now - pd.Timedelta(hours=p["max_interval_hours"]),
+             name + " was last backed up successfully " + judged["hours_since"].astype("str")
+             + " hours ago (limit " + str(p["max_interval_hours"]) + ")",
+             ["last_success", "hours_since"]),
+            ("too_few_locations", judged["locations"] < p["min_locations"],
+             name + " has successful backups in " + judged["locations"].astype("str") + " location(s)"
+             + win_text + ", needs " + str(p["min_locations"]),
+             ["locations", "location_list", "window_backups"]),
+            ("no_offsite_copy", (judged["offsite_copies"] == 0) & p["require_offsite"],
+             name + " has no successful offsite backup" + win_text,
+             ["offsite_copies", "location_list", "window_backups"]),
+            ("unencrypted_backup", (judged["unencrypted"] > 0) & p["require_encrypted"],
+             name + " has " + judged["unencrypted"].astype("str") + " unencrypted successful backup(s)" + win_text,
+             ["unencrypted", "window_backups"]),
+            ("not_verified",
+             judged["last_verified"].isna() | (judged["verified_days_ago"] > p["verify_within_days"]),
+             name + " was last verified successfully " + text(judged["last_verified"]).replace("", "never")
+             + " (limit " + str(p["verify_within_days"]) + " days)",
+             ["last_verified", "verified_days_ago"]),
+            ("no_restore_test",
+             judged["last_restore_test"].isna() | (judged["restore_days_ago"] > p["restore_test_within_days"]),
+             name + " was last restore-tested " + text(judged["last_restore_test"]).replace("", "never")
+             + " (limit " + str(p["restore_test_within_days"]) + " days)",
+             ["last_restore_test", "restore_days_ago"]),
         ]
+        parts = [emit_where(per, never, code="no_successful_backup",
+                            message=lambda r: "dataset " + r["dataset"] + " has no successful backup")]
+        parts += [emit_where(judged, mask, code=code, message=message, evidence=evidence)
+                  for code, mask, message, evidence in checks]
         return concat_findings(parts)
-
-    @staticmethod
-    def _emit(per: pd.DataFrame, code: str, tail: pd.Series | str, evidence: list[str],
-              mask: pd.Series | None = None) -> pd.DataFrame:
-        rows = per if mask is None else per[mask.fillna(False).astype(bool)]
-        tail = tail[rows.index] if isinstance(tail, pd.Series) else tail
-        return emit(rows, code=code, subject=rows["subject"], message="dataset " + rows["dataset"] + tail,
-                    evidence=evidence)

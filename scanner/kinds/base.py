@@ -8,12 +8,13 @@ params and the scan context returning a findings frame built with ``emit``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 
+from ..contract import SEVERITIES
 from ..registry import Registry
 from ..timeutil import iso_text
 
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 KINDS: Registry[type[PolicyKind]] = Registry("policy kind", "ledgerguard.scanner.kinds")
 
 FINDING_COLUMNS = ["code", "subject", "person_id", "message", "evidence", "key", "severity"]
+
+#: a params value naming a severity (e.g. the severity of one finding code)
+SEVERITY = {"enum": list(SEVERITIES)}
 
 SYSTEMS_PARAM = {
     "type": "array", "items": {"type": "string"}, "default": ["*"],
@@ -58,6 +62,12 @@ class PolicyKind:
         """Checks beyond JSON Schema: (path inside params, message) for each problem."""
         return []
 
+    def reads(self) -> tuple[str, ...]:
+        """The tables this policy reads: the one answer the engine (which tables must be
+        usable), the gate (which policies a change can affect) and the worker grouping
+        (how heavy a kind is) all ask. A kind whose table comes from its params overrides it."""
+        return self.tables
+
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         raise NotImplementedError
 
@@ -66,7 +76,7 @@ def empty_findings() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in FINDING_COLUMNS})
 
 
-def _jsonable(s: pd.Series) -> pd.Series:
+def jsonable(s: pd.Series) -> pd.Series:
     """Evidence values as JSON scalars: ISO dates/times, bools, ints, strings, None."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
         return iso_text(s)
@@ -100,7 +110,7 @@ def emit(
     if not isinstance(evidence, dict):
         evidence = {c: rows[c] for c in evidence}
     names = list(evidence)
-    values = [_jsonable(evidence[k].reindex(idx)).tolist() for k in names]
+    values = [jsonable(evidence[k].reindex(idx)).tolist() for k in names]
 
     def column(value: object) -> list:
         """A Series aligned to ``rows``, else one value for every row."""
@@ -118,6 +128,49 @@ def emit(
         "key": column(key),
         "severity": column(severity),
     }, columns=FINDING_COLUMNS, dtype=object)
+
+
+#: a finding's message: text, a Series aligned to the judged frame, or a function of the
+#: matching rows (so texts are built for findings only)
+Message = str | pd.Series | Callable[[pd.DataFrame], pd.Series]
+#: a subject or person column: the column's name, or a function of the matching rows
+RowValue = str | Callable[[pd.DataFrame], pd.Series]
+
+
+def emit_where(
+    frame: pd.DataFrame,
+    mask: pd.Series | None,
+    *,
+    code: str,
+    message: Message,
+    subject: RowValue = "subject",
+    person_id: RowValue | None = None,
+    evidence: Iterable[str] | dict[str, pd.Series] = (),
+    severity: str | None = None,
+    extend: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Findings for the rows of ``frame`` where ``mask`` holds (every row when None).
+
+    The one way a kind turns a checks table ``[(code, mask, message)]`` into findings
+    (see ``ChangeApproval.evaluate``): the rows are selected once, and texts and
+    evidence are built for the matching rows only — ``extend`` adds the columns that
+    only findings need to those rows.
+    """
+    rows = frame if mask is None else frame[mask.fillna(False).astype(bool)]
+    if rows.empty:
+        return empty_findings()
+    if extend is not None:
+        rows = extend(rows)
+
+    def of(value: RowValue | Message) -> pd.Series | str:
+        if callable(value):
+            return value(rows)
+        return value.reindex(rows.index) if isinstance(value, pd.Series) else value
+
+    return emit(rows, code=code, subject=rows[subject] if isinstance(subject, str) else subject(rows),
+                person_id=None if person_id is None else rows[person_id] if isinstance(person_id, str)
+                else person_id(rows),
+                message=of(message), evidence=evidence, severity=severity)
 
 
 def concat_findings(parts: list[pd.DataFrame]) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context
-from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
+from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 
 _EVIDENCE = ["action", "system", "account_id", "role", "performed_by", "performed_at", "request_id",
              "approved_by", "approved_at", "approval_status"]
@@ -87,10 +87,15 @@ class ChangeApproval(PolicyKind):
             ("self_grant", ~blank(performer) & (performer == ch["target_person"]),
              " was performed by " + text(performer) + " on their own account"),
         ]
-        parts = [self._emit(ch, code, mask, tail) for code, mask, tail in checks]
         if self.params["approver_positions"]:
-            parts.append(self._approver_position(ctx, ch, approver))
-        return concat_findings(parts)
+            checks.append(self._approver_position(ctx, ch, approver))
+        evidence = {**{c: ch[c] for c in _EVIDENCE}, "target_person": ch["target_person"]}
+
+        def found(code: str, mask: pd.Series, tail: pd.Series | str, extra: dict | None = None) -> pd.DataFrame:
+            return emit_where(ch, mask, code=code, message=ch["what"] + tail, person_id="target_person",
+                              evidence={**evidence, **(extra or {})})
+
+        return concat_findings([found(*check) for check in checks])
 
     @staticmethod
     def _target_person(ctx: Context, ch: pd.DataFrame) -> pd.Series:
@@ -102,25 +107,15 @@ class ChangeApproval(PolicyKind):
             person = ch["person_id"].where(~blank(ch["person_id"]), person)
         return person
 
-    def _emit(self, ch: pd.DataFrame, code: str, mask: pd.Series, tail: pd.Series | str,
-              extra: dict[str, pd.Series] | None = None) -> pd.DataFrame:
-        rows = ch[mask.fillna(False).astype(bool)]
-        tail = tail[rows.index] if isinstance(tail, pd.Series) else tail
-        return emit(
-            rows, code=code, subject=rows["subject"], person_id=rows["target_person"],
-            message=rows["what"] + tail,
-            evidence={**{c: rows[c] for c in _EVIDENCE}, "target_person": rows["target_person"],
-                      **(extra or {})},
-        )
-
-    def _approver_position(self, ctx: Context, ch: pd.DataFrame, approver: pd.Series) -> pd.DataFrame:
+    def _approver_position(self, ctx: Context, ch: pd.DataFrame, approver: pd.Series) -> tuple:
+        """The approver_position check, with the approver's position in its evidence."""
         ids = ctx.people.set_index("person_id")["position"]
         position = approver.map(ids)
         allowed = position.isin(self.params["approver_positions"])
         mask = ~blank(approver) & ~allowed
         tail = (" was approved by " + text(approver) + " whose position "
                 + text(position).replace("", "(unknown)") + " may not approve it")
-        return self._emit(ch, "approver_position", mask, tail, {
+        return ("approver_position", mask, tail, {
             "approver_position": position,
             "approver_positions": pd.Series([list(self.params["approver_positions"])] * len(ch), index=ch.index),
         })

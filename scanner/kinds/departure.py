@@ -19,9 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask, isin
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, joined_per, text
-
-SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
+from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, joined_per, text
 
 
 @KINDS.register("revoke_on_departure")

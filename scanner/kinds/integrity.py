@@ -19,7 +19,6 @@ For each archive record:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -27,9 +26,8 @@ import pandas as pd
 
 from ..context import Context
 from ..errors import TableUnavailable
-from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
+from .base import KINDS, SEVERITY, PolicyKind, blank, concat_findings, emit, emit_where, text
 
-SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
 LEFT_CUSTODY = ("destroyed", "transferred")
 #: archive columns every file/hash/format finding shows
 EVIDENCE = ["category", "fiscal_year", "path", "format", "sha256", "actual_sha256", "file_exists", "status"]
@@ -37,6 +35,10 @@ EVIDENCE = ["category", "fiscal_year", "path", "format", "sha256", "actual_sha25
 
 def _subject(rows: pd.DataFrame) -> pd.Series:
     return "archive:" + rows["archive_id"].astype("str")
+
+
+def _name(rows: pd.DataFrame) -> pd.Series:
+    return "archive " + rows["archive_id"]
 
 
 def _where(rows: pd.DataFrame) -> pd.Series:
@@ -101,32 +103,23 @@ class ArchiveIntegrity(PolicyKind):
         exists = arc["file_exists"]
         fmt = arc["format"].astype("str").str.strip().str.lower()
         allowed = [f.lower() for f in self.params["allowed_formats"]]
-        parts = [
-            self._emit(arc, "hash_missing", custody & recorded, " has no recorded sha256"),
-            self._emit(arc, "file_missing", custody & ~exists, lambda r: " file is missing" + _where(r)),
-            self._emit(arc, "hash_mismatch", custody & exists & ~recorded & ~actual
-                       & _differ(arc["sha256"], arc["actual_sha256"]),
-                       lambda r: " file's sha256 differs from the recorded one" + _where(r)),
-            self._emit(arc, "not_verified", custody & exists & ~recorded & actual,
-                       lambda r: " file was not hashed, its integrity is unverified" + _where(r),
-                       severity=self.params["not_verified_severity"]),
-            self._emit(arc, "format_not_allowed", blank(arc["format"]) | ~fmt.isin(allowed),
-                       lambda r: " has format " + text(r["format"]).replace("", "(empty)") + ", allowed: "
-                       + ", ".join(allowed)),
-            self._metadata(arc),
+        checks = [
+            ("hash_missing", custody & recorded, lambda r: _name(r) + " has no recorded sha256"),
+            ("file_missing", custody & ~exists, lambda r: _name(r) + " file is missing" + _where(r)),
+            ("hash_mismatch", custody & exists & ~recorded & ~actual & _differ(arc["sha256"], arc["actual_sha256"]),
+             lambda r: _name(r) + " file's sha256 differs from the recorded one" + _where(r)),
+            ("not_verified", custody & exists & ~recorded & actual,
+             lambda r: _name(r) + " file was not hashed, its integrity is unverified" + _where(r)),
+            ("format_not_allowed", blank(arc["format"]) | ~fmt.isin(allowed),
+             lambda r: _name(r) + " has format " + text(r["format"]).replace("", "(empty)") + ", allowed: "
+             + ", ".join(allowed)),
         ]
+        severity = {"not_verified": self.params["not_verified_severity"]}
+        parts = [emit_where(arc, mask, code=code, message=message, subject=_subject, evidence=EVIDENCE,
+                            severity=severity.get(code))
+                 for code, mask, message in checks]
+        parts.append(self._metadata(arc))
         return concat_findings(parts)
-
-    @staticmethod
-    def _emit(arc: pd.DataFrame, code: str, mask: pd.Series, tail: Callable[[pd.DataFrame], pd.Series] | str,
-              severity: str | None = None) -> pd.DataFrame:
-        """Findings for the rows of ``mask``; texts are built for those rows only."""
-        rows = arc[mask.fillna(False).astype(bool)]
-        if rows.empty:
-            return concat_findings([])
-        tail = tail(rows) if callable(tail) else tail
-        return emit(rows, code=code, subject=_subject(rows), message="archive " + rows["archive_id"] + tail,
-                    evidence=EVIDENCE, severity=severity)
 
     def _metadata(self, arc: pd.DataFrame) -> pd.DataFrame:
         fields = self.params["required_fields"]
@@ -141,6 +134,6 @@ class ArchiveIntegrity(PolicyKind):
         names = {int(b): [f for i, f in enumerate(fields) if int(b) >> i & 1] for b in np.unique(pattern)}
         missing = pd.Series(pattern, index=rows.index).map(names)
         return emit(rows, code="metadata_missing", subject=_subject(rows),
-                    message="archive " + rows["archive_id"] + " lacks " + missing.str.join(", "),
+                    message=_name(rows) + " lacks " + missing.str.join(", "),
                     evidence={"missing_fields": missing, "category": rows["category"],
                               "fiscal_year": rows["fiscal_year"]})

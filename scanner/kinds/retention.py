@@ -31,7 +31,6 @@ set. Findings, one per archive and code:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -39,9 +38,8 @@ import pandas as pd
 
 from ..context import Context, lookup
 from ..errors import TableUnavailable
-from .base import KINDS, PolicyKind, blank, concat_findings, emit, text
+from .base import KINDS, SEVERITY, PolicyKind, blank, concat_findings, emit_where, text
 
-SEVERITY = {"enum": ["critical", "high", "medium", "low", "info"]}
 YEARS = {"type": "integer", "minimum": 1, "maximum": 200}
 
 #: 会计档案管理办法 附表1 (企业和其他组织会计档案保管期限表)
@@ -124,27 +122,29 @@ class RetentionPeriod(PolicyKind):
         early = known[destroyed] & (dest.isna() | (destroyed_on < dest) | (destroyed_on.isna() & (dest > ctx.today)))
         register_missing = blank(gone["destruction_register_id"])
         approval_missing = blank(gone["destruction_approved_by"])
-        parts = [
-            self._emit(gone, early, "destroyed_early",
-                       lambda r: _name(r) + _destroyed(r) + "; retention " + r["retention"].fillna("")
-                       + ", destroyable from " + _until(r)),
-            self._emit(gone, gone["hold"], "destroyed_on_hold",
-                       lambda r: _name(r) + _destroyed(r) + " while on hold"),
-            self._emit(gone, register_missing | approval_missing, "destruction_undocumented",
-                       lambda r: _name(r) + _destroyed(r) + " without " + _lacking(register_missing[r.index],
-                                                                              approval_missing[r.index])),
-            self._emit(gone, appraised_on.isna() | (appraised_on > destroyed_on),
-                       "destroyed_before_appraisal",
-                       lambda r: _name(r) + _destroyed(r) + (r["appraised_at"].isna().map(
-                           {True: " without an appraisal", False: " before its appraisal on "})
-                           + text(r["appraised_at"]))),
-            self._emit(arc, due, "due_for_appraisal",
-                       lambda r: _name(r) + " has been destroyable since " + _until(r) + " and awaits appraisal",
-                       severity="info"),
-            self._emit(arc, ~known, "unknown_category",
-                       lambda r: _name(r) + " has a category the retention schedule does not list",
-                       severity=self.params["unknown_category_severity"]),
+        checks = [
+            (gone, "destroyed_early", early,
+             lambda r: _name(r) + _destroyed(r) + "; retention " + r["retention"].fillna("")
+             + ", destroyable from " + _until(r)),
+            (gone, "destroyed_on_hold", gone["hold"], lambda r: _name(r) + _destroyed(r) + " while on hold"),
+            (gone, "destruction_undocumented", register_missing | approval_missing,
+             lambda r: _name(r) + _destroyed(r) + " without " + _lacking(register_missing[r.index],
+                                                                    approval_missing[r.index])),
+            (gone, "destroyed_before_appraisal", appraised_on.isna() | (appraised_on > destroyed_on),
+             lambda r: _name(r) + _destroyed(r) + (r["appraised_at"].isna().map(
+                 {True: " without an appraisal", False: " before its appraisal on "}) + text(r["appraised_at"]))),
+            (arc, "due_for_appraisal", due,
+             lambda r: _name(r) + " has been destroyable since " + _until(r) + " and awaits appraisal"),
+            (arc, "unknown_category", ~known,
+             lambda r: _name(r) + " has a category the retention schedule does not list"),
         ]
+        severity = {"due_for_appraisal": "info", "unknown_category": self.params["unknown_category_severity"]}
+        periods = {c: _period_text(e) for c, e in schedule.items()}
+        parts = [emit_where(frame, mask, code=code, message=message, severity=severity.get(code),
+                            subject=lambda r: "archive:" + r["archive_id"].astype("str"),
+                            extend=lambda r: r.assign(retention=lookup(r["category"], periods)),
+                            evidence=["category", "fiscal_year", "retention", *EVIDENCE])
+                 for frame, code, mask, message in checks]
         return concat_findings(parts)
 
     @staticmethod
@@ -166,17 +166,6 @@ class RetentionPeriod(PolicyKind):
             start = Context.local_day(arc.loc[rows, column])
             out[rows] = (start + pd.DateOffset(years=n) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[us]")
         return pd.Series(out, index=arc.index)
-
-    def _emit(self, arc: pd.DataFrame, mask: pd.Series, code: str, message: Callable[[pd.DataFrame], pd.Series],
-              severity: str | None = None) -> pd.DataFrame:
-        """Findings for the rows of ``mask``; texts are built for those rows only."""
-        rows = arc[mask.fillna(False).astype(bool)]
-        if rows.empty:
-            return concat_findings([])
-        periods = {c: _period_text(e) for c, e in self.params["schedule"].items()}
-        rows = rows.assign(retention=lookup(rows["category"], periods))
-        return emit(rows, code=code, subject="archive:" + rows["archive_id"].astype("str"), message=message(rows),
-                    severity=severity, evidence=["category", "fiscal_year", "retention", *EVIDENCE])
 
 
 def _name(r: pd.DataFrame) -> pd.Series:

@@ -32,10 +32,15 @@ from typing import Any
 import pandas as pd
 
 from ..context import ACCOUNT, Context, glob_mask
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, joined_per
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
 
 _GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}
 FALLBACK = "*"
+
+
+def _who(rows: pd.DataFrame) -> pd.Series:
+    """The account's name and position, which every finding's message starts with."""
+    return rows["display_name"].fillna(rows["account_id"]) + " (" + rows["position"].astype("str") + ")"
 
 
 def _role_match(system: str, role: str, patterns: list[str]) -> bool:
@@ -135,21 +140,14 @@ class RoleTemplate(PolicyKind):
             kept.append(not now_ok and prev_t is not None and _role_match(system, role, prev_t["allowed_roles"]))
         return combos.assign(allowed=allowed, kept=kept)
 
-    def _emit(self, acc: pd.DataFrame, per: pd.DataFrame, code: str, message: pd.Series | str,
-              evidence: list[str]) -> pd.DataFrame:
-        rows = acc.merge(per, on=ACCOUNT, sort=False)
-        message = message(rows) if callable(message) else message
-        who = rows["display_name"].fillna(rows["account_id"]) + " (" + rows["position"].astype("str") + ")"
-        return emit(rows, code=code, subject=rows["subject"], person_id=rows["person_id"],
-                    message=who + message, evidence=["position", *evidence])
-
     def _not_in_template(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         bad = held[~held["allowed"] & ~held["kept"]]
         if bad.empty:
             return concat_findings([])
         per = joined_per(bad, [ACCOUNT], "role", "roles")
-        return self._emit(acc, per, "role_not_in_template",
-                          lambda r: " holds role(s) outside the position's template: " + r["roles"], ["roles"])
+        return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="role_not_in_template",
+                          person_id="person_id", evidence=["position", "roles"],
+                          message=lambda r: _who(r) + " holds role(s) outside the position's template: " + r["roles"])
 
     def _forbidden(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         default = self.params["default_forbidden_permissions"]
@@ -174,9 +172,10 @@ class RoleTemplate(PolicyKind):
             return concat_findings([])
         per = joined_per(bad, [ACCOUNT], "permission", "permissions").merge(
             joined_per(bad, [ACCOUNT], "role", "via_roles"), on=ACCOUNT, sort=False)
-        return self._emit(acc, per, "forbidden_permission",
-                          lambda r: " holds forbidden permission(s) " + r["permissions"] + " via " + r["via_roles"],
-                          ["permissions", "via_roles"])
+        return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="forbidden_permission",
+                          person_id="person_id", evidence=["position", "permissions", "via_roles"],
+                          message=lambda r: _who(r) + " holds forbidden permission(s) " + r["permissions"]
+                          + " via " + r["via_roles"])
 
     def _required_missing(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         pairs = acc[["position", "system"]].drop_duplicates()
@@ -199,8 +198,9 @@ class RoleTemplate(PolicyKind):
         if lacking.empty:
             return concat_findings([])
         per = joined_per(lacking, [ACCOUNT], "required", "missing_roles")
-        return self._emit(acc, per, "required_role_missing",
-                          lambda r: " lacks required role(s) " + r["missing_roles"], ["missing_roles"])
+        return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="required_role_missing",
+                          person_id="person_id", evidence=["position", "missing_roles"],
+                          message=lambda r: _who(r) + " lacks required role(s) " + r["missing_roles"])
 
     def _too_many(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         limit = self.params["max_roles"]
@@ -210,6 +210,7 @@ class RoleTemplate(PolicyKind):
         counts = counts[counts["role_count"] > limit]
         many = held.merge(counts[[ACCOUNT]], on=ACCOUNT, sort=False)
         per = counts.merge(joined_per(many, [ACCOUNT], "role", "roles"), on=ACCOUNT, sort=False).assign(max_roles=limit)
-        return self._emit(acc, per, "too_many_roles",
-                          lambda r: " holds " + r["role_count"].astype("str") + " roles (limit "
-                          + str(limit) + "): " + r["roles"], ["role_count", "max_roles", "roles"])
+        return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="too_many_roles",
+                          person_id="person_id", evidence=["position", "role_count", "max_roles", "roles"],
+                          message=lambda r: _who(r) + " holds " + r["role_count"].astype("str") + " roles (limit "
+                          + str(limit) + "): " + r["roles"])

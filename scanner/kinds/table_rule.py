@@ -86,6 +86,9 @@ class TableRule(PolicyKind):
             problems.append(((), f"table {params.get('table')!r} has no default subject; give `subject`"))
         return problems
 
+    def reads(self) -> tuple[str, ...]:
+        return (self.params["table"],)
+
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         p = self.params
         table = p["table"]

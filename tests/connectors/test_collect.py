@@ -12,7 +12,7 @@ from pathlib import Path
 from connector_helpers import write_sources
 from slapd import PASSWORD_ENV, READER_DN, READER_PASSWORD, SUFFIX
 
-from ledgerguard.scanner.collect import collect
+from ledgerguard.app.collect import collect
 from ledgerguard.scanner.snapshot import read_snapshot
 
 GOOD = """

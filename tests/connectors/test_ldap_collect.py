@@ -13,7 +13,7 @@ from pathlib import Path
 
 from slapd import PASSWORD_ENV, READER_DN, READER_PASSWORD, SUFFIX, Slapd, base_ldif, bulk_people_ldif
 
-from ledgerguard.scanner.collect import collect
+from ledgerguard.app.collect import collect
 from ledgerguard.scanner.snapshot import read_snapshot
 
 

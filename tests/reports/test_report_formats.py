@@ -222,7 +222,7 @@ def test_xlsx_long_cells_are_cut(tmp_path: Path) -> None:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "ledgerguard.scanner.cli", *args],
+        [sys.executable, "-m", "ledgerguard.app.cli", *args],
         capture_output=True, text=True, timeout=120,
     )
 

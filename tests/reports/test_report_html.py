@@ -15,10 +15,10 @@ from cdp_browser import Browser
 from click.testing import CliRunner
 from findings_factory import make_doc
 
+from ledgerguard.app.cli import main
 from ledgerguard.reports.base import write_reports
 from ledgerguard.reports.document import severity_key
 from ledgerguard.reports.html import STATIC_ROWS
-from ledgerguard.scanner.cli import main
 
 
 class _Tags(HTMLParser):

@@ -133,13 +133,20 @@ def test_config_file_supplies_defaults_and_flags_win(cli, make_snapshot, write_y
 
 def test_a_reader_that_stops_early_gets_no_error_message():
     """`ledgerguard policies list --controls | head -1`: no traceback, no 'internal error'."""
+    import fcntl
+    import os
     import subprocess
     import sys
 
-    proc = subprocess.Popen([sys.executable, "-m", "ledgerguard.scanner.cli", "policies", "list", "--controls"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert proc.stdout.readline()
-    proc.stdout.close()  # like head: the pipe closes while output is still coming
+    # a pipe smaller than the output (9 kB), so the command is still writing when the reader
+    # goes away, whatever the timing (a 64 kB default pipe took it all, and exit 0 was a race)
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, 4096)
+    proc = subprocess.Popen([sys.executable, "-m", "ledgerguard.app.cli", "policies", "list", "--controls"],
+                            stdout=write_end, stderr=subprocess.PIPE)
+    os.close(write_end)
+    assert os.read(read_end, 100)
+    os.close(read_end)  # like head: the pipe closes while output is still coming
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err and b"internal error" not in err and b"Broken pipe" not in err, err
     assert proc.returncode == 1

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from ledgerguard.scanner.cli import main
+from ledgerguard.app.cli import main
+from ledgerguard.app.demo import build_tables
 from ledgerguard.scanner.context import Context
-from ledgerguard.scanner.demo import build_tables
 from ledgerguard.scanner.engine import evaluate
 from ledgerguard.scanner.kinds.base import KINDS, PolicyKind, emit
 from ledgerguard.scanner.policy import Policy

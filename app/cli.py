@@ -16,13 +16,32 @@ from typing import Any
 
 import click
 
-from .errors import InputError, LedgerguardError, Problem
-from .exitcodes import ExitCode
-from .findings import FAIL_ON
+from ledgerguard.scanner.contract import FAIL_ON
+from ledgerguard.scanner.errors import InputError, LedgerguardError, Problem
+from ledgerguard.scanner.exitcodes import ExitCode
 
 CONFIG_FILE = "ledgerguard.yaml"
 LANGS = ("en", "zh")
-ALL_FORMATS = ("html", "xlsx", "json", "sarif", "junit", "csv")
+
+
+def report_formats(gate: bool = False) -> list[str]:
+    """The registered report formats; github and gitlab annotate a change file (gate, report)."""
+    from ledgerguard.reports.base import FORMATS
+
+    return [name for name, reporter in FORMATS.items() if gate or not reporter.gate_only]
+
+
+class FormatsOption(click.Option):
+    """``--format``: its help lists the registered formats, looked up only when help is shown
+    (the report modules are not imported for every command)."""
+
+    def __init__(self, *args: Any, gate: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = gate
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        self.help = f"Comma-separated: {','.join(report_formats(self.gate))}."
+        return super().get_help_record(ctx)
 
 
 def report_error(exc: LedgerguardError) -> int:
@@ -62,12 +81,13 @@ def handle_errors(fn):
     return wrapper
 
 
-def split_formats(value: str | list[str] | tuple[str, ...] | None, allowed: tuple[str, ...] = ALL_FORMATS) -> list[str]:
+def split_formats(value: str | list[str] | tuple[str, ...] | None, gate: bool = False) -> list[str]:
     """``html,xlsx`` (or a YAML list from ledgerguard.yaml) → checked format names."""
     if not value:
         return []
     items = value if isinstance(value, list | tuple) else [value]
     names = [n.strip() for item in items for n in str(item).split(",") if n.strip()]
+    allowed = report_formats(gate)
     unknown = [n for n in names if n not in allowed]
     if unknown:
         raise click.BadParameter(
@@ -85,7 +105,7 @@ CONFIG_SCHEMA = {
         "policies": {"type": "array", "items": {"type": "string"}},
         "waivers": {"type": "string"},
         "baseline": {"type": "string"},
-        "formats": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"enum": list(ALL_FORMATS)}}]},
+        "formats": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
         "out": {"type": "string"},
         "fail_on": {"enum": list(FAIL_ON)},
         "lang": {"enum": list(LANGS)},
@@ -96,7 +116,7 @@ CONFIG_SCHEMA = {
 
 def _config_defaults(path: Path) -> dict[str, Any]:
     """ledgerguard.yaml → click default_map for scan and gate (flags still win)."""
-    from .yamlload import load_yaml, validate
+    from ledgerguard.scanner.yamlload import load_yaml, validate
 
     doc = load_yaml(path)
     if doc.data is None:
@@ -148,15 +168,14 @@ def _jobs(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
     return jobs
 
 
-def scan_options(fn):
-    """Options shared by ``scan`` and ``gate``."""
+def scan_options(gate: bool = False):
+    """Options shared by ``scan`` and ``gate`` (whose --format also takes github and gitlab)."""
     options = [
         click.option("--policies", "policies", multiple=True, type=click.Path(),
                      help="Policy file or folder (repeatable). Default: the built-in cn_finance pack."),
         click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
                      help="What 'today' is (00:00 in the snapshot timezone). Default: the snapshot's taken_at."),
-        click.option("--format", "formats", default="json", show_default=True,
-                     help=f"Comma-separated: {','.join(ALL_FORMATS)}."),
+        click.option("--format", "formats", cls=FormatsOption, gate=gate, default="json", show_default=True),
         click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
                      help="Folder the reports are written to."),
         click.option("--fail-on", "fail_on", type=click.Choice(FAIL_ON), default="high", show_default=True,
@@ -167,9 +186,13 @@ def scan_options(fn):
                      help="Worker processes evaluating policies. auto: one per core (at most 4) for a large snapshot "
                           "(≥ 250,000 rows), else 1."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
 
 
 @main.command()
@@ -182,19 +205,19 @@ def scan_options(fn):
               help="An earlier findings.json: mark findings new/existing and list resolved ones.")
 @click.option("--fail-on-new-only", "fail_on_new_only", is_flag=True,
               help="Exit 1 only for findings new since --baseline (or whose waiver expired).")
-@scan_options
+@scan_options()
 @handle_errors
 def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
          fail_on_new_only: bool, policies: tuple[str, ...], as_of: str | None,
          formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
     from ledgerguard.reports.base import write_reports
+    from ledgerguard.scanner.findings import exit_code
+    from ledgerguard.scanner.policy import load_packs
+    from ledgerguard.scanner.scan import resolve_now, run_scan
+    from ledgerguard.scanner.snapshot import read_snapshot
 
     from .console import print_summary
-    from .findings import exit_code
-    from .policy import load_packs
-    from .scan import resolve_now, run_scan
-    from .snapshot import read_snapshot
 
     if bool(snapshot_dir) == bool(sources):
         raise click.UsageError("give either --snapshot DIR or --sources SOURCES.yaml")
@@ -205,7 +228,8 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     if sources:
         import tempfile
 
-        from .collect import collect, print_collect_summary
+        from .collect import collect
+        from .console import print_collect_summary
 
         with tempfile.TemporaryDirectory(prefix="ledgerguard-") as tmp:
             # partial: a failed source is recorded, so the policies needing it end in error
@@ -225,16 +249,13 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
 
 def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -> dict[str, Any]:
     """run_scan's waivers= and baseline= from their files (expiry judged against the as-of date)."""
-    from .findings import read_findings
-    from .waivers import load_waivers
+    from ledgerguard.scanner.contract import read_findings
+    from ledgerguard.scanner.waivers import load_waivers
 
     return {
         "waivers": load_waivers([waivers], now.date()) if waivers else None,
         "baseline": read_findings(baseline) if baseline else None,
     }
-
-
-GATE_FORMATS = (*ALL_FORMATS, "github", "gitlab")
 
 
 @main.command()
@@ -245,7 +266,7 @@ GATE_FORMATS = (*ALL_FORMATS, "github", "gitlab")
               "the files' changes are applied in order and judged together.")
 @click.option("--waivers", "waivers", type=click.Path(dir_okay=False), metavar="WAIVERS.yaml",
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
-@scan_options
+@scan_options(gate=True)
 @handle_errors
 def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, policies: tuple[str, ...], as_of: str | None,
          formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
@@ -258,15 +279,16 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
 
     from ledgerguard.reports.base import write_reports
     from ledgerguard.reports.github import annotations, problem_annotations, stop_commands
+    from ledgerguard.scanner.changes import load_changes
+    from ledgerguard.scanner.findings import exit_code
+    from ledgerguard.scanner.gate import run_gate
+    from ledgerguard.scanner.policy import load_packs
+    from ledgerguard.scanner.scan import resolve_now
+    from ledgerguard.scanner.snapshot import read_snapshot
 
-    from .console import print_summary
-    from .findings import exit_code
-    from .gate import describe, load_changes, run_gate
-    from .policy import load_packs
-    from .scan import resolve_now
-    from .snapshot import read_snapshot
+    from .console import describe, print_summary
 
-    fmts = split_formats(formats, GATE_FORMATS)
+    fmts = split_formats(formats, gate=True)
     try:
         changes = load_changes(list(change))
         packs = load_packs(list(policies) or None)
@@ -309,7 +331,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
 def collect(sources: str, out: str, partial: bool, fmt: str) -> None:
     """Pull every source into a snapshot folder. Exit 3 when a source failed."""
     from .collect import collect as run_collect
-    from .collect import print_collect_summary
+    from .console import print_collect_summary
 
     result = run_collect(sources, out, partial=partial, fmt=fmt)
     print_collect_summary(result)
@@ -332,7 +354,7 @@ def validate(paths: tuple[str, ...]) -> None:
 @handle_errors
 def test_cmd(paths: tuple[str, ...]) -> None:
     """Run policy unit tests: every folder below PATHS holding an expected.yaml (docs/testing-policies.md)."""
-    from .policytest import run_tests
+    from ledgerguard.scanner.policytest import run_tests
 
     run = run_tests(list(paths))
     style = {"passed": ("PASSED", "green"), "failed": ("FAILED", "red"), "error": ("ERROR", "red")}
@@ -364,7 +386,7 @@ def policies() -> None:
 @handle_errors
 def policies_list(paths: tuple[str, ...], lang: str, show_controls: bool) -> None:
     """List the policies of the loaded packs (or, with --controls, the requirement → policy map)."""
-    from .policy import load_packs
+    from ledgerguard.scanner.policy import load_packs
 
     packs = load_packs(list(paths) or None)
     if show_controls:
@@ -381,7 +403,7 @@ def _print_controls(packs: list[Any], lang: str) -> None:
     """Each control with its source clause and checking policies (or its audit procedure)."""
     import textwrap
 
-    from .policy import all_policies
+    from ledgerguard.scanner.policy import all_policies
 
     policies_by_id = {p.id: p for p in all_policies(packs)}
     mapped: set[str] = set()
@@ -418,8 +440,8 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
     """Show one policy with its effective params (defaults filled in)."""
     import yaml
 
-    from .kinds.base import KINDS
-    from .policy import all_policies, load_packs
+    from ledgerguard.scanner.kinds.base import KINDS
+    from ledgerguard.scanner.policy import all_policies, load_packs
 
     found = {p.id: p for p in all_policies(load_packs(list(paths) or None))}
     if policy_id not in found:
@@ -443,8 +465,7 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
 @main.command()
 @click.option("--findings", "findings", required=True, type=click.Path(dir_okay=False),
               metavar="FINDINGS.json", help="A findings.json written by scan or gate.")
-@click.option("--format", "formats", default="html,xlsx", show_default=True,
-              help=f"Comma-separated: {','.join(GATE_FORMATS)}.")
+@click.option("--format", "formats", cls=FormatsOption, gate=True, default="html,xlsx", show_default=True)
 @click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
               help="Folder the reports are written to.")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
@@ -455,7 +476,7 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
     from ledgerguard.reports.base import write_reports
     from ledgerguard.reports.document import load_findings
 
-    fmts = split_formats(formats, GATE_FORMATS)
+    fmts = split_formats(formats, gate=True)
     doc = load_findings(findings)
     for path in write_reports(doc, fmts, Path(out), lang):
         click.echo(f"wrote {path}")
@@ -466,15 +487,14 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
               help="Folder for the reports; the demo snapshot goes to OUT/snapshot.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
               help="The demo's 'today': its data is generated relative to it. Default: today (Asia/Shanghai).")
-@click.option("--format", "formats", default=",".join(ALL_FORMATS), show_default=True,
-              help=f"Comma-separated: {','.join(ALL_FORMATS)}.")
+@click.option("--format", "formats", cls=FormatsOption, default=lambda: ",".join(report_formats()),
+              show_default="all of them")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
               help="Language of report labels.")
 @handle_errors
 def demo(out: str, as_of: str | None, formats: str, lang: str) -> None:
     """Build the bundled demo company, scan it with the built-in pack, write the reports."""
-    from .collect import print_collect_summary
-    from .console import print_summary
+    from .console import print_collect_summary, print_summary
     from .demo import COMPANY, SCENARIOS, parse_as_of, run_demo
 
     day = parse_as_of(as_of)

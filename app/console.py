@@ -1,12 +1,20 @@
-"""The compact terminal summary: counts by severity, failing and errored policies."""
+"""Everything ledgerguard prints on the terminal: scan and gate summaries, collect
+progress and results. The library returns values; only this module turns them into lines."""
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .exitcodes import ExitCode
+from ledgerguard.scanner.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from .collect import CollectResult
+
+Echo = Callable[[str], None]
 
 SEV_COLOURS = {"critical": "magenta", "high": "red", "medium": "yellow", "low": "cyan", "info": "white"}
 MAX_LISTED = 20
@@ -72,3 +80,62 @@ def _print_waivers_and_baseline(doc: dict[str, Any]) -> None:
     if marks or doc.get("resolved"):
         click.echo(f"  baseline: {marks.count('new')} new, {marks.count('existing')} existing, "
                    f"{marks.count('waiver_expired')} waiver expired, {len(doc.get('resolved') or [])} resolved")
+
+
+BAR_WIDTH = 30
+
+
+def progress_line(name: str, done: int, total: int | None, unit: str) -> str:
+    """``archive: [#######-------] 1200/2000 files hashed`` after a carriage return that
+    overwrites the last line; a bare count when the total is unknown (LDAP pages)."""
+    if not total:
+        return f"\r  {name}: {done} {unit}"
+    filled = BAR_WIDTH * min(done, total) // total
+    return f"\r  {name}: [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total} {unit}"
+
+
+def terminal_echo() -> Echo:
+    def echo(text: str) -> None:
+        if text.startswith("\r"):
+            text = "\r\x1b[2K" + text[1:]  # overwrite the progress line
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return echo
+
+
+def print_collect_summary(result: CollectResult) -> None:
+    """One line per source on stdout; failures in red on stderr, with the reason."""
+    for src in result.sources:
+        if src["status"] == "ok":
+            click.echo(f"source {src['name']} ({src['kind']}): ok, {', '.join(src['tables']) or 'no tables'} "
+                       f"in {src['duration_seconds']:.1f}s")
+        else:
+            click.secho(f"source {src['name']} ({src['kind']}) FAILED: {src['error']}", fg="red", err=True)
+    if result.path is not None:
+        rows = ", ".join(f"{k} {v}" for k, v in sorted(result.tables.items()))
+        click.echo(f"wrote snapshot {result.path} ({rows or 'no tables'})")
+    elif result.failed:
+        click.secho("no snapshot written: a source failed (use --partial to write one anyway)",
+                    fg="red", err=True)
+
+
+def _plain(text: Any) -> str:
+    """One terminal line of untrusted text: control and bidi characters shown escaped."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+
+
+def describe(doc: dict[str, Any]) -> Iterable[str]:
+    """Terminal lines: what the change introduces (with its place) and what it resolves."""
+    findings, resolved = doc["findings"], doc.get("resolved") or []
+    files = ", ".join(_plain(f) for f in doc["scan"].get("change_files") or [])
+    yield f"  change file(s) {files}: {doc['scan'].get('changes', 0)} change(s)"
+    yield f"  introduced: {len(findings)}   resolved: {len(resolved)}"
+    for f in findings:
+        loc = f.get("location") or {}
+        where = f"{loc['file']}:{loc['line']}" if loc.get("line") else "(not attributable)"
+        state = "  [waived]" if f["status"] == "waived" else ""
+        yield (f"  + {_plain(where)}  {f['policy_id']} {f['severity']}  {_plain(f['subject'])}: "
+               f"{_plain(f['message'])}{state}")
+    for f in resolved:
+        yield f"  - resolved  {f['policy_id']} {f['severity']}  {_plain(f['subject'])}: {_plain(f['message'])}"

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from ...policies.vocabulary import ROLE_PERMISSIONS
+from ledgerguard.policies.vocabulary import ROLE_PERMISSIONS
+
 from .names import NameMaker
 
 TZ = "Asia/Shanghai"

@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,14 +26,12 @@ import pandas as pd
 from ledgerguard.connectors._common import check_rows, redact
 from ledgerguard.connectors.base import ConnectorError
 from ledgerguard.connectors.sources import Source, SourcesFile, load_sources
+from ledgerguard.scanner.errors import InputError, Problem
+from ledgerguard.scanner.snapshot import TABLES, write_snapshot
 
-from .errors import InputError, Problem
-from .snapshot import TABLES, write_snapshot
+from .console import Echo, progress_line, terminal_echo
 
 log = logging.getLogger(__name__)
-
-Echo = Callable[[str], None]
-
 
 @dataclass
 class CollectResult:
@@ -65,7 +62,7 @@ def collect(
     if out_dir is not None:
         _check_target(Path(out_dir))
     tz = ZoneInfo(spec.timezone)
-    echo = _terminal_echo() if (sys.stderr.isatty() if progress is None else progress) else None
+    echo = terminal_echo() if (sys.stderr.isatty() if progress is None else progress) else None
     taken_at = _now(tz)
     tables: dict[str, list[pd.DataFrame]] = {}
     entries = []
@@ -139,45 +136,5 @@ def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict
     return entry, produced
 
 
-BAR_WIDTH = 30
-
-
-def progress_line(name: str, done: int, total: int | None, unit: str) -> str:
-    """``archive: [#######-------] 1200/2000 files hashed`` after a carriage return that
-    overwrites the last line; a bare count when the total is unknown (LDAP pages)."""
-    if not total:
-        return f"\r  {name}: {done} {unit}"
-    filled = BAR_WIDTH * min(done, total) // total
-    return f"\r  {name}: [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total} {unit}"
-
-
 def _now(tz: ZoneInfo) -> str:
     return dt.datetime.now(tz).isoformat(timespec="seconds")
-
-
-def _terminal_echo() -> Echo:
-    def echo(text: str) -> None:
-        if text.startswith("\r"):
-            text = "\r\x1b[2K" + text[1:]  # overwrite the progress line
-        sys.stderr.write(text)
-        sys.stderr.flush()
-
-    return echo
-
-
-def print_collect_summary(result: CollectResult) -> None:
-    """One line per source on stdout; failures in red on stderr, with the reason."""
-    import click
-
-    for src in result.sources:
-        if src["status"] == "ok":
-            click.echo(f"source {src['name']} ({src['kind']}): ok, {', '.join(src['tables']) or 'no tables'} "
-                       f"in {src['duration_seconds']:.1f}s")
-        else:
-            click.secho(f"source {src['name']} ({src['kind']}) FAILED: {src['error']}", fg="red", err=True)
-    if result.path is not None:
-        rows = ", ".join(f"{k} {v}" for k, v in sorted(result.tables.items()))
-        click.echo(f"wrote snapshot {result.path} ({rows or 'no tables'})")
-    elif result.failed:
-        click.secho("no snapshot written: a source failed (use --partial to write one anyway)",
-                    fg="red", err=True)

@@ -6,7 +6,7 @@ as-of. ``bundle.py`` writes it as the files a company would hand over (HR xlsx,
 directory export, finance SQLite databases, archive folder, restic catalogs) plus a
 ``sources.yaml``; ``collect`` turns them into a snapshot, exactly as for real data.
 The scan uses the built-in pack plus the demo's house rule
-(``demo_data/demo-rules.yaml``, a ``table_rule`` example), so every policy kind of
+(``data/demo-rules.yaml``, a ``table_rule`` example), so every policy kind of
 SPEC §5 has at least one finding to show.
 """
 
@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ledgerguard.scanner.errors import InputError, Problem
+from ledgerguard.scanner.exitcodes import ExitCode
+from ledgerguard.scanner.findings import exit_code
+from ledgerguard.scanner.policy import builtin_pack_path, load_packs
+from ledgerguard.scanner.scan import resolve_now, run_scan
+from ledgerguard.scanner.snapshot import read_snapshot
+
 from ..collect import CollectResult, collect
-from ..errors import InputError, Problem
-from ..exitcodes import ExitCode
-from ..findings import exit_code
-from ..policy import builtin_pack_path, load_packs
-from ..scan import resolve_now, run_scan
-from ..snapshot import read_snapshot
 from .bundle import write_sources
 from .org import COMPANY, SCENARIOS, TZ, build_tables
 
-DEMO_RULES = Path(__file__).resolve().parent.parent / "demo_data" / "demo-rules.yaml"
+DEMO_RULES = Path(__file__).resolve().parent / "data" / "demo-rules.yaml"
 
 __all__ = ["COMPANY", "DEMO_RULES", "SCENARIOS", "DemoRun", "build_tables", "default_as_of", "parse_as_of",
            "run_demo"]

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import InputError, Problem
-from .policy import load_packs
-from .yamlload import load_yaml
+from ledgerguard.scanner.errors import InputError, Problem
+from ledgerguard.scanner.policy import load_packs
+from ledgerguard.scanner.yamlload import load_yaml
 
 
 def _kind_of(path: Path) -> str:
@@ -54,7 +54,7 @@ def _validate_waivers(paths: list[Path]) -> str:
     """Expiry is checked against today's date here (a scan checks it against its as-of date)."""
     import datetime as dt
 
-    from .waivers import load_waivers
+    from ledgerguard.scanner.waivers import load_waivers
 
     waivers = load_waivers(list(paths), dt.date.today())
     return f"{len(paths)} waiver file(s), {len(waivers)} waivers"
@@ -62,7 +62,7 @@ def _validate_waivers(paths: list[Path]) -> str:
 
 def _validate_changes(paths: list[Path]) -> str:
     """The files alone (schema, duplicate ids); accounts and roles are checked by ``gate``."""
-    from .gate import load_changes
+    from ledgerguard.scanner.changes import load_changes
 
     return f"{len(paths)} change file(s), {len(load_changes(list(paths)))} changes"
 

@@ -1,6 +1,6 @@
 """Time and size of every report format at several finding counts, and how the HTML behaves.
 
-    .venv/bin/python scripts/bench_reports.py [--sizes 10000,100000] [--formats ...] [--no-browser]
+    .venv/bin/python -m bench.reports [--sizes 10000,100000] [--formats ...] [--no-browser]
 
 Findings come from the report tests' factory (tests/reports/findings_factory.py: a
 realistic document with evidence, waivers, baseline and provenance), so this
