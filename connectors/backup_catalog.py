@@ -64,7 +64,7 @@ class BackupCatalogConnector(Connector):
                            "description": "restic -r / borg repository; names the check_log lines"},
             **SECRET_SCHEMA,
             "verify": {"enum": ["run"], "description": "run restic check / borg check now"},
-            "verify_data": {"type": ["boolean", "string"],
+            "verify_data": {"type": ["boolean", "string"], "pattern": r"^(\d+(\.\d+)?%|\d+/\d+|\d+[KMGT]?)$",
                             "description": "restic: true = --read-data, '10%' or '1/5' = --read-data-subset; "
                                            "borg: true = --verify-data"},
             "check_log": {"type": "string", "minLength": 1,
@@ -294,8 +294,8 @@ def _attach(rows: list[dict], evidence: list[_Evidence], tool: str) -> None:
     restores = sorted((e for e in evidence if e.action == "restore-test" and e.snapshot),
                       key=lambda e: e.finished)
     for row in rows:
-        finished = dt.datetime.fromisoformat(row["finished_at"])
-        covering = [c for c in checks if c.started >= finished]
+        finished = dt.datetime.fromisoformat(row["finished_at"]) if row["finished_at"] else None
+        covering = [c for c in checks if finished and c.started >= finished]
         if covering:
             row["verified_at"], row["verify_status"] = covering[-1].finished, covering[-1].status
         tested = [r for r in restores if _same_backup(r.snapshot, row, tool)]
