@@ -72,7 +72,7 @@ def test_malformed_listing_fails_the_source(tmp_path, cli):
     (tmp_path / "borg.json").write_text(json.dumps(RESTIC))  # wrong tool's output
     src = write_sources(tmp_path, """
         - {name: a, kind: backup_catalog, format: restic, path: restic.json}
-        - {name: b, kind: backup_catalog, format: borg, path: borg.json}
+        - {name: b, kind: backup_catalog, format: borg, path: borg.json, timezone: UTC}
         """)
     r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
     assert r.exit_code == 3
