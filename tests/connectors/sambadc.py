@@ -12,6 +12,7 @@ the fixture fails saying so.
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
@@ -73,6 +74,16 @@ class SambaDC:
         path.write_text(ldif, encoding="utf-8")
         _run("ldbmodify", "-H", self.sam, path)
 
+    def set_primary_group(self, user_cn: str, group_cn: str) -> None:
+        """Makes ``group_cn`` the user's primary group, as an AD admin does (AD then
+        drops the user from the group's ``member``: the membership lives in primaryGroupID)."""
+        out = subprocess.run(["ldbsearch", "-H", str(self.sam), f"(cn={group_cn})",
+                              "primaryGroupToken"], capture_output=True, text=True, check=True)
+        (rid,) = [line.split(": ")[1] for line in out.stdout.splitlines()
+                  if line.startswith("primaryGroupToken: ")]
+        self.ldbadd(_entry(user_dn(user_cn), "replace: primaryGroupID", f"primaryGroupID: {rid}",
+                           change="modify"))
+
     def samba_tool(self, *args: str) -> list[str]:
         """What Samba itself answers (run on the database file, as an admin would)."""
         proc = subprocess.run(["samba-tool", *args, "-H", str(self.sam), "-s", str(self.conf)],
@@ -112,7 +123,8 @@ class SambaDC:
 
 
 def _entry(dn: str, *lines: str, change: str = "add") -> str:
-    return f"dn: {dn}\nchangetype: {change}\n" + "\n".join(lines) + "\n\n"
+    end = "\n-" if change == "modify" else ""
+    return f"dn: {dn}\nchangetype: {change}\n" + "\n".join(lines) + end + "\n\n"
 
 
 def _user(cn: str, sam: str, employee_id: str | None, uac: int = ENABLED,
@@ -124,22 +136,23 @@ def _user(cn: str, sam: str, employee_id: str | None, uac: int = ENABLED,
 
 
 def _group(cn: str, *members: str) -> str:
-    return _entry(f"CN={cn},{GROUPS}", "objectClass: group", *(f"member: {m}" for m in members))
+    return _entry(f"CN={cn},{GROUPS}", "objectClass: group", f"sAMAccountName: {cn}",
+                  *(f"member: {m}" for m in members))
 
 
 def user_dn(cn: str) -> str:
     return f"CN={cn},{STAFF}"
 
 
-def organisation_ldif() -> tuple[str, str]:
-    """(entries to add, changes after them): the test organisation.
+def organisation_ldif() -> str:
+    """The test organisation.
 
     alice's primary group is FIN-GL-Posting (AD then keeps her out of its ``member``);
     bob has left but is enabled; carol is disabled; dave is locked out; erin expired
-    in 2025; 张伟 has a Chinese CN; "Li, Lei" an escaped comma; 1,100 bulk users.
+    in 2025; 张伟 has a Chinese CN; "Li, Lei" an escaped comma; 1,100 bulk users; the
+    built-in Guest is enabled.
     """
     unicode_pwd = ('"' + READER_PASSWORD + '"').encode("utf-16-le")
-    import base64
 
     adds = [_entry(f"OU={ou},{BASE}", "objectClass: organizationalUnit")
             for ou in ("Staff", "Groups", "Service")]
@@ -164,7 +177,9 @@ def organisation_ldif() -> tuple[str, str]:
         _group("FIN-Audit", user_dn("Carol Chen"), user_dn("Erin Wu"), user_dn("Dave Zhao")),
         _group("FIN-Bulk", *(user_dn(f"Bulk User {i:04d}") for i in range(BULK))),
     ]
-    return "".join(adds), ""
+    adds.append(_entry(f"CN=Guest,CN=Users,{BASE}", "replace: userAccountControl",
+                       "userAccountControl: 66080", change="modify"))  # enabled
+    return "".join(adds)
 
 
 PASSWORD_ENV = "LEDGERGUARD_TEST_AD_PASSWORD"
@@ -176,8 +191,8 @@ def samba_dc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SambaDC]:
     dc = SambaDC(tmp_path_factory.mktemp("samba"))
     try:
         dc.provision()
-        adds, _ = organisation_ldif()
-        dc.ldbadd(adds)
+        dc.ldbadd(organisation_ldif())
+        dc.set_primary_group("Alice Wong", "FIN-GL-Posting")
         dc.start()
     except (RuntimeError, OSError, subprocess.CalledProcessError) as exc:
         dc.stop()
