@@ -13,15 +13,13 @@ the fixture fails saying so.
 from __future__ import annotations
 
 import base64
-import os
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from slapd import _listening, _run, filetime, make_ca, make_server_cert
+from slapd import _listening, _run, filetime, make_ca, make_server_cert, stop_process
 
 REALM, DOMAIN = "CORP.EXAMPLE", "CORP"
 BASE = "DC=corp,DC=example"
@@ -109,14 +107,7 @@ class SambaDC:
         return self
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 # --------------------------------------------------------------------------- test data
