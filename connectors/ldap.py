@@ -22,10 +22,23 @@ Why it is built the way it is:
   the connector runs a filter on the ``ldap3`` logger redacts it even when ldap3's own
   detail level has been raised.
 - **Group closure is computed here** from the groups' ``member`` values (with AD range
-  retrieval), so nesting works the same on OpenLDAP, 389-ds/FreeIPA and AD. Range
+  retrieval), so nesting works the same on OpenLDAP, 389-ds/FreeIPA and AD. AD keeps
+  a user's *primary* group out of ``member`` (it is the user's ``primaryGroupID``, the
+  group's RID): it is added to that group's members before the closure, as AD's own
+  token does. Range
   retrieval is our own loop too (``auto_range=False``): ldap3's raises a bare
   ``IndexError`` when a follow-up read returns no ranged attribute, and ends quietly
   when one fails.
+- **AD's own partitions are not referrals to worry about**: a subtree search from the
+  domain root gets continuation references to the Configuration and Schema partitions
+  (and on Windows DomainDnsZones / ForestDnsZones). Those naming contexts can hold no
+  user or security group (AD refuses security principals outside a domain partition),
+  so a reference to one the DC itself lists in its RootDSE ``namingContexts`` (other
+  than ``defaultNamingContext``) is skipped with a debug line. Any other reference (a
+  child domain, another directory) still follows ``referrals``.
+- **Built-in accounts** (AD: well-known RIDs below 1000 such as Administrator 500,
+  Guest 501, krbtgt 502, or ``isCriticalSystemObject``) get ``account_type: builtin``,
+  so orphan checks leave them alone while the other kinds still judge them.
 """
 
 from __future__ import annotations
@@ -39,6 +52,7 @@ import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -167,6 +181,7 @@ class Status:
     created_at: dt.datetime | None = None
     last_login_at: dt.datetime | None = None
     password_last_set: dt.datetime | None = None
+    account_type: str | None = None
 
 
 def _first(attrs: dict[str, list[str]], name: str) -> str | None:
@@ -205,8 +220,28 @@ def _freeipa_status(a: dict[str, list[str]]) -> Status:
     )
 
 
+def sid_text(raw: bytes) -> str:
+    """A binary SID (MS-DTYP 2.4.2.2) in its string form, ``S-1-5-21-…-RID``."""
+    count = raw[1]
+    authority = int.from_bytes(raw[2:8], "big")
+    subs = [int.from_bytes(raw[8 + 4 * i:12 + 4 * i], "little") for i in range(count)]
+    return "S-" + "-".join(map(str, [raw[0], authority, *subs]))
+
+
+def _rid(sid: str | None) -> int | None:
+    return int(sid.rsplit("-", 1)[1]) if sid else None
+
+
+# AD reserves RIDs below 1000 for the accounts and groups the system creates itself
+# (MS-ADTS 6.1.1.6: Administrator 500, Guest 501, krbtgt 502, DefaultAccount 503, …).
+AD_FIRST_USER_RID = 1000
+
+
 def _ad_status(a: dict[str, list[str]]) -> Status:
     uac = int(_first(a, "userAccountControl") or 0)
+    rid = _rid(_first(a, "objectSid"))
+    builtin = ((rid is not None and rid < AD_FIRST_USER_RID)
+               or (_first(a, "isCriticalSystemObject") or "").upper() == "TRUE")
     computed = _first(a, "msDS-User-Account-Control-Computed")
     # AD does not keep UF_LOCKOUT current in the stored userAccountControl (it may be a
     # stale leftover); the constructed attribute is the truth whenever the DC returns it.
@@ -218,6 +253,7 @@ def _ad_status(a: dict[str, list[str]]) -> Status:
         created_at=_time(a, "whenCreated", generalized_time),
         last_login_at=_time(a, "lastLogonTimestamp", filetime),
         password_last_set=_time(a, "pwdLastSet", filetime),
+        account_type="builtin" if builtin else None,
     )
 
 
@@ -228,6 +264,9 @@ class Flavor:
     group_filter: str
     status_attributes: tuple[str, ...]
     status: Callable[[dict[str, list[str]]], Status]
+    #: AD: primaryGroupID + objectSid make the primary group, and the DC's other
+    #: partitions' continuation references are expected (module docstring)
+    active_directory: bool = False
 
 
 FLAVORS: dict[str, Flavor] = {
@@ -245,8 +284,9 @@ FLAVORS: dict[str, Flavor] = {
     "active_directory": Flavor(
         "sAMAccountName", "(&(objectClass=user)(!(objectClass=computer)))", "(objectClass=group)",
         ("userAccountControl", "msDS-User-Account-Control-Computed", "accountExpires",
-         "whenCreated", "lastLogonTimestamp", "pwdLastSet"),
-        _ad_status),
+         "whenCreated", "lastLogonTimestamp", "pwdLastSet", "objectSid", "primaryGroupID",
+         "isCriticalSystemObject"),
+        _ad_status, active_directory=True),
 }
 
 
@@ -331,6 +371,7 @@ class _Group:
     dn: str
     role: str
     members: list[str] = field(default_factory=list)  # normalised member DNs
+    sid: str | None = None  # AD objectSid: the target of users' primaryGroupID
 
 
 # --------------------------------------------------------------------------- connector
@@ -447,7 +488,7 @@ class LdapConnector(Connector):
             for item in response:
                 if item.get("type") == "searchResEntry":
                     count += 1
-                    yield item["dn"], _text_attrs(item["attributes"])
+                    yield item["dn"], _text_attrs(item)
                 elif item.get("type") == "searchResRef":
                     self._referral(what, item.get("uri") or [])
             if result.get("result") == RESULT_REFERRAL:
@@ -470,6 +511,10 @@ class LdapConnector(Connector):
                 return
 
     def _referral(self, what: str, uris: list[str]) -> None:
+        if uris and all(_uri_dn(u) in self._own_partitions for u in uris):
+            log.debug("%s: skipped this DC's own partition while searching %s: %s",
+                      self.source, what, ", ".join(uris))
+            return
         text = f"referral while searching {what} (not followed): {', '.join(uris) or '?'}"
         if self._s("referrals") == "error":
             raise ConnectorError(text + "; set referrals: warn to skip referrals")
@@ -484,7 +529,7 @@ class LdapConnector(Connector):
             raise ConnectorError(f"reading {dn} failed: {_explain(exc, conn.password)}") from None
         for item in conn.response or []:
             if item.get("type") == "searchResEntry":
-                return _text_attrs(item["attributes"])
+                return _text_attrs(item)
         return None
 
     def _members(self, conn: Connection, dn: str, attrs: dict[str, list[str]]) -> list[str]:
@@ -515,8 +560,19 @@ class LdapConnector(Connector):
             finally:
                 _close(conn)
 
+    def _partitions(self, conn: Connection) -> set[str]:
+        """AD: the DC's naming contexts other than its domain (Configuration, Schema, DNS
+        application partitions), normalised; references to them are expected."""
+        root = self._read_base(conn, "", "(objectClass=*)",
+                               ["namingContexts", "defaultNamingContext"]) or {}
+        domain = {norm_dn(d) for d in root.get("defaultnamingcontext", [])}
+        if not domain:  # not a DC: nothing is known to be a non-domain partition
+            return set()
+        return {norm_dn(nc) for nc in root.get("namingcontexts", [])} - domain
+
     def _collect(self, conn: Connection, url: str) -> dict[str, pd.DataFrame]:
         flavor = self.flavor
+        self._own_partitions = self._partitions(conn) if flavor.active_directory else set()
         base = self.settings["base_dn"]
         id_attr = self.settings.get("account_id_attribute", flavor.account_id_attribute)
         pid_attr = self.settings.get("person_id_attribute")
@@ -529,6 +585,7 @@ class LdapConnector(Connector):
                        key=str.lower)
 
         accounts: dict[str, dict[str, Any]] = {}  # normalised DN → row
+        primary: dict[str, str | None] = {}  # AD: normalised DN → its primary group's SID
         raw_users: dict[str, dict[str, list[str]]] = {}
         seen_ids: dict[str, str] = {}
         for dn, a in self._search(conn, url, self.settings.get("user_base_dn", base),
@@ -555,10 +612,13 @@ class LdapConnector(Connector):
                 "display_name": _first(a, name_attr) or _first(a, "cn"),
                 "enabled": st.enabled, "locked": st.locked, "expires_at": st.expires_at,
                 "created_at": st.created_at, "last_login_at": st.last_login_at,
-                "password_last_set": st.password_last_set, "dn": dn,
+                "password_last_set": st.password_last_set, "account_type": st.account_type,
+                "dn": dn,
             }
+            if flavor.active_directory:
+                primary[key] = _primary_group_sid(a)
 
-        grants = self._grants(conn, url, base, accounts)
+        grants = self._grants(conn, url, base, accounts, primary)
         tables = {
             "accounts": self._frame(list(accounts.values()), _ACCOUNT_COLUMNS),
             "grants": self._frame(grants, _GRANT_COLUMNS),
@@ -580,17 +640,18 @@ class LdapConnector(Connector):
             for n in names)
         return f"(&{filt}(|{wanted}))"
 
-    def _grants(self, conn: Connection, url: str, base: str,
-                accounts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    def _grants(self, conn: Connection, url: str, base: str, accounts: dict[str, dict[str, Any]],
+                primary: dict[str, str | None]) -> list[dict[str, Any]]:
         """Group memberships with nesting: an account holds every group that encloses it."""
         role_attr = self.settings.get("role_attribute", "cn")
         member_attr = self._member_attribute()
-        attrs = [role_attr, member_attr]
+        attrs = [role_attr, member_attr, *(["objectSid"] if primary else [])]
         groups: dict[str, _Group] = {}
         for dn, a in self._search(conn, url, self.settings.get("group_base_dn", base),
                                   self._group_filter(role_attr), attrs, "groups"):
             groups[norm_dn(dn)] = _Group(dn, _first(a, role_attr) or dn,
-                                         [norm_dn(m) for m in self._members(conn, dn, a)])
+                                         [norm_dn(m) for m in self._members(conn, dn, a)],
+                                         _first(a, "objectSid"))
         roles = list(groups)
         if self.settings.get("groups"):
             # Only the named groups are roles; their nested subgroups (wherever they are)
@@ -604,8 +665,13 @@ class LdapConnector(Connector):
                 a = self._read_base(conn, dn, group_filter, attrs)
                 if a is not None:
                     groups[dn] = _Group(dn, _first(a, role_attr) or dn,
-                                        [norm_dn(m) for m in self._members(conn, dn, a)])
+                                        [norm_dn(m) for m in self._members(conn, dn, a)],
+                                        _first(a, "objectSid"))
                     pending.extend(groups[dn].members)
+        by_sid = {g.sid: g for g in groups.values() if g.sid}
+        for account, sid in primary.items():
+            if sid in by_sid and account not in by_sid[sid].members:
+                by_sid[sid].members.append(account)
 
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for gkey in roles:
@@ -688,7 +754,19 @@ class LdapConnector(Connector):
 
 
 _ACCOUNT_COLUMNS = ("system", "account_id", "person_id", "display_name", "enabled", "locked",
-                    "expires_at", "created_at", "last_login_at", "password_last_set", "dn")
+                    "expires_at", "created_at", "last_login_at", "password_last_set",
+                    "account_type", "dn")
+
+
+def _primary_group_sid(a: dict[str, list[str]]) -> str | None:
+    """The SID of an AD user's primary group: the user's domain SID + primaryGroupID."""
+    sid, rid = _first(a, "objectSid"), _first(a, "primaryGroupID")
+    return f"{sid.rsplit('-', 1)[0]}-{rid}" if sid and rid else None
+
+
+def _uri_dn(uri: str) -> str:
+    """The normalised DN a referral URI points at (``ldap://host/DN?…``)."""
+    return norm_dn(unquote(urlsplit(uri).path.lstrip("/")))
 _GRANT_COLUMNS = ("system", "account_id", "role", "via", "group_dn")
 
 
@@ -741,9 +819,17 @@ def _bulk_pull(password: str | None) -> Iterator[None]:
 CASE_INSENSITIVE = "CASE_INSENSITIVE_ATTRIBUTE_NAMES"
 
 
-def _text_attrs(attrs: dict[str, list[str] | None]) -> dict[str, list[str]]:
-    """ldap3's decoded attributes (UTF-8, else its fallback encodings) by lower-case name."""
-    return {k.lower(): v for k, v in attrs.items() if v}
+def _text_attrs(item: dict[str, Any]) -> dict[str, list[str]]:
+    """ldap3's decoded attributes (UTF-8, else its fallback encodings) by lower-case name.
+
+    ``objectSid`` is binary: without a schema ldap3 decodes it as Latin-1 text, so it is
+    rebuilt from the raw bytes in its ``S-1-…`` form.
+    """
+    out = {k.lower(): v for k, v in item["attributes"].items() if v}
+    if "objectsid" in out:
+        out["objectsid"] = [sid_text(v) for k, values in item["raw_attributes"].items()
+                            if k.lower() == "objectsid" for v in values]
+    return out
 
 
 def _describe(result: dict | None) -> str:

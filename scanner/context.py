@@ -107,7 +107,24 @@ class Context:
         return self._shared[key]
 
     def table(self, name: str) -> pd.DataFrame:
+        """A snapshot table; ``accounts`` with expiry applied (see ``_accounts``)."""
+        if name == "accounts":
+            return self._accounts
         return self.snapshot.table(name)
+
+    @cached_property
+    def _accounts(self) -> pd.DataFrame:
+        """accounts as every kind judges them (SPEC §5.1 "Expiry"), decided here once.
+
+        An account whose ``expires_at`` is on or before now (instants) cannot be used
+        any more, whatever the directory's own switch says: ``enabled`` is false for it,
+        and ``expired`` (added) is true, so evidence can tell the two apart. Expiring
+        the account on the leaving day is how many organisations offboard; read any
+        other way it would be "enabled after departure" and "dormant" forever.
+        """
+        acc = self.snapshot.table("accounts")
+        expired = (acc["expires_at"] <= self.now).fillna(False).astype(bool)
+        return acc.assign(enabled=acc["enabled"] & ~expired, expired=expired)
 
     def keyed(self, name: str) -> pd.DataFrame:
         """Table ``name`` plus an ``ACCOUNT`` column: its (system, account_id) pair as an int64

@@ -5,7 +5,8 @@ Finds, for people whose identity status is ``departed``:
 * an enabled account past ``departure_date + grace_days`` (inclusive: on that day it
   is not yet late), or with no departure date at all;
 * a revocation done late: ``disabled_at``'s local date after that deadline, for
-  departures within ``lookback_days``;
+  departures within ``lookback_days`` (an expiry already reached is read like
+  ``disabled_at``; the earlier of the two counts);
 * activity after departure: ``last_login_at`` or a successful ``logins`` row on a later date
   than the departure date, and archive access in ``access_log`` by one of their accounts
   or by the person (every departed person, with or without accounts: access by
@@ -82,18 +83,22 @@ class RevokeOnDeparture(PolicyKind):
         )
 
     def _late(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
-        disabled_on = ctx.local_day(acc["disabled_at"])
+        # an expiry already reached is a revocation too (§5.1): the earlier of the two counts
+        revoked = acc["disabled_at"].where(
+            ~acc["expired"] | (acc["disabled_at"] <= acc["expires_at"]), acc["expires_at"])
+        disabled_on = ctx.local_day(revoked)
         recent = (ctx.today - acc["departed_on"]).dt.days <= self.params["lookback_days"]
         late = ~acc["enabled"] & disabled_on.notna() & (disabled_on > acc["deadline"]) & recent
         rows = acc[late]
         days_late = (disabled_on[late] - rows["deadline"]).dt.days
         return emit(
             rows, code="late_revocation", subject=rows["subject"], person_id=rows["person_id"],
-            message=(rows["who"] + " was disabled on " + text(rows["disabled_at"]) + ", "
+            message=(rows["who"] + " was disabled on " + text(revoked[late]) + ", "
                      + days_late.astype("str") + " day(s) late; the person left on "
                      + _left_on(rows)),
             evidence={"departure_date": rows["identity.departure_date"],
-                      "disabled_at": rows["disabled_at"], "days_late": days_late},
+                      "disabled_at": rows["disabled_at"], "expires_at": rows["expires_at"],
+                      "days_late": days_late},
         )
 
     def _logins_after(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,9 @@ An account whose ``person_id`` is empty (``no_person``) or names nobody in ident
 empty ``owner_person_id`` (``no_owner``), an owner unknown to identities
 (``unknown_owner``) or an owner whose status is departed (``owner_departed``).
 Disabled accounts are judged too (an orphan left behind is still a door), unless
-``enabled_only`` is set.
+``enabled_only`` is set. Built-in accounts (``account_type: builtin``: the ones the
+product itself creates, such as AD's Administrator, Guest and krbtgt) belong to no
+person and are not orphans; the other kinds still judge them.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class OrphanAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        keep = glob_mask(acc["system"], self.params["systems"])
+        builtin = (acc["account_type"] == "builtin").fillna(False).astype(bool)
+        keep = glob_mask(acc["system"], self.params["systems"]) & ~builtin
         if self.params["enabled_only"]:
             keep &= acc["enabled"]
         acc = acc[keep][["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pytest
 
-# the real-slapd fixtures of the ldap tests live in slapd.py, next to this file
+# the real-slapd and real-Samba fixtures of the ldap tests live next to this file
+from sambadc import samba_dc
 from slapd import ldap_settings, slapd_server
 
-__all__ = ["ldap_settings", "slapd_server"]
+__all__ = ["ldap_settings", "samba_dc", "slapd_server"]
 
 BUILD = Path(__file__).with_name("tryton_build.py")
 

@@ -176,21 +176,25 @@ olcAccess: {{1}}to * by users read by * none
         return self
 
     def stop(self) -> None:
-        """SIGTERM by pid, then wait (SIGKILL if it lingers)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+        stop_process(self.proc)
 
     def kill(self) -> None:
         """SIGKILL by pid: the server vanishes mid-conversation, as in a crash."""
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+
+
+def stop_process(proc: subprocess.Popen | None, timeout: float = 15) -> None:
+    """SIGTERM by pid, then wait (SIGKILL if it lingers); a test server we started."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def _listening(port: int) -> bool:

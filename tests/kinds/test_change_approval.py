@@ -126,6 +126,6 @@ def test_builtin_pack_files_of_these_kinds_validate(cli):
     files = [builtin_pack_path() / f for f in ("sod.yaml", "changes.yaml", "access.yaml", "integrity.yaml")]
     result = cli("validate", *files)
     assert result.exit_code == 0, result.output
-    assert "9 policies" in result.output
+    assert "10 policies" in result.output
     result = cli("policies", "show", "CHG-001", "--policies", files[1], "--lang", "zh")
     assert "权限变更须事先申请并经审批" in result.output and "approver_positions" in result.output

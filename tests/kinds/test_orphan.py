@@ -61,3 +61,13 @@ def test_allow_types_and_enabled_only(cli, make_snapshot, write_yaml, tmp_path):
     assert ("no_person", "account:corp-ad:old") not in hits(doc)
     assert ("no_person", "account:corp-ad:shared-ops") not in hits(doc)
     assert ("no_person", "account:corp-ad:temp01") in hits(doc)
+
+
+def test_builtin_accounts_are_not_orphans(cli, make_snapshot, write_yaml, tmp_path):
+    """AD's Administrator / Guest / krbtgt belong to no person: account_type builtin."""
+    accounts = [*ACCOUNTS, _acc("krbtgt", account_type="builtin", enabled="false"),
+                _acc("Guest", account_type="builtin")]
+    snap = make_snapshot({"identities": IDENTITIES, "accounts": accounts})
+    _, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(POLICY)), tmp_path / "out")
+    assert {s for _, s in hits(doc)} & {"account:corp-ad:krbtgt", "account:corp-ad:Guest"} == set()
+    assert ("no_person", "account:corp-ad:temp01") in hits(doc)
