@@ -1,7 +1,8 @@
 """kind: sql — generic SELECTs and the product profiles, on real databases.
 
-Tryton runs against a real trytond database; Odoo, Yonyou U8 and Kingdee K/3 WISE
-against SQLite databases built with their published table and column names.
+Yonyou U8 and Kingdee K/3 WISE run against SQLite databases built with their published
+table and column names; Tryton has its own file (test_sql_tryton.py, real trytond) and
+so has Odoo (test_sql_odoo.py).
 """
 
 from __future__ import annotations
@@ -36,37 +37,6 @@ def collect_profile(tmp_path, cli, db, profile, extra=""):
     r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
     assert r.exit_code == 0, r.output
     return tmp_path / "snap"
-
-
-def test_tryton_profile_on_a_real_trytond_database(tryton_db, cli):
-    snap = collect_profile(tryton_db.parent, cli, tryton_db, "tryton")
-    acc = read(snap, "accounts").set_index("account_id")
-    assert set(acc.index) >= {"admin", "zhangsan", "lisi", "wangwu"}
-    assert acc.loc["zhangsan", "display_name"] == "张三"
-    assert acc.loc["zhangsan", "enabled"] == "1" and acc.loc["wangwu", "enabled"] == "0"
-    assert acc.loc["admin", "account_type"] == "admin"
-    assert (acc["system"] == "fin").all()
-    # trytond stores UTC without an offset: the profile marks it, so it survives the timezone
-    assert acc.loc["zhangsan", "last_login_at"].endswith("+00:00")
-    assert acc.loc["lisi", "last_login_at"] == ""
-    grants = read(snap, "grants")
-    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
-        ("lisi", "Accountants"), ("lisi", "Cashiers"), ("zhangsan", "Accountants")]
-    assert set(grants["granted_by"]) == {"admin"}  # create_uid: who added the membership
-    assert grants["granted_at"].str.endswith("+00:00").all()
-    changes = read(snap, "changes")
-    assert len(changes) == 3 and set(changes["action"]) == {"grant"}
-    assert changes["change_id"].str.startswith("res_user-res_group:").all()
-    perms = read(snap, "role_permissions")
-    got = set(zip(perms.role, perms.permission, strict=True))
-    assert {("Accountants", "res.user.read"), ("Accountants", "res.user.write"),
-            ("Cashiers", "ir.attachment.create"), ("Cashiers", "ir.attachment.read"),
-            ("Accountants", "menu.res.menu_user_form")} <= got
-    assert ("Accountants", "res.user.delete") not in got
-    logins = read(snap, "logins")
-    assert sorted(zip(logins.account_id, logins.success, strict=True)) == [("lisi", "0"), ("zhangsan", "1")]
-    manifest = json.loads((snap / "manifest.json").read_text())
-    assert manifest["sources"][0]["tables"] == ["accounts", "changes", "grants", "logins", "role_permissions"]
 
 
 ODOO = """
