@@ -23,7 +23,6 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pytest
-
 from pgserver import SUPERUSER_PASSWORD, PgServer, pg_bin
 
 # the real-slapd fixtures of the ldap tests live in slapd.py, next to this file

@@ -39,45 +39,6 @@ def collect_profile(tmp_path, cli, db, profile, extra=""):
     return tmp_path / "snap"
 
 
-ODOO = """
-CREATE TABLE res_partner (id INTEGER PRIMARY KEY, name VARCHAR, email VARCHAR);
-CREATE TABLE res_users (id INTEGER PRIMARY KEY, login VARCHAR, partner_id INTEGER, active BOOLEAN,
-  share BOOLEAN, create_date TIMESTAMP, create_uid INTEGER);
-CREATE TABLE res_groups (id INTEGER PRIMARY KEY, name VARCHAR, category_id INTEGER);
-CREATE TABLE res_groups_users_rel (gid INTEGER, uid INTEGER);
-CREATE TABLE res_users_log (id INTEGER PRIMARY KEY, create_uid INTEGER, create_date TIMESTAMP);
-CREATE TABLE ir_model (id INTEGER PRIMARY KEY, model VARCHAR, name VARCHAR);
-CREATE TABLE ir_model_access (id INTEGER PRIMARY KEY, name VARCHAR, model_id INTEGER, group_id INTEGER,
-  perm_read BOOLEAN, perm_write BOOLEAN, perm_create BOOLEAN, perm_unlink BOOLEAN, active BOOLEAN);
-INSERT INTO res_partner VALUES (1, 'OdooBot', NULL), (2, 'Mitchell Admin', 'admin@x'), (3, '张三', NULL);
-INSERT INTO res_users VALUES (1, '__system__', 1, 0, 0, '2026-01-01 00:00:00', 1),
-  (2, 'admin', 2, 1, 0, '2026-01-01 00:00:00', 1), (3, 'zhangsan', 3, 1, 0, '2026-03-01 08:00:00', 2);
-INSERT INTO res_groups VALUES (10, 'Billing Administrator', 1), (11, 'Billing', 1);
-INSERT INTO res_groups_users_rel VALUES (10, 2), (11, 3);
-INSERT INTO res_users_log VALUES (1, 3, '2026-11-20 01:00:00'), (2, 3, '2026-11-22 02:30:00');
-INSERT INTO ir_model VALUES (100, 'account.move', 'Journal Entry');
-INSERT INTO ir_model_access VALUES (1, 'account.move billing', 100, 11, 1, 1, 1, 0, 1),
-  (2, 'account.move inactive', 100, 10, 1, 1, 1, 1, 0);
-"""
-
-
-def test_odoo_profile(tmp_path, cli):
-    db = make_db(tmp_path / "odoo.db", ODOO)
-    snap = collect_profile(tmp_path, cli, db, "odoo")
-    acc = read(snap, "accounts").set_index("account_id")
-    assert acc.loc["zhangsan", "display_name"] == "张三"
-    assert acc.loc["__system__", "account_type"] == "service"
-    assert acc.loc["__system__", "enabled"] == "0"
-    assert acc.loc["zhangsan", "last_login_at"] == "2026-11-22T02:30:00+00:00"
-    grants = read(snap, "grants")
-    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
-        ("admin", "Billing Administrator"), ("zhangsan", "Billing")]
-    perms = read(snap, "role_permissions")
-    assert sorted(perms.permission) == ["account.move.create", "account.move.read", "account.move.write"]
-    assert set(perms.role) == {"Billing"}  # the inactive access rule is ignored
-    assert len(read(snap, "logins")) == 2
-
-
 U8 = """
 CREATE TABLE UA_User (cUser_Id NVARCHAR(20), cUser_Name NVARCHAR(40), cPassword NVARCHAR(200),
   cDept NVARCHAR(40), cBelongGrp NVARCHAR(20), nState INT, iAdmin INT, cUserEmail NVARCHAR(60));

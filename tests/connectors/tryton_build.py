@@ -140,7 +140,8 @@ def write_access(pool, folder: Path) -> None:
         with Transaction().start(DB, uid, context={}):
             access = Access.get_access(models)
         answer[login] = sorted(f"{m}.{p}" for m, perms in access.items() for p, ok in perms.items() if ok)
-    (folder / "access.json").write_text(json.dumps({"derived": derived, "narrow_defaults": narrow, "users": answer}, indent=1))
+    answer = {"derived": derived, "narrow_defaults": narrow, "users": answer}
+    (folder / "access.json").write_text(json.dumps(answer, indent=1))
 
 
 def main(action: str, uri: str, folder: str) -> None:
