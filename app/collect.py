@@ -132,6 +132,7 @@ def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict
         "duration_seconds": duration,
         "error": error,
         "tables": listed,
+        **(connector.notes if error is None else {}),
     }
     return entry, produced
 

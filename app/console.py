@@ -110,6 +110,11 @@ def print_collect_summary(result: CollectResult) -> None:
         if src["status"] == "ok":
             click.echo(f"source {src['name']} ({src['kind']}): ok, {', '.join(src['tables']) or 'no tables'} "
                        f"in {src['duration_seconds']:.1f}s")
+            if src.get("unmapped_permissions"):
+                unmapped = src["unmapped_permissions"]
+                click.secho(f"source {src['name']}: {len(unmapped)} native permissions map to no duty "
+                            f"(policies cannot see them; add them to duties:): {', '.join(unmapped)}",
+                            fg="yellow", err=True)
         else:
             click.secho(f"source {src['name']} ({src['kind']}) FAILED: {src['error']}", fg="red", err=True)
     if result.path is not None:

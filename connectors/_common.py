@@ -108,8 +108,8 @@ def text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dt.datetime):
-        if value.time() == dt.time(0) and value.tzinfo is None:
-            return value.date().isoformat()
+        # always with its time: a bare date would be read in the snapshot timezone, so a
+        # UTC midnight (naive_times: utc) would move by the zone's offset
         return value.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -184,10 +184,18 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
         if header is None:
             return pd.DataFrame()
         names = [text(h) or f"column{i + 1}" for i, h in enumerate(header)]
-        body = [r[: len(names)] + (None,) * (len(names) - len(r)) for r in rows]
+        body = [tuple(_cell(v) for v in r[: len(names)]) + (None,) * (len(names) - len(r)) for r in rows]
     finally:
         wb.close()
     return text_frame(body, names)
+
+
+def _cell(value: Any) -> Any:
+    """An XLSX date cell arrives as a naive midnight datetime: keep it a date (same
+    meaning, as naive workbook values are read in the snapshot timezone)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None and value.time() == dt.time(0):
+        return value.date()
+    return value
 
 
 def apply_mapping(df: pd.DataFrame, table: str, settings: dict[str, Any], file: str,

@@ -41,6 +41,9 @@ class Connector:
         self.timezone = timezone
         # set by ``collect`` when stderr is a terminal: (done, total or None, unit) -> None
         self.progress: Callable[[int, int | None, str], None] | None = None
+        # what the source wants the manifest entry to say besides its status (e.g. the
+        # sql kind's ``unmapped_permissions``); ``collect`` copies it into the entry
+        self.notes: dict[str, Any] = {}
 
     def tables(self) -> list[str]:
         """The tables this source will produce, known before collecting.

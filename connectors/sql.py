@@ -15,8 +15,10 @@ time, so it is in no log line, message or snapshot (SQLAlchemy masks it in reprs
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import string
+from fnmatch import fnmatchcase
 from importlib import resources
 from typing import Any
 
@@ -31,6 +33,9 @@ from .base import CONNECTORS, Connector, ConnectorError
 log = logging.getLogger(__name__)
 DEFAULT_MAX_ROWS = 5_000_000
 DEFAULT_TIMEOUT = 30
+DEFAULT_LANGUAGE = "en_US"
+TEMPLATES_SCHEMA = {"oneOf": [{"type": "string", "minLength": 1},
+                              {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}]}
 _TIMEOUT_ARG = {"psycopg2": "connect_timeout", "psycopg": "connect_timeout", "pg8000": "timeout",
                 "pymysql": "connect_timeout", "mysqldb": "connect_timeout", "pyodbc": "timeout",
                 "pymssql": "login_timeout"}
@@ -65,6 +70,20 @@ class SqlConnector(Connector):
             "naive_times": {"enum": ["utc", "local"],
                             "description": "how to read timestamps without an offset "
                                            "(default: the profile's, else local = the snapshot timezone)"},
+            "derive": {
+                "type": "object",
+                "description": "table -> column -> template(s): overrides the profile's derive "
+                               "(e.g. accounts: {person_id: '{_login}'})",
+                "propertyNames": {"pattern": "^[a-z][a-z0-9_]*$"},
+                "additionalProperties": {"type": "object", "additionalProperties": TEMPLATES_SCHEMA},
+            },
+            "duties": {
+                "type": "object",
+                "description": "native permission glob -> the pack's duties (tried before the profile's)",
+                "additionalProperties": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            },
+            "language": {"type": "string", "minLength": 2, "default": DEFAULT_LANGUAGE,
+                         "description": "language picked from translated (JSON) names"},
             "system": {"type": "string", "minLength": 1,
                        "description": "value of the system column (default: the source name)"},
             "timeout_seconds": {"type": "number", "exclusiveMinimum": 0, "default": DEFAULT_TIMEOUT},
@@ -79,12 +98,22 @@ class SqlConnector(Connector):
         profile = profiles().get(self.settings.get("profile", "generic"), {})
         return self.settings.get("naive_times", profile.get("naive_times", "local")) == "utc"
 
+    def _profile(self) -> dict[str, Any]:
+        return profiles().get(self.settings.get("profile", "generic"), {})
+
     def _queries(self) -> dict[str, dict[str, Any]]:
-        profile = self.settings.get("profile", "generic")
-        spec = {} if profile == "generic" else dict(profiles()[profile]["tables"])
+        spec = {table: dict(s) for table, s in (self._profile().get("tables") or {}).items()}
         for table, sql in (self.settings.get("queries") or {}).items():
             spec[table] = {"sql": sql}
+        for table, templates in (self.settings.get("derive") or {}).items():
+            if table in spec:
+                spec[table]["derive"] = {**(spec[table].get("derive") or {}), **templates}
         return spec
+
+    def _duties(self) -> list[tuple[str, list[str]]]:
+        """The duty map, in the order it is tried: the source's entries, then the profile's."""
+        own = self.settings.get("duties") or {}
+        return [*own.items(), *((k, v) for k, v in (self._profile().get("duties") or {}).items() if k not in own)]
 
     def tables(self) -> list[str]:
         return sorted(self._queries())
@@ -136,8 +165,14 @@ class SqlConnector(Connector):
                     rows = result.fetchmany(max_rows + 1)
                     if len(rows) > max_rows:
                         raise ConnectorError(f"table {table}: more than max_rows={max_rows} rows")
-                    df = text_frame([tuple(r) for r in rows], list(result.keys()))
+                    language = self.settings.get("language", DEFAULT_LANGUAGE)
+                    rows = [_translate(r, spec.get("translated") or [], list(result.keys()), language)
+                            for r in rows]
+                    df = text_frame(rows, list(result.keys()))
                     df = _derive(df, spec.get("derive") or {}, system)
+                    if table == "role_permissions" and (self._duties() or self.settings.get("duties")):
+                        df, unmapped = map_duties(df, self._duties())
+                        self.notes["unmapped_permissions"] = unmapped
                     out[table] = _mark_utc(df, table) if self._naive_utc() else df
                     log.debug("source %s: %s: %d rows", self.source, table, len(df))
         except SQLAlchemyError as exc:
@@ -195,3 +230,52 @@ def _derive(df: pd.DataFrame, derive: dict[str, str | list[str]], system: str) -
     if "system" not in df.columns:
         df.insert(0, "system", system)
     return df
+
+
+def _translate(row: tuple, columns: list[str], keys: list[str], language: str) -> tuple:
+    """Translated names (Odoo 16+ JSONB ``{"en_US": …, "zh_CN": …}``) as one plain name.
+
+    The driver hands JSONB over as a dict (psycopg, pg8000) or as JSON text (SQLite); the
+    value in ``language`` wins, then ``en_US`` (Odoo's own fallback), then the first one.
+    A plain string (Odoo ≤ 15) passes unchanged.
+    """
+    if not columns:
+        return tuple(row)
+    out = list(row)
+    for col in columns:
+        if col not in keys:
+            continue
+        i = keys.index(col)
+        value = out[i]
+        if isinstance(value, str) and value.startswith("{"):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                continue
+        if isinstance(value, dict) and value:
+            out[i] = value.get(language) or value.get("en_US") or next(iter(value.values()))
+    return tuple(out)
+
+
+def map_duties(df: pd.DataFrame, duties: list[tuple[str, list[str]]]) -> tuple[pd.DataFrame, list[str]]:
+    """Native permissions → the pack's duties; returns the rows and the unmapped natives.
+
+    Every native row stays (policies may be written in the product's own names) and
+    gains ``native_permission``; each duty it maps to is added as a row of its own with
+    the native permission beside it as evidence. The first glob that matches decides,
+    so the source's entries win over the profile's and an entry mapped to ``[]`` means
+    "known, no duty of the pack". A ``deny`` is never carried over to a duty: the duty
+    may still come from another native right, and hiding it could hide a conflict.
+    """
+    df = df.copy()
+    df["native_permission"] = df["permission"]
+    lookup: dict[str, list[str] | None] = {}
+    for perm in df["permission"].dropna().unique():
+        lookup[perm] = next((mapped for glob, mapped in duties if fnmatchcase(perm, glob)), None)
+    unmapped = sorted(p for p, mapped in lookup.items() if mapped is None)
+    allow = df["effect"].fillna("allow").ne("deny") if "effect" in df.columns else pd.Series(True, df.index)
+    extra = [{**row, "permission": duty}
+             for row in df[allow].to_dict("records") for duty in lookup.get(row["permission"]) or []]
+    if extra:
+        df = pd.concat([df, pd.DataFrame(extra, columns=df.columns, dtype="str")], ignore_index=True)
+    return df, unmapped

@@ -1,7 +1,8 @@
 """kind: sql — generic SELECTs and the product profiles, on real databases.
 
-Tryton runs against a real trytond database; Odoo, Yonyou U8 and Kingdee K/3 WISE
-against SQLite databases built with their published table and column names.
+Yonyou U8 and Kingdee K/3 WISE run against SQLite databases built with their published
+table and column names; Tryton has its own file (test_sql_tryton.py, real trytond) and
+so has Odoo (test_sql_odoo.py).
 """
 
 from __future__ import annotations
@@ -36,76 +37,6 @@ def collect_profile(tmp_path, cli, db, profile, extra=""):
     r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
     assert r.exit_code == 0, r.output
     return tmp_path / "snap"
-
-
-def test_tryton_profile_on_a_real_trytond_database(tryton_db, cli):
-    snap = collect_profile(tryton_db.parent, cli, tryton_db, "tryton")
-    acc = read(snap, "accounts").set_index("account_id")
-    assert set(acc.index) >= {"admin", "zhangsan", "lisi", "wangwu"}
-    assert acc.loc["zhangsan", "display_name"] == "张三"
-    assert acc.loc["zhangsan", "enabled"] == "1" and acc.loc["wangwu", "enabled"] == "0"
-    assert acc.loc["admin", "account_type"] == "admin"
-    assert (acc["system"] == "fin").all()
-    # trytond stores UTC without an offset: the profile marks it, so it survives the timezone
-    assert acc.loc["zhangsan", "last_login_at"].endswith("+00:00")
-    assert acc.loc["lisi", "last_login_at"] == ""
-    grants = read(snap, "grants")
-    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
-        ("lisi", "Accountants"), ("lisi", "Cashiers"), ("zhangsan", "Accountants")]
-    assert set(grants["granted_by"]) == {"admin"}  # create_uid: who added the membership
-    assert grants["granted_at"].str.endswith("+00:00").all()
-    changes = read(snap, "changes")
-    assert len(changes) == 3 and set(changes["action"]) == {"grant"}
-    assert changes["change_id"].str.startswith("res_user-res_group:").all()
-    perms = read(snap, "role_permissions")
-    got = set(zip(perms.role, perms.permission, strict=True))
-    assert {("Accountants", "res.user.read"), ("Accountants", "res.user.write"),
-            ("Cashiers", "ir.attachment.create"), ("Cashiers", "ir.attachment.read"),
-            ("Accountants", "menu.res.menu_user_form")} <= got
-    assert ("Accountants", "res.user.delete") not in got
-    logins = read(snap, "logins")
-    assert sorted(zip(logins.account_id, logins.success, strict=True)) == [("lisi", "0"), ("zhangsan", "1")]
-    manifest = json.loads((snap / "manifest.json").read_text())
-    assert manifest["sources"][0]["tables"] == ["accounts", "changes", "grants", "logins", "role_permissions"]
-
-
-ODOO = """
-CREATE TABLE res_partner (id INTEGER PRIMARY KEY, name VARCHAR, email VARCHAR);
-CREATE TABLE res_users (id INTEGER PRIMARY KEY, login VARCHAR, partner_id INTEGER, active BOOLEAN,
-  share BOOLEAN, create_date TIMESTAMP, create_uid INTEGER);
-CREATE TABLE res_groups (id INTEGER PRIMARY KEY, name VARCHAR, category_id INTEGER);
-CREATE TABLE res_groups_users_rel (gid INTEGER, uid INTEGER);
-CREATE TABLE res_users_log (id INTEGER PRIMARY KEY, create_uid INTEGER, create_date TIMESTAMP);
-CREATE TABLE ir_model (id INTEGER PRIMARY KEY, model VARCHAR, name VARCHAR);
-CREATE TABLE ir_model_access (id INTEGER PRIMARY KEY, name VARCHAR, model_id INTEGER, group_id INTEGER,
-  perm_read BOOLEAN, perm_write BOOLEAN, perm_create BOOLEAN, perm_unlink BOOLEAN, active BOOLEAN);
-INSERT INTO res_partner VALUES (1, 'OdooBot', NULL), (2, 'Mitchell Admin', 'admin@x'), (3, '张三', NULL);
-INSERT INTO res_users VALUES (1, '__system__', 1, 0, 0, '2026-01-01 00:00:00', 1),
-  (2, 'admin', 2, 1, 0, '2026-01-01 00:00:00', 1), (3, 'zhangsan', 3, 1, 0, '2026-03-01 08:00:00', 2);
-INSERT INTO res_groups VALUES (10, 'Billing Administrator', 1), (11, 'Billing', 1);
-INSERT INTO res_groups_users_rel VALUES (10, 2), (11, 3);
-INSERT INTO res_users_log VALUES (1, 3, '2026-11-20 01:00:00'), (2, 3, '2026-11-22 02:30:00');
-INSERT INTO ir_model VALUES (100, 'account.move', 'Journal Entry');
-INSERT INTO ir_model_access VALUES (1, 'account.move billing', 100, 11, 1, 1, 1, 0, 1),
-  (2, 'account.move inactive', 100, 10, 1, 1, 1, 1, 0);
-"""
-
-
-def test_odoo_profile(tmp_path, cli):
-    db = make_db(tmp_path / "odoo.db", ODOO)
-    snap = collect_profile(tmp_path, cli, db, "odoo")
-    acc = read(snap, "accounts").set_index("account_id")
-    assert acc.loc["zhangsan", "display_name"] == "张三"
-    assert acc.loc["__system__", "account_type"] == "service"
-    assert acc.loc["__system__", "enabled"] == "0"
-    assert acc.loc["zhangsan", "last_login_at"] == "2026-11-22T02:30:00+00:00"
-    grants = read(snap, "grants")
-    assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
-        ("admin", "Billing Administrator"), ("zhangsan", "Billing")]
-    perms = read(snap, "role_permissions")
-    assert sorted(perms.permission) == ["account.move.create", "account.move.read", "account.move.write"]
-    assert set(perms.role) == {"Billing"}  # the inactive access rule is ignored
-    assert len(read(snap, "logins")) == 2
 
 
 U8 = """

@@ -10,28 +10,22 @@ import logging
 
 import pytest
 from connector_helpers import write_sources
-from pgserver import PgServer, pg_bin
 
 SECRET = "S3cr3t-pa55/wörd@x"
 WRONG = "not-the-Pa55word"
 
-pytestmark = pytest.mark.skipif(pg_bin("initdb") is None,
-                                reason="PostgreSQL is not installed (scripts/install-system-deps.sh)")
 
 
 @pytest.fixture(scope="module")
-def pg():
-    server = PgServer().start()
-    try:
-        con = server.connect()
-        con.run(f"CREATE ROLE reader LOGIN PASSWORD '{SECRET}'")
-        con.run("CREATE TABLE users (uid TEXT, enabled BOOLEAN, created TIMESTAMP)")
-        con.run("INSERT INTO users VALUES ('zs', true, '2026-11-01 09:00'), ('ls', false, NULL)")
-        con.run("GRANT SELECT ON users TO reader")
-        con.close()
-        yield server
-    finally:
-        server.stop()
+def pg(pg_server):
+    """The session's PostgreSQL (connector_helpers.pg_server: fails, never skips, when absent)."""
+    con = pg_server.connect()
+    con.run(f"CREATE ROLE reader LOGIN PASSWORD '{SECRET}'")
+    con.run("CREATE TABLE users (uid TEXT, enabled BOOLEAN, created TIMESTAMP)")
+    con.run("INSERT INTO users VALUES ('zs', true, '2026-11-01 09:00'), ('ls', false, NULL)")
+    con.run("GRANT SELECT ON users TO reader")
+    con.close()
+    return pg_server
 
 
 def test_password_never_leaks(pg, tmp_path, cli, caplog, monkeypatch):
