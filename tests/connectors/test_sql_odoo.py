@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from connector_helpers import write_sources
 from pgserver import SUPERUSER_PASSWORD
 
-from ledgerguard.scanner.cli import main
+from ledgerguard.app.cli import main
 
 SCHEMA = """
 CREATE TABLE res_partner (id serial PRIMARY KEY, name varchar, email varchar, active boolean);
