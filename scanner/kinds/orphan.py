@@ -14,7 +14,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask, isin, lookup
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, text
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, glob_counts, text
 
 
 @KINDS.register("orphan_account")
@@ -41,10 +41,12 @@ class OrphanAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        keep = glob_mask(acc["system"], self.params["systems"])
         if self.params["enabled_only"]:
-            keep &= acc["enabled"]
-        acc = acc[keep][["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
+            acc = acc[acc["enabled"]]
+        systems = glob_counts(acc["system"], self.params["systems"])
+        acc = acc[glob_mask(acc["system"], self.params["systems"])]
+        self.cover(len(acc), "accounts of the listed systems", systems=systems)
+        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
         if acc.empty:
             return concat_findings([])
         status = ctx.people.set_index("person_id")["status"]
