@@ -90,20 +90,20 @@ class SegregationOfDuties(PolicyKind):
 
     def _cover(self, ctx: Context, perms: EnabledPermissions) -> None:
         """Subjects examined, and per rule how many permissions of the snapshot (role_permissions)
-        its sides match: a rule one of whose sides matches nothing can never find a conflict."""
+        its two sides match together — 0 when either side matches none: such a rule can never
+        find a conflict."""
         known = ctx.table("role_permissions")["permission"]
 
         def matched(globs: list[str]) -> int:
             return int(known[glob_mask(known, globs)].nunique())
 
-        sides, rules = {}, {}
+        rules = {}
         for rule in self.params["rules"]:
             left, right = matched(rule["left"]), matched(rule["right"])
-            sides[f"{rule['id']}.left"], sides[f"{rule['id']}.right"] = left, right
             rules[rule["id"]] = left + right if left and right else 0
         examined = len(np.unique(perms.subject[self.params["level"]]))
         self.cover(examined, f"{self.params['level']}s holding permissions through enabled accounts",
-                   decisive="rules", rules=rules, sides=sides)
+                   decisive="rules", rules=rules)
 
     def _findings(self, ctx: Context, perms: EnabledPermissions, sid: np.ndarray,
                   found: list[tuple[int, pd.Index, np.ndarray, np.ndarray]]) -> pd.DataFrame:
