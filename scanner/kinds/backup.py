@@ -73,6 +73,8 @@ class BackupFrequency(PolicyKind):
         expected = {d for d in p["datasets"] if not _GLOB_CHARS & set(d)}
         all_sets = sorted(set(bk["dataset"].dropna().astype("str")) | expected)
         self.cover(len(all_sets), "datasets matching the globs", decisive="datasets", datasets=datasets)
+        if not all_sets:
+            return concat_findings([])
         per = pd.DataFrame({"dataset": all_sets})
         per["subject"] = "dataset:" + per["dataset"]
         window = ok[ctx.days_since(ok["finished_at"]) <= p["window_days"]]

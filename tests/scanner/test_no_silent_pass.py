@@ -1,0 +1,352 @@
+"""Issue 12: no silent PASS. Each case a user or an attacker saw is run through the real
+CLI; the exit code and what every report says (HTML banner, Excel Summary, JUnit,
+SARIF, CSV, findings.json) must agree on one verdict: PASS, FAIL or NO VERDICT."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from conftest import policy_pack, run_findings
+
+ALL = "html,xlsx,json,junit,sarif,csv"
+ACCESS = Path(__file__).parents[2] / "policies" / "cn_finance" / "tests" / "access" / "snapshot"
+VERDICT_OF_EXIT = {0: "PASS", 1: "FAIL", 3: "NO VERDICT"}
+
+
+def views(out: Path) -> dict[str, object]:
+    """What each written report says about the scan's verdict."""
+    html = (out / "report.html").read_text(encoding="utf-8")
+    banner = re.search(r'<div class="result (\w+)">([^<]*)</div>', html)
+    summary = openpyxl.load_workbook(out / "report.xlsx", read_only=True)["Summary"]
+    result = next(r[1] for r in summary.iter_rows(values_only=True) if r[0] == "Result")
+    junit = ET.parse(out / "junit.xml").getroot()
+    sarif = json.loads((out / "findings.sarif").read_text(encoding="utf-8"))["runs"][0]
+    with open(out / "findings.csv", encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return {
+        "json": run_findings(out)["summary"]["verdict"],
+        "html": banner.group(2).split(":")[0],
+        "html_class": banner.group(1),
+        "xlsx": result.split(":")[0],
+        "junit_errors": int(junit.get("errors")),
+        "junit_verdicts": {p.get("value") for p in junit.iter("property") if p.get("name") == "verdict"},
+        "sarif_ok": sarif["invocations"][0]["executionSuccessful"],
+        "sarif_verdict": sarif["properties"]["verdict"],
+        "csv": {r["verdict"] for r in rows},
+        "csv_rows": rows,
+    }
+
+
+def assert_one_verdict(result, out: Path) -> dict[str, object]:
+    """Exit code and every view tell the same verdict; returns the views for more checks."""
+    verdict = VERDICT_OF_EXIT[result.exit_code]
+    v = views(out)
+    assert verdict in result.output.splitlines()[-1], result.output
+    assert v["json"] == v["html"] == v["xlsx"] == v["sarif_verdict"] == verdict, v
+    assert v["junit_verdicts"] == {verdict}
+    assert v["sarif_ok"] is (verdict != "NO VERDICT")
+    assert v["csv"] <= {verdict} and (v["csv"] or verdict == "PASS")
+    if verdict == "NO VERDICT":
+        assert v["html_class"] == "error" and v["junit_errors"] > 0
+    return v
+
+
+# 1. the reports contradicted the exit code ------------------------------------------------
+
+def test_the_reports_say_no_verdict_when_the_scan_exits_3(cli, tmp_path):
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", ACCESS, "--as-of", "2026-11-23", "--fail-on", "critical",
+                 "--format", ALL, "--out", out)
+    assert result.exit_code == 3, result.output
+    v = assert_one_verdict(result, out)
+    assert "PASS" not in (out / "report.html").read_text(encoding="utf-8").split('class="result')[1][:200]
+    errored = {r["policy_id"] for r in v["csv_rows"] if r["status"] in ("error", "inconclusive")}
+    assert {"BAK-001", "CHG-001", "INT-001", "ARC-001"} <= errored
+
+
+def test_a_snapshot_on_which_every_policy_errored_has_no_verdict(cli, make_snapshot, tmp_path):
+    snap = make_snapshot({"logins": [{"system": "erp", "account_id": "a", "at": "2026-01-01"}]})
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--format", ALL, "--out", out)
+    assert result.exit_code == 3, result.output
+    v = assert_one_verdict(result, out)
+    doc = run_findings(out)
+    assert doc["summary"]["passed"] == 0 and v["junit_errors"] == doc["summary"]["policies"]
+
+
+def test_a_failed_source_alone_gives_no_verdict_in_every_view(cli, make_snapshot, tmp_path):
+    snap = make_snapshot(
+        {"accounts": [{"system": "erp", "account_id": "a", "enabled": "true", "person_id": "P1"}],
+         "identities": [{"person_id": "P1", "status": "active"}]},
+        sources=[{"name": "ldap", "kind": "ldap", "status": "error", "error": "timeout", "tables": ["grants"]}])
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack("""
+        id: DOR-T
+        kind: dormant_account
+        title: dormant
+        severity: low
+    """), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
+                 "--out", out)
+    assert result.exit_code == 3, result.output
+    v = assert_one_verdict(result, out)
+    assert any(r["code"] == "source_error" for r in v["csv_rows"])
+
+
+def test_pass_and_fail_are_the_same_in_every_view(cli, make_snapshot, tmp_path):
+    people = [{"person_id": "P1", "status": "departed", "departure_date": "2026-10-01"}]
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack("""
+        id: ACC-T
+        kind: revoke_on_departure
+        title: departed
+        severity: critical
+    """), encoding="utf-8")
+    for enabled, code in (("true", 1), ("false", 0)):
+        snap = make_snapshot({"identities": people, "accounts": [
+            {"system": "erp", "account_id": "a", "person_id": "P1", "enabled": enabled}]})
+        out = tmp_path / f"out{code}"
+        result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23",
+                     "--format", ALL, "--out", out)
+        assert result.exit_code == code, result.output
+        assert_one_verdict(result, out)
+
+
+# 2. vacuous passes: a policy that examined nothing is inconclusive, never pass ---------------
+
+PEOPLE = [{"person_id": "P1", "name": "张三", "position": "出纳", "status": "active"}]
+ACCOUNTS = [{"system": "tryton", "account_id": "zhang", "person_id": "P1", "enabled": "true",
+             "mfa_enabled": "false"}]
+GRANTS = [{"system": "tryton", "account_id": "zhang", "role": "Account Administration"}]
+PERMS = [{"system": "tryton", "role": "Account Administration", "permission": "account.move.post"},
+         {"system": "tryton", "role": "Account Administration", "permission": "account.move.create"}]
+
+VACUOUS = {
+    "sod": """
+        id: SOD-T
+        kind: segregation_of_duties
+        title: sod
+        severity: high
+        params:
+          rules:
+            - {id: ENTER-APPROVE, left: ["gl.voucher.create"], right: ["gl.voucher.approve"]}
+    """,
+    "mfa": """
+        id: MFA-T
+        kind: privileged_mfa
+        title: mfa
+        severity: high
+        params: {privileged_permissions: ["sys.*", "bank.payment.release"]}
+    """,
+    "departure_systems": """
+        id: ACC-T
+        kind: revoke_on_departure
+        title: departed
+        severity: critical
+        params: {systems: [erp]}
+    """,
+    "template_nobody_holds": """
+        id: ROLE-T
+        kind: role_template
+        title: roles
+        severity: high
+        params:
+          templates:
+            会计: {allowed_roles: [gl_clerk]}
+    """,
+}
+
+
+@pytest.mark.parametrize("case", sorted(VACUOUS))
+def test_a_policy_that_examined_nothing_is_inconclusive(cli, make_snapshot, tmp_path, case):
+    snap = make_snapshot({"identities": PEOPLE, "accounts": ACCOUNTS, "grants": GRANTS,
+                          "role_permissions": PERMS})
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack(VACUOUS[case]), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
+                 "--out", out)
+    assert result.exit_code == 3, result.output
+    assert_one_verdict(result, out)
+    policy = run_findings(out)["policies"][0]
+    assert policy["status"] == "inconclusive" and policy["coverage"] is not None
+    assert "INCONCLUSIVE" in result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "Coverage:" in html and policy["error"] in html
+
+
+def test_backup_globs_that_match_no_dataset_are_inconclusive(cli, make_snapshot, tmp_path):
+    snap = make_snapshot({"backups": [{"backup_id": "1", "dataset": "erp-db", "finished_at": "2026-11-22",
+                                       "status": "success"}]})
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack("""
+        id: BAK-T
+        kind: backup_frequency
+        title: backups
+        severity: high
+        params: {datasets: ["gl-*"]}
+    """), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
+                 "--out", out)
+    assert result.exit_code == 3, result.output
+    assert_one_verdict(result, out)
+    assert run_findings(out)["policies"][0]["coverage"]["matched"] == {"datasets": {"gl-*": 0}}
+
+
+def test_one_rule_that_matched_nothing_is_a_warning_beside_the_policy(cli, make_snapshot, tmp_path):
+    perms = [*PERMS, {"system": "tryton", "role": "Account Administration", "permission": "gl.voucher.create"},
+             {"system": "tryton", "role": "Account Administration", "permission": "gl.voucher.approve"}]
+    snap = make_snapshot({"identities": PEOPLE, "accounts": ACCOUNTS, "grants": GRANTS, "role_permissions": perms})
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack("""
+        id: SOD-T
+        kind: segregation_of_duties
+        title: sod
+        severity: low
+        params:
+          rules:
+            - {id: ENTER-APPROVE, left: ["gl.voucher.create"], right: ["gl.voucher.approve"]}
+            - {id: VENDOR-PAY, left: ["ap.vendor.*"], right: ["bank.payment.*"]}
+    """), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
+                 "--out", out, "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    assert_one_verdict(result, out)
+    policy = run_findings(out)["policies"][0]
+    assert policy["status"] == "fail" and policy["coverage"]["matched"]["rules"] == {"ENTER-APPROVE": 2,
+                                                                                     "VENDOR-PAY": 0}
+    warning = "rules 'VENDOR-PAY' matched nothing in the snapshot"
+    assert policy["warnings"] == [warning]
+    assert f"warning SOD-T: {warning}" in result.output
+    assert warning.replace("'", "&#39;") in (out / "report.html").read_text(encoding="utf-8")
+    sheet = openpyxl.load_workbook(out / "report.xlsx", read_only=True)["Policies"]
+    assert any(warning in str(c) for row in sheet.iter_rows(values_only=True) for c in row)
+
+
+# 3. unknown values are errors, not harmless --------------------------------------------------
+
+@pytest.mark.parametrize("status", ["Departed", "离职", "gone"])
+def test_an_identity_status_outside_the_vocabulary_is_bad_input(cli, make_snapshot, tmp_path, status):
+    snap = make_snapshot({
+        "identities": [{"person_id": "P1", "status": "active"},
+                       {"person_id": "P2", "status": status, "departure_date": "2026-10-01"}],
+        "accounts": [{"system": "erp", "account_id": "a", "person_id": "P2", "enabled": "true"}]})
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert f"identities.csv:3: row 2, column 'status': {status!r} is not one of active, departed" in result.output
+    assert "(table 'identities'" in result.output
+
+
+def test_surrounding_whitespace_is_trimmed_so_the_departure_is_seen(cli, make_snapshot, tmp_path):
+    snap = make_snapshot({
+        "identities": [{"person_id": "P2", "status": " departed ", "departure_date": "2026-10-01"}],
+        "accounts": [{"system": "erp", "account_id": "a", "person_id": "P2", "enabled": "true"}]})
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack("""
+        id: ACC-T
+        kind: revoke_on_departure
+        title: departed
+        severity: critical
+    """), encoding="utf-8")
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--out", tmp_path / "o")
+    assert result.exit_code == 1, result.output
+    assert [f["code"] for f in run_findings(tmp_path / "o")["findings"]] == ["enabled_after_departure"]
+
+
+@pytest.mark.parametrize(("table", "column", "row", "bad"), [
+    ("archives", "status", {"archive_id": "A1", "category": "总账", "fiscal_year": "2015"}, "Destroyed"),
+    ("accounts", "account_type", {"system": "erp", "account_id": "a", "enabled": "true"}, "robot"),
+    ("role_permissions", "effect", {"system": "erp", "role": "r", "permission": "p"}, "forbid"),
+    ("changes", "action", {"change_id": "C1", "system": "erp", "performed_at": "2026-11-01"}, "Grant"),
+    ("reviews", "decision", {"system": "erp", "account_id": "a", "reviewed_at": "2026-11-01"}, "remove"),
+])
+def test_every_closed_vocabulary_is_enforced(cli, make_snapshot, tmp_path, table, column, row, bad):
+    snap = make_snapshot({table: [{**row, column: bad}]})
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert f"{table}.csv:2: row 1, column {column!r}: {bad!r} is not one of" in result.output
+
+
+def test_the_file_connector_maps_its_own_words_into_the_vocabulary(cli, tmp_path):
+    (tmp_path / "hr.csv").write_text("工号,状态,离职日期\nP1,在职,\nP2,离职,2026-10-01\n", encoding="utf-8")
+    (tmp_path / "sources.yaml").write_text(
+        "sources:\n  - name: hr\n    kind: file\n    path: hr.csv\n    table: identities\n"
+        "    columns: {工号: person_id, 状态: status, 离职日期: departure_date}\n"
+        "    values: {状态: {在职: active, 离职: departed}}\n", encoding="utf-8")
+    result = cli("collect", "--sources", tmp_path / "sources.yaml", "--out", tmp_path / "snap")
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "snap" / "identities.csv").read_text(encoding="utf-8")
+    assert "P2,departed" in text
+
+
+# 4. xlsx formulas: the cached value, or an error naming sheet, cell and column -----------------
+
+def _accounts_sources(tmp_path: Path, book: Path) -> Path:
+    src = tmp_path / "sources.yaml"
+    src.write_text(f"sources:\n  - name: erp\n    kind: file\n    path: {book.name}\n    table: accounts\n"
+                   "    sheet: accounts\n", encoding="utf-8")
+    return src
+
+
+def test_an_xlsx_formula_without_a_cached_value_is_an_error(cli, tmp_path):
+    book = tmp_path / "accounts.xlsx"
+    wb = openpyxl.Workbook()  # openpyxl writes formulas without a cached value
+    ws = wb.active
+    ws.title = "accounts"
+    ws.append(["system", "account_id", "person_id", "enabled"])
+    ws.append(["erp", "zhang", "P1", "=TRUE()"])
+    wb.save(book)
+    result = cli("collect", "--sources", _accounts_sources(tmp_path, book), "--out", tmp_path / "snap")
+    assert result.exit_code == 3, result.output
+    assert "sheet 'accounts', cell D2 (column 'enabled'): formula =TRUE() cannot be read" in result.output
+    assert not (tmp_path / "snap").exists()
+
+
+def test_an_xlsx_formula_from_xlsxwriter_is_not_read_as_its_placeholder_zero(cli, tmp_path):
+    import xlsxwriter
+
+    book = tmp_path / "accounts.xlsx"
+    wb = xlsxwriter.Workbook(book)  # caches 0 for every formula and asks for recalculation on load
+    ws = wb.add_worksheet("accounts")
+    ws.write_row(0, 0, ["system", "account_id", "person_id", "enabled"])
+    ws.write_row(1, 0, ["erp", "zhang", "P1"])
+    ws.write_formula(1, 3, "=TRUE()")
+    wb.close()
+    result = cli("collect", "--sources", _accounts_sources(tmp_path, book), "--out", tmp_path / "snap")
+    assert result.exit_code == 3, result.output
+    assert "cell D2 (column 'enabled'): formula =TRUE() cannot be read: the workbook marks" in result.output
+
+
+def test_an_xlsx_formula_with_a_cached_value_is_read_by_it(cli, tmp_path):
+    """A workbook saved by a spreadsheet program: its formulas carry their computed values."""
+    import zipfile
+
+    import xlsxwriter
+
+    written = tmp_path / "written.xlsx"
+    wb = xlsxwriter.Workbook(written)
+    ws = wb.add_worksheet("accounts")
+    ws.write_row(0, 0, ["system", "account_id", "person_id", "enabled"])
+    ws.write_row(1, 0, ["erp", "zhang", "P1"])
+    ws.write_formula(1, 3, "=TRUE()", None, True)
+    wb.close()
+    book = tmp_path / "accounts.xlsx"  # as Excel saves it: calculated, no recalculation flag
+    with zipfile.ZipFile(written) as src, zipfile.ZipFile(book, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item.filename)
+            if item.filename == "xl/workbook.xml":
+                data = re.sub(rb"<calcPr[^>]*/>", b"", data)
+            dst.writestr(item, data)
+    result = cli("collect", "--sources", _accounts_sources(tmp_path, book), "--out", tmp_path / "snap")
+    assert result.exit_code == 0, result.output
+    assert "erp,zhang,P1,true" in (tmp_path / "snap" / "accounts.csv").read_text(encoding="utf-8")
