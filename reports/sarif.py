@@ -158,7 +158,8 @@ class SarifReporter(Reporter):
             if p.get("status") in ("error", "inconclusive")
         ]
         notifications += [
-            {"level": "error", "message": {"text": _text(f"source {s.get('name')} failed: {s.get('error')}")}}
+            {"level": "error", "message": {"text": _text(f"source {s.get('name')} failed: {s.get('error')}")},
+             "descriptor": {"id": _text(f"source:{s.get('name')}")}}
             for s in (view.scan.get("snapshot") or {}).get("sources") or [] if s.get("status") == "error"
         ]
         notifications += [

@@ -360,18 +360,14 @@ def read_manifest(manifest_path: Path) -> dict:
 
 
 def _listed_once(doc: YamlDoc) -> list[Problem]:
-    """Each table is listed by one source at most, every table an ok source lists is in
-    ``tables``, and no two tables share one file."""
+    """Every table an ok source lists is in ``tables`` (several sources may feed one table),
+    and no two tables share one file (a table's key is unique: duplicate keys are errors)."""
     manifest, pos = doc.data, doc.positions
-    problems, owner = [], {}
+    problems = []
     entries = manifest.get("tables")
     for i, src in enumerate(manifest.get("sources") or []):
         for j, table in enumerate(src.get("tables") or []):
             path = ("sources", i, "tables", j)
-            if table in owner:
-                problems.append(pos.problem(path, f"table {table!r} is listed by sources {owner[table]!r} "
-                                                  f"and {src['name']!r}"))
-            owner[table] = src["name"]
             if entries is not None and src["status"] == "ok" and table not in entries:
                 problems.append(pos.problem(path, f"table {table!r} of source {src['name']!r} is not in 'tables'"))
     files: dict[str, str] = {}

@@ -188,8 +188,9 @@ class RoleTemplate(PolicyKind):
                           + " via " + r["via_roles"])
 
     def _role_systems(self, ctx: Context) -> dict[str, set[str]]:
-        """Per required-role pattern, the systems where a matching role exists (role_permissions
-        or grants name it there): the only systems whose accounts are judged for it."""
+        """Per required-role pattern, the systems of the policy's ``systems`` where a matching role
+        exists (role_permissions or grants name it there): the only systems whose accounts are
+        judged for it."""
         patterns = {r for t in self.params["templates"].values() for r in t.get("required_roles") or ()}
         if not patterns:
             return {}
@@ -201,6 +202,7 @@ class RoleTemplate(PolicyKind):
             return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
 
         roles = ctx.shared("roles.known", known)
+        roles = roles[glob_mask(roles["system"], self.params["systems"])]
         return {p: {s for s, r in roles.itertuples(index=False) if _role_match(s, r, [p])} for p in sorted(patterns)}
 
     def _required_missing(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
@@ -230,12 +232,13 @@ class RoleTemplate(PolicyKind):
 
     def _person_without_system(self, acc: pd.DataFrame, exists: dict[str, set[str]]) -> pd.DataFrame:
         """Required roles for which a person has no judged account in any system where the
-        role exists: one finding per person (``person:ID``), not one per unrelated account."""
+        role exists: one finding per person (``person:ID``), not one per unrelated account. A
+        role that exists in no system of the policy's scope is a coverage warning instead."""
         people = acc[["person_id", "position", "identity.name"]].drop_duplicates("person_id")
         systems_of = acc.groupby("person_id", sort=False)["system"].agg(set)
-        rows = [(pid, r, ", ".join(sorted(exists[r])) or "none")
+        rows = [(pid, r, ", ".join(sorted(exists[r])))
                 for pid, pos in zip(people["person_id"], people["position"], strict=True)
-                for r in self._template(pos)["required_roles"] if not systems_of[pid] & exists[r]]
+                for r in self._template(pos)["required_roles"] if exists[r] and not systems_of[pid] & exists[r]]
         if not rows:
             return concat_findings([])
         lacking = pd.DataFrame(rows, columns=["person_id", "required", "role_systems"])
