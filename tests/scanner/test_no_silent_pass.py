@@ -350,3 +350,173 @@ def test_an_xlsx_formula_with_a_cached_value_is_read_by_it(cli, tmp_path):
     result = cli("collect", "--sources", _accounts_sources(tmp_path, book), "--out", tmp_path / "snap")
     assert result.exit_code == 0, result.output
     assert "erp,zhang,P1,true" in (tmp_path / "snap" / "accounts.csv").read_text(encoding="utf-8")
+
+
+# 5. the manifest is validated ----------------------------------------------------------------
+
+def _manifest(snap: Path, **changes) -> None:
+    manifest = json.loads((snap / "manifest.json").read_text(encoding="utf-8"))
+    manifest.update(changes)
+    (snap / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def _accounts_snapshot(make_snapshot) -> Path:
+    return make_snapshot({"accounts": [{"system": "erp", "account_id": "a", "enabled": "true"}]})
+
+
+@pytest.mark.parametrize("file", ["../outside.csv", "/etc/passwd", "../../../../../etc/passwd", "sub/accounts.csv",
+                                  "..", "sub\\accounts.csv"])
+def test_a_table_file_must_be_a_plain_name_inside_the_snapshot(cli, make_snapshot, tmp_path, file):
+    snap = _accounts_snapshot(make_snapshot)
+    (snap.parent / "outside.csv").write_text("system,account_id,enabled\nerp,x,true\n", encoding="utf-8")
+    _manifest(snap, tables={"accounts": {"file": file}})
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "manifest.json:1:" in result.output and "tables/accounts/file" in result.output
+    assert not (tmp_path / "out" / "findings.json").exists()
+
+
+def test_a_symlink_out_of_the_snapshot_is_refused_on_its_real_path(cli, make_snapshot, tmp_path):
+    snap = _accounts_snapshot(make_snapshot)
+    (snap.parent / "outside.csv").write_text("system,account_id,enabled\nerp,x,true\n", encoding="utf-8")
+    (snap / "accounts.csv").unlink()
+    (snap / "accounts.csv").symlink_to(snap.parent / "outside.csv")
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "leads out of the snapshot folder" in result.output
+
+
+@pytest.mark.parametrize("status", ["Error", "failed", "OK", ""])
+def test_a_source_status_is_exactly_ok_or_error(cli, make_snapshot, tmp_path, status):
+    snap = _accounts_snapshot(make_snapshot)
+    _manifest(snap, sources=[{"name": "erp", "kind": "sql", "status": status, "tables": ["accounts"]}])
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "sources/0/status" in result.output and "is not one of ['ok', 'error']" in result.output
+
+
+def test_duplicate_manifest_keys_are_errors_not_last_wins(cli, make_snapshot, tmp_path):
+    snap = _accounts_snapshot(make_snapshot)
+    (snap / "decoy.csv").write_text("system,account_id,enabled\n", encoding="utf-8")
+    (snap / "manifest.json").write_text(
+        '{"format": "ledgerguard-snapshot/1",\n "tables": {"accounts": {"file": "accounts.csv"},\n'
+        '            "accounts": {"file": "decoy.csv"}}}\n', encoding="utf-8")
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "manifest.json:3:13: duplicate key 'accounts'" in result.output
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"tables": []}, "tables: [] is not of type 'object'"),
+    ({"tables": {"accounts": {"file": "accounts.csv", "sha256": 12}}}, "tables/accounts/sha256: 12 is not of type"),
+    ({"tables": {"accounts": {"file": "accounts.csv", "sha256": "zz"}}}, "does not match"),
+    ({"sources": [{"name": "erp", "status": "ok", "tables": ["accounts", "grants"]}]},
+     "table 'grants' of source 'erp' is not in 'tables'"),
+    ({"tables": {"accounts": {"file": "accounts.csv"}, "grants": {"file": "accounts.csv"}}},
+     "tables 'accounts' and 'grants' both name file 'accounts.csv'"),
+])
+def test_the_manifest_is_checked_against_its_schema(cli, make_snapshot, tmp_path, change, message):
+    snap = _accounts_snapshot(make_snapshot)
+    _manifest(snap, **change)
+    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+
+
+# 6. waivers in every count -------------------------------------------------------------------
+
+def test_waived_findings_are_counted_apart_and_a_fully_waived_policy_says_so(cli, make_snapshot, tmp_path):
+    people = [{"person_id": f"P{i}", "status": "departed", "departure_date": "2026-10-01"} for i in range(10)]
+    accounts = [{"system": "erp", "account_id": f"u{i}", "person_id": f"P{i}", "enabled": "true"} for i in range(10)]
+    snap = make_snapshot({"identities": people, "accounts": accounts})
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack("""
+        id: ACC-001
+        kind: revoke_on_departure
+        title: departed
+        severity: critical
+    """, """
+        id: ACC-002
+        kind: revoke_on_departure
+        title: departed again
+        severity: low
+    """), encoding="utf-8")
+    waivers = tmp_path / "w.yaml"
+    waivers.write_text("waivers:\n" + "".join(
+        f"  - {{policy: ACC-001, subject: 'account:erp:u{i}', reason: migration, approved_by: P99, "
+        f"expires: 2026-12-31}}\n" for i in range(6)) +
+        "  - {policy: ACC-002, subject: 'account:erp:*', reason: low, approved_by: P99, expires: 2026-12-31}\n",
+        encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--waivers", waivers, "--as-of", "2026-11-23",
+                 "--format", ALL, "--out", out)
+    assert result.exit_code == 1, result.output
+    assert_one_verdict(result, out)
+    assert "ACC-001 critical 4 open, 6 waived" in result.output
+    assert "ACC-002 low      pass (10 waived)" in result.output
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "fail (4 open, 6 waived)" in html and "pass (10 waived)" in html
+    book = openpyxl.load_workbook(out / "report.xlsx", read_only=True)
+    states = {r[0]: r[3] for r in book["Summary"].iter_rows(values_only=True) if r[0] in ("ACC-001", "ACC-002")}
+    assert states == {"ACC-001": "fail (4 open, 6 waived)", "ACC-002": "pass (10 waived)"}
+    junit = ET.parse(out / "junit.xml").getroot()
+    cases = {c.get("name").split()[0]: c for c in junit.iter("testcase")}
+    assert cases["ACC-001"].find("failure").get("message").startswith("4 open, 6 waived")
+    assert cases["ACC-002"].find("system-out").text.startswith("state: pass (10 waived)")
+    policies = {p["id"]: p for p in run_findings(out)["policies"]}
+    assert (policies["ACC-002"]["status"], policies["ACC-002"]["open"], policies["ACC-002"]["waived"]) == ("pass", 0, 10)
+
+
+# 7. a required role is demanded only where it exists ------------------------------------------
+
+ROLES = """
+    id: ROLE-T
+    kind: role_template
+    title: roles
+    severity: low
+    params:
+      templates:
+        出纳: {allowed_roles: ["*"], required_roles: [fin_cashier]}
+"""
+
+
+def test_a_required_role_is_judged_only_in_the_systems_where_it_exists(cli, make_snapshot, tmp_path):
+    snap = make_snapshot({
+        "identities": [{"person_id": p, "name": p, "position": "出纳", "status": "active"} for p in ("P1", "P2", "P3")],
+        "accounts": [{"system": s, "account_id": a, "person_id": p, "enabled": "true"}
+                     for s, a, p in (("corp-ad", "p1", "P1"), ("finance", "p1", "P1"), ("corp-ad", "p2", "P2"),
+                                     ("finance", "p2", "P2"), ("corp-ad", "p3", "P3"))],
+        "grants": [{"system": "finance", "account_id": "p1", "role": "fin_cashier"},
+                   {"system": "corp-ad", "account_id": "p1", "role": "staff"}],
+        "role_permissions": [{"system": "finance", "role": "fin_cashier", "permission": "cash.payment"}]})
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack(ROLES), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
+                 "--out", out)
+    assert result.exit_code == 0, result.output  # low findings, fail-on high
+    assert_one_verdict(result, out)
+    found = {(f["code"], f["subject"]) for f in run_findings(out)["findings"]}
+    # the LDAP accounts are never judged for a finance role; P3 has no finance account at all
+    assert found == {("required_role_missing", "account:finance:p2"), ("required_role_missing", "person:P3")}
+    (p3,) = [f for f in run_findings(out)["findings"] if f["subject"] == "person:P3"]
+    assert p3["evidence"]["systems_with_role"] == "finance"
+
+
+def test_a_header_only_grants_table_reports_the_missing_roles(cli, make_snapshot, tmp_path):
+    snap = make_snapshot({
+        "identities": [{"person_id": "P1", "name": "P1", "position": "出纳", "status": "active"}],
+        "accounts": [{"system": "finance", "account_id": "p1", "person_id": "P1", "enabled": "true"}],
+        "role_permissions": [{"system": "finance", "role": "fin_cashier", "permission": "cash.payment"}]})
+    (snap / "grants.csv").write_text("system,account_id,role\n", encoding="utf-8")
+    _manifest(snap, tables={**json.loads((snap / "manifest.json").read_text())["tables"],
+                            "grants": {"file": "grants.csv"}})
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack(ROLES), encoding="utf-8")
+    out = tmp_path / "out"
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
+                 "--out", out, "--fail-on", "low")
+    assert result.exit_code == 1, result.output
+    assert_one_verdict(result, out)
+    assert [(f["code"], f["subject"]) for f in run_findings(out)["findings"]] == [
+        ("required_role_missing", "account:finance:p1")]
