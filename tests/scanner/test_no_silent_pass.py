@@ -20,6 +20,19 @@ ACCESS = Path(__file__).parents[2] / "policies" / "cn_finance" / "tests" / "acce
 VERDICT_OF_EXIT = {0: "PASS", 1: "FAIL", 3: "NO VERDICT"}
 
 
+def write_pack(tmp_path: Path, *policies: str) -> Path:
+    pack = tmp_path / "p.yaml"
+    pack.write_text(policy_pack(*policies), encoding="utf-8")
+    return pack
+
+
+def scan(cli, snap: Path, out: Path, *extra: object, pack: Path | None = None):
+    """``ledgerguard scan`` as of 2026-11-23 writing every report format into ``out``."""
+    policies = ("--policies", pack) if pack else ()
+    return cli("scan", "--snapshot", snap, *policies, "--as-of", "2026-11-23", "--format", ALL, "--out", out,
+               *extra)
+
+
 def views(out: Path) -> dict[str, object]:
     """What each written report says about the scan's verdict."""
     html = (out / "report.html").read_text(encoding="utf-8")
@@ -74,7 +87,7 @@ def test_the_reports_say_no_verdict_when_the_scan_exits_3(cli, tmp_path):
 def test_a_snapshot_on_which_every_policy_errored_has_no_verdict(cli, make_snapshot, tmp_path):
     snap = make_snapshot({"logins": [{"system": "erp", "account_id": "a", "at": "2026-01-01"}]})
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--as-of", "2026-11-23", "--format", ALL, "--out", out)
+    result = scan(cli, snap, out)
     assert result.exit_code == 3, result.output
     v = assert_one_verdict(result, out)
     doc = run_findings(out)
@@ -86,16 +99,14 @@ def test_a_failed_source_alone_gives_no_verdict_in_every_view(cli, make_snapshot
         {"accounts": [{"system": "erp", "account_id": "a", "enabled": "true", "person_id": "P1"}],
          "identities": [{"person_id": "P1", "status": "active"}]},
         sources=[{"name": "ldap", "kind": "ldap", "status": "error", "error": "timeout", "tables": ["grants"]}])
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack("""
+    pack = write_pack(tmp_path, """
         id: DOR-T
         kind: dormant_account
         title: dormant
         severity: low
-    """), encoding="utf-8")
+    """)
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
-                 "--out", out)
+    result = scan(cli, snap, out, pack=pack)
     assert result.exit_code == 3, result.output
     v = assert_one_verdict(result, out)
     assert any(r["code"] == "source_error" for r in v["csv_rows"])
@@ -103,19 +114,17 @@ def test_a_failed_source_alone_gives_no_verdict_in_every_view(cli, make_snapshot
 
 def test_pass_and_fail_are_the_same_in_every_view(cli, make_snapshot, tmp_path):
     people = [{"person_id": "P1", "status": "departed", "departure_date": "2026-10-01"}]
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack("""
+    pack = write_pack(tmp_path, """
         id: ACC-T
         kind: revoke_on_departure
         title: departed
         severity: critical
-    """), encoding="utf-8")
+    """)
     for enabled, code in (("true", 1), ("false", 0)):
         snap = make_snapshot({"identities": people, "accounts": [
             {"system": "erp", "account_id": "a", "person_id": "P1", "enabled": enabled}]})
         out = tmp_path / f"out{code}"
-        result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23",
-                     "--format", ALL, "--out", out)
+        result = scan(cli, snap, out, pack=pack)
         assert result.exit_code == code, result.output
         assert_one_verdict(result, out)
 
@@ -169,11 +178,9 @@ VACUOUS = {
 def test_a_policy_that_examined_nothing_is_inconclusive(cli, make_snapshot, tmp_path, case):
     snap = make_snapshot({"identities": PEOPLE, "accounts": ACCOUNTS, "grants": GRANTS,
                           "role_permissions": PERMS})
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack(VACUOUS[case]), encoding="utf-8")
+    pack = write_pack(tmp_path, VACUOUS[case])
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
-                 "--out", out)
+    result = scan(cli, snap, out, pack=pack)
     assert result.exit_code == 3, result.output
     assert_one_verdict(result, out)
     policy = run_findings(out)["policies"][0]
@@ -186,17 +193,15 @@ def test_a_policy_that_examined_nothing_is_inconclusive(cli, make_snapshot, tmp_
 def test_backup_globs_that_match_no_dataset_are_inconclusive(cli, make_snapshot, tmp_path):
     snap = make_snapshot({"backups": [{"backup_id": "1", "dataset": "erp-db", "finished_at": "2026-11-22",
                                        "status": "success"}]})
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack("""
+    pack = write_pack(tmp_path, """
         id: BAK-T
         kind: backup_frequency
         title: backups
         severity: high
         params: {datasets: ["gl-*"]}
-    """), encoding="utf-8")
+    """)
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
-                 "--out", out)
+    result = scan(cli, snap, out, pack=pack)
     assert result.exit_code == 3, result.output
     assert_one_verdict(result, out)
     assert run_findings(out)["policies"][0]["coverage"]["matched"] == {"datasets": {"gl-*": 0}}
@@ -206,8 +211,7 @@ def test_one_rule_that_matched_nothing_is_a_warning_beside_the_policy(cli, make_
     perms = [*PERMS, {"system": "tryton", "role": "Account Administration", "permission": "gl.voucher.create"},
              {"system": "tryton", "role": "Account Administration", "permission": "gl.voucher.approve"}]
     snap = make_snapshot({"identities": PEOPLE, "accounts": ACCOUNTS, "grants": GRANTS, "role_permissions": perms})
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack("""
+    pack = write_pack(tmp_path, """
         id: SOD-T
         kind: segregation_of_duties
         title: sod
@@ -216,10 +220,9 @@ def test_one_rule_that_matched_nothing_is_a_warning_beside_the_policy(cli, make_
           rules:
             - {id: ENTER-APPROVE, left: ["gl.voucher.create"], right: ["gl.voucher.approve"]}
             - {id: VENDOR-PAY, left: ["ap.vendor.*"], right: ["bank.payment.*"]}
-    """), encoding="utf-8")
+    """)
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
-                 "--out", out, "--fail-on", "never")
+    result = scan(cli, snap, out, "--fail-on", "never", pack=pack)
     assert result.exit_code == 0, result.output
     assert_one_verdict(result, out)
     policy = run_findings(out)["policies"][0]
@@ -251,13 +254,12 @@ def test_surrounding_whitespace_is_trimmed_so_the_departure_is_seen(cli, make_sn
     snap = make_snapshot({
         "identities": [{"person_id": "P2", "status": " departed ", "departure_date": "2026-10-01"}],
         "accounts": [{"system": "erp", "account_id": "a", "person_id": "P2", "enabled": "true"}]})
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack("""
+    pack = write_pack(tmp_path, """
         id: ACC-T
         kind: revoke_on_departure
         title: departed
         severity: critical
-    """), encoding="utf-8")
+    """)
     result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--out", tmp_path / "o")
     assert result.exit_code == 1, result.output
     assert [f["code"] for f in run_findings(tmp_path / "o")["findings"]] == ["enabled_after_departure"]
@@ -429,8 +431,7 @@ def test_waived_findings_are_counted_apart_and_a_fully_waived_policy_says_so(cli
     people = [{"person_id": f"P{i}", "status": "departed", "departure_date": "2026-10-01"} for i in range(10)]
     accounts = [{"system": "erp", "account_id": f"u{i}", "person_id": f"P{i}", "enabled": "true"} for i in range(10)]
     snap = make_snapshot({"identities": people, "accounts": accounts})
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack("""
+    pack = write_pack(tmp_path, """
         id: ACC-001
         kind: revoke_on_departure
         title: departed
@@ -440,7 +441,7 @@ def test_waived_findings_are_counted_apart_and_a_fully_waived_policy_says_so(cli
         kind: revoke_on_departure
         title: departed again
         severity: low
-    """), encoding="utf-8")
+    """)
     waivers = tmp_path / "w.yaml"
     waivers.write_text("waivers:\n" + "".join(
         f"  - {{policy: ACC-001, subject: 'account:erp:u{i}', reason: migration, approved_by: P99, "
@@ -448,8 +449,7 @@ def test_waived_findings_are_counted_apart_and_a_fully_waived_policy_says_so(cli
         "  - {policy: ACC-002, subject: 'account:erp:*', reason: low, approved_by: P99, expires: 2026-12-31}\n",
         encoding="utf-8")
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--policies", pack, "--waivers", waivers, "--as-of", "2026-11-23",
-                 "--format", ALL, "--out", out)
+    result = scan(cli, snap, out, "--waivers", waivers, pack=pack)
     assert result.exit_code == 1, result.output
     assert_one_verdict(result, out)
     assert "ACC-001 critical 4 open, 6 waived" in result.output
@@ -490,11 +490,9 @@ def test_a_required_role_is_judged_only_in_the_systems_where_it_exists(cli, make
         "grants": [{"system": "finance", "account_id": "p1", "role": "fin_cashier"},
                    {"system": "corp-ad", "account_id": "p1", "role": "staff"}],
         "role_permissions": [{"system": "finance", "role": "fin_cashier", "permission": "cash.payment"}]})
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack(ROLES), encoding="utf-8")
+    pack = write_pack(tmp_path, ROLES)
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
-                 "--out", out)
+    result = scan(cli, snap, out, pack=pack)
     assert result.exit_code == 0, result.output  # low findings, fail-on high
     assert_one_verdict(result, out)
     found = {(f["code"], f["subject"]) for f in run_findings(out)["findings"]}
@@ -512,11 +510,9 @@ def test_a_header_only_grants_table_reports_the_missing_roles(cli, make_snapshot
     (snap / "grants.csv").write_text("system,account_id,role\n", encoding="utf-8")
     _manifest(snap, tables={**json.loads((snap / "manifest.json").read_text())["tables"],
                             "grants": {"file": "grants.csv"}})
-    pack = tmp_path / "p.yaml"
-    pack.write_text(policy_pack(ROLES), encoding="utf-8")
+    pack = write_pack(tmp_path, ROLES)
     out = tmp_path / "out"
-    result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--format", ALL,
-                 "--out", out, "--fail-on", "low")
+    result = scan(cli, snap, out, "--fail-on", "low", pack=pack)
     assert result.exit_code == 1, result.output
     assert_one_verdict(result, out)
     assert [(f["code"], f["subject"]) for f in run_findings(out)["findings"]] == [
