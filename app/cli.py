@@ -239,10 +239,10 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     else:
         snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
-    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs,
+    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, new_only=fail_on_new_only,
                    **_waivers_and_baseline(waivers, baseline, now))
     written = write_reports(doc, fmts, Path(out), lang)
-    code = exit_code(doc, fail_on, new_only=fail_on_new_only)
+    code = exit_code(doc)
     print_summary(doc, code, [str(p) for p in written])
     sys.exit(int(code))
 
@@ -306,7 +306,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
             code = report_error(exc)
         sys.exit(code)
     written = write_reports(doc, fmts, Path(out), lang)
-    code = exit_code(doc, fail_on)
+    code = exit_code(doc)
     fenced = contextlib.nullcontext()
     if "github" in fmts:
         for line in annotations(doc):

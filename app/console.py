@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from ledgerguard.scanner.contract import FAIL, NO_VERDICT, PASS, verdict
 from ledgerguard.scanner.exitcodes import ExitCode
 
 if TYPE_CHECKING:
@@ -37,32 +38,50 @@ def print_summary(doc: dict[str, Any], code: ExitCode, out_paths: list[str] = ()
     waived = f"   (waived {summary['waived']})" if summary["waived"] else ""
     click.echo(f"  findings: {counts}{waived}")
     _print_waivers_and_baseline(doc)
-    flagged = [p for p in doc["policies"] if p["status"] in ("fail", "error")]
+    flagged = [p for p in doc["policies"]
+               if p["status"] in ("fail", "error", "inconclusive") or p.get("waived") or p.get("warnings")]
     for p in flagged[:MAX_LISTED]:
-        if p["status"] == "error":
-            click.echo(click.style("  ERROR ", fg="red", bold=True) + f"{p['id']} ({p['kind']}): {p['error']}")
-        else:
-            click.echo(
-                click.style("  FAIL  ", fg=SEV_COLOURS[p["severity"]], bold=True)
-                + f"{p['id']} {p['severity']:<8} {p['findings']:>6} finding(s)  {p['title']['en']}"
-            )
+        _print_policy(p)
     if len(flagged) > MAX_LISTED:
-        click.echo(f"  … and {len(flagged) - MAX_LISTED} more failing or errored policies")
+        click.echo(f"  … and {len(flagged) - MAX_LISTED} more policies with findings, errors or warnings")
     click.echo(
         f"  policies: passed {summary['passed']}, failed {summary['failed']}, "
-        f"errored {summary['errored']}, skipped {summary.get('skipped', 0)}"
+        f"errored {summary['errored']}, inconclusive {summary.get('inconclusive', 0)}, "
+        f"skipped {summary.get('skipped', 0)}"
     )
     for path in out_paths:
         click.echo(f"  wrote {path}")
-    verdict = {
-        ExitCode.OK: click.style("PASS", fg="green", bold=True)
-        + f" (nothing open at or above {scan['fail_on']})",
-        ExitCode.FINDINGS: click.style("FAIL", fg="red", bold=True)
-        + f" (open findings at or above {scan['fail_on']})",
-        ExitCode.NOT_EVALUABLE: click.style("ERROR", fg="red", bold=True)
-        + " (some data or policies could not be evaluated — no verdict)",
-    }[code]
-    click.echo(f"result: {verdict} · exit {int(code)}")
+    word = verdict(doc)
+    text = {
+        PASS: click.style(PASS, fg="green", bold=True) + f" (nothing open at or above {scan['fail_on']})",
+        FAIL: click.style(FAIL, fg="red", bold=True) + f" (open findings at or above {scan['fail_on']})",
+        NO_VERDICT: click.style(NO_VERDICT, fg="red", bold=True)
+        + " (some data or policies could not be evaluated or examined nothing)",
+    }[word]
+    click.echo(f"result: {text} · exit {int(code)}")
+
+
+def policy_counts(p: dict[str, Any]) -> str:
+    """``4 open, 6 waived`` — waived findings are never hidden in a total."""
+    waived = p.get("waived", 0)
+    open_ = p.get("open", p["findings"] - waived)
+    return f"{open_} open" + (f", {waived} waived" if waived else "")
+
+
+def _print_policy(p: dict[str, Any]) -> None:
+    """One policy line: FAIL with its open and waived counts, ERROR / INCONCLUSIVE with the
+    reason, a fully waived one as ``pass (6 waived)``; its coverage warnings below it."""
+    if p["status"] in ("error", "inconclusive"):
+        click.echo(click.style(f"  {p['status'].upper():<13}", fg="red", bold=True)
+                   + f"{p['id']} ({p['kind']}): {_plain(p['error'])}")
+    elif p["status"] == "fail":
+        click.echo(click.style("  FAIL  ", fg=SEV_COLOURS[p["severity"]], bold=True)
+                   + f"{p['id']} {p['severity']:<8} {policy_counts(p)}  {_plain(p['title']['en'])}")
+    elif p.get("waived"):
+        click.echo(click.style("  pass  ", fg="green") + f"{p['id']} {p['severity']:<8} "
+                   f"pass ({p['waived']} waived)  {_plain(p['title']['en'])}")
+    for warning in p.get("warnings") or []:
+        click.secho(f"        warning {p['id']}: {_plain(warning)}", fg="yellow")
 
 
 def _print_waivers_and_baseline(doc: dict[str, Any]) -> None:

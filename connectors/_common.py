@@ -167,11 +167,18 @@ def file_label(path: Path, settings: dict[str, Any]) -> str:
 
 
 def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
+    """A sheet as text. A formula cell is read by the value its workbook cached when it was
+    last calculated; a formula without one (written by a program that does not calculate,
+    e.g. openpyxl), or in a workbook that marks every cached value stale (``fullCalcOnLoad``,
+    e.g. xlsxwriter, which caches 0 for every formula), is an error naming sheet, cell and
+    column — read as empty it would silently be false or "never"."""
     import openpyxl
+    from openpyxl.utils import get_column_letter
     from openpyxl.utils.exceptions import InvalidFileException
 
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
     except (InvalidFileException, KeyError, OSError) as exc:
         raise ConnectorError(f"{path}: not a readable XLSX workbook ({exc})") from None
     try:
@@ -179,14 +186,29 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
             raise ConnectorError(
                 f"{path}: no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})"
             )
-        rows = (wb[sheet] if sheet else wb.worksheets[0]).iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
+        ws = wb[sheet] if sheet else wb.worksheets[0]
+        stale = bool(wb.calculation is not None and wb.calculation.fullCalcOnLoad)
+        rows = zip(ws.iter_rows(values_only=True), formulas[ws.title].iter_rows(values_only=True), strict=False)
+        first = next(rows, None)
+        if first is None:
             return pd.DataFrame()
-        names = [text(h) or f"column{i + 1}" for i, h in enumerate(header)]
-        body = [tuple(_cell(v) for v in r[: len(names)]) + (None,) * (len(names) - len(r)) for r in rows]
+        names = [text(h) or f"column{i + 1}" for i, h in enumerate(first[0])]
+        body, problems = [], []
+        for n, (values, raw) in enumerate(rows, start=2):
+            values = tuple(_cell(v) for v in values[: len(names)]) + (None,) * (len(names) - len(values))
+            for i, f in enumerate(raw[: len(names)]):
+                if isinstance(f, str) and f.startswith("=") and (stale or values[i] is None):
+                    why = ("the workbook marks its cached values stale (recalculate on load)" if stale
+                           else "it has no cached value")
+                    problems.append(f"{path}: sheet {ws.title!r}, cell {get_column_letter(i + 1)}{n} "
+                                    f"(column {names[i]!r}): formula {f[:60]} cannot be read: {why}; "
+                                    "open and save the file in Excel or LibreOffice, or export values")
+            body.append(values)
     finally:
         wb.close()
+        formulas.close()
+    if problems:
+        raise ConnectorError("\n".join(problems[:MAX_PROBLEMS]))
     return text_frame(body, names)
 
 

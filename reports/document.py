@@ -13,7 +13,17 @@ from typing import Any
 
 import jsonschema
 
-from ledgerguard.scanner.contract import FORMAT, SEVERITIES, Finding, read_findings, severity_key
+from ledgerguard.scanner.contract import (
+    FAIL,
+    FORMAT,
+    NO_VERDICT,
+    PASS,
+    SEVERITIES,
+    Finding,
+    read_findings,
+    severity_key,
+    verdict,
+)
 from ledgerguard.scanner.errors import InputError, Problem
 
 from .i18n import Labels, localized
@@ -140,6 +150,36 @@ class View:
         self.resolved: list[Finding] = doc.get("resolved") or []
         self.policy_by_id = {p["id"]: p for p in self.policies}
         self._titles = {p["id"]: localized(p.get("title"), lang) for p in self.policies}
+        #: PASS / FAIL / NO VERDICT: settled by the scanner, rendered by every format
+        self.verdict = verdict(doc)
+
+    def verdict_text(self) -> str:
+        """The verdict banner in the report language."""
+        return self.labels[{PASS: "not_failing", FAIL: "failing", NO_VERDICT: "no_verdict"}[self.verdict]]
+
+    def policy_state(self, policy: dict[str, Any]) -> str:
+        """A policy's status with its waived findings never hidden: ``pass (6 waived)``,
+        ``fail (4 open, 6 waived)``."""
+        L, status = self.labels, policy.get("status")
+        waived = policy.get("waived") or 0
+        if not waived or status not in ("pass", "fail"):
+            return L.st(status)
+        counts = [L["n_waived"].format(n=waived)]
+        if status == "fail":
+            counts.insert(0, L["n_open"].format(n=policy.get("open", (policy.get("findings") or 0) - waived)))
+        return f"{L.st(status)} ({', '.join(counts)})"
+
+    def coverage_lines(self, policy: dict[str, Any]) -> list[str]:
+        """What the policy examined, one line per param group: ``examined 143 accounts``,
+        ``systems: erp 12, corp-ad 0``."""
+        cov = policy.get("coverage")
+        if not isinstance(cov, dict):
+            return []
+        lines = [self.labels["examined"].format(n=cov.get("examined", 0), unit=cov.get("unit", ""))]
+        for group, entries in (cov.get("matched") or {}).items():
+            if entries:
+                lines.append(f"{group}: " + ", ".join(f"{k} {v}" for k, v in entries.items()))
+        return lines
 
     def title_of(self, policy_id: str) -> str:
         return self._titles.get(policy_id, "")

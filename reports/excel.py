@@ -174,7 +174,7 @@ def _write_summary(book: _Book) -> None:
     title = L["gate_title"] if view.scan.get("command") == "gate" else L["report_title"]
     book.text(ws, 0, 0, title, book.title)
     facts = [
-        (L["result"], L["failing"] if view.summary.get("failing") else L["not_failing"]),
+        (L["result"], view.verdict_text()),
         (L["as_of"], view.scan.get("as_of")),
         (L["fail_on"], view.scan.get("fail_on")),
         (L["tool"], f"{view.tool.get('name', 'ledgerguard')} {view.tool.get('version', '')}"),
@@ -198,7 +198,7 @@ def _write_summary(book: _Book) -> None:
     row += 2
     book.text(ws, row, 0, L["policies"], book.title)
     row += 1
-    for key in ("policies_total", "passed", "failed", "errored", "skipped"):
+    for key in ("policies_total", "passed", "failed", "errored", "inconclusive", "skipped"):
         field = {"policies_total": "policies"}.get(key, key)
         book.text(ws, row, 0, L[key], book.bold)
         book.text(ws, row, 1, int(view.summary.get(field) or 0), book.count)
@@ -207,7 +207,7 @@ def _write_summary(book: _Book) -> None:
     book.text(ws, row, 0, L["by_policy"], book.title)
     grouped = view.findings_by_policy()
     rows = (
-        [p["id"], view.title_of(p["id"]), p.get("severity", ""), L.st(p.get("status")), len(grouped.get(p["id"], []))]
+        [p["id"], view.title_of(p["id"]), p.get("severity", ""), view.policy_state(p), len(grouped.get(p["id"], []))]
         for p in view.policies
     )
     headers = [L["policy"], L["title"], L["severity"], L["status"], L["findings"]]
@@ -232,6 +232,8 @@ def _write_policies(book: _Book) -> None:
             "references",
             "remediation",
             "error",
+            "coverage",
+            "warning",
             "location",
         )
     ]
@@ -241,7 +243,7 @@ def _write_policies(book: _Book) -> None:
             view.title_of(p["id"]),
             p.get("kind"),
             p.get("severity"),
-            L.st(p.get("status")),
+            view.policy_state(p),
             len(grouped.get(p["id"], [])),
             p.get("pack"),
             ", ".join(p.get("controls") or []),
@@ -249,12 +251,14 @@ def _write_policies(book: _Book) -> None:
             "\n".join(str(r) for r in p.get("references") or []),
             localized(p.get("remediation"), view.lang),
             p.get("error"),
+            "\n".join(view.coverage_lines(p)),
+            "\n".join(str(w) for w in p.get("warnings") or []),
             f"{p['file']}:{p.get('line') or ''}".rstrip(":") if p.get("file") else "",
         ]
         for p in view.policies
     )
     ws = book.sheet("sheet_policies")
-    book.table(ws, 0, headers, rows, [11, 40, 20, 10, 9, 9, 20, 14, 50, 40, 50, 30, 30], 3)
+    book.table(ws, 0, headers, rows, [11, 40, 20, 10, 9, 9, 20, 14, 50, 40, 50, 30, 40, 40, 30], 3)
 
 
 def _write_controls(book: _Book) -> None:

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ledgerguard.scanner.contract import Finding, is_failing, severity_key
+from ledgerguard.scanner.contract import NO_VERDICT, Finding, is_failing, severity_key, verdict
 from ledgerguard.scanner.errors import Problem
 from ledgerguard.scanner.fsutil import atomic_write_text
 
@@ -73,7 +73,21 @@ def annotations(doc: dict[str, Any]) -> list[str]:
     for f in doc.get("resolved") or []:
         lines.append(_command("notice", f"resolved: {f.get('subject')}: {f.get('message')}",
                               title=f"ledgerguard {f['policy_id']} resolved"))
-    return lines
+    return lines + no_verdict_annotations(doc)
+
+
+def no_verdict_annotations(doc: dict[str, Any]) -> list[str]:
+    """Why the scan has NO VERDICT: one ``::error`` per policy in error or inconclusive (at
+    the policy's line) and per failed source; nothing when there is a verdict."""
+    if verdict(doc) != NO_VERDICT:
+        return []
+    lines = [_command("error", f"{NO_VERDICT}: {p['status']}: {p.get('error')}", file=p.get("file"),
+                      line=p.get("line"), title=f"ledgerguard {p['id']} {p['status']}")
+             for p in doc.get("policies") or [] if p.get("status") in ("error", "inconclusive")]
+    sources = ((doc.get("scan") or {}).get("snapshot") or {}).get("sources") or []
+    return lines + [_command("error", f"{NO_VERDICT}: source {s.get('name')} failed: {s.get('error')}",
+                             title="ledgerguard source error")
+                    for s in sources if s.get("status") == "error"]
 
 
 def problem_annotations(problems: Iterable[Problem]) -> list[str]:

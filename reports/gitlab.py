@@ -38,6 +38,17 @@ def issues(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "severity": "info" if waived else SEVERITY.get(f.get("severity"), "info"),
             "location": {"path": clean_text(str(path)), "lines": {"begin": line if isinstance(line, int) else 1}},
         })
+    # a policy without a verdict blocks the merge request like a critical finding would
+    for p in doc.get("policies") or []:
+        if p.get("status") in ("error", "inconclusive"):
+            out.append({
+                "description": clean_text(f"no verdict: {p['status']}: {p.get('error')}"),
+                "check_name": f"{p['id']}/policy_{p['status']}",
+                "fingerprint": f"{p['id']}/policy_{p['status']}",
+                "severity": "blocker",
+                "location": {"path": clean_text(str(p.get("file") or "ledgerguard")),
+                             "lines": {"begin": p.get("line") if isinstance(p.get("line"), int) else 1}},
+            })
     return out
 
 

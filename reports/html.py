@@ -167,6 +167,9 @@ def _context(view: View) -> dict[str, Any]:
                 "references": [as_text(r) for r in policy.get("references") or []],
                 "count": len(pf),
                 "open": per_policy_open.get(policy["id"], 0),
+                "state": view.policy_state(policy),
+                "coverage": view.coverage_lines(policy),
+                "warnings": [as_text(w) for w in policy.get("warnings") or []],
                 "examples": [
                     {
                         "f": f,
@@ -199,6 +202,8 @@ def _context(view: View) -> dict[str, Any]:
         "scan": view.scan,
         "snapshot": view.scan.get("snapshot") or {},
         "summary": view.summary,
+        "verdict": {"PASS": "pass", "FAIL": "fail"}.get(view.verdict, "error"),
+        "verdict_text": view.verdict_text(),
         "is_gate": view.scan.get("command") == "gate",
         "severities": SEVERITIES,
         "open_counts": open_counts,

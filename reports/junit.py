@@ -1,10 +1,13 @@
 """junit.xml: one testcase per policy, for CI test tabs (GitLab, Jenkins, Azure).
 
 ``classname`` is the pack name because GitLab ignores the suite name; a policy with
-open findings fails and its failure text lists them; a policy that could not be
-evaluated is an error; a skipped policy is skipped; waived findings are listed in
-``system-out`` of an otherwise passing testcase. Text goes through ``clean_text`` so
-characters XML 1.0 forbids never make the file unparsable.
+open findings fails and its failure text lists them (``4 open, 6 waived``); a policy
+that could not be evaluated, or that examined nothing (``inconclusive``), is an error,
+and so is each failed source (a testcase of its own), so the test tab never shows green
+where the scan has no verdict; a skipped policy is skipped; waived findings are listed
+in ``system-out`` after the policy's state (``pass (6 waived)``), with its coverage
+warnings. Every suite carries the scan's verdict as a property. Text goes through
+``clean_text`` so characters XML 1.0 forbids never make the file unparsable.
 """
 
 from __future__ import annotations
@@ -55,6 +58,13 @@ def _count(element: ET.Element, outcome: str | None) -> None:
 class JunitReporter(Reporter):
     filename = "junit.xml"
 
+    @staticmethod
+    def _suite(root: ET.Element, name: str, view: View) -> ET.Element:
+        """A testsuite carrying the scan's verdict (PASS / FAIL / NO VERDICT) as a property."""
+        suite = ET.SubElement(root, "testsuite", name=name, **_ZERO)
+        ET.SubElement(ET.SubElement(suite, "properties"), "property", name="verdict", value=view.verdict)
+        return suite
+
     def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
         view = View(doc, lang)
         grouped = view.findings_by_policy()
@@ -64,7 +74,7 @@ class JunitReporter(Reporter):
             pack = clean_text(str(policy.get("pack") or "ledgerguard"))
             suite = suites.get(pack)
             if suite is None:
-                suite = suites[pack] = ET.SubElement(root, "testsuite", name=pack, **_ZERO)
+                suite = suites[pack] = self._suite(root, pack, view)
             title = view.title_of(policy["id"])
             case = ET.SubElement(
                 suite,
@@ -77,10 +87,10 @@ class JunitReporter(Reporter):
             open_ = [f for f in findings if f.get("status") != "waived"]
             waived = [f for f in findings if f.get("status") == "waived"]
             outcome = None
-            if policy.get("status") == "error":
+            if policy.get("status") in ("error", "inconclusive"):
                 outcome = "errors"
-                el = ET.SubElement(case, "error", type="error")
-                el.set("message", clean_text(str(policy.get("error") or "policy not evaluable")))
+                el = ET.SubElement(case, "error", type=str(policy["status"]))
+                el.set("message", clean_text(f"{policy['status']}: {policy.get('error') or 'policy not evaluable'}"))
                 el.text = el.get("message")
             elif policy.get("status") == "skipped":
                 outcome = "skipped"
@@ -88,12 +98,25 @@ class JunitReporter(Reporter):
             elif open_:
                 outcome = "failures"
                 el = ET.SubElement(case, "failure", type=str(policy.get("severity", "")))
-                el.set("message", f"{len(open_)} open finding(s), severity {policy.get('severity')}")
+                counts = f"{len(open_)} open" + (f", {len(waived)} waived" if waived else "")
+                el.set("message", f"{counts} finding(s), severity {policy.get('severity')}")
                 el.text = _listing(open_)
+            out = [f"state: {view.policy_state(policy)}", *view.coverage_lines(policy),
+                   *(f"warning: {w}" for w in policy.get("warnings") or [])]
             if waived:
-                ET.SubElement(case, "system-out").text = "waived:\n" + _listing(waived)
+                out += ["waived:", _listing(waived)]
+            ET.SubElement(case, "system-out").text = clean_text("\n".join(out))
             for element in (root, suite):
                 _count(element, outcome)
+        failed = [s for s in (view.scan.get("snapshot") or {}).get("sources") or [] if s.get("status") == "error"]
+        for source in failed:
+            suite = suites.get("sources") or suites.setdefault("sources", self._suite(root, "sources", view))
+            case = ET.SubElement(suite, "testcase", classname="sources", time="0",
+                                 name=clean_text(f"source {source.get('name')}"))
+            el = ET.SubElement(case, "error", type="source")
+            el.set("message", clean_text(f"source {source.get('name')} failed: {source.get('error') or 'no detail'}"))
+            for element in (root, suite):
+                _count(element, "errors")
         path = out_dir / self.filename
         with atomic_file(path, "wb") as fh:
             ET.ElementTree(root).write(fh, encoding="utf-8", xml_declaration=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ledgerguard.scanner.contract import Finding, severity_key
+from ledgerguard.scanner.contract import NO_VERDICT, Finding, severity_key
 from ledgerguard.scanner.fsutil import atomic_write_text
 
 from .base import FORMATS, Reporter
@@ -147,28 +147,38 @@ class SarifReporter(Reporter):
         view = View(doc, lang)
         rules = [_rule(p, view) for p in view.policies]
         rule_index = {r["id"]: i for i, r in enumerate(rules)}
+        # the verdict decides executionSuccessful; the notifications say why there is none
         notifications = [
             {
                 "level": "error",
-                "message": {"text": _text(p.get("error") or "policy could not be evaluated")},
+                "message": {"text": _text(f"{p['status']}: {p.get('error') or 'policy could not be evaluated'}")},
                 "descriptor": {"id": p["id"]},
             }
             for p in view.policies
-            if p.get("status") == "error"
+            if p.get("status") in ("error", "inconclusive")
+        ]
+        notifications += [
+            {"level": "error", "message": {"text": _text(f"source {s.get('name')} failed: {s.get('error')}")},
+             "descriptor": {"id": _text(f"source:{s.get('name')}")}}
+            for s in (view.scan.get("snapshot") or {}).get("sources") or [] if s.get("status") == "error"
+        ]
+        notifications += [
+            {"level": "warning", "message": {"text": _text(w)}, "descriptor": {"id": p["id"]}}
+            for p in view.policies for w in p.get("warnings") or []
         ]
         driver: dict[str, Any] = {
             "name": "ledgerguard",
             "semanticVersion": str(view.tool.get("version") or "0"),
             "rules": rules,
         }
-        invocation: dict[str, Any] = {"executionSuccessful": not notifications}
+        invocation: dict[str, Any] = {"executionSuccessful": view.verdict != NO_VERDICT}
         if notifications:
             invocation["toolExecutionNotifications"] = notifications
         run: dict[str, Any] = {
             "tool": {"driver": driver},
             "invocations": [invocation],
             "results": [_result(f, view, rule_index) for f in sorted(view.findings, key=severity_key)],
-            "properties": {"asOf": str(view.scan.get("as_of", ""))},
+            "properties": {"asOf": str(view.scan.get("as_of", "")), "verdict": view.verdict},
         }
         log = {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
         path = out_dir / self.filename

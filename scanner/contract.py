@@ -25,8 +25,14 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 #: critical 5 … info 1, so "at or above" is a plain comparison
 RANK = {s: len(SEVERITIES) - i for i, s in enumerate(SEVERITIES)}
 FAIL_ON = (*SEVERITIES, "never")
-#: a policy's outcome; fail/pass are settled after waivers
-POLICY_STATUSES = ("pass", "fail", "error", "skipped")
+#: a policy's outcome; fail/pass are settled after waivers. ``inconclusive``: the policy
+#: examined nothing (empty scope, or none of its rules matched anything in the snapshot)
+POLICY_STATUSES = ("pass", "fail", "error", "inconclusive", "skipped")
+#: statuses that leave a scan without a verdict (exit 3), like a failed source
+NOT_EVALUATED = ("error", "inconclusive")
+#: the scan's verdict, computed once (``verdict``) and only rendered by every view
+PASS, FAIL, NO_VERDICT = "PASS", "FAIL", "NO VERDICT"
+VERDICTS = (PASS, FAIL, NO_VERDICT)
 #: a finding's status: waived findings are kept and shown, and never fail a scan
 FINDING_STATUSES = ("open", "waived")
 #: a finding against ``--baseline``; earlier findings that are gone are listed as resolved
@@ -60,6 +66,8 @@ class PolicyOutcome:
     status: str  # one of POLICY_STATUSES
     findings: list[Finding]
     error: str | None = None
+    #: what the policy examined (kinds/base.py ``Coverage``); None when it did not run
+    coverage: dict[str, Any] | None = None
 
 
 def severity_key(finding: Finding) -> tuple[int, str, str, str]:
@@ -79,6 +87,34 @@ def is_failing(finding: Finding, fail_on: str) -> bool:
         and finding["status"] == "open"
         and RANK[finding["severity"]] >= RANK[fail_on]
     )
+
+
+def counts_toward_fail(finding: Finding, fail_on: str, new_only: bool = False) -> bool:
+    """A failing finding (``is_failing``); with ``new_only`` (``--fail-on-new-only``) only one
+    new since the baseline or whose waiver expired."""
+    return is_failing(finding, fail_on) and (not new_only or finding.get("baseline") in ("new", "waiver_expired"))
+
+
+def verdict(doc: dict[str, Any], fail_on: str | None = None, new_only: bool | None = None) -> str:
+    """PASS, FAIL or NO VERDICT: the one answer the exit code and every view give.
+
+    NO VERDICT when a source failed or a policy ended in ``error`` or ``inconclusive`` (it
+    outranks FAIL: the scan cannot vouch for its result); FAIL when an open finding reaches
+    ``fail_on``; else PASS. A document that carries ``summary.verdict`` is answered from it;
+    one written by an older scanner is judged here from its policies and findings."""
+    summary = doc.get("summary") or {}
+    if fail_on is None and new_only is None and summary.get("verdict") in VERDICTS:
+        return summary["verdict"]
+    scan = doc.get("scan") or {}
+    fail_on = fail_on or scan.get("fail_on") or "high"
+    new_only = bool(scan.get("fail_on_new_only")) if new_only is None else new_only
+    sources = (scan.get("snapshot") or {}).get("sources") or []
+    if (any(p.get("status") in NOT_EVALUATED for p in doc.get("policies") or [])
+            or summary.get("errored") or any(s.get("status") == "error" for s in sources)):
+        return NO_VERDICT
+    if any(counts_toward_fail(f, fail_on, new_only) for f in doc.get("findings") or []):
+        return FAIL
+    return PASS
 
 
 def read_findings(path: str | Path) -> dict[str, Any]:

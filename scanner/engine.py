@@ -1,7 +1,8 @@
 """Run enabled policies against one context, isolating each policy's failure.
 
 A policy whose table is missing or came from a failed source, or whose evaluation
-raises, ends with status ``error`` — never ``pass`` — and the others still run.
+raises, ends with status ``error`` — never ``pass`` — and the others still run. A policy
+without findings that examined nothing (its coverage, kinds/base.py) ends ``inconclusive``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from .context import Context
 from .contract import PolicyOutcome
 from .errors import TableUnavailable
 from .findings import finding_records
-from .kinds.base import KINDS
+from .kinds.base import KINDS, inconclusive_reason
 from .policy import Policy
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,13 @@ def evaluate_policy(policy: Policy, ctx: Context) -> PolicyOutcome:
     except Exception as exc:  # one policy's bug must not stop the scan
         log.debug("policy %s failed", policy.id, exc_info=True)
         return PolicyOutcome(policy, "error", [], f"{type(exc).__name__}: {exc}")
-    return PolicyOutcome(policy, "fail" if found else "pass", found)
+    coverage = kind.coverage
+    if coverage is None:
+        return PolicyOutcome(policy, "error", [], f"kind {policy.kind} reported no coverage (a bug)")
+    why = None if found else inconclusive_reason(coverage)
+    if why:
+        return PolicyOutcome(policy, "inconclusive", [], why, coverage)
+    return PolicyOutcome(policy, "fail" if found else "pass", found, None, coverage)
 
 
 def evaluate(policies: list[Policy], ctx: Context, jobs: int | None = 1) -> list[PolicyOutcome]:

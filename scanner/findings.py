@@ -9,9 +9,9 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from . import __version__
-from .contract import FORMAT, SEVERITIES, Finding, PolicyOutcome, is_failing
+from .contract import FAIL, FORMAT, NO_VERDICT, SEVERITIES, Finding, PolicyOutcome, is_failing, verdict
 from .exitcodes import ExitCode
-from .kinds.base import FINDING_COLUMNS
+from .kinds.base import FINDING_COLUMNS, coverage_warnings
 from .policy import PolicyPack
 from .snapshot import Snapshot
 
@@ -65,11 +65,14 @@ def assemble(
     started_at: str,
     finished_at: str,
     fail_on: str,
+    new_only: bool = False,
     command: str = "scan",
     waivers: list[dict[str, Any]] | None = None,
     resolved: list[Finding] | None = None,
 ) -> dict[str, Any]:
-    """The findings.json document: policy statuses and the summary follow the findings."""
+    """The findings.json document: policy statuses and the summary follow the findings, and
+    the verdict (``contract.verdict``) is settled here once for the exit code and every view.
+    ``new_only``: ``--fail-on-new-only`` (only findings new since the baseline fail)."""
     open_by_policy: dict[str, int] = {}
     count_by_policy: dict[str, int] = {}
     for f in findings:
@@ -87,9 +90,11 @@ def assemble(
         status = o.status
         if status in ("pass", "fail"):
             status = "fail" if open_by_policy.get(p.id) else "pass"
+        total, open_ = count_by_policy.get(p.id, 0), open_by_policy.get(p.id, 0)
         policies.append({
             "id": p.id, "kind": p.kind, "severity": p.severity, "status": status,
-            "findings": count_by_policy.get(p.id, 0), "error": o.error,
+            "findings": total, "open": open_, "waived": total - open_, "error": o.error,
+            "coverage": o.coverage, "warnings": coverage_warnings(o.coverage) if o.coverage else [],
             "title": p.title, "description": p.description, "references": list(p.references),
             "remediation": p.remediation, "pack": p.pack, "file": p.file, "line": p.line,
             "controls": controls_of.get(p.id, []),
@@ -105,6 +110,8 @@ def assemble(
                 state = "fail"
             elif "error" in states:
                 state = "error"
+            elif "inconclusive" in states:
+                state = "inconclusive"
             else:
                 state = "pass"
             controls.append({
@@ -120,12 +127,13 @@ def assemble(
         "passed": sum(p["status"] == "pass" for p in policies),
         "failed": sum(p["status"] == "fail" for p in policies),
         "errored": sum(p["status"] == "error" for p in policies),
+        "inconclusive": sum(p["status"] == "inconclusive" for p in policies),
         "skipped": sum(p["status"] == "skipped" for p in policies),
         "findings": by_sev,
         "waived": sum(f["status"] == "waived" for f in findings),
         "failing": any(is_failing(f, fail_on) for f in findings),
     }
-    return {
+    doc = {
         "format": FORMAT,
         "tool": {"name": "ledgerguard", "version": __version__},
         "scan": {
@@ -135,6 +143,7 @@ def assemble(
             "started_at": started_at,
             "finished_at": finished_at,
             "fail_on": fail_on,
+            "fail_on_new_only": new_only,
             "snapshot": {
                 "path": str(snapshot.path) if snapshot.path else None,
                 "sha256": snapshot.sha256,
@@ -154,16 +163,11 @@ def assemble(
         "waivers": waivers or [],
         "resolved": resolved or [],
     }
+    summary["verdict"] = verdict(doc, fail_on, new_only)
+    return doc
 
 
-def exit_code(doc: dict[str, Any], fail_on: str, *, new_only: bool = False) -> ExitCode:
-    """3 when anything could not be evaluated (it outranks 1: the scan cannot vouch for
-    its result), else 1 when an open finding reaches ``fail_on``, else 0."""
-    if doc["summary"]["errored"] or any(
-        s.get("status") == "error" for s in doc["scan"]["snapshot"].get("sources") or []
-    ):
-        return ExitCode.NOT_EVALUABLE
-    for f in doc["findings"]:
-        if is_failing(f, fail_on) and (not new_only or f.get("baseline") in ("new", "waiver_expired")):
-            return ExitCode.FINDINGS
-    return ExitCode.OK
+def exit_code(doc: dict[str, Any]) -> ExitCode:
+    """The document's verdict as an exit code: NO VERDICT 3 (anything not evaluated or
+    inconclusive; it outranks 1), FAIL 1, PASS 0."""
+    return {NO_VERDICT: ExitCode.NOT_EVALUABLE, FAIL: ExitCode.FINDINGS}.get(verdict(doc), ExitCode.OK)

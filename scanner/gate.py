@@ -55,10 +55,15 @@ def _cause(finding: Finding, changes: list[Change], person_of: dict[tuple[str, s
 
 
 def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
-    """One outcome per policy: an error in either state is an error (no verdict)."""
+    """One outcome per policy: an error in either state is an error (no verdict). A policy
+    that has nothing in scope in the proposed state (e.g. change_approval for a change file
+    of revokes only) cannot have findings the change introduces: that is a pass of the gate.
+    One that is blind (none of its rules matched anything) stays inconclusive."""
     for o in (proposed, current):
         if o.status == "error":
             return PolicyOutcome(o.policy, "error", [], o.error)
+    if proposed.status == "inconclusive" and proposed.coverage and proposed.coverage["examined"] == 0:
+        return PolicyOutcome(proposed.policy, "pass", [], None, proposed.coverage)
     return proposed
 
 

@@ -46,10 +46,12 @@ def run_scan(
     waivers: list[Waiver] | None = None,
     baseline: dict[str, Any] | None = None,
     jobs: int | None = 1,
+    new_only: bool = False,
 ) -> dict[str, Any]:
     """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble.
 
-    ``jobs``: worker processes for the evaluation (None: by snapshot size; see workers.py)."""
+    ``jobs``: worker processes for the evaluation (None: by snapshot size; see workers.py);
+    ``new_only``: only findings new since the baseline fail the verdict (--fail-on-new-only)."""
     started = clock()
     ctx = Context(snapshot, now)
     outcomes = evaluate(all_policies(packs), ctx, jobs)
@@ -57,10 +59,10 @@ def run_scan(
     waiver_records = apply_waivers(findings, waivers or [], ctx.today.date())
     resolved = None
     if baseline is not None:
-        unevaluated = {o.policy.id for o in outcomes if o.status in ("error", "skipped")}
+        unevaluated = {o.policy.id for o in outcomes if o.status in ("error", "inconclusive", "skipped")}
         resolved = apply_baseline(findings, baseline, unevaluated)
     return assemble(
         outcomes=outcomes, findings=findings, packs=packs, snapshot=snapshot,
         as_of=iso(ctx.now), started_at=started, finished_at=clock(),
-        fail_on=fail_on, command=command, waivers=waiver_records, resolved=resolved,
+        fail_on=fail_on, new_only=new_only, command=command, waivers=waiver_records, resolved=resolved,
     )

@@ -22,6 +22,7 @@ import pyarrow as pa
 from .errors import InputError, Problem, TableUnavailable
 from .fsutil import atomic_dir
 from .timeutil import check_timezone, iso_text, parse_times
+from .yamlload import Positions, YamlDoc, parse_yaml, validate
 
 FORMAT = "ledgerguard-snapshot/1"
 MAX_BAD_VALUES_PER_COLUMN = 5
@@ -77,6 +78,20 @@ TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "access_log": _cols("*event_id *archive_id actor *action *at:time"),
     "logins": _cols("*system *account_id *at:time success:bool source_ip"),
+}
+
+#: closed vocabularies (SPEC §3 "Vocabularies"): a non-empty value outside the list is bad
+#: input naming table, row and column. Surrounding whitespace is trimmed, case is not
+#: folded (``Departed`` is an error unless the source maps it with ``values:``). The open
+#: columns (approval_status, verify_status, backups.status) stay open: anything but the
+#: one value that counts does not count, which is already fail-safe.
+VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "identities": {"status": ("active", "departed", "transferred", "leave")},
+    "archives": {"status": ("active", "destroyed", "transferred")},
+    "accounts": {"account_type": ("personal", "shared", "service", "admin", "builtin")},
+    "role_permissions": {"effect": ("allow", "deny")},
+    "changes": {"action": ("grant", "revoke", "enable", "disable", "create", "delete", "modify")},
+    "reviews": {"decision": ("keep", "revoke")},
 }
 
 _TRUE = {"true", "1", "yes", "y", "t", "是"}
@@ -154,6 +169,10 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
         else:
             typed = values if values.dtype == "str" else values.astype("str").where(values.notna())
             bad = None
+            words = VOCABULARIES.get(name, {}).get(col.name)
+            if words:
+                typed, bad = _closed(typed, words)
+                expected = f"one of {', '.join(words)} (table {name!r}; map other words with values:)"
         if bad is not None and bad.any():
             for pos in bad.to_numpy().nonzero()[0][:MAX_BAD_VALUES_PER_COLUMN]:
                 problems.append(
@@ -167,6 +186,13 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
     if problems:
         raise InputError(problems)
     return df
+
+
+def _closed(values: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
+    """A closed-vocabulary column trimmed, and which non-empty values lie outside ``words``."""
+    trimmed = values.str.strip()
+    trimmed = trimmed.where(trimmed != "")
+    return trimmed, trimmed.notna() & ~trimmed.isin(words)
 
 
 def _short(value: object, limit: int = 80) -> str:
@@ -239,6 +265,9 @@ def _load_table(root: Path, manifest_path: Path, tz: str, name: str,
     file = root / (entry.get("file") or f"{name}.csv")
     if not file.is_file():
         return None, None, [Problem(f"table {name!r}: file {file.name} is missing", str(manifest_path))]
+    if file.resolve().parent != root.resolve():
+        return None, None, [Problem(f"table {name!r}: file {file.name} leads out of the snapshot folder "
+                                    f"(to {file.resolve()}); tables must be files inside it", str(manifest_path))]
     try:
         df = _contiguous(type_table(name, _read_file(file), tz, str(file)))
     except InputError as exc:
@@ -253,23 +282,115 @@ def _load_table(root: Path, manifest_path: Path, tz: str, name: str,
     return df, actual, []
 
 
+#: a table's name and file: a plain name inside the snapshot folder (no separators, not . or ..)
+_PLAIN_NAME = r"^(?!\.\.?$)[^/\\\x00]+$"
+#: what a manifest.json may hold (docs/snapshots.md): checked like every other input file,
+#: with line and column, before anything it names is opened
+MANIFEST_SCHEMA: dict = {
+    "type": "object",
+    "properties": {
+        "format": {"type": "string"},
+        "taken_at": {"type": ["string", "null"]},
+        "timezone": {"type": ["string", "null"]},
+        "sources": {"type": "array", "items": {
+            "type": "object", "required": ["name", "status"],
+            "properties": {
+                "name": {"type": "string", "minLength": 1},
+                "kind": {"type": "string"},
+                "status": {"enum": ["ok", "error"]},
+                "error": {"type": ["string", "null"]},
+                "tables": {"type": "array", "items": {"type": "string", "pattern": _PLAIN_NAME},
+                           "uniqueItems": True},
+            },
+        }},
+        "tables": {
+            "type": "object", "propertyNames": {"pattern": _PLAIN_NAME},
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "pattern": _PLAIN_NAME},
+                    "rows": {"type": "integer", "minimum": 0},
+                    "sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                },
+            },
+        },
+    },
+}
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    out: dict = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def read_manifest(manifest_path: Path) -> dict:
+    """manifest.json parsed (duplicate keys are errors, not "the last wins") and checked
+    against MANIFEST_SCHEMA and the rules a schema cannot say; problems carry line/column."""
+    file = str(manifest_path)
+    try:
+        text = manifest_path.read_text(encoding="utf-8-sig")
+        manifest = json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise InputError(Problem(f"invalid JSON: {exc.msg}", file, exc.lineno, exc.colno)) from None
+    except _DuplicateKey as exc:
+        parse_yaml(text, file)  # JSON is YAML: its loader names the duplicate's line and column
+        raise InputError(Problem(f"duplicate key {exc.args[0]!r}", file)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(Problem(f"cannot read: {exc}", file)) from None
+    if not isinstance(manifest, dict):
+        raise InputError(Problem("manifest must be a JSON object", file, 1, 1))
+    try:
+        positions = parse_yaml(text, file).positions
+    except InputError:  # valid JSON that YAML reads differently: schema errors without a line
+        positions = Positions(file)
+    fmt = manifest.get("format", FORMAT)
+    if fmt != FORMAT:
+        raise InputError(positions.problem(("format",), f"unsupported snapshot format {fmt!r} (expected {FORMAT})"))
+    doc = YamlDoc(manifest, positions)
+    problems = validate(doc, MANIFEST_SCHEMA)
+    if not problems:
+        problems = _listed_once(doc)
+    if problems:
+        raise InputError(problems)
+    return manifest
+
+
+def _listed_once(doc: YamlDoc) -> list[Problem]:
+    """Every table an ok source lists is in ``tables`` (several sources may feed one table),
+    and no two tables share one file (a table's key is unique: duplicate keys are errors)."""
+    manifest, pos = doc.data, doc.positions
+    problems = []
+    entries = manifest.get("tables")
+    for i, src in enumerate(manifest.get("sources") or []):
+        for j, table in enumerate(src.get("tables") or []):
+            path = ("sources", i, "tables", j)
+            if entries is not None and src["status"] == "ok" and table not in entries:
+                problems.append(pos.problem(path, f"table {table!r} of source {src['name']!r} is not in 'tables'"))
+    files: dict[str, str] = {}
+    for name, entry in (entries or {}).items():
+        file = entry.get("file") or f"{name}.csv"
+        if file in files:
+            problems.append(pos.problem(("tables", name, "file"), f"tables {files[file]!r} and {name!r} "
+                                                                  f"both name file {file!r}"))
+        files[file] = name
+    return problems
+
+
 def read_snapshot(path: str | Path) -> Snapshot:
     """Read and type a snapshot directory; any bad input raises InputError (exit 2)."""
     root = Path(path)
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise InputError(Problem("not a snapshot: manifest.json is missing", str(root)))
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise InputError(Problem(f"invalid JSON: {exc.msg}", str(manifest_path), exc.lineno, exc.colno)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(f"cannot read: {exc}", str(manifest_path))) from None
-    if not isinstance(manifest, dict):
-        raise InputError(Problem("manifest must be a JSON object", str(manifest_path), 1, 1))
-    fmt = manifest.get("format", FORMAT)
-    if fmt != FORMAT:
-        raise InputError(Problem(f"unsupported snapshot format {fmt!r} (expected {FORMAT})", str(manifest_path)))
+    manifest = read_manifest(manifest_path)
     try:
         tz = check_timezone(manifest.get("timezone") or "UTC")
     except ValueError as exc:

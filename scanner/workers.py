@@ -67,14 +67,14 @@ def kind_groups(policies: list[Policy], ctx: Context) -> list[list[int]]:
     return [groups[k] for k in sorted(groups, key=weight, reverse=True)]
 
 
-def _run_group(indexes: list[int]) -> list[tuple[int, str, list[Finding], str | None]]:
-    """(index, status, findings, error) of each policy: the Policy objects stay in the parent."""
+def _run_group(indexes: list[int]) -> list[tuple[int, str, list[Finding], str | None, dict | None]]:
+    """(index, status, findings, error, coverage) of each policy: the Policy objects stay in the parent."""
     assert _job is not None, "a worker runs only in a process forked by evaluate_in_workers"
     policies, ctx = _job
     out = []
     for i in indexes:
         o = evaluate_policy(policies[i], ctx)
-        out.append((i, o.status, o.findings, o.error))
+        out.append((i, o.status, o.findings, o.error, o.coverage))
     return out
 
 
@@ -87,8 +87,8 @@ def _run_groups(groups: list[list[int]], jobs: int, policies: list[Policy],
         futures: dict[Future, list[int]] = {pool.submit(_run_group, g): g for g in groups}
         for future, group in futures.items():
             try:
-                results.update((i, PolicyOutcome(policies[i], status, found, error))
-                               for i, status, found, error in future.result())
+                results.update((i, PolicyOutcome(policies[i], status, found, error, coverage))
+                               for i, status, found, error, coverage in future.result())
             except BrokenProcessPool:
                 lost.append(group)
     return lost

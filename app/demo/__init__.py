@@ -70,4 +70,4 @@ def run_demo(out_dir: Path, as_of: dt.date, formats: list[str], lang: str = "en"
     packs = load_packs([builtin_pack_path(), DEMO_RULES])
     doc = run_scan(snapshot, packs, resolve_now(as_of.isoformat(), snapshot), fail_on=fail_on)
     written = write_reports(doc, formats, out_dir, lang)
-    return DemoRun(doc, exit_code(doc, fail_on), collected, written)
+    return DemoRun(doc, exit_code(doc), collected, written)

@@ -24,7 +24,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask
-from .base import KINDS, PolicyKind, concat_findings, emit_where, text
+from .base import KINDS, PolicyKind, concat_findings, emit_where, glob_counts, text
 
 _GLOB_CHARS = set("*?[")
 
@@ -67,10 +67,14 @@ class BackupFrequency(PolicyKind):
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         p = self.params
         bk = ctx.table("backups")
+        datasets = glob_counts(bk["dataset"], p["datasets"], distinct=True)
         bk = bk[glob_mask(bk["dataset"], p["datasets"])]
         ok = bk[bk["status"].astype("str").str.strip().str.lower() == "success"]
         expected = {d for d in p["datasets"] if not _GLOB_CHARS & set(d)}
         all_sets = sorted(set(bk["dataset"].dropna().astype("str")) | expected)
+        self.cover(len(all_sets), "datasets matching the globs", decisive="datasets", datasets=datasets)
+        if not all_sets:
+            return concat_findings([])
         per = pd.DataFrame({"dataset": all_sets})
         per["subject"] = "dataset:" + per["dataset"]
         window = ok[ctx.days_since(ok["finished_at"]) <= p["window_days"]]

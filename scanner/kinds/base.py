@@ -4,6 +4,16 @@ A kind is a small class registered by name: its ``params_schema`` (JSON Schema w
 defaults — the one source for validation, defaults and docs), the ``tables`` it
 needs, the finding ``codes`` it can emit, and ``evaluate(ctx)``: a pure function of
 params and the scan context returning a findings frame built with ``emit``.
+
+**Coverage** (docs/findings.md): ``evaluate`` also says what it examined, by calling
+``self.cover(examined, unit, decisive=…, **matched)`` once — the number of rows or
+subjects in scope (``unit`` names them: "enabled accounts", "archives", …) and, per
+glob- or name-based param, how many snapshot values each entry matched
+(``systems={"erp": 12}``, ``rules={"SOD-01": 4}``). The engine turns it into the
+policy's ``coverage`` object: a policy without findings that examined nothing, or whose
+``decisive`` group matched nothing at all, ends ``inconclusive`` (never ``pass``); every
+single entry that matched nothing is a warning shown beside the policy. A kind that
+forgets to call ``cover`` ends in ``error``: no pass without coverage.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from ..context import glob_mask
 from ..contract import SEVERITIES
 from ..registry import Registry
 from ..timeutil import iso_text
@@ -46,6 +57,18 @@ class PolicyKind:
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = {**self.defaults(), **(params or {})}
+        #: set by ``evaluate`` through ``cover``: what this evaluation examined
+        self.coverage: dict[str, Any] | None = None
+
+    def cover(self, examined: int, unit: str, *, decisive: str | None = None,
+              **matched: dict[str, int]) -> None:
+        """Record what ``evaluate`` examined: ``examined`` rows/subjects (``unit``), and per
+        param group how many snapshot values each of its entries matched. ``decisive``
+        names the group whose entries are the policy's rules: when none of them matched
+        anything, the policy could not judge anything (inconclusive)."""
+        self.coverage = {"examined": int(examined), "unit": unit,
+                         "matched": {g: {k: int(v) for k, v in m.items()} for g, m in matched.items()},
+                         "decisive": decisive}
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:
@@ -70,6 +93,29 @@ class PolicyKind:
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         raise NotImplementedError
+
+
+def coverage_warnings(coverage: dict[str, Any]) -> list[str]:
+    """One warning per param entry that matched nothing in the snapshot."""
+    return [f"{group} {name!r} matched nothing in the snapshot"
+            for group, entries in coverage["matched"].items() for name, n in entries.items() if n == 0]
+
+
+def inconclusive_reason(coverage: dict[str, Any]) -> str | None:
+    """Why a policy without findings cannot be called a pass, or None when it can."""
+    if coverage["examined"] == 0:
+        return f"examined nothing: no {coverage['unit']} in scope"
+    rules = coverage["matched"].get(coverage["decisive"]) if coverage["decisive"] else None
+    if rules and not any(rules.values()):
+        return f"none of its {coverage['decisive']} matched anything in the snapshot"
+    return None
+
+
+def glob_counts(values: pd.Series, globs: Iterable[str], *, distinct: bool = False) -> dict[str, int]:
+    """Per glob, how many of ``values`` (rows, or distinct values with ``distinct``) it matches."""
+    if distinct:
+        values = pd.Series(pd.unique(values.dropna()), dtype=object)
+    return {g: int(glob_mask(values, [g]).sum()) for g in globs}
 
 
 def empty_findings() -> pd.DataFrame:

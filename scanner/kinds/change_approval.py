@@ -64,6 +64,8 @@ class ChangeApproval(PolicyKind):
         in_window = ch["performed_at"].isna() | (ctx.days_since(ch["performed_at"]) <= self.params["window_days"])
         action = ch["action"].astype("str").str.strip().str.lower()
         ch = ch[in_window & action.isin(self.params["actions"])].copy()
+        self.cover(len(ch), f"changes ({', '.join(self.params['actions'])}) in the last "
+                   f"{self.params['window_days']} days")
         if ch.empty:
             return concat_findings([])
         ch["target_person"] = self._target_person(ctx, ch)

@@ -20,7 +20,18 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask, isin
-from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, joined_per, text
+from .base import (
+    KINDS,
+    SEVERITY,
+    SYSTEMS_PARAM,
+    PolicyKind,
+    account_subject,
+    concat_findings,
+    emit,
+    glob_counts,
+    joined_per,
+    text,
+)
 
 
 @KINDS.register("revoke_on_departure")
@@ -49,11 +60,14 @@ class RevokeOnDeparture(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         departed = ctx.people[ctx.people["status"] == "departed"]
+        acc = ctx.table("accounts")
+        in_scope = glob_mask(acc["system"], self.params["systems"])
+        self.cover(int(in_scope.sum()), "accounts of the listed systems",
+                   systems=glob_counts(acc["system"], self.params["systems"]))
         if departed.empty:
             return concat_findings([])
         # departures are few: narrow the accounts before joining the identities
-        acc = ctx.table("accounts")
-        acc = acc[glob_mask(acc["system"], self.params["systems"]) & isin(acc["person_id"], departed["person_id"])]
+        acc = acc[in_scope & isin(acc["person_id"], departed["person_id"])]
         acc = ctx.with_identity(acc, departed).copy()
         acc["departed_on"] = ctx.local_day(acc["identity.departure_date"])
         acc["deadline"] = acc["departed_on"] + pd.Timedelta(days=self.params["grace_days"])

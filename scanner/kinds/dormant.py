@@ -19,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, text
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
 
 
 @KINDS.register("dormant_account")
@@ -41,7 +41,10 @@ class DormantAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])]
+        acc = acc[acc["enabled"]]
+        systems = glob_counts(acc["system"], self.params["systems"])
+        acc = acc[glob_mask(acc["system"], self.params["systems"])]
+        self.cover(len(acc), "enabled accounts of the listed systems", systems=systems)
         acc = acc[["system", "account_id", "person_id", "last_login_at", "created_at"]].copy()
         if acc.empty:
             return concat_findings([])

@@ -90,6 +90,7 @@ class ArchiveIntegrity(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         arc = ctx.table("archives")
+        self.cover(len(arc), "archives")
         missing_cols = [f for f in self.params["required_fields"] if f not in arc.columns]
         if missing_cols:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing_cols)} "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import ACCOUNT, Context, glob_mask
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, group_lists
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, group_lists
 
 
 @KINDS.register("privileged_mfa")
@@ -31,8 +31,13 @@ class PrivilegedMfa(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         perms = ctx.account_permissions
-        perms = perms[perms["enabled"] & glob_mask(perms["system"], self.params["systems"])
-                      & glob_mask(perms["permission"], self.params["privileged_permissions"])]
+        perms = perms[perms["enabled"] & glob_mask(perms["system"], self.params["systems"])]
+        known = ctx.table("role_permissions")
+        known = known[glob_mask(known["system"], self.params["systems"])]["permission"]
+        self.cover(perms[ACCOUNT].nunique(), "enabled accounts holding permissions in the listed systems",
+                   decisive="privileged_permissions",
+                   privileged_permissions=glob_counts(known, self.params["privileged_permissions"], distinct=True))
+        perms = perms[glob_mask(perms["permission"], self.params["privileged_permissions"])]
         if perms.empty:
             return concat_findings([])
         acc = ctx.keyed("accounts")[[ACCOUNT, "system", "account_id", "person_id", "mfa_enabled"]]

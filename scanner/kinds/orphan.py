@@ -16,7 +16,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import Context, glob_mask, isin, lookup
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, text
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, glob_counts, text
 
 
 @KINDS.register("orphan_account")
@@ -43,11 +43,12 @@ class OrphanAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        builtin = (acc["account_type"] == "builtin").fillna(False).astype(bool)
-        keep = glob_mask(acc["system"], self.params["systems"]) & ~builtin
         if self.params["enabled_only"]:
-            keep &= acc["enabled"]
-        acc = acc[keep][["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
+            acc = acc[acc["enabled"]]
+        systems = glob_counts(acc["system"], self.params["systems"])
+        acc = acc[glob_mask(acc["system"], self.params["systems"]) & (acc["account_type"] != "builtin")]
+        self.cover(len(acc), "accounts of the listed systems (built-in accounts are no one's)", systems=systems)
+        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
         if acc.empty:
             return concat_findings([])
         status = ctx.people.set_index("person_id")["status"]

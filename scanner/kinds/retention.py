@@ -107,6 +107,8 @@ class RetentionPeriod(PolicyKind):
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
         # only the columns findings show: every finding's rows are taken from this frame
         arc = arc[list(dict.fromkeys(["archive_id", "category", "fiscal_year", *EVIDENCE[1:], *froms]))]
+        counts = arc["category"].value_counts()
+        self.cover(len(arc), "archives", categories={c: int(counts.get(c, 0)) for c in schedule})
         arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule))
         status = arc["status"].astype("str").str.strip().str.lower()
         destroyed = (status == "destroyed") | arc["destroyed_at"].notna()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..context import ACCOUNT, Context, glob_mask
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, text
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
 
 
 @KINDS.register("access_review")
@@ -37,7 +37,10 @@ class AccessReview(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.keyed("accounts")
-        acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])]
+        acc = acc[acc["enabled"]]
+        systems = glob_counts(acc["system"], self.params["systems"])
+        acc = acc[glob_mask(acc["system"], self.params["systems"])]
+        self.cover(len(acc), "enabled accounts of the listed systems", systems=systems)
         if acc.empty:
             return concat_findings([])
         acc = acc[[ACCOUNT, "system", "account_id", "person_id", "enabled", "created_at", "last_login_at"]]

@@ -18,8 +18,11 @@ One finding per account and code, the roles/permissions involved listed in evide
   ``default_forbidden_permissions``; permissions that come only from roles a mover may
   still keep are not reported inside the grace;
 * ``required_role_missing``: ``required_roles`` the account holds none of. A required
-  ``system:role`` is only required of the person's accounts in that system, so a
-  template spanning systems writes ``erp:cashier`` and ``earchive:archive_viewer``;
+  role is required of the person's accounts **in the systems where that role exists**
+  (role_permissions or grants name it there; SPEC §5.1): an account in a system that
+  knows no such role is not judged for it, and a person with no judged account in any
+  system where it exists is reported once, with subject ``person:ID``. A required
+  ``system:role`` scopes the requirement to that system explicitly;
 * ``too_many_roles``: more than ``max_roles`` distinct roles on the account (exactly
   ``max_roles`` is fine).
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..context import ACCOUNT, Context, glob_mask
@@ -108,6 +112,12 @@ class RoleTemplate(PolicyKind):
         positions = acc["position"].drop_duplicates()
         acc = acc[acc["position"].isin([p for p in positions if self._template(p) is not None])
                   | (acc["position"].isna() & (FALLBACK in self.params["templates"]))]
+        templates = self.params["templates"]
+        own = acc["position"].where(acc["position"].isin([t for t in templates if t != FALLBACK]), FALLBACK)
+        counts = own.value_counts()
+        self.cover(len(acc), "accounts of people whose position has a template", decisive="templates",
+                   templates={t: int(counts.get(t, 0)) for t in templates},
+                   required_roles={r: len(s) for r, s in self._role_systems(ctx).items()})
         if acc.empty:
             return concat_findings([])
         acc["subject"] = account_subject(acc)
@@ -124,7 +134,7 @@ class RoleTemplate(PolicyKind):
         parts = [
             self._not_in_template(acc, held),
             self._forbidden(ctx, acc, held),
-            self._required_missing(acc, held),
+            self._required_missing(ctx, acc, held),
             self._too_many(acc, held),
         ]
         return concat_findings(parts)
@@ -177,30 +187,72 @@ class RoleTemplate(PolicyKind):
                           message=lambda r: _who(r) + " holds forbidden permission(s) " + r["permissions"]
                           + " via " + r["via_roles"])
 
-    def _required_missing(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
-        pairs = acc[["position", "system"]].drop_duplicates()
+    def _role_systems(self, ctx: Context) -> dict[str, set[str]]:
+        """Per required-role pattern, the systems of the policy's ``systems`` where a matching role
+        exists (role_permissions or grants name it there): the only systems whose accounts are
+        judged for it."""
+        patterns = {r for t in self.params["templates"].values() for r in t.get("required_roles") or ()}
+        if not patterns:
+            return {}
+
+        def known() -> pd.DataFrame:
+            frames = [ctx.table("grants")[["system", "role"]]]
+            if ctx.optional("role_permissions") is not None:
+                frames.append(ctx.table("role_permissions")[["system", "role"]])
+            return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
+
+        roles = ctx.shared("roles.known", known)
+        roles = roles[glob_mask(roles["system"], self.params["systems"])]
+        return {p: {s for s, r in roles.itertuples(index=False) if _role_match(s, r, [p])} for p in sorted(patterns)}
+
+    def _required_missing(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
+        exists = self._role_systems(ctx)
         need = pd.DataFrame(
-            [(pos, system, r) for pos, system in pairs.itertuples(index=False)
-             for r in self._template(pos)["required_roles"] if _applies(system, r)],
+            [(pos, system, r) for pos in acc["position"].drop_duplicates()
+             for r in self._template(pos)["required_roles"] for system in sorted(exists[r])],
             columns=["position", "system", "required"])
-        if need.empty:
-            return concat_findings([])
         need = (acc[[ACCOUNT, "system", "position"]].drop_duplicates(ACCOUNT)
                 .merge(need, on=["position", "system"], sort=False))
         # which held (system, role) satisfies which pattern: once per distinct combination
         combos = held[["system", "role"]].drop_duplicates().merge(
             need[["system", "required"]].drop_duplicates(), on="system", sort=False)
-        combos = combos[[_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)]]
+        combos = combos[np.array([_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)], dtype=bool)]
         have = held[[ACCOUNT, "system", "role"]].merge(combos, on=["system", "role"], sort=False)
         have = have[[ACCOUNT, "required"]].drop_duplicates().assign(_have=True)
         need = need.merge(have, on=[ACCOUNT, "required"], how="left", sort=False)
         lacking = need[need["_have"].isna()]
-        if lacking.empty:
+        parts = [self._person_without_system(acc, exists)]
+        if not lacking.empty:
+            per = joined_per(lacking, [ACCOUNT], "required", "missing_roles")
+            parts.insert(0, emit_where(
+                acc.merge(per, on=ACCOUNT, sort=False), None, code="required_role_missing",
+                person_id="person_id", evidence=["position", "missing_roles"],
+                message=lambda r: _who(r) + " lacks required role(s) " + r["missing_roles"]))
+        return concat_findings(parts)
+
+    def _person_without_system(self, acc: pd.DataFrame, exists: dict[str, set[str]]) -> pd.DataFrame:
+        """Required roles for which a person has no judged account in any system where the
+        role exists: one finding per person (``person:ID``), not one per unrelated account. A
+        role that exists in no system of the policy's scope is a coverage warning instead."""
+        people = acc[["person_id", "position", "identity.name"]].drop_duplicates("person_id")
+        systems_of = acc.groupby("person_id", sort=False)["system"].agg(set)
+        rows = [(pid, r, ", ".join(sorted(exists[r])))
+                for pid, pos in zip(people["person_id"], people["position"], strict=True)
+                for r in self._template(pos)["required_roles"] if exists[r] and not systems_of[pid] & exists[r]]
+        if not rows:
             return concat_findings([])
-        per = joined_per(lacking, [ACCOUNT], "required", "missing_roles")
-        return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="required_role_missing",
-                          person_id="person_id", evidence=["position", "missing_roles"],
-                          message=lambda r: _who(r) + " lacks required role(s) " + r["missing_roles"])
+        lacking = pd.DataFrame(rows, columns=["person_id", "required", "role_systems"])
+        per = joined_per(lacking, ["person_id"], "required", "missing_roles").merge(
+            joined_per(lacking, ["person_id"], "role_systems", "systems_with_role", sep="; "),
+            on="person_id", sort=False)
+        frame = people.merge(per, on="person_id", sort=False)
+        frame["subject"] = "person:" + frame["person_id"].astype("str")
+        return emit_where(
+            frame, None, code="required_role_missing", person_id="person_id",
+            evidence=["position", "missing_roles", "systems_with_role"],
+            message=lambda r: (r["identity.name"].fillna(r["person_id"]) + " (" + r["position"].astype("str")
+                               + ") has no account in a system with required role(s) " + r["missing_roles"]
+                               + " (systems: " + r["systems_with_role"] + ")"))
 
     def _too_many(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         limit = self.params["max_roles"]

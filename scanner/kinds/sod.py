@@ -74,6 +74,7 @@ class SegregationOfDuties(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         perms = ctx.shared("sod.enabled_permissions", lambda: _enabled_permissions(ctx))
+        self._cover(ctx, perms)
         if perms.rows.empty:
             return concat_findings([])
         sid = perms.subject[self.params["level"]]
@@ -86,6 +87,23 @@ class SegregationOfDuties(PolicyKind):
             if len(sids):
                 found.append((n, sids, left, right))
         return self._findings(ctx, perms, sid, found) if found else concat_findings([])
+
+    def _cover(self, ctx: Context, perms: EnabledPermissions) -> None:
+        """Subjects examined, and per rule how many permissions of the snapshot (role_permissions)
+        its two sides match together — 0 when either side matches none: such a rule can never
+        find a conflict."""
+        known = ctx.table("role_permissions")["permission"]
+
+        def matched(globs: list[str]) -> int:
+            return int(known[glob_mask(known, globs)].nunique())
+
+        rules = {}
+        for rule in self.params["rules"]:
+            left, right = matched(rule["left"]), matched(rule["right"])
+            rules[rule["id"]] = left + right if left and right else 0
+        examined = len(np.unique(perms.subject[self.params["level"]]))
+        self.cover(examined, f"{self.params['level']}s holding permissions through enabled accounts",
+                   decisive="rules", rules=rules)
 
     def _findings(self, ctx: Context, perms: EnabledPermissions, sid: np.ndarray,
                   found: list[tuple[int, pd.Index, np.ndarray, np.ndarray]]) -> pd.DataFrame:

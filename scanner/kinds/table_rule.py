@@ -99,6 +99,7 @@ class TableRule(PolicyKind):
         key = parse_template(p["key"], prefixes) if p.get("key") else None
         used = [*rule.columns, *message.columns, *subject.columns, *(key.columns if key else [])]
         df = self._rows(ctx, table, used)
+        self.cover(len(df), f"rows of {table}")
         rows = df[rule.evaluate(df, ctx).to_numpy()]
         if rows.empty:
             return emit(rows, code=p["code"], subject="", message="")

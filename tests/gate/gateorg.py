@@ -13,6 +13,7 @@ ROLE_PERMISSIONS = [
         "gl_clerk": ["gl.voucher.enter", "gl.account.expense.post"],
         "gl_reviewer": ["gl.voucher.approve"],
         "finance_manager": ["gl.voucher.approve", "report.close_period"],
+        "user_admin": ["sys.user.admin"],  # held by nobody: SOD-003's rule has something to match
     }.items()
     for perm in perms
 ]

@@ -49,7 +49,7 @@ def test_every_finding_code(cli, make_snapshot, write_yaml, tmp_path):
         C8={"approved_by": "P3"},                          # a 会计 may not approve
         C8b={"approved_by": "P404"},                       # unknown approver
         C9={"action": "revoke", "request_id": "", "approved_by": ""},  # not in actions
-        C10={"action": "ENABLE", "approval_status": "Approved"},      # case-insensitive
+        C10={"action": " enable ", "approval_status": "Approved"},  # trimmed; approval_status is open, case-insensitive
     )
     snap = make_snapshot({"identities": IDENTITIES, "accounts": ACCOUNTS, "changes": changes},
                          timezone="Asia/Shanghai")

@@ -29,7 +29,7 @@ ACCOUNTS = [
     _acc("ghost", "P999"),                               # unknown person
     _acc("old", "", enabled="false"),                    # disabled orphan: judged by default
     _acc("svc-backup", account_type="service", owner="P1"),           # fine
-    _acc("svc-etl", account_type="Service"),                          # no owner
+    _acc("svc-etl", account_type="service"),                          # no owner
     _acc("svc-ftp", account_type="service", owner="P404"),            # unknown owner
     _acc("svc-bank", account_type="service", owner="P2"),             # owner left
     _acc("shared-ops", account_type="shared", owner="P1"),            # shared is not allowed: no person

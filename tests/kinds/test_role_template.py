@@ -80,6 +80,8 @@ def test_every_finding_of_the_templates(cli, make_snapshot, write_yaml, tmp_path
         ("role_not_in_template", "account:erp:wangwu"), ("forbidden_permission", "account:erp:wangwu"),
         ("too_many_roles", "account:erp:wangwu"),
         ("required_role_missing", "account:earchive:wangwu"),
+        # accountants without an earchive account, where archive_viewer exists (SPEC §5.1)
+        ("required_role_missing", "person:P4"), ("required_role_missing", "person:P5"),
         ("role_not_in_template", "account:erp:sunqi"), ("forbidden_permission", "account:erp:sunqi"),
         ("role_not_in_template", "account:erp:zhouba"),
         ("role_not_in_template", "account:earchive:chenshi"),  # no position: the "*" template

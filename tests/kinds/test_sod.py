@@ -88,7 +88,7 @@ def test_without_the_deny_the_two_accounts_of_one_person_conflict(cli, make_snap
 
 
 def test_glob_deny_removes_the_permission_too(cli, make_snapshot, write_yaml, tmp_path):
-    deny = [{"system": "erp", "role": "no_approval", "permission": "gl.voucher.appr*", "effect": "Deny"}]
+    deny = [{"system": "erp", "role": "no_approval", "permission": "gl.voucher.appr*", "effect": "deny"}]
     snap = _snapshot(make_snapshot, deny)
     pack = write_yaml("p.yaml", policy_pack(SOD.replace("LEVEL", "person")))
     _, doc = scan(cli, snap, pack, tmp_path / "out")

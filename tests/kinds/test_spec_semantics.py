@@ -512,7 +512,7 @@ def test_people_deny_entries_remove_a_permission_whatever_else_grants_it(run):
             {"system": "erp", "role": "clerk", "permission": "gl.voucher.enter"},
             {"system": "erp", "role": "reviewer", "permission": "gl.voucher.approve"},
             {"system": "erp", "role": "no_approve", "permission": "gl.voucher.approve", "effect": "deny"},
-            {"system": "erp", "role": "no_gl", "permission": "gl.voucher.app*", "effect": "DENY"},
+            {"system": "erp", "role": "no_gl", "permission": "gl.voucher.app*", "effect": " deny "},
         ],
     }
     doc = run(tables, pol("segregation_of_duties", SOD))
@@ -735,7 +735,7 @@ def test_orphan_account_person_empty_or_unknown_unless_allowed_type_whose_owner_
     tables = {"identities": [person("P1"), person("P2", "departed", departure_date="2026-01-01")],
               "accounts": [acc("ok", "P1"), acc("none", ""), acc("ghost", "P404"),
                            acc("svc_ok", "", account_type="service", owner_person_id="P1"),
-                           acc("svc_case", "", account_type="Service", owner_person_id="P1"),
+                           acc("svc_case", "", account_type=" service", owner_person_id="P1"),
                            acc("svc_none", "", account_type="service"),
                            acc("svc_ghost", "", account_type="service", owner_person_id="P404"),
                            acc("svc_gone", "", account_type="service", owner_person_id="P2"),
@@ -821,7 +821,7 @@ def test_archive_integrity_custody_hex_case_and_format_case(run):
         archive("UPPER-FORMAT", format="PDF"),
         archive("ODD-FORMAT", format="docx"),
         archive("GONE-FILE", file_exists="false", sha256="", status="destroyed"),
-        archive("SENT", file_exists="否", sha256="", status="Transferred"),
+        archive("SENT", file_exists="否", sha256="", status="transferred "),
         archive("LOST", file_exists="false"),
         archive("DESTROYED-AT", file_exists="false", actual_sha256="", destroyed_at="2026-01-01"),
         archive("NO-HASH", sha256=""),

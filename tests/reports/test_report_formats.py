@@ -90,7 +90,11 @@ def test_csv_has_bom_and_no_formula_cells(hostile: tuple[dict, Path]) -> None:
     with open(out / "findings.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0][:3] == ["id", "severity", "policy_id"]
-    assert len(rows) == 1 + len(doc["findings"])
+    # plus one row per policy without a verdict and per failed source (issue 12)
+    unevaluated = [p for p in doc["policies"] if p["status"] in ("error", "inconclusive")]
+    failed = [s for s in doc["scan"]["snapshot"]["sources"] if s["status"] == "error"]
+    assert len(rows) == 1 + len(doc["findings"]) + len(unevaluated) + len(failed)
+    assert {r[-1] for r in rows[1:]} == {"NO VERDICT"}
     cells = [c for row in rows[1:] for c in row]
     assert not [c for c in cells if c.startswith(FORMULA_START)]
     assert any(c.startswith("'=HYPERLINK(") for c in cells)
@@ -106,7 +110,7 @@ def test_csv_keeps_chinese(plain: tuple[dict, Path]) -> None:
 def test_junit_one_testcase_per_policy(plain: tuple[dict, Path]) -> None:
     doc, out = plain
     root = ET.parse(out / "junit.xml").getroot()
-    cases = root.findall("./testsuite/testcase")
+    cases = root.findall("./testsuite[@name='cn-finance-baseline']/testcase")
     assert len(cases) == len(doc["policies"])
     assert {c.get("classname") for c in cases} == {"cn-finance-baseline"}
     by_id = {c.get("name").split()[0]: c for c in cases}
@@ -115,8 +119,11 @@ def test_junit_one_testcase_per_policy(plain: tuple[dict, Path]) -> None:
     assert by_id["TBL-001"].find("skipped") is not None
     assert by_id["ARC-001"].find("failure") is None
     assert "[critical] account:finance:user" in by_id["ACC-001"].find("failure").text
-    assert root.get("tests") == str(len(doc["policies"]))
-    assert root.get("failures") == "5" and root.get("errors") == "1" and root.get("skipped") == "1"
+    # the failed source is an error testcase of its own: the tab is not green without a verdict
+    (source,) = root.findall("./testsuite[@name='sources']/testcase")
+    assert "restic: repository not found" in source.find("error").get("message")
+    assert root.get("tests") == str(len(doc["policies"]) + 1)
+    assert root.get("failures") == "5" and root.get("errors") == "2" and root.get("skipped") == "1"
 
 
 def test_junit_hostile_parses(hostile: tuple[dict, Path]) -> None:
@@ -158,7 +165,9 @@ def test_sarif_validates_against_oasis_schema(tmp_path: Path, command: str) -> N
             assert region["artifactLocation"]["uri"] == "policies/cn_finance/access.yaml"
         assert ("suppressions" in r) == (finding["status"] == "waived")
     errors = run["invocations"][0]["toolExecutionNotifications"]
-    assert [n["descriptor"]["id"] for n in errors] == ["BAK-001"]
+    bak, source = (n["descriptor"]["id"] for n in errors if n["level"] == "error")
+    assert bak == "BAK-001" and source.startswith("source:")
+    assert run["invocations"][0]["executionSuccessful"] is False
 
 
 def test_sarif_hostile_text_is_clean(hostile: tuple[dict, Path]) -> None:

@@ -77,6 +77,7 @@ class WorkerDies(PolicyKind):
 class OneFinding(PolicyKind):
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         rows = pd.DataFrame({"subject": ["account:erp:a1"]})
+        self.cover(len(rows), "rows")
         return emit(rows, code="found", subject=rows["subject"], message="one finding")
 
 
