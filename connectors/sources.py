@@ -7,6 +7,7 @@ reported at once with its line and column (exit 2).
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ def load_sources(path: str | Path) -> SourcesFile:
                 ("sources", i, "name"), f"duplicate source name {name!r} (first at line {seen[name]})"))
         else:
             seen[name] = line
+        if isinstance(entry.get("encoding"), str) and not _known_encoding(entry["encoding"]):
+            problems.append(doc.positions.problem(("sources", i, "encoding"),
+                                                  f"unknown encoding {entry['encoding']!r} (e.g. utf-8-sig, gb18030)"))
         settings = {k: v for k, v in entry.items() if k not in ("name", "kind")}
         sources.append(Source(name, entry["kind"], settings))
     tz = doc.data.get("timezone") or "UTC"
@@ -105,6 +109,14 @@ def load_sources(path: str | Path) -> SourcesFile:
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
     return SourcesFile(Path(path), tz, sources)
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 _INLINE_SECRETS = ("password", "bind_password", "secret")

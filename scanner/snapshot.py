@@ -144,9 +144,8 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
             typed, bad = _parse_bools(values)
             expected = "a boolean (true/false, 1/0, yes/no, 是/否)"
         elif col.type == "int":
-            typed = pd.to_numeric(values, errors="coerce").astype("Int64")
-            bad = values.notna() & typed.isna()
-            expected = "a whole number"
+            typed, bad = _parse_ints(values)
+            expected = "a whole number (at most 18 digits)"
         else:
             typed = values if values.dtype == "str" else values.astype("str").where(values.notna())
             bad = None
@@ -178,6 +177,20 @@ def _empty(typ: str, n: int, tz: str) -> pd.Series:
     if typ == "int":
         return pd.Series(pd.NA, index=range(n), dtype="Int64")
     return pd.Series(pd.NA, index=range(n), dtype="str")
+
+
+def _parse_ints(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers of at most 18 digits (``2015``, ``-1``); ``2015.5``, ``1e309`` and
+    anything past int64 are bad values, not a crash in the cast."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("Int64"), pd.Series(False, index=values.index)
+    if pd.api.types.is_float_dtype(values.dtype):  # Parquet: whole floats only
+        ok = np.isfinite(values) & (values == values.round()) & (values.abs() < 1e18)
+        return values.where(ok).astype("Int64"), values.notna() & ~ok
+    text = values.astype("str").str.strip()
+    ok = text.str.fullmatch(r"[+-]?\d{1,18}").fillna(False).astype(bool)
+    typed = pd.to_numeric(text.where(ok), errors="coerce").astype("Int64")
+    return typed, values.notna() & (text != "") & ~ok
 
 
 def _parse_bools(values: pd.Series) -> tuple[pd.Series, pd.Series]:
