@@ -91,6 +91,35 @@ def read_secret(settings: dict[str, Any], base_dir: Path) -> str | None:
     return secret
 
 
+#: query parameters that carry a password in database and directory URLs (?password=, ODBC's PWD=)
+_SECRET_PARAMS = re.compile(r"(?i)^(password|passwd|pwd|pass|secret|token)$")
+
+
+def url_without_secret(url: str) -> str | None:
+    """``url`` with an inline password masked as ``***``, or None when it carries none.
+
+    Secrets come from ``password_env`` / ``password_file`` only; a URL holding one
+    (``scheme://user:password@host``, ``?password=…``, ``PWD=…``) is refused by
+    ``validate``, and the masked form is all any message may show of it.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # an unparsable port or bracket: no userinfo to find
+        return None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    hidden = [(k, "***" if _SECRET_PARAMS.match(k) else v) for k, v in query]
+    if password is None and hidden == query:
+        return None
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(hidden, safe="*")))
+
+
 def redact(message: str) -> str:
     """``message`` with every secret read in this process (plain or URL-quoted) masked."""
     for secret in sorted(_SECRETS, key=len, reverse=True):

@@ -16,6 +16,7 @@ from ledgerguard.scanner.errors import InputError, Problem
 from ledgerguard.scanner.timeutil import check_timezone
 from ledgerguard.scanner.yamlload import YamlDoc, load_yaml, validate
 
+from ._common import url_without_secret
 from .base import CONNECTORS, Connector
 
 NAME_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 64}
@@ -87,6 +88,7 @@ def load_sources(path: str | Path) -> SourcesFile:
     seen: dict[str, int] = {}
     sources = []
     for i, entry in enumerate(doc.data["sources"]):
+        problems.extend(_inline_url_secrets(doc, i))  # first: masks them before any message can quote them
         problems.extend(validate(doc, source_schema(entry["kind"]), ("sources", i)))
         line = doc.positions.values[("sources", i)][0]
         name = entry["name"]
@@ -109,6 +111,28 @@ def load_sources(path: str | Path) -> SourcesFile:
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
     return SourcesFile(Path(path), tz, sources)
+
+
+def _inline_url_secrets(doc: YamlDoc, i: int) -> list[Problem]:
+    """A password inside a source's ``url`` (``user:password@``, ``?password=``): refused at its
+    place, and masked in the document so no later schema message echoes it."""
+    entry = doc.data["sources"][i]
+    urls = entry.get("url")
+    places = [((), urls)] if isinstance(urls, str) else list(enumerate(urls)) if isinstance(urls, list) else []
+    problems = []
+    for place, url in places:
+        masked = url_without_secret(url) if isinstance(url, str) else None
+        if masked is None:
+            continue
+        path = ("url", *(place if isinstance(place, tuple) else (place,)))
+        problems.append(doc.positions.problem(
+            ("sources", i, *path),
+            f"the url {masked} carries a password: give it with password_env or password_file"))
+        if isinstance(urls, list):
+            urls[place] = masked
+        else:
+            entry["url"] = masked
+    return problems
 
 
 def _known_encoding(name: str) -> bool:

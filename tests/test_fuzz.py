@@ -61,10 +61,15 @@ def mutated(draw: st.DrawFn, text: str) -> str:
     for _ in range(draw(st.integers(1, 4))):
         at = draw(st.sampled_from(anchors)) if draw(st.booleans()) else draw(st.integers(0, len(text)))
         at = min(at, len(text))
-        op = draw(st.sampled_from(["insert", "replace", "delete", "duplicate"]))
-        payload = draw(st.sampled_from(TOKENS) | st.text(PRINTABLE, max_size=8))
+        op = draw(st.sampled_from(["value", "value", "insert", "replace", "delete", "duplicate"]))
+        payload = draw(st.sampled_from(TOKENS) | st.sampled_from(TOKENS) | st.text(PRINTABLE, max_size=8))
         span = draw(st.integers(0, 40))
-        if op == "insert":
+        if op == "value":  # one value swapped for another type or shape: `metadata: 5`, `fiscal_year: 1e309`
+            values = [m.span() for m in re.finditer(r'(?<=: )[^,\n{}\[\]]+|(?<=,)[^,\n]*', text)]
+            if values:
+                start, end = draw(st.sampled_from(values))
+                text = text[:start] + payload + text[end:]
+        elif op == "insert":
             text = text[:at] + payload + text[at:]
         elif op == "replace":
             text = text[:at] + payload + text[at + span:]

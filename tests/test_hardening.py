@@ -219,6 +219,7 @@ def test_ldap_url_with_a_password_is_refused_without_echoing_it(cli, write_yaml,
             kind: ldap
             url: "{url}"
             base_dn: dc=example,dc=org
+            flavor: openldap
         """))
     for args in (("validate", s), ("collect", "--sources", s, "--out", tmp_path / "o"),
                  ("scan", "--sources", s, "--out", tmp_path / "r")):
