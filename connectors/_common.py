@@ -18,6 +18,7 @@ from urllib.parse import quote, quote_plus
 
 import pandas as pd
 
+from ledgerguard.scanner import limits
 from ledgerguard.scanner.errors import InputError
 from ledgerguard.scanner.snapshot import TABLES, type_table
 
@@ -199,6 +200,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_xlsx_size(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, KeyError, OSError) as exc:
@@ -213,10 +215,29 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
         if header is None:
             return pd.DataFrame()
         names = [text(h) or f"column{i + 1}" for i, h in enumerate(header)]
-        body = [r[: len(names)] + (None,) * (len(names) - len(r)) for r in rows]
+        body = []
+        for r in rows:
+            if len(body) == limits.MAX_XLSX_ROWS:
+                raise ConnectorError(f"{path}: the sheet has more than {limits.MAX_XLSX_ROWS:,} rows (the limit)")
+            body.append(r[: len(names)] + (None,) * (len(names) - len(r)))
     finally:
         wb.close()
     return text_frame(body, names)
+
+
+def _check_xlsx_size(path: Path) -> None:
+    """A zip bomb (1 MB that inflates to 3M rows) is refused from the zip directory, before
+    openpyxl inflates anything."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ConnectorError(f"{path}: not a readable XLSX workbook ({exc})") from None
+    if total > limits.MAX_XLSX_UNCOMPRESSED:
+        raise ConnectorError(f"{path}: {total:,} bytes uncompressed, more than "
+                             f"{limits.size_text(limits.MAX_XLSX_UNCOMPRESSED)} (the limit)")
 
 
 def apply_mapping(df: pd.DataFrame, table: str, settings: dict[str, Any], file: str,

@@ -15,9 +15,9 @@ import json
 import re
 from typing import Any
 
-from ledgerguard.scanner.limits import truncate
+from ledgerguard.scanner.limits import TEXT_LIMIT, truncate
 
-__all__ = ["as_text", "clean_text", "neutralise_cell", "spreadsheet_cell", "truncate"]
+__all__ = ["as_text", "clean_text", "neutralise_cell", "shown", "spreadsheet_cell", "truncate"]
 
 # OWASP "CSV injection": a cell starting with one of these is read as a formula by
 # Excel / LibreOffice / Google Sheets. A leading apostrophe makes it plain text.
@@ -50,6 +50,12 @@ def clean_text(text: str) -> str:
         return text
     text = _XML_INVALID.sub("", text)
     return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
+def shown(text: str) -> str:
+    """One field of a human-facing report (JUnit, SARIF, GitLab, GitHub annotations): cleaned
+    and cut to ``limits.TEXT_LIMIT`` characters; findings.json keeps the whole value."""
+    return clean_text(truncate(text, TEXT_LIMIT))
 
 
 def neutralise_cell(text: str) -> str:

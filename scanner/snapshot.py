@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import limits
 from .errors import InputError, Problem, TableUnavailable
 from .fsutil import atomic_dir
 from .timeutil import check_timezone, iso_text, parse_times
@@ -131,6 +132,10 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
     missing = [c.name for c in columns if c.required and c.name not in df.columns]
     if missing:
         raise InputError(Problem(f"table {name!r} lacks required column(s): {', '.join(missing)}", file, 1))
+    if len(df) > limits.MAX_TABLE_ROWS:
+        raise InputError(Problem(f"table {name!r} has {len(df):,} rows, more than {limits.MAX_TABLE_ROWS:,} "
+                                 "(the limit)", file))
+    problems.extend(_long_cells(df, file))
     df = df.copy(deep=False)
     for col in columns:
         if col.name not in df.columns:
@@ -162,6 +167,28 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
     if problems:
         raise InputError(problems)
     return df
+
+
+def _long_cells(df: pd.DataFrame, file: str) -> list[Problem]:
+    """The first cell of each text column longer than MAX_CELL_CHARS (Arrow counts, no Python loop)."""
+    import pyarrow.compute as pc
+
+    problems = []
+    for col in df.columns:
+        if not (pd.api.types.is_string_dtype(df[col].dtype) or df[col].dtype == object):
+            continue
+        try:
+            arr = pa.array(df[col].array) if isinstance(df[col].array, pd.arrays.ArrowStringArray) else \
+                pa.array(df[col].astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+        lengths = pc.utf8_length(arr)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limits.MAX_CELL_CHARS:
+            pos = int(pc.index(lengths, longest).as_py())
+            problems.append(Problem(f"row {pos + 1}, column {col!r}: {longest:,} characters, more than "
+                                    f"{limits.MAX_CELL_CHARS:,} (the limit)", file, pos + 2))
+    return problems
 
 
 def _short(value: object, limit: int = 80) -> str:

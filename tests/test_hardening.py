@@ -193,8 +193,32 @@ def test_a_cell_past_the_limit_is_refused_with_its_row_and_column(cli, make_snap
 def test_rows_past_the_limit_are_refused(cli, make_snapshot, pack, tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "MAX_TABLE_ROWS", 1)
     snap = make_snapshot({**TABLES, "accounts": TABLES["accounts"] * 2})
-    assert "rows (the limit)" in located(cli("scan", "--snapshot", snap, "--policies", pack, "--out", tmp_path / "o"),
-                                         snap / "accounts.csv")
+    result = cli("scan", "--snapshot", snap, "--policies", pack, "--out", tmp_path / "o")
+    assert "more than 1 (the limit)" in located(result, snap / "accounts.csv")
+
+
+def test_long_fields_are_cut_in_every_human_facing_output(cli, make_snapshot, write_yaml, tmp_path):
+    name = "N" * 50_000
+    snap = make_snapshot({**TABLES, "identities": [{**TABLES["identities"][0], "name": name}]})
+    p = write_yaml("p.yaml", policy_pack("id: TR-1\nkind: table_rule\ntitle: t\nseverity: high\nparams:\n"
+                                         "  table: accounts\n  where: enabled\n  message: \"{identity.name}\"\n"))
+    out = tmp_path / "o"
+    result = cli("scan", "--snapshot", snap, "--policies", p, "--as-of", "2026-11-23",
+                 "--format", "json,junit,sarif,csv,html", "--out", out)
+    assert result.exit_code == 1, result.output
+    assert run_findings(out)["findings"][0]["message"] == name  # the contract stays lossless
+    written = [f for f in out.iterdir() if f.name != "findings.json"]
+    assert len(written) == 4
+    for f in written:
+        text = f.read_text(encoding="utf-8")
+        assert name not in text and "truncated" in text, f
+    c = write_yaml("c.yaml", "changes:\n  - {action: create, system: erp, account_id: new, person_id: P1}\n")
+    gate = cli("gate", "--snapshot", snap, "--policies", p, "--change", c, "--as-of", "2026-11-23",
+               "--format", "github,gitlab", "--out", tmp_path / "g")
+    assert gate.exit_code == 1, gate.output
+    assert name not in gate.output and "truncated" in gate.output
+    for f in (tmp_path / "g").iterdir():
+        assert name not in f.read_text(encoding="utf-8"), f
 
 
 def test_limits_are_documented():
