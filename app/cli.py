@@ -66,12 +66,27 @@ def report_error(exc: LedgerguardError) -> int:
     return int(exc.exit_code)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so a command ends like on Ctrl-C: workers stopped,
+    temp folders removed by their ``finally``, a message and exit 3 (no verdict)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def handle_errors(fn):
     """Turn library errors into located messages and exit codes."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import signal
+        import threading
+
         ctx = click.get_current_context()
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
         try:
             return fn(*args, **kwargs)
         except LedgerguardError as exc:
@@ -83,6 +98,11 @@ def handle_errors(fn):
             # stdout at /dev/null so the interpreter's final flush does not complain either
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
+        except (KeyboardInterrupt, Terminated) as exc:
+            what = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            click.secho(f"error: interrupted by {what}: stopped, no verdict and no reports written",
+                        fg="red", err=True)
+            ctx.exit(int(ExitCode.NOT_EVALUABLE))
         except RecursionError:  # a last guard: every reader refuses nesting past limits.MAX_DEPTH itself
             if ctx.find_root().params.get("debug"):
                 raise
@@ -147,6 +167,14 @@ def _config_defaults(path: Path) -> dict[str, Any]:
                     for key, value in doc.data.items()
                     for i, item in (enumerate(value) if isinstance(value, list) else [(None, value)])
                     if isinstance(item, str) and not item.isprintable()]
+    if not problems and "as_of" in doc.data:
+        from ledgerguard.scanner.timeutil import parse_instant
+
+        try:
+            parse_instant(doc.data["as_of"], "UTC")
+        except ValueError:
+            problems = [doc.positions.problem(("as_of",), f"as_of: {doc.data['as_of']!r} is not a date "
+                                                          "(YYYY-MM-DD) or ISO 8601 timestamp")]
     if problems:
         raise InputError(problems)
     data = dict(doc.data)
