@@ -262,3 +262,56 @@ def test_sql_url_with_a_password_is_refused_by_validate_without_echoing_it(cli, 
     result = cli("validate", s)
     assert SECRET not in result.output
     assert "password" in located(result, s, 4)
+
+
+# ---- 8. replacing a snapshot
+
+def _collect(cli, write_yaml, tmp_path, name: str):
+    (tmp_path / "hr.csv").write_text(f"person_id,name,status\nP1,{name},active\n", encoding="utf-8")
+    s = write_yaml("s.yaml", "sources:\n  - {name: hr, kind: file, path: hr.csv, table: identities}\n")
+    return cli("collect", "--sources", s, "--out", tmp_path / "snap")
+
+
+def _name_at_out(tmp_path) -> str:
+    return (tmp_path / "snap" / "identities.csv").read_text(encoding="utf-8").splitlines()[1].split(",")[1]
+
+
+def test_a_collect_killed_before_the_swap_leaves_the_old_snapshot(cli, write_yaml, tmp_path, monkeypatch):
+    from ledgerguard.scanner import fsutil
+
+    assert _collect(cli, write_yaml, tmp_path, "old").exit_code == 0
+    monkeypatch.setattr(fsutil.shutil, "rmtree", lambda *a, **k: None)  # a killed run cleans nothing up
+
+    def killed(a, b):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fsutil, "_exchange", killed)
+    assert _collect(cli, write_yaml, tmp_path, "new").exit_code == 3
+    assert _name_at_out(tmp_path) == "old"
+    assert len(list(tmp_path.glob(".snap.*.tmp"))) == 1  # the new one, half-way
+
+
+def test_a_collect_killed_after_the_swap_leaves_the_new_snapshot_and_stale_folders_go(
+        cli, write_yaml, tmp_path, monkeypatch):
+    from ledgerguard.scanner import fsutil
+
+    assert _collect(cli, write_yaml, tmp_path, "old").exit_code == 0
+    with monkeypatch.context() as m:
+        m.setattr(fsutil.shutil, "rmtree", lambda *a, **k: None)
+        assert _collect(cli, write_yaml, tmp_path, "new").exit_code == 0
+    assert _name_at_out(tmp_path) == "new"
+    (stale,) = tmp_path.glob(".snap.*.tmp")  # the old snapshot, left by the "killed" run …
+    stale.rename(stale.with_name(".snap.999999999.abcd.tmp"))  # … of a process that is gone
+    assert _collect(cli, write_yaml, tmp_path, "newer").exit_code == 0
+    assert _name_at_out(tmp_path) == "newer"
+    assert list(tmp_path.glob(".snap.*")) == []
+
+
+def test_the_swap_is_one_exchange(tmp_path):
+    from ledgerguard.scanner.fsutil import _exchange
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x").write_text("a")
+    (tmp_path / "b").mkdir()
+    assert _exchange(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "b" / "x").read_text() == "a" and not (tmp_path / "a" / "x").exists()
