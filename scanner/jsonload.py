@@ -1,4 +1,5 @@
-"""JSON input files (a snapshot's manifest.json, a findings.json) read with located errors.
+"""Input files read whole within a size limit, and JSON files (a snapshot's manifest.json, a
+findings.json) parsed with located errors.
 
 ``json.loads`` recurses once per nesting level and ends in a RecursionError past ~1000
 levels; here that becomes exit 2 with the line and column where the nesting passes
@@ -34,19 +35,33 @@ def _too_deep(text: str) -> tuple[int, int]:
     return 1, 1
 
 
-def load_json(path: str | Path) -> Any:
-    """The parsed content of a JSON file; InputError (exit 2) naming the file, line and column."""
+def read_input(path: str | Path, max_bytes: int) -> str:
+    """A YAML or JSON input file as text, refused past ``max_bytes`` before it is read;
+    InputError (exit 2) naming the file (and, for bytes that are no UTF-8, their place)."""
     p = Path(path)
     try:
-        if p.stat().st_size > limits.MAX_JSON_BYTES:
-            raise InputError(Problem(f"file is larger than {size_text(limits.MAX_JSON_BYTES)} (the limit)", str(p)))
-        text = p.read_text(encoding="utf-8-sig")
+        if p.stat().st_size > max_bytes:
+            raise InputError(Problem(f"file is larger than {size_text(max_bytes)} (the limit)", str(p)))
+        return p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError(Problem("no such file", str(p))) from None
     except UnicodeDecodeError as exc:
-        raise InputError(Problem(f"cannot read: not UTF-8 text (byte {exc.start})", str(p))) from None
+        raise InputError(Problem(f"not UTF-8 text: byte {exc.start} cannot be decoded", str(p),
+                                 *_byte_place(p, exc.start))) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise InputError(Problem(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(p))) from None
+
+
+def _byte_place(path: Path, offset: int) -> tuple[int, int]:
+    """(line, column) of byte ``offset`` of a file that is not valid UTF-8."""
+    head = path.read_bytes()[:offset]
+    return head.count(b"\n") + 1, offset - (head.rfind(b"\n") + 1) + 1
+
+
+def load_json(path: str | Path) -> Any:
+    """The parsed content of a JSON file; InputError (exit 2) naming the file, line and column."""
+    p = Path(path)
+    text = read_input(p, limits.MAX_JSON_BYTES)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:

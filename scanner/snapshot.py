@@ -22,6 +22,7 @@ import pyarrow as pa
 from . import limits
 from .errors import InputError, Problem, TableUnavailable
 from .fsutil import atomic_dir
+from .jsonload import load_json
 from .timeutil import check_timezone, iso_text, parse_times
 
 FORMAT = "ledgerguard-snapshot/1"
@@ -295,12 +296,7 @@ def read_snapshot(path: str | Path) -> Snapshot:
     manifest_path = root / "manifest.json"
     if not manifest_path.is_file():
         raise InputError(Problem("not a snapshot: manifest.json is missing", str(root)))
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise InputError(Problem(f"invalid JSON: {exc.msg}", str(manifest_path), exc.lineno, exc.colno)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(f"cannot read: {exc}", str(manifest_path))) from None
+    manifest = load_json(manifest_path)  # located errors; deep nesting refused at its place
     if not isinstance(manifest, dict):
         raise InputError(Problem("manifest must be a JSON object", str(manifest_path), 1, 1))
     fmt = manifest.get("format", FORMAT)

@@ -24,6 +24,7 @@ from yaml.reader import ReaderError
 
 from . import limits
 from .errors import InputError, Problem
+from .jsonload import read_input
 from .limits import size_text
 
 PathKey = tuple[str | int, ...]
@@ -141,25 +142,7 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
 
 
 def load_yaml(path: str | Path) -> YamlDoc:
-    p = Path(path)
-    try:
-        if p.stat().st_size > limits.MAX_YAML_BYTES:
-            raise InputError(Problem(f"file is larger than {size_text(limits.MAX_YAML_BYTES)} (the limit)", str(p)))
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(Problem("no such file", str(p))) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(Problem(f"not UTF-8 text: byte {exc.start} cannot be decoded", str(p),
-                                 *_byte_place(p, exc.start))) from None
-    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
-        raise InputError(Problem(f"cannot read: {getattr(exc, 'strerror', None) or exc}", str(p))) from None
-    return parse_yaml(text, str(p))
-
-
-def _byte_place(path: Path, offset: int) -> tuple[int, int]:
-    """(line, column) of byte ``offset`` of a file that is not valid UTF-8."""
-    head = path.read_bytes()[:offset]
-    return head.count(b"\n") + 1, offset - (head.rfind(b"\n") + 1) + 1
+    return parse_yaml(read_input(path, limits.MAX_YAML_BYTES), str(path))
 
 
 def _schema_path(err: jsonschema.ValidationError) -> str:
