@@ -44,14 +44,35 @@ class FormatsOption(click.Option):
         return super().get_help_record(ctx)
 
 
+class InputPath(click.Path):
+    """``click.Path`` that refuses a NUL byte (only a config file or a caller can pass one;
+    ``os.stat`` would raise ValueError on it) as a usage error, exit 2."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if "\x00" in str(value):
+            self.fail(f"{str(value)!r} holds a NUL byte, which no path can contain", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def report_error(exc: LedgerguardError) -> int:
     """Print a library error's located problems on stderr; its exit code."""
+    from .console import inert
+
     problems = getattr(exc, "problems", None) or [Problem(str(exc))]
     for p in problems:
-        click.secho(f"error: {p}", fg="red", err=True)
+        click.secho(f"error: {inert(p)}", fg="red", err=True)
     if len(problems) > 1:
         click.echo(f"{len(problems)} problems found", err=True)
     return int(exc.exit_code)
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so a command ends like on Ctrl-C: workers stopped,
+    temp folders removed by their ``finally``, a message and exit 3 (no verdict)."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
 
 
 def handle_errors(fn):
@@ -59,7 +80,13 @@ def handle_errors(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        import signal
+        import threading
+
         ctx = click.get_current_context()
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            ctx.call_on_close(lambda: signal.signal(signal.SIGTERM, previous))
         try:
             return fn(*args, **kwargs)
         except LedgerguardError as exc:
@@ -71,10 +98,22 @@ def handle_errors(fn):
             # stdout at /dev/null so the interpreter's final flush does not complain either
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
+        except (KeyboardInterrupt, Terminated) as exc:
+            what = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+            click.secho(f"error: interrupted by {what}: stopped, no verdict and no reports written",
+                        fg="red", err=True)
+            ctx.exit(int(ExitCode.NOT_EVALUABLE))
+        except RecursionError:  # a last guard: every reader refuses nesting past limits.MAX_DEPTH itself
+            if ctx.find_root().params.get("debug"):
+                raise
+            click.secho("error: an input is nested too deeply to process", fg="red", err=True)
+            ctx.exit(int(ExitCode.BAD_INPUT))
         except Exception as exc:
             if ctx.find_root().params.get("debug"):
                 raise
-            click.secho(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            from .console import inert
+
+            click.secho(f"internal error: {type(exc).__name__}: {inert(exc)} (rerun with --debug for details)",
                         fg="red", err=True)
             ctx.exit(int(ExitCode.NOT_EVALUABLE))
 
@@ -122,11 +161,28 @@ def _config_defaults(path: Path) -> dict[str, Any]:
     if doc.data is None:
         return {}
     problems = validate(doc, CONFIG_SCHEMA)
+    if not problems:  # a path with a NUL byte would reach os.stat in click's own parsing
+        problems = [doc.positions.problem((key, *([i] if i is not None else [])),
+                                          f"{key}: a control character is not allowed here")
+                    for key, value in doc.data.items()
+                    for i, item in (enumerate(value) if isinstance(value, list) else [(None, value)])
+                    if isinstance(item, str) and not item.isprintable()]
+    if not problems and "as_of" in doc.data:
+        from ledgerguard.scanner.timeutil import parse_instant
+
+        try:
+            parse_instant(doc.data["as_of"], "UTC")
+        except ValueError:
+            problems = [doc.positions.problem(("as_of",), f"as_of: {doc.data['as_of']!r} is not a date "
+                                                          "(YYYY-MM-DD) or ISO 8601 timestamp")]
     if problems:
         raise InputError(problems)
     data = dict(doc.data)
     if "formats" in data:
-        data["formats"] = ",".join(split_formats(data["formats"]))
+        try:
+            data["formats"] = ",".join(split_formats(data["formats"]))
+        except click.BadParameter as exc:
+            raise InputError(doc.positions.problem(("formats",), f"formats: {exc.message}")) from None
     if "snapshot" in data:
         data["snapshot_dir"] = data.pop("snapshot")
     return {"scan": data, "gate": {k: v for k, v in data.items() if k != "sources"}}
@@ -151,9 +207,7 @@ def main(ctx: click.Context, verbose: int, debug: bool) -> None:
         try:
             ctx.default_map = _config_defaults(config)
         except LedgerguardError as exc:
-            for p in exc.problems:
-                click.secho(f"error: {p}", fg="red", err=True)
-            ctx.exit(int(ExitCode.BAD_INPUT))
+            ctx.exit(report_error(exc))
 
 
 def _jobs(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -171,12 +225,12 @@ def _jobs(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
 def scan_options(gate: bool = False):
     """Options shared by ``scan`` and ``gate`` (whose --format also takes github and gitlab)."""
     options = [
-        click.option("--policies", "policies", multiple=True, type=click.Path(),
+        click.option("--policies", "policies", multiple=True, type=InputPath(),
                      help="Policy file or folder (repeatable). Default: the built-in cn_finance pack."),
         click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
                      help="What 'today' is (00:00 in the snapshot timezone). Default: the snapshot's taken_at."),
         click.option("--format", "formats", cls=FormatsOption, gate=gate, default="json", show_default=True),
-        click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
+        click.option("--out", "out", type=InputPath(file_okay=False), default="out", show_default=True,
                      help="Folder the reports are written to."),
         click.option("--fail-on", "fail_on", type=click.Choice(FAIL_ON), default="high", show_default=True,
                      help="Lowest severity of an open finding that makes the exit code 1."),
@@ -196,12 +250,12 @@ def scan_options(gate: bool = False):
 
 
 @main.command()
-@click.option("--snapshot", "snapshot_dir", type=click.Path(), help="Snapshot folder to scan.")
-@click.option("--sources", "sources", type=click.Path(),
+@click.option("--snapshot", "snapshot_dir", type=InputPath(), help="Snapshot folder to scan.")
+@click.option("--sources", "sources", type=InputPath(),
               help="Collect these sources first (into a temporary snapshot), then scan.")
-@click.option("--waivers", "waivers", type=click.Path(dir_okay=False), metavar="WAIVERS.yaml",
+@click.option("--waivers", "waivers", type=InputPath(dir_okay=False), metavar="WAIVERS.yaml",
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
-@click.option("--baseline", "baseline", type=click.Path(dir_okay=False), metavar="FINDINGS.json",
+@click.option("--baseline", "baseline", type=InputPath(dir_okay=False), metavar="FINDINGS.json",
               help="An earlier findings.json: mark findings new/existing and list resolved ones.")
 @click.option("--fail-on-new-only", "fail_on_new_only", is_flag=True,
               help="Exit 1 only for findings new since --baseline (or whose waiver expired).")
@@ -259,12 +313,12 @@ def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -
 
 
 @main.command()
-@click.option("--snapshot", "snapshot_dir", required=True, type=click.Path(),
+@click.option("--snapshot", "snapshot_dir", required=True, type=InputPath(),
               help="Snapshot folder: the current state the change is applied to.")
-@click.option("--change", "change", required=True, multiple=True, type=click.Path(dir_okay=False),
+@click.option("--change", "change", required=True, multiple=True, type=InputPath(dir_okay=False),
               metavar="CHANGE.yaml", help="The proposed changes (SPEC §6; docs/ci.md). Repeatable: "
               "the files' changes are applied in order and judged together.")
-@click.option("--waivers", "waivers", type=click.Path(dir_okay=False), metavar="WAIVERS.yaml",
+@click.option("--waivers", "waivers", type=InputPath(dir_okay=False), metavar="WAIVERS.yaml",
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
 @scan_options(gate=True)
 @handle_errors
@@ -320,8 +374,8 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
 
 
 @main.command()
-@click.option("--sources", "sources", required=True, type=click.Path(), help="The sources file.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+@click.option("--sources", "sources", required=True, type=InputPath(), help="The sources file.")
+@click.option("--out", "out", required=True, type=InputPath(file_okay=False),
               help="Snapshot folder to write (replaced atomically).")
 @click.option("--partial", is_flag=True,
               help="Write the snapshot even when a source failed (its tables marked unusable).")
@@ -339,7 +393,7 @@ def collect(sources: str, out: str, partial: bool, fmt: str) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=InputPath())
 @handle_errors
 def validate(paths: tuple[str, ...]) -> None:
     """Check policy, waiver, sources and change files; print every problem with its place."""
@@ -350,11 +404,13 @@ def validate(paths: tuple[str, ...]) -> None:
 
 
 @main.command("test")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=InputPath())
 @handle_errors
 def test_cmd(paths: tuple[str, ...]) -> None:
     """Run policy unit tests: every folder below PATHS holding an expected.yaml (docs/testing-policies.md)."""
     from ledgerguard.scanner.policytest import run_tests
+
+    from .console import inert
 
     run = run_tests(list(paths))
     style = {"passed": ("PASSED", "green"), "failed": ("FAILED", "red"), "error": ("ERROR", "red")}
@@ -364,9 +420,9 @@ def test_cmd(paths: tuple[str, ...]) -> None:
             name = case.path.relative_to(Path.cwd())
         except ValueError:
             name = case.path
-        click.echo(f"{name} " + click.style(word, fg=colour, bold=True))
+        click.echo(f"{inert(name)} " + click.style(word, fg=colour, bold=True))
         for line in case.failures:
-            click.echo(f"    {line}")
+            click.echo(f"    {inert(line)}")
     counts = ", ".join(f"{run.count(s)} {s}" for s in ("passed", "failed", "error") if run.count(s))
     click.echo(f"==== {counts} in {run.seconds:.2f}s ====")
     sys.exit(run.exit_code)
@@ -378,7 +434,7 @@ def policies() -> None:
 
 
 @policies.command("list")
-@click.option("--policies", "paths", multiple=True, type=click.Path(),
+@click.option("--policies", "paths", multiple=True, type=InputPath(),
               help="Policy file or folder (repeatable). Default: the built-in pack.")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True)
 @click.option("--controls", "show_controls", is_flag=True,
@@ -388,15 +444,17 @@ def policies_list(paths: tuple[str, ...], lang: str, show_controls: bool) -> Non
     """List the policies of the loaded packs (or, with --controls, the requirement → policy map)."""
     from ledgerguard.scanner.policy import load_packs
 
+    from .console import inert
+
     packs = load_packs(list(paths) or None)
     if show_controls:
         _print_controls(packs, lang)
         return
     for pack in packs:
-        click.secho(f"{pack.name} {pack.version}  ({pack.path})", bold=True)
+        click.secho(inert(f"{pack.name} {pack.version}  ({pack.path})"), bold=True)
         for p in pack.policies:
             state = "" if p.enabled else "  [disabled]"
-            click.echo(f"  {p.id:<10} {p.severity:<8} {p.kind:<22} {p.title[lang]}{state}")
+            click.echo(inert(f"  {p.id:<10} {p.severity:<8} {p.kind:<22} {p.title[lang]}{state}"))
 
 
 def _print_controls(packs: list[Any], lang: str) -> None:
@@ -432,7 +490,7 @@ def _print_controls(packs: list[Any], lang: str) -> None:
 
 @policies.command("show")
 @click.argument("policy_id")
-@click.option("--policies", "paths", multiple=True, type=click.Path(),
+@click.option("--policies", "paths", multiple=True, type=InputPath(),
               help="Policy file or folder (repeatable). Default: the built-in pack.")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True)
 @handle_errors
@@ -463,10 +521,10 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
 
 
 @main.command()
-@click.option("--findings", "findings", required=True, type=click.Path(dir_okay=False),
+@click.option("--findings", "findings", required=True, type=InputPath(dir_okay=False),
               metavar="FINDINGS.json", help="A findings.json written by scan or gate.")
 @click.option("--format", "formats", cls=FormatsOption, gate=True, default="html,xlsx", show_default=True)
-@click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
+@click.option("--out", "out", type=InputPath(file_okay=False), default="out", show_default=True,
               help="Folder the reports are written to.")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
               help="Language of report labels.")
@@ -478,12 +536,14 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
 
     fmts = split_formats(formats, gate=True)
     doc = load_findings(findings)
+    from .console import inert
+
     for path in write_reports(doc, fmts, Path(out), lang):
-        click.echo(f"wrote {path}")
+        click.echo(f"wrote {inert(path)}")
 
 
 @main.command()
-@click.option("--out", "out", type=click.Path(file_okay=False), default="out", show_default=True,
+@click.option("--out", "out", type=InputPath(file_okay=False), default="out", show_default=True,
               help="Folder for the reports; the demo snapshot goes to OUT/snapshot.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
               help="The demo's 'today': its data is generated relative to it. Default: today (Asia/Shanghai).")

@@ -11,6 +11,7 @@ import click
 
 from ledgerguard.scanner.contract import FAIL, NO_VERDICT, PASS, verdict
 from ledgerguard.scanner.exitcodes import ExitCode
+from ledgerguard.scanner.limits import TEXT_LIMIT, truncate
 
 if TYPE_CHECKING:
     from .collect import CollectResult
@@ -26,11 +27,11 @@ def print_summary(doc: dict[str, Any], code: ExitCode, out_paths: list[str] = ()
     snap = scan["snapshot"]
     click.echo(
         f"ledgerguard {scan['command']} · as of {scan['as_of']} ({scan['timezone']}) · "
-        f"snapshot {snap.get('path') or '-'} · {summary['policies']} policies"
+        f"snapshot {inert(snap.get('path') or '-')} · {summary['policies']} policies"
     )
     for src in snap.get("sources") or []:
         if src.get("status") == "error":
-            click.secho(f"  source {src.get('name')} FAILED: {src.get('error')}", fg="red", err=False)
+            click.secho(f"  source {inert(src.get('name'))} FAILED: {inert(src.get('error'))}", fg="red", err=False)
     counts = "  ".join(
         click.style(f"{sev} {n}", fg=SEV_COLOURS[sev], bold=n > 0)
         for sev, n in summary["findings"].items()
@@ -50,7 +51,7 @@ def print_summary(doc: dict[str, Any], code: ExitCode, out_paths: list[str] = ()
         f"skipped {summary.get('skipped', 0)}"
     )
     for path in out_paths:
-        click.echo(f"  wrote {path}")
+        click.echo(f"  wrote {inert(path)}")
     word = verdict(doc)
     text = {
         PASS: click.style(PASS, fg="green", bold=True) + f" (nothing open at or above {scan['fail_on']})",
@@ -73,15 +74,15 @@ def _print_policy(p: dict[str, Any]) -> None:
     reason, a fully waived one as ``pass (6 waived)``; its coverage warnings below it."""
     if p["status"] in ("error", "inconclusive"):
         click.echo(click.style(f"  {p['status'].upper():<13}", fg="red", bold=True)
-                   + f"{p['id']} ({p['kind']}): {_plain(p['error'])}")
+                   + f"{inert(p['id'])} ({p['kind']}): {inert(p['error'])}")
     elif p["status"] == "fail":
         click.echo(click.style("  FAIL  ", fg=SEV_COLOURS[p["severity"]], bold=True)
-                   + f"{p['id']} {p['severity']:<8} {policy_counts(p)}  {_plain(p['title']['en'])}")
+                   + f"{inert(p['id'])} {p['severity']:<8} {policy_counts(p)}  {inert(p['title']['en'])}")
     elif p.get("waived"):
-        click.echo(click.style("  pass  ", fg="green") + f"{p['id']} {p['severity']:<8} "
-                   f"pass ({p['waived']} waived)  {_plain(p['title']['en'])}")
+        click.echo(click.style("  pass  ", fg="green") + f"{inert(p['id'])} {p['severity']:<8} "
+                   f"pass ({p['waived']} waived)  {inert(p['title']['en'])}")
     for warning in p.get("warnings") or []:
-        click.secho(f"        warning {p['id']}: {_plain(warning)}", fg="yellow")
+        click.secho(f"        warning {inert(p['id'])}: {inert(warning)}", fg="yellow")
 
 
 def _print_waivers_and_baseline(doc: dict[str, Any]) -> None:
@@ -93,7 +94,7 @@ def _print_waivers_and_baseline(doc: dict[str, Any]) -> None:
             f"{states.count(s)} {s}" for s in ("active", "expired", "stale") if states.count(s)))
         for w in waivers:
             if w["status"] == "expired":
-                click.secho(f"  waiver EXPIRED {w['expires']}: {w['policy']} {w['subject']} "
+                click.secho(f"  waiver EXPIRED {inert(w['expires'])}: {inert(w['policy'])} {inert(w['subject'])} "
                             f"({w['matched']} finding(s) open again)", fg="yellow")
     marks = [f.get("baseline") for f in doc["findings"] if f.get("baseline")]
     if marks or doc.get("resolved"):
@@ -127,39 +128,51 @@ def print_collect_summary(result: CollectResult) -> None:
     """One line per source on stdout; failures in red on stderr, with the reason."""
     for src in result.sources:
         if src["status"] == "ok":
-            click.echo(f"source {src['name']} ({src['kind']}): ok, {', '.join(src['tables']) or 'no tables'} "
-                       f"in {src['duration_seconds']:.1f}s")
+            tables = inert(", ".join(src["tables"])) or "no tables"
+            click.echo(f"source {inert(src['name'])} ({src['kind']}): ok, {tables} in {src['duration_seconds']:.1f}s")
             if src.get("unmapped_permissions"):
                 unmapped = src["unmapped_permissions"]
-                click.secho(f"source {src['name']}: {len(unmapped)} native permissions map to no duty "
-                            f"(policies cannot see them; add them to duties:): {', '.join(unmapped)}",
+                click.secho(f"source {inert(src['name'])}: {len(unmapped)} native permissions map to no duty "
+                            f"(policies cannot see them; add them to duties:): {inert(', '.join(unmapped))}",
                             fg="yellow", err=True)
         else:
-            click.secho(f"source {src['name']} ({src['kind']}) FAILED: {src['error']}", fg="red", err=True)
+            click.secho(f"source {inert(src['name'])} ({src['kind']}) FAILED: {inert(src['error'])}",
+                        fg="red", err=True)
     if result.path is not None:
         rows = ", ".join(f"{k} {v}" for k, v in sorted(result.tables.items()))
-        click.echo(f"wrote snapshot {result.path} ({rows or 'no tables'})")
+        click.echo(f"wrote snapshot {inert(result.path)} ({rows or 'no tables'})")
     elif result.failed:
         click.secho("no snapshot written: a source failed (use --partial to write one anyway)",
                     fg="red", err=True)
 
 
-def _plain(text: Any) -> str:
-    """One terminal line of untrusted text: control and bidi characters shown escaped."""
-    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+def inert(text: Any) -> str:
+    """Untrusted text (anything from a file, a source or a finding) made safe to print.
+
+    One line: control and bidi characters (newline, ESC, U+202E) are shown escaped, so
+    no value clears the screen, sets the title or starts a second line; a leading
+    ``::`` is escaped too, so no value is read as a GitHub workflow command even where
+    it starts the line; cut to ``TEXT_LIMIT`` characters like every human-facing field.
+    """
+    text = str(text)
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    if text.startswith("::"):
+        text = "\\x3a" + text[1:]
+    return truncate(text, TEXT_LIMIT)
 
 
 def describe(doc: dict[str, Any]) -> Iterable[str]:
     """Terminal lines: what the change introduces (with its place) and what it resolves."""
     findings, resolved = doc["findings"], doc.get("resolved") or []
-    files = ", ".join(_plain(f) for f in doc["scan"].get("change_files") or [])
+    files = ", ".join(inert(f) for f in doc["scan"].get("change_files") or [])
     yield f"  change file(s) {files}: {doc['scan'].get('changes', 0)} change(s)"
     yield f"  introduced: {len(findings)}   resolved: {len(resolved)}"
     for f in findings:
         loc = f.get("location") or {}
         where = f"{loc['file']}:{loc['line']}" if loc.get("line") else "(not attributable)"
         state = "  [waived]" if f["status"] == "waived" else ""
-        yield (f"  + {_plain(where)}  {f['policy_id']} {f['severity']}  {_plain(f['subject'])}: "
-               f"{_plain(f['message'])}{state}")
+        yield (f"  + {inert(where)}  {inert(f['policy_id'])} {f['severity']}  {inert(f['subject'])}: "
+               f"{inert(f['message'])}{state}")
     for f in resolved:
-        yield f"  - resolved  {f['policy_id']} {f['severity']}  {_plain(f['subject'])}: {_plain(f['message'])}"
+        yield f"  - resolved  {inert(f['policy_id'])} {f['severity']}  {inert(f['subject'])}: {inert(f['message'])}"

@@ -18,6 +18,7 @@ from urllib.parse import quote, quote_plus
 
 import pandas as pd
 
+from ledgerguard.scanner import limits
 from ledgerguard.scanner.errors import InputError
 from ledgerguard.scanner.snapshot import TABLES, type_table
 
@@ -89,6 +90,35 @@ def read_secret(settings: dict[str, Any], base_dir: Path) -> str | None:
     if secret:
         _SECRETS.add(secret)
     return secret
+
+
+#: query parameters that carry a password in database and directory URLs (?password=, ODBC's PWD=)
+_SECRET_PARAMS = re.compile(r"(?i)^(password|passwd|pwd|pass|secret|token)$")
+
+
+def url_without_secret(url: str) -> str | None:
+    """``url`` with an inline password masked as ``***``, or None when it carries none.
+
+    Secrets come from ``password_env`` / ``password_file`` only; a URL holding one
+    (``scheme://user:password@host``, ``?password=…``, ``PWD=…``) is refused by
+    ``validate``, and the masked form is all any message may show of it.
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # an unparsable port or bracket: no userinfo to find
+        return None
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    hidden = [(k, "***" if _SECRET_PARAMS.match(k) else v) for k, v in query]
+    if password is None and hidden == query:
+        return None
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(hidden, safe="*")))
 
 
 def redact(message: str) -> str:
@@ -176,6 +206,7 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
     from openpyxl.utils import get_column_letter
     from openpyxl.utils.exceptions import InvalidFileException
 
+    _check_xlsx_size(path)
     try:
         wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
         formulas = openpyxl.load_workbook(path, read_only=True, data_only=False)
@@ -195,6 +226,8 @@ def _read_xlsx(path: Path, sheet: str | None) -> pd.DataFrame:
         names = [text(h) or f"column{i + 1}" for i, h in enumerate(first[0])]
         body, problems = [], []
         for n, (values, raw) in enumerate(rows, start=2):
+            if len(body) == limits.MAX_XLSX_ROWS:
+                raise ConnectorError(f"{path}: the sheet has more than {limits.MAX_XLSX_ROWS:,} rows (the limit)")
             values = tuple(_cell(v) for v in values[: len(names)]) + (None,) * (len(names) - len(values))
             for i, f in enumerate(raw[: len(names)]):
                 if isinstance(f, str) and f.startswith("=") and (stale or values[i] is None):
@@ -218,6 +251,21 @@ def _cell(value: Any) -> Any:
     if isinstance(value, dt.datetime) and value.tzinfo is None and value.time() == dt.time(0):
         return value.date()
     return value
+
+
+def _check_xlsx_size(path: Path) -> None:
+    """A zip bomb (1 MB that inflates to 3M rows) is refused from the zip directory, before
+    openpyxl inflates anything."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ConnectorError(f"{path}: not a readable XLSX workbook ({exc})") from None
+    if total > limits.MAX_XLSX_UNCOMPRESSED:
+        raise ConnectorError(f"{path}: {total:,} bytes uncompressed, more than "
+                             f"{limits.size_text(limits.MAX_XLSX_UNCOMPRESSED)} (the limit)")
 
 
 def apply_mapping(df: pd.DataFrame, table: str, settings: dict[str, Any], file: str,

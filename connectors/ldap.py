@@ -293,7 +293,8 @@ FLAVORS: dict[str, Flavor] = {
 # --------------------------------------------------------------------------- settings
 
 _NAME = {"type": "string", "minLength": 1}
-_URL = {"type": "string", "pattern": "^ldaps?://[^\\s/]+/?$"}
+#: scheme://host[:port][/], nothing else: a user (and its password) belongs in bind_dn / password_env
+_URL = {"type": "string", "pattern": "^ldaps?://[^\\s/@]+/?$"}
 
 SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",

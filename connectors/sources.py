@@ -7,6 +7,7 @@ reported at once with its line and column (exit 2).
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from ledgerguard.scanner.errors import InputError, Problem
 from ledgerguard.scanner.timeutil import check_timezone
 from ledgerguard.scanner.yamlload import YamlDoc, load_yaml, validate
 
+from ._common import url_without_secret
 from .base import CONNECTORS, Connector
 
 NAME_SCHEMA = {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "maxLength": 64}
@@ -86,6 +88,7 @@ def load_sources(path: str | Path) -> SourcesFile:
     seen: dict[str, int] = {}
     sources = []
     for i, entry in enumerate(doc.data["sources"]):
+        problems.extend(_inline_url_secrets(doc, i))  # first: masks them before any message can quote them
         problems.extend(validate(doc, source_schema(entry["kind"]), ("sources", i)))
         line = doc.positions.values[("sources", i)][0]
         name = entry["name"]
@@ -94,6 +97,9 @@ def load_sources(path: str | Path) -> SourcesFile:
                 ("sources", i, "name"), f"duplicate source name {name!r} (first at line {seen[name]})"))
         else:
             seen[name] = line
+        if isinstance(entry.get("encoding"), str) and not _known_encoding(entry["encoding"]):
+            problems.append(doc.positions.problem(("sources", i, "encoding"),
+                                                  f"unknown encoding {entry['encoding']!r} (e.g. utf-8-sig, gb18030)"))
         settings = {k: v for k, v in entry.items() if k not in ("name", "kind")}
         sources.append(Source(name, entry["kind"], settings))
     tz = doc.data.get("timezone") or "UTC"
@@ -105,6 +111,36 @@ def load_sources(path: str | Path) -> SourcesFile:
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.line or 0, p.column or 0)))
     return SourcesFile(Path(path), tz, sources)
+
+
+def _inline_url_secrets(doc: YamlDoc, i: int) -> list[Problem]:
+    """A password inside a source's ``url`` (``user:password@``, ``?password=``): refused at its
+    place, and masked in the document so no later schema message echoes it."""
+    entry = doc.data["sources"][i]
+    urls = entry.get("url")
+    places = [((), urls)] if isinstance(urls, str) else list(enumerate(urls)) if isinstance(urls, list) else []
+    problems = []
+    for place, url in places:
+        masked = url_without_secret(url) if isinstance(url, str) else None
+        if masked is None:
+            continue
+        path = ("url", *(place if isinstance(place, tuple) else (place,)))
+        problems.append(doc.positions.problem(
+            ("sources", i, *path),
+            f"the url {masked} carries a password: give it with password_env or password_file"))
+        if isinstance(urls, list):
+            urls[place] = masked
+        else:
+            entry["url"] = masked
+    return problems
+
+
+def _known_encoding(name: str) -> bool:
+    try:
+        codecs.lookup(name)
+    except LookupError:
+        return False
+    return True
 
 
 _INLINE_SECRETS = ("password", "bind_password", "secret")

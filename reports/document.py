@@ -11,11 +11,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ledgerguard.scanner.contract import (
     FAIL,
-    FORMAT,
     NO_VERDICT,
     PASS,
     SEVERITIES,
@@ -24,69 +21,15 @@ from ledgerguard.scanner.contract import (
     severity_key,
     verdict,
 )
-from ledgerguard.scanner.errors import InputError, Problem
 
 from .i18n import Labels, localized
 from .safe import as_text
 
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
-# What `ledgerguard report` insists on before rendering; everything else is optional
-# so documents from older or newer scanners still render.
-_FINDING = {
-    "type": "object",
-    "required": ["id", "policy_id", "severity"],
-    "properties": {
-        "id": {"type": "string"},
-        "policy_id": {"type": "string"},
-        "severity": {"enum": list(SEVERITIES)},
-        "evidence": {"type": ["object", "null"]},
-        "location": {"type": ["object", "null"]},
-    },
-}
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["format", "findings", "policies"],
-    "properties": {
-        "format": {"const": FORMAT},
-        "tool": {"type": "object"},
-        "scan": {"type": "object"},
-        "summary": {"type": "object"},
-        "policies": {
-            "type": "array",
-            "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
-        },
-        "controls": {"type": "array", "items": {"type": "object"}},
-        "findings": {"type": "array", "items": _FINDING},
-        "waivers": {"type": "array", "items": {"type": "object"}},
-        "resolved": {"type": "array", "items": _FINDING},
-    },
-}
-
-
 def load_findings(path: str | Path) -> dict[str, Any]:
-    """Read a findings.json for ``ledgerguard report``; bad input raises InputError (exit 2).
-
-    Beyond ``read_findings`` (JSON, format, top-level keys) the shape the reporters
-    index into is checked, so a hand-edited file gets a message, not a traceback.
-    """
-    doc = read_findings(path)
-    validator = jsonschema.Draft202012Validator(SCHEMA)
-    problems = []
-    for err in validator.iter_errors(doc):
-        pointer = "/" + "/".join(str(p) for p in err.absolute_path)
-        problems.append(
-            Problem(
-                f"{pointer}: {err.message} (expected a {FORMAT} document)",
-                str(path),
-                schema_path="/".join(str(p) for p in err.absolute_schema_path),
-            )
-        )
-        if len(problems) == 20:
-            break
-    if problems:
-        raise InputError(problems)
-    return doc
+    """Read a findings.json for ``ledgerguard report``; bad input raises InputError (exit 2)."""
+    return read_findings(path)
 
 
 def location_text(location: Any) -> str:

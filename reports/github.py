@@ -26,14 +26,14 @@ from ledgerguard.scanner.errors import Problem
 from ledgerguard.scanner.fsutil import atomic_write_text
 
 from .base import FORMATS, Reporter
-from .safe import clean_text
+from .safe import shown
 
 FAILING_LEVEL = "error"
 OTHER_LEVEL = {"critical": "warning", "high": "warning", "medium": "warning", "low": "notice", "info": "notice"}
 
 
 def escape_data(text: str) -> str:
-    return clean_text(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return shown(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def escape_property(text: str) -> str:

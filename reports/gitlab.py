@@ -16,7 +16,7 @@ from ledgerguard.scanner.contract import severity_key
 from ledgerguard.scanner.fsutil import atomic_write_text
 
 from .base import FORMATS, Reporter
-from .safe import clean_text
+from .safe import clean_text, shown
 
 SEVERITY = {"critical": "blocker", "high": "critical", "medium": "major", "low": "minor", "info": "info"}
 
@@ -32,7 +32,7 @@ def issues(doc: dict[str, Any]) -> list[dict[str, Any]]:
         line = loc.get("line") if loc.get("file") else (1 if scan.get("change_file") else policy.get("line"))
         waived = " (waived)" if f.get("status") == "waived" else ""
         out.append({
-            "description": clean_text(f"{f.get('subject')}: {f.get('message')}{waived}"),
+            "description": shown(f"{f.get('subject')}: {f.get('message')}{waived}"),
             "check_name": f"{f['policy_id']}/{f.get('code')}",
             "fingerprint": f["id"],
             "severity": "info" if waived else SEVERITY.get(f.get("severity"), "info"),

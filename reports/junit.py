@@ -21,7 +21,7 @@ from ledgerguard.scanner.fsutil import atomic_file
 
 from .base import FORMATS, Reporter
 from .document import View
-from .safe import clean_text
+from .safe import TEXT_LIMIT, clean_text, shown, truncate
 
 # A failure body listing 100k findings helps nobody in a CI test tab; the rest are
 # counted and left to the other formats.
@@ -38,7 +38,7 @@ def _line(finding: Finding) -> str:
 
 
 def _listing(findings: list[Finding]) -> str:
-    lines = [_line(f) for f in findings[:MAX_LISTED]]
+    lines = [truncate(_line(f), TEXT_LIMIT) for f in findings[:MAX_LISTED]]
     if len(findings) > MAX_LISTED:
         lines.append(f"... and {len(findings) - MAX_LISTED} more (see findings.json)")
     return clean_text("\n".join(lines))
@@ -80,7 +80,7 @@ class JunitReporter(Reporter):
                 suite,
                 "testcase",
                 classname=pack,
-                name=clean_text(f"{policy['id']} {title}".strip()),
+                name=shown(f"{policy['id']} {title}".strip()),
                 time="0",
             )
             findings = sorted(grouped.get(policy["id"], []), key=severity_key)
@@ -90,11 +90,11 @@ class JunitReporter(Reporter):
             if policy.get("status") in ("error", "inconclusive"):
                 outcome = "errors"
                 el = ET.SubElement(case, "error", type=str(policy["status"]))
-                el.set("message", clean_text(f"{policy['status']}: {policy.get('error') or 'policy not evaluable'}"))
+                el.set("message", shown(f"{policy['status']}: {policy.get('error') or 'policy not evaluable'}"))
                 el.text = el.get("message")
             elif policy.get("status") == "skipped":
                 outcome = "skipped"
-                ET.SubElement(case, "skipped", message=clean_text(str(policy.get("error") or "")))
+                ET.SubElement(case, "skipped", message=shown(str(policy.get("error") or "")))
             elif open_:
                 outcome = "failures"
                 el = ET.SubElement(case, "failure", type=str(policy.get("severity", "")))

@@ -15,6 +15,10 @@ import json
 import re
 from typing import Any
 
+from ledgerguard.scanner.limits import TEXT_LIMIT, truncate
+
+__all__ = ["as_text", "clean_text", "neutralise_cell", "shown", "spreadsheet_cell", "truncate"]
+
 # OWASP "CSV injection": a cell starting with one of these is read as a formula by
 # Excel / LibreOffice / Google Sheets. A leading apostrophe makes it plain text.
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
@@ -48,17 +52,15 @@ def clean_text(text: str) -> str:
     return _BIDI.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
+def shown(text: str) -> str:
+    """One field of a human-facing report (JUnit, SARIF, GitLab, GitHub annotations): cleaned
+    and cut to ``limits.TEXT_LIMIT`` characters; findings.json keeps the whole value."""
+    return clean_text(truncate(text, TEXT_LIMIT))
+
+
 def neutralise_cell(text: str) -> str:
     """Prefix text a spreadsheet would read as a formula with an apostrophe."""
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
-
-
-def truncate(text: str, limit: int) -> str:
-    """Cut ``text`` to at most ``limit`` characters, saying how much was dropped."""
-    if len(text) <= limit:
-        return text
-    marker = f" …[truncated: {len(text):,} characters in total]"
-    return text[: max(limit - len(marker), 0)] + marker
 
 
 def as_text(value: Any) -> str:

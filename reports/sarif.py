@@ -22,7 +22,7 @@ from ledgerguard.scanner.fsutil import atomic_write_text
 from .base import FORMATS, Reporter
 from .document import View
 from .i18n import localized
-from .safe import clean_text
+from .safe import clean_text, shown
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 LEVELS = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
@@ -43,9 +43,9 @@ def _uri(path: str) -> str:
 
 
 def _clean(value: Any) -> Any:
-    """``clean_text`` over every string of a JSON value (evidence is free-form)."""
+    """``shown`` (cleaned, cut to TEXT_LIMIT) over every string of a JSON value (evidence is free-form)."""
     if isinstance(value, str):
-        return clean_text(value)
+        return shown(value)
     if isinstance(value, dict):
         return {clean_text(str(k)): _clean(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -65,7 +65,7 @@ def _physical(file: Any, line: Any = None, column: Any = None) -> dict[str, Any]
 
 
 def _text(value: Any) -> str:
-    return clean_text("" if value is None else str(value))
+    return shown("" if value is None else str(value))
 
 
 def _rule(policy: dict[str, Any], view: View) -> dict[str, Any]:

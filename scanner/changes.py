@@ -7,6 +7,7 @@ each change knows its line, and every problem of every file is reported at once.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,20 @@ def _written(path: str | Path) -> list[dict[str, str]]:
     return [{k.value: v.value for k, v in item.value if isinstance(v, yaml.ScalarNode)} for item in items]
 
 
+_DATES = [key for key, schema in SCHEMA["properties"]["changes"]["items"]["properties"].items() if schema is _DATE]
+
+
+def _valid_date(text: str) -> bool:
+    """``2026-02-30`` has the shape of a date and is none (the schema checks the shape only)."""
+    try:
+        dt.date.fromisoformat(text[:10])
+        if len(text) > 10:
+            dt.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _text(value: Any, written: str | None) -> str:
     return written if isinstance(value, int | float) and written is not None else str(value)
 
@@ -133,6 +148,8 @@ def load_changes(paths: list[str | Path]) -> list[Change]:
             continue
         written = _written(path)
         for i, item in enumerate(doc.data["changes"]):
+            problems.extend(doc.positions.problem(("changes", i, key), f"{key}: {item[key]!r} is not a valid date")
+                            for key in _DATES if key in item and not _valid_date(item[key]))
             line, column = doc.positions.values[("changes", i)]
             values = {k: _text(v, written[i].get(k)) for k, v in item.items()}
             change = Change(str(path), i + 1, line, column, values)

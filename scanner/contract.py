@@ -9,12 +9,14 @@ not on the engine.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
+import jsonschema
+
 from .errors import InputError, Problem
+from .jsonload import load_json
 
 if TYPE_CHECKING:
     from .policy import Policy
@@ -117,20 +119,55 @@ def verdict(doc: dict[str, Any], fail_on: str | None = None, new_only: bool | No
     return PASS
 
 
+# What `report` and `--baseline` insist on before reading a findings.json; everything else is
+# optional so documents from older or newer scanners still render.
+_FINDING = {
+    "type": "object",
+    "required": ["id", "policy_id", "severity"],
+    "properties": {
+        "id": {"type": "string"},
+        "policy_id": {"type": "string"},
+        "severity": {"enum": list(SEVERITIES)},
+        "evidence": {"type": ["object", "null"]},
+        "location": {"type": ["object", "null"]},
+    },
+}
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["format", "findings", "policies"],
+    "properties": {
+        "format": {"const": FORMAT},
+        "tool": {"type": "object"},
+        "scan": {"type": "object"},
+        "summary": {"type": "object"},
+        "policies": {
+            "type": "array",
+            "items": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+        },
+        "controls": {"type": "array", "items": {"type": "object"}},
+        "findings": {"type": "array", "items": _FINDING},
+        "waivers": {"type": "array", "items": {"type": "object"}},
+        "resolved": {"type": "array", "items": _FINDING},
+    },
+}
+
+
 def read_findings(path: str | Path) -> dict[str, Any]:
     """Read a findings.json written by ledgerguard (for ``report`` and ``--baseline``)."""
     p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8-sig"))
-    except FileNotFoundError:
-        raise InputError(Problem("no such file", str(p))) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(Problem(f"invalid JSON: {exc.msg}", str(p), exc.lineno, exc.colno)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(f"cannot read: {exc}", str(p))) from None
+    doc = load_json(p)
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise InputError(Problem(f"not a ledgerguard findings file (format must be {FORMAT!r})", str(p), 1, 1))
     for key in ("scan", "summary", "policies", "findings"):
         if key not in doc:
             raise InputError(Problem(f"findings file lacks {key!r}", str(p), 1, 1))
+    problems = []
+    for err in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc):
+        pointer = "/" + "/".join(str(k) for k in err.absolute_path)
+        problems.append(Problem(f"{pointer}: {err.message} (expected a {FORMAT} document)", str(p),
+                                schema_path="/".join(str(k) for k in err.absolute_schema_path)))
+        if len(problems) == 20:
+            break
+    if problems:
+        raise InputError(problems)
     return doc

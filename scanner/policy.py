@@ -62,7 +62,9 @@ def pack_schema() -> dict[str, Any]:
         },
         "allOf": [
             {"if": {"properties": {"kind": {"const": name}}, "required": ["kind"]},
-             "then": {"properties": {"params": KINDS.get(name).schema()}}}
+             "then": {"properties": {"params": KINDS.get(name).schema()},
+                      # a kind with required params cannot do without them (table_rule)
+                      **({"required": ["params"]} if KINDS.get(name).params_schema.get("required") else {})}}
             for name in kinds
         ],
     }
@@ -169,7 +171,7 @@ def _pack_from_doc(doc: YamlDoc, path: Path, raw: bytes) -> tuple[PolicyPack, li
     schema = pack_schema()
     problems = validate(doc, schema)
     data = doc.data if isinstance(doc.data, dict) else {}
-    meta = data.get("metadata") or {}
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
     pack = PolicyPack(
         name=str(meta.get("name", path.stem)),
         version=str(meta.get("version", "")),

@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from . import limits
 from .errors import InputError, Problem, TableUnavailable
 from .fsutil import atomic_dir
+from .jsonload import parse_json, read_input
 from .timeutil import check_timezone, iso_text, parse_times
 from .yamlload import Positions, YamlDoc, parse_yaml, validate
 
@@ -150,6 +152,10 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
     missing = [c.name for c in columns if c.required and c.name not in df.columns]
     if missing:
         raise InputError(Problem(f"table {name!r} lacks required column(s): {', '.join(missing)}", file, 1))
+    if len(df) > limits.MAX_TABLE_ROWS:
+        raise InputError(Problem(f"table {name!r} has {len(df):,} rows, more than {limits.MAX_TABLE_ROWS:,} "
+                                 "(the limit)", file))
+    problems.extend(_long_cells(df, file))
     df = df.copy(deep=False)
     for col in columns:
         if col.name not in df.columns:
@@ -163,9 +169,8 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
             typed, bad = _parse_bools(values)
             expected = "a boolean (true/false, 1/0, yes/no, 是/否)"
         elif col.type == "int":
-            typed = pd.to_numeric(values, errors="coerce").astype("Int64")
-            bad = values.notna() & typed.isna()
-            expected = "a whole number"
+            typed, bad = _parse_ints(values)
+            expected = "a whole number (at most 18 digits)"
         else:
             typed = values if values.dtype == "str" else values.astype("str").where(values.notna())
             bad = None
@@ -195,6 +200,28 @@ def _closed(values: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Se
     return trimmed, trimmed.notna() & ~trimmed.isin(words)
 
 
+def _long_cells(df: pd.DataFrame, file: str) -> list[Problem]:
+    """The first cell of each text column longer than MAX_CELL_CHARS (Arrow counts, no Python loop)."""
+    import pyarrow.compute as pc
+
+    problems = []
+    for col in df.columns:
+        if not (pd.api.types.is_string_dtype(df[col].dtype) or df[col].dtype == object):
+            continue
+        try:
+            arr = pa.array(df[col].array) if isinstance(df[col].array, pd.arrays.ArrowStringArray) else \
+                pa.array(df[col].astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            continue
+        lengths = pc.utf8_length(arr)
+        longest = pc.max(lengths).as_py()
+        if longest is not None and longest > limits.MAX_CELL_CHARS:
+            pos = int(pc.index(lengths, longest).as_py())
+            problems.append(Problem(f"row {pos + 1}, column {col!r}: {longest:,} characters, more than "
+                                    f"{limits.MAX_CELL_CHARS:,} (the limit)", file, pos + 2))
+    return problems
+
+
 def _short(value: object, limit: int = 80) -> str:
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "…"
@@ -208,6 +235,20 @@ def _empty(typ: str, n: int, tz: str) -> pd.Series:
     if typ == "int":
         return pd.Series(pd.NA, index=range(n), dtype="Int64")
     return pd.Series(pd.NA, index=range(n), dtype="str")
+
+
+def _parse_ints(values: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Whole numbers of at most 18 digits (``2015``, ``-1``); ``2015.5``, ``1e309`` and
+    anything past int64 are bad values, not a crash in the cast."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return values.astype("Int64"), pd.Series(False, index=values.index)
+    if pd.api.types.is_float_dtype(values.dtype):  # Parquet: whole floats only
+        ok = np.isfinite(values) & (values == values.round()) & (values.abs() < 1e18)
+        return values.where(ok).astype("Int64"), values.notna() & ~ok
+    text = values.astype("str").str.strip()
+    ok = text.str.fullmatch(r"[+-]?\d{1,18}").fillna(False).astype(bool)
+    typed = pd.to_numeric(text.where(ok), errors="coerce").astype("Int64")
+    return typed, values.notna() & (text != "") & ~ok
 
 
 def _parse_bools(values: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -335,16 +376,12 @@ def read_manifest(manifest_path: Path) -> dict:
     """manifest.json parsed (duplicate keys are errors, not "the last wins") and checked
     against MANIFEST_SCHEMA and the rules a schema cannot say; problems carry line/column."""
     file = str(manifest_path)
+    text = read_input(manifest_path, limits.MAX_JSON_BYTES)
     try:
-        text = manifest_path.read_text(encoding="utf-8-sig")
-        manifest = json.loads(text, object_pairs_hook=_no_duplicates)
-    except json.JSONDecodeError as exc:
-        raise InputError(Problem(f"invalid JSON: {exc.msg}", file, exc.lineno, exc.colno)) from None
+        manifest = parse_json(text, file, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:
         parse_yaml(text, file)  # JSON is YAML: its loader names the duplicate's line and column
         raise InputError(Problem(f"duplicate key {exc.args[0]!r}", file)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(f"cannot read: {exc}", file)) from None
     if not isinstance(manifest, dict):
         raise InputError(Problem("manifest must be a JSON object", file, 1, 1))
     try:

@@ -17,6 +17,8 @@ import pyarrow.compute as pc
 
 _OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _DATE_OR_TIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
+#: a value without an offset is this, whole: ``…T00:00:00+0`` is neither (pandas would read it as aware)
+_NAIVE = _DATE_OR_TIME + "$"
 
 
 def clock() -> str:
@@ -57,7 +59,7 @@ def parse_times(values: pd.Series, tz: str) -> tuple[pd.Series, pd.Series]:
     present = values.notna() & (text != "")
     shaped = _matches(text, _DATE_OR_TIME)
     has_offset = present & _matches(text, _OFFSET) & shaped
-    naive = present & ~has_offset & shaped
+    naive = present & ~has_offset & _matches(text, _NAIVE)
     out = pd.Series(pd.NaT, index=values.index, dtype=dtype)
     if naive.any():
         parsed = pd.to_datetime(text[naive], format="ISO8601", errors="coerce")

@@ -67,8 +67,25 @@ def kind_groups(policies: list[Policy], ctx: Context) -> list[list[int]]:
     return [groups[k] for k in sorted(groups, key=weight, reverse=True)]
 
 
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: the kernel kills this worker when the scan process dies, however
+    it dies (SIGKILL included); Ctrl-C and SIGTERM are the parent's to handle, which ends
+    the pool itself. Without this, killed scans left their workers running for hours."""
+    import ctypes
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_PDEATHSIG = 1
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _run_group(indexes: list[int]) -> list[tuple[int, str, list[Finding], str | None, dict | None]]:
     """(index, status, findings, error, coverage) of each policy: the Policy objects stay in the parent."""
+
     assert _job is not None, "a worker runs only in a process forked by evaluate_in_workers"
     policies, ctx = _job
     out = []
@@ -83,14 +100,21 @@ def _run_groups(groups: list[list[int]], jobs: int, policies: list[Policy],
     """Evaluate ``groups`` in a pool of ``jobs`` workers into ``results``; the groups lost to a
     dead worker are returned (a dead worker breaks the whole pool, so neighbours' may be too)."""
     lost = []
-    with ProcessPoolExecutor(min(jobs, len(groups)), mp_context=multiprocessing.get_context("fork")) as pool:
-        futures: dict[Future, list[int]] = {pool.submit(_run_group, g): g for g in groups}
-        for future, group in futures.items():
-            try:
-                results.update((i, PolicyOutcome(policies[i], status, found, error, coverage))
-                               for i, status, found, error, coverage in future.result())
-            except BrokenProcessPool:
-                lost.append(group)
+    with ProcessPoolExecutor(min(jobs, len(groups)), mp_context=multiprocessing.get_context("fork"),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+        try:
+            futures: dict[Future, list[int]] = {pool.submit(_run_group, g): g for g in groups}
+            for future, group in futures.items():
+                try:
+                    results.update((i, PolicyOutcome(policies[i], status, found, error, coverage))
+                                   for i, status, found, error, coverage in future.result())
+                except BrokenProcessPool:
+                    lost.append(group)
+        except BaseException:  # Ctrl-C, SIGTERM: stop the workers now instead of waiting for them
+            for process in list(pool._processes.values()):
+                process.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
     return lost
 
 

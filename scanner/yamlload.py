@@ -18,21 +18,43 @@ from typing import Any
 import jsonschema
 import yaml
 from yaml.composer import ComposerError
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, CollectionStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
 
+from . import limits
 from .errors import InputError, Problem
+from .jsonload import read_input
+from .limits import size_text
 
 PathKey = tuple[str | int, ...]
-MAX_BYTES = 50 * 1024 * 1024
 
 
 class _NoAliasLoader(yaml.SafeLoader):
+    """No aliases, and limits on nesting and node count checked while composing, so a
+    hostile file is refused at its place before it costs a RecursionError or minutes."""
+
+    depth = 0
+    nodes = 0
+
     def compose_node(self, parent, index):  # type: ignore[override]
-        if self.check_event(AliasEvent):
-            event = self.peek_event()
+        event = self.peek_event()
+        if isinstance(event, AliasEvent):
             raise ComposerError(None, None, "YAML aliases (*name) are not allowed", event.start_mark)
-        return super().compose_node(parent, index)
+        self.nodes += 1
+        if self.nodes > limits.MAX_YAML_NODES:
+            raise ComposerError(None, None, f"more than {size_text(limits.MAX_YAML_NODES)} YAML values (the limit)",
+                                event.start_mark)
+        nested = isinstance(event, CollectionStartEvent)
+        if nested:
+            self.depth += 1
+            if self.depth > limits.MAX_DEPTH:
+                raise ComposerError(None, None, f"nested deeper than {limits.MAX_DEPTH} levels (the limit)",
+                                    event.start_mark)
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= nested
 
 
 @dataclass
@@ -102,6 +124,11 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
             data = None if node is None else _construct(node, (), pos, loader, problems)
         finally:
             loader.dispose()
+    except ReaderError as exc:  # a character YAML forbids (a control character, NUL)
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise InputError(Problem(f"invalid YAML: character {exc.character!r} is not allowed in YAML",
+                                 file, line, col)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -115,16 +142,7 @@ def parse_yaml(text: str, file: str) -> YamlDoc:
 
 
 def load_yaml(path: str | Path) -> YamlDoc:
-    p = Path(path)
-    try:
-        if p.stat().st_size > MAX_BYTES:
-            raise InputError(Problem(f"file is larger than {MAX_BYTES // 2**20} MiB", str(p)))
-        text = p.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(Problem("no such file", str(p))) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(Problem(f"cannot read: {exc}", str(p))) from None
-    return parse_yaml(text, str(p))
+    return parse_yaml(read_input(path, limits.MAX_YAML_BYTES), str(path))
 
 
 def _schema_path(err: jsonschema.ValidationError) -> str:

@@ -104,3 +104,83 @@ def test_a_killed_worker_leaves_its_policies_in_error_never_pass():
     assert "ended unexpectedly" in dies.error and "--jobs 1" in dies.error
     assert lives.policy.id == "LIVES" and lives.status == "fail"
     assert [f["message"] for f in lives.findings] == ["one finding"]
+
+
+# A scan whose policies take a while, run as a real `ledgerguard scan --jobs 2` process: the driver
+# registers one slow kind (the packs' schema is built from the registry) and calls the CLI's main.
+SLOW_SCAN = """
+import sys, time
+import pandas as pd
+from ledgerguard.scanner.kinds.base import KINDS, PolicyKind
+class Slow(PolicyKind):
+    def evaluate(self, ctx):
+        time.sleep(60)
+        return pd.DataFrame()
+KINDS.names()
+KINDS._items["test_slow"] = Slow
+from ledgerguard.app.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except FileNotFoundError:
+        return set()
+    return {int(c) for c in text.split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def _start_slow_scan(tmp_path: Path):
+    import subprocess
+    import time
+
+    from conftest import write_snapshot_dir
+
+    snap = write_snapshot_dir(tmp_path / "snap", {"identities": [{"person_id": "P1", "status": "active"}]})
+    pack = tmp_path / "p.yaml"
+    pack.write_text("apiVersion: ledgerguard/v1\nkind: PolicyPack\nmetadata: {name: slow}\npolicies:\n"
+                    + "".join(f"  - {{id: S{i}, kind: test_slow, title: t, severity: high}}\n" for i in range(2))
+                    + "  - {id: ACC-001, kind: revoke_on_departure, title: t, severity: high}\n")
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_SCAN, "scan", "--snapshot", str(snap), "--policies",
+                             str(pack), "--jobs", "2", "--out", str(tmp_path / "out")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while len(workers := _children(proc.pid)) < 2:
+        assert time.monotonic() < deadline and proc.poll() is None, "the scan never started its 2 workers"
+        time.sleep(0.1)
+    return proc, workers
+
+
+def _gone(pids: set[int], seconds: float = 10) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(_alive(p) for p in pids)
+
+
+def test_workers_die_with_a_killed_scan(tmp_path: Path):
+    proc, workers = _start_slow_scan(tmp_path)
+    proc.kill()  # SIGKILL: no handler runs in the parent
+    proc.wait()
+    assert _gone(workers), f"workers {workers} outlived their SIGKILLed scan"
+
+
+def test_sigterm_ends_a_scan_cleanly(tmp_path: Path):
+    proc, workers = _start_slow_scan(tmp_path)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 3, err
+    assert "interrupted by SIGTERM" in err and "Traceback" not in err
+    assert _gone(workers)
+    assert not (tmp_path / "out" / "findings.json").exists()
