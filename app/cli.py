@@ -205,10 +205,12 @@ def scan_options(gate: bool = False):
               help="An earlier findings.json: mark findings new/existing and list resolved ones.")
 @click.option("--fail-on-new-only", "fail_on_new_only", is_flag=True,
               help="Exit 1 only for findings new since --baseline (or whose waiver expired).")
+@click.option("--previous-snapshot", "previous_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="An earlier snapshot: grants and enablements between the two need a change record.")
 @scan_options()
 @handle_errors
 def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
-         fail_on_new_only: bool, policies: tuple[str, ...], as_of: str | None,
+         fail_on_new_only: bool, previous_dir: str | None, policies: tuple[str, ...], as_of: str | None,
          formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
     from ledgerguard.reports.base import write_reports
@@ -239,7 +241,8 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     else:
         snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
-    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs,
+    previous = read_snapshot(previous_dir) if previous_dir else None
+    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, previous=previous,
                    **_waivers_and_baseline(waivers, baseline, now))
     written = write_reports(doc, fmts, Path(out), lang)
     code = exit_code(doc, fail_on, new_only=fail_on_new_only)
