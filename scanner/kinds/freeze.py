@@ -104,17 +104,18 @@ class PeriodCloseFreeze(PolicyKind):
         day = day[rows.index]
         rows["_day"] = day.dt.date
         starts = {d: self._start(d, rows, id_col, what) for d in rows["_day"].unique()}
-        rows["freeze_from"] = rows["_day"].map(lambda d: starts[d][0])
-        rows["period_end"] = rows["_day"].map(lambda d: starts[d][1])
+        start = rows["_day"].map(lambda d: starts[d][0])
+        frozen = (rows["_day"] >= start) & ~rows["emergency"]
+        rows["freeze_from"] = start.map(dt.date.isoformat)
+        rows["period_end"] = rows["_day"].map(lambda d: starts[d][1].isoformat())
         rows["judged_on"] = rows["_day"].map(dt.date.isoformat)
-        frozen = (rows["_day"] >= rows["freeze_from"]) & ~rows["emergency"]
         rows["subject"] = what + ":" + rows[id_col].astype("str")
         n, period = self.params["freeze_business_days"], self.params["period"]
         proposed = rows[at].isna()
         when = ("is proposed for " + rows["judged_on"]).where(proposed, "was done on " + rows["judged_on"])
         message = (what + " " + text(rows[id_col]) + " " + when + ", inside the " + period + "-end freeze (the last "
-                   + str(n) + " business days: " + rows["freeze_from"].map(dt.date.isoformat) + " to "
-                   + rows["period_end"].map(dt.date.isoformat) + ") without an emergency marker")
+                   + str(n) + " business days: " + rows["freeze_from"] + " to " + rows["period_end"]
+                   + ") without an emergency marker")
         evidence = [c for c in ("action", "system", "account_id", "role", "from_person_id", "to_person_id")
                     if c in rows.columns]
         return emit_where(rows, frozen, code=code, message=message,

@@ -66,8 +66,8 @@ class UnrecordedChange(PolicyKind):
         parts = [self._undated_in_log(ctx, grants, changes)]
         previous = ctx.previous_table("grants")
         if previous is None:
-            parts.append(emit(pd.DataFrame(index=[0]), code="previous_snapshot_missing", subject="snapshot:previous",
-                              severity="info",
+            parts.append(emit(pd.DataFrame({"note": [1]}), code="previous_snapshot_missing",
+                              subject="snapshot:previous", severity="info",
                               message="grants and enablements between two snapshots were not compared: scan "
                                       "with --previous-snapshot DIR (an earlier snapshot) to check them"))
         else:
