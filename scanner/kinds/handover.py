@@ -255,10 +255,8 @@ class Handover(PolicyKind):
 
     def _event_findings(self, ctx: Context, events: pd.DataFrame, held: pd.DataFrame,
                         latest: pd.DataFrame) -> list[pd.DataFrame]:
-        e = events.copy()
-        e["handover_id"] = e["person_id"].map(latest["handover_id"])
-        e["handed_over_at"] = e["person_id"].map(latest["handed_over_at"])
-        e["to_person_id"] = e["person_id"].map(latest["to_person_id"])
+        e = events.merge(latest[["handover_id", "handed_over_at", "to_person_id"]], how="left",
+                         left_on="person_id", right_index=True, sort=False)
         e["duties"] = e["person_id"].map(held.groupby("person_id")["duty"].agg(lambda s: sorted(set(s))))
         e["grace_days"] = self.params["grace_days"]
         e["subject"] = "person:" + e["person_id"].astype("str")
