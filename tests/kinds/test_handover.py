@@ -157,3 +157,34 @@ def test_unparseable_handover_date_is_bad_input(cli, make_snapshot, write_yaml, 
                  "--as-of", AS_OF, "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert "handovers.csv:4" in result.output and "row 3, column 'handed_over_at'" in result.output
+
+
+REGISTER = """\
+交接编号,移交人工号,接替人工号,监交人工号,交接日期,移交人签字,接替人签字,监交人签字
+JJ-1,A3,R1,M1,2026/11/10,是,是,是
+JJ-2,A4,R1,M1,2026年13月11日,是,是,否
+"""
+
+
+def test_register_with_chinese_headers_through_the_file_connector(cli, tmp_path):
+    """The register as a finance office keeps it: Chinese headers, 是/否, Chinese dates; a bad date
+    fails the source at collect (exit 3, no snapshot written) naming the file, row and column."""
+    (tmp_path / "移交清册.csv").write_text(REGISTER, encoding="utf-8")
+    (tmp_path / "sources.yaml").write_text(
+        "timezone: Asia/Shanghai\nsources:\n  - name: handover-register\n    kind: file\n"
+        "    path: 移交清册.csv\n    table: handovers\n"
+        "    columns: {交接编号: handover_id, 移交人工号: from_person_id, 接替人工号: to_person_id,\n"
+        "              监交人工号: supervisor_id, 交接日期: handed_over_at, 移交人签字: signed_by_from,\n"
+        "              接替人签字: signed_by_to, 监交人签字: signed_by_supervisor}\n"
+        "    date_formats: [\"%Y/%m/%d\", \"%Y年%m月%d日\"]\n", encoding="utf-8")
+    result = cli("collect", "--sources", tmp_path / "sources.yaml", "--out", tmp_path / "snap")
+    assert result.exit_code == 3, result.output
+    assert "移交清册.csv:3: row 2, column '交接日期' (handed_over_at): '2026年13月11日'" in result.output
+    (tmp_path / "移交清册.csv").write_text(REGISTER.replace("2026年13月11日", "2026年11月11日"), encoding="utf-8")
+    result = cli("collect", "--sources", tmp_path / "sources.yaml", "--out", tmp_path / "snap")
+    assert result.exit_code == 0, result.output
+    from ledgerguard.scanner.snapshot import read_snapshot
+
+    register = read_snapshot(tmp_path / "snap").table("handovers")
+    assert register["handed_over_at"].dt.strftime("%Y-%m-%d").tolist() == ["2026-11-10", "2026-11-11"]
+    assert register["signed_by_supervisor"].tolist() == [True, False]
