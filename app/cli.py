@@ -215,7 +215,8 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     """Evaluate policies against a snapshot and write findings and reports."""
     from ledgerguard.reports.base import write_reports
     from ledgerguard.scanner.findings import exit_code
-    from ledgerguard.scanner.policy import load_packs
+    from ledgerguard.scanner.kinds.base import KINDS
+    from ledgerguard.scanner.policy import all_policies, load_packs
     from ledgerguard.scanner.scan import resolve_now, run_scan
     from ledgerguard.scanner.snapshot import read_snapshot
 
@@ -242,6 +243,9 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
         snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
     previous = read_snapshot(previous_dir) if previous_dir else None
+    if previous is not None and not any(KINDS.get(p.kind).uses_previous_snapshot
+                                        for p in all_policies(packs) if p.enabled):
+        click.echo("note: no enabled policy compares two snapshots; --previous-snapshot is not used", err=True)
     doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, previous=previous,
                    **_waivers_and_baseline(waivers, baseline, now))
     written = write_reports(doc, fmts, Path(out), lang)

@@ -84,3 +84,14 @@ def test_a_bad_previous_snapshot_is_bad_input(cli, make_snapshot, write_yaml, tm
     result = cli("scan", "--snapshot", snap, "--policies", write_yaml("p.yaml", policy_pack(POLICY)),
                  "--previous-snapshot", tmp_path / "nowhere", "--out", tmp_path / "out")
     assert result.exit_code == 2 and "manifest.json is missing" in result.output
+
+
+def test_previous_snapshot_unused_by_the_policies_is_said(cli, make_snapshot, write_yaml, tmp_path):
+    snap = make_snapshot(CURRENT, timezone="Asia/Shanghai")
+    previous = make_snapshot(PREVIOUS, timezone="Asia/Shanghai")
+    other = POLICY.replace("kind: unrecorded_change", "kind: change_approval").replace(
+        "params: {window_days: 90, tolerance_days: 1}", "params: {window_days: 90}")
+    result = cli("scan", "--snapshot", snap, "--policies", write_yaml("p.yaml", policy_pack(other)),
+                 "--previous-snapshot", previous, "--as-of", "2026-11-23", "--out", tmp_path / "out")
+    assert result.exit_code in (0, 1)
+    assert "no enabled policy compares two snapshots" in result.stderr
