@@ -259,15 +259,18 @@ def scan_options(gate: bool = False):
               help="An earlier findings.json: mark findings new/existing and list resolved ones.")
 @click.option("--fail-on-new-only", "fail_on_new_only", is_flag=True,
               help="Exit 1 only for findings new since --baseline (or whose waiver expired).")
+@click.option("--previous-snapshot", "previous_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="An earlier snapshot: grants and enablements between the two need a change record.")
 @scan_options()
 @handle_errors
 def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
-         fail_on_new_only: bool, policies: tuple[str, ...], as_of: str | None,
+         fail_on_new_only: bool, previous_dir: str | None, policies: tuple[str, ...], as_of: str | None,
          formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
     from ledgerguard.reports.base import write_reports
     from ledgerguard.scanner.findings import exit_code
-    from ledgerguard.scanner.policy import load_packs
+    from ledgerguard.scanner.kinds.base import KINDS
+    from ledgerguard.scanner.policy import all_policies, load_packs
     from ledgerguard.scanner.scan import resolve_now, run_scan
     from ledgerguard.scanner.snapshot import read_snapshot
 
@@ -293,7 +296,11 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     else:
         snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
-    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, new_only=fail_on_new_only,
+    previous = read_snapshot(previous_dir) if previous_dir else None
+    if previous is not None and not any(KINDS.get(p.kind).uses_previous_snapshot
+                                        for p in all_policies(packs) if p.enabled):
+        click.echo("note: no enabled policy compares two snapshots; --previous-snapshot is not used", err=True)
+    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, new_only=fail_on_new_only, previous=previous,
                    **_waivers_and_baseline(waivers, baseline, now))
     written = write_reports(doc, fmts, Path(out), lang)
     code = exit_code(doc)

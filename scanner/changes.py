@@ -61,6 +61,8 @@ SCHEMA: dict[str, Any] = {
                     "approved_at": _DATE,
                     "approval_status": {"enum": ["approved", "pending", "rejected"]},
                     "performed_by": _ID,
+                    "verified_by": _ID,
+                    "emergency": {"type": "boolean"},
                     "reason": _TEXT,
                 },
                 "allOf": [

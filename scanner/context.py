@@ -88,8 +88,11 @@ def _expand_denies(deny: pd.DataFrame, allow: pd.DataFrame) -> pd.DataFrame:
 
 
 class Context:
-    def __init__(self, snapshot: Snapshot, now: pd.Timestamp) -> None:
+    def __init__(self, snapshot: Snapshot, now: pd.Timestamp, previous: Snapshot | None = None) -> None:
         self.snapshot = snapshot
+        #: an earlier snapshot (``scan --previous-snapshot``), for kinds that compare two states
+        #: (``PolicyKind.uses_previous_snapshot``); read only through ``previous_table``
+        self.previous = previous
         self.tz = snapshot.timezone
         self.now = now.tz_convert(self.tz)
         #: the as-of local calendar date, as naive midnight (see timeutil.local_day)
@@ -164,6 +167,14 @@ class Context:
         if not self.snapshot.has(name):
             return None
         return self.snapshot.table(name)
+
+    def previous_table(self, name: str) -> pd.DataFrame | None:
+        """Table ``name`` of the earlier snapshot (callers must not modify it); None without
+        one. A table the earlier snapshot lacks or got from a failed source is an error:
+        comparing against it would report every row as new."""
+        if self.previous is None:
+            return None
+        return self.previous.table(name)
 
     def require(self, names: tuple[str, ...]) -> None:
         for name in names:

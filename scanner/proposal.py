@@ -15,6 +15,11 @@ Choices, written down in docs/ci.md:
 * ``performed_at`` is empty — the change has not been performed yet; the kind judges
   such rows whatever its window, and ``approved_after_performed`` cannot apply.
 * ``approval_status`` is the change's key, else ``approved`` when ``approved_by`` is set.
+* ``verified_by`` is who will check the result (双重核验); ``verified_at`` stays empty: a
+  proposed change is not due for verification yet (verification follows the change), but
+  a planned verifier equal to the performer is reported at once.
+* ``emergency: true`` exempts the change from the period-close freeze; without it a
+  change proposed inside the freeze (judged on the as-of date) is a finding.
 * A mover keeps no grace: ``modify`` records ``previous_position`` but sets
   ``transfer_date`` only when the change gives one, so a move that keeps the old roles
   is reported at once — the change request is where they should be revoked.
@@ -212,6 +217,7 @@ def _change_row(change: Change, tz: str) -> dict[str, Any]:
         "requested_by": change.get("requested_by"), "approved_by": change.get("approved_by"),
         "approved_at": parse_instant(approved_at, tz) if approved_at else pd.NaT,
         "approval_status": status, "person_id": change.get("person_id"),
+        "verified_by": change.get("verified_by"), "emergency": change.get("emergency"),
     }
 
 

@@ -47,13 +47,16 @@ def run_scan(
     baseline: dict[str, Any] | None = None,
     jobs: int | None = 1,
     new_only: bool = False,
+    previous: Snapshot | None = None,
 ) -> dict[str, Any]:
     """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble.
 
     ``jobs``: worker processes for the evaluation (None: by snapshot size; see workers.py);
-    ``new_only``: only findings new since the baseline fail the verdict (--fail-on-new-only)."""
+    ``new_only``: only findings new since the baseline fail the verdict (--fail-on-new-only);
+    ``previous``: an earlier snapshot for the kinds that compare two states
+    (``--previous-snapshot``)."""
     started = clock()
-    ctx = Context(snapshot, now)
+    ctx = Context(snapshot, now, previous)
     outcomes = evaluate(all_policies(packs), ctx, jobs)
     findings = [f for o in outcomes for f in o.findings]
     waiver_records = apply_waivers(findings, waivers or [], ctx.today.date())

@@ -65,7 +65,8 @@ TABLES: dict[str, tuple[Column, ...]] = {
     "role_permissions": _cols("*system *role *permission effect description native_permission role_name"),
     "changes": _cols(
         "*change_id *system account_id *action role performed_by *performed_at:time request_id "
-        "requested_by approved_by approved_at:time approval_status"
+        "requested_by approved_by approved_at:time approval_status verified_by verified_at:time "
+        "emergency:bool"
     ),
     "reviews": _cols("*system *account_id reviewer *reviewed_at:time decision"),
     "archives": _cols(
@@ -80,6 +81,11 @@ TABLES: dict[str, tuple[Column, ...]] = {
     ),
     "access_log": _cols("*event_id *archive_id actor *action *at:time"),
     "logins": _cols("*system *account_id *at:time success:bool source_ip"),
+    # the handover register (移交清册, 会计基础工作规范 第二十五–二十九条): one row per handover
+    "handovers": _cols(
+        "*handover_id *from_person_id to_person_id supervisor_id *handed_over_at:time signed_by_from:bool "
+        "signed_by_to:bool signed_by_supervisor:bool scope backup_id emergency:bool"
+    ),
 }
 
 #: closed vocabularies (SPEC §3 "Vocabularies"): a non-empty value outside the list is bad

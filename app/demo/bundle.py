@@ -9,6 +9,8 @@ so the demo exercises every offline connector the way a user would:
   users, roles, permissions, logins (and archive access);
 - ``oa-tickets.csv`` (file): permission-change tickets of the OA workflow → changes;
 - ``access-reviews.csv`` (file): the quarterly access review sheets → reviews;
+- ``handover-register.csv`` (file, Chinese headers, 是/否): the handover lists (移交清册)
+  of the finance office → handovers;
 - ``archive/`` + ``archive/catalog.csv`` (archive_store): real small PDF / OFD / XML
   files, hashed and sniffed at collect time;
 - ``backup/<location>/<dataset>.json`` (backup_catalog, restic): ``restic snapshots
@@ -51,6 +53,7 @@ TICKET_COLUMNS = {
     "变更单号": "change_id", "系统": "system", "账号": "account_id", "操作": "action", "角色": "role",
     "执行人": "performed_by", "执行时间": "performed_at", "申请单号": "request_id", "申请人": "requested_by",
     "审批人": "approved_by", "审批时间": "approved_at", "审批状态": "approval_status",
+    "核验人": "verified_by", "核验时间": "verified_at", "紧急变更": "emergency",
 }
 TICKET_ACTIONS = {"授权": "grant", "收回": "revoke", "启用": "enable", "停用": "disable", "新建": "create",
                   "删除": "delete", "修改": "modify"}
@@ -66,6 +69,12 @@ CATALOG_COLUMNS = {
 }
 CATALOG_STATUS = {"在库": "active", "已销毁": "destroyed", "已移交": "transferred"}
 YES_NO = {"true": "是", "false": "否"}
+#: the handover register (移交清册登记簿) kept by the finance office, as a CSV with Chinese headers
+HANDOVER_COLUMNS = {
+    "交接编号": "handover_id", "移交人工号": "from_person_id", "接替人工号": "to_person_id",
+    "监交人工号": "supervisor_id", "交接时间": "handed_over_at", "移交人签字": "signed_by_from",
+    "接替人签字": "signed_by_to", "监交人签字": "signed_by_supervisor", "交接范围": "scope", "紧急": "emergency",
+}
 
 #: the finance systems' (fictional) schema: table -> (column, snapshot column or None)
 FINANCE_SCHEMA: dict[str, list[tuple[str, str]]] = {
@@ -266,6 +275,12 @@ def _sources_yaml(repos: list[tuple[str, str, bool]], held: dict[str, list[str]]
         _yaml_map(REVIEW_COLUMNS, 6),
         "    values:",
         _values("复核结论", REVIEW_DECISIONS, 6),
+        "  - name: handover-register       # the finance office's register of handover lists (移交清册)",
+        "    kind: file",
+        "    path: handover-register.csv",
+        "    table: handovers",
+        "    columns:",
+        _yaml_map(HANDOVER_COLUMNS, 6),
         "  - name: archive                 # the electronic archive: catalog + files, hashed at collect time",
         "    kind: archive_store",
         "    catalog: archive/catalog.csv",
@@ -304,7 +319,9 @@ def write_sources(out_dir: Path, as_of: dt.date) -> Path:
         held = {system: _finance_db(tmp / f"{system}.sqlite", system, tables) for system in ("erp", "earchive")}
         changes = tables["changes"]
         _write_csv(tmp / "oa-tickets.csv", _frame(changes, TICKET_COLUMNS, {
-            "action": TICKET_ACTIONS, "approval_status": {"已批准": "approved"}}))
+            "action": TICKET_ACTIONS, "approval_status": {"已批准": "approved"}, "emergency": _reverse(YES_NO)}))
+        signed = {c: _reverse(YES_NO) for c in ("signed_by_from", "signed_by_to", "signed_by_supervisor", "emergency")}
+        _write_csv(tmp / "handover-register.csv", _frame(tables["handovers"], HANDOVER_COLUMNS, signed))
         _write_csv(tmp / "access-reviews.csv", _frame(tables["reviews"], REVIEW_COLUMNS,
                                                       {"decision": REVIEW_DECISIONS}))
         _archive(tmp / "archive", tables["archives"])

@@ -22,6 +22,7 @@ import random
 import zipfile
 from dataclasses import dataclass, field
 
+import chinese_calendar
 import pandas as pd
 
 from ledgerguard.policies.vocabulary import ROLE_PERMISSIONS
@@ -54,6 +55,15 @@ SCENARIOS = (
     "a bank statement destroyed while on hold (open dispute)",
     "the offsite copy of earchive-files has failed for 10 days; erp-db restore test overdue",
     "an archived PDF whose checksum no longer matches; an OFD file missing",
+    # handover and change discipline (_handover_people, _plant_change_discipline, _handovers)
+    "the departed cashier never handed her work over; an accountant handed over a day after leaving",
+    "a former archivist left two days before her successor got archive custody (a duty gap)",
+    "the mover hands over bookkeeping but keeps gl_clerk for weeks (overlap), supervised by the receiver",
+    "handover lists without the receiver's signature, without a supervisor, without a receiver, to a leaver",
+    "an accountant's handover 200 days ago had no finance-data backup before it",
+    "changes never verified, verified late, verified by their performer, verified before being made",
+    "an archive role granted directly in the system, with no change record",
+    "a handover and a permission change in last month's closing days (month-end freeze)",
 )
 
 PERMISSION_TEXT = {
@@ -211,6 +221,15 @@ class DemoOrg:
         for dept, position, days in leavers:
             self._person(dept, position, days + self.rng.randint(400, 2000), status="departed",
                          departure_date=self.ago(days), manager_id=self.heads[dept].person_id)
+        self._handover_people(fin)
+
+    # ── handover and change discipline (SCENARIOS: the last block) ──────────────────
+    def _handover_people(self, fin) -> None:
+        """Finance leavers whose handovers (``_handovers``) show each handover finding and its twin."""
+        self.ho_late = fin("会计", 2200, status="departed", departure_date=self.ago(34))
+        self.ho_archivist_gap = fin("档案管理员", 1700, status="departed", departure_date=self.ago(40))
+        self.ho_archivist_ok = fin("档案管理员", 1600, status="departed", departure_date=self.ago(39))
+        self.ho_today = fin("会计", 1300, status="departed", departure_date=self.as_of)  # not yet due
 
     # ── accounts, grants, changes ────────────────────────────────────────────────
     def _approval(self, target: Person | None, system: str) -> tuple[Person, Person, Person]:
@@ -224,6 +243,7 @@ class DemoOrg:
     def _change(self, acc: Account, action: str, day: dt.date, role: str | None = None, *,
                 performer: Person | None = None, approver: Person | bool | None = True,
                 request: bool = True, approved_late: bool = False) -> None:
+        """A change record; a second administrator verifies it an hour after it is made (双重核验)."""
         routine_performer, requester, routine_approver = self._approval(acc.person, acc.system)
         performer = performer or routine_performer
         approver = routine_approver if approver is True else approver
@@ -238,6 +258,8 @@ class DemoOrg:
             "requested_by": requester.person_id if request else None,
             "approved_by": approver.person_id if approver else None, "approved_at": approved_at,
             "approval_status": "approved" if approver else None,
+            "verified_by": (self.admin2 if performer is self.admin1 else self.admin1).person_id,
+            "verified_at": ts(day, 11, len(self.changes) % 60), "emergency": "false",
         })
 
     def _account(self, system: str, p: Person | None, roles: list[str], created: dt.date, *,
@@ -320,6 +342,95 @@ class DemoOrg:
                       display_name="扫描件导入服务", account_type="service", owner=self.gone_engineer)
         self._account("earchive", None, ["archive_viewer"], self.ago(1200), account_id="cw-public",
                       display_name="财务部公用查询账号", account_type="shared")
+        self._plant_change_discipline(erp, earchive)
+
+    def _redate_grant(self, acc: Account, role: str, day: dt.date) -> None:
+        """Move a grant and its recorded change to ``day`` (approved the day before, verified that day)."""
+        for g in self.grants:
+            if (g["system"], g["account_id"], g["role"]) == (acc.system, acc.account_id, role):
+                g["granted_at"] = ts(day, 10)
+        for c in self.changes:
+            if (c["system"], c["account_id"], c["action"], c["role"]) == (acc.system, acc.account_id, "grant", role):
+                c.update(performed_at=ts(day, 10), approved_at=ts(day - dt.timedelta(days=1), 16),
+                         verified_at=ts(day, 11))
+
+    def _last_change(self, acc: Account, action: str, role: str | None = None) -> dict:
+        return next(c for c in reversed(self.changes) if (c["system"], c["account_id"], c["action"], c["role"])
+                    == (acc.system, acc.account_id, action, role))
+
+    def _plant_change_discipline(self, erp: dict[str, Account], earchive: dict[str, Account]) -> None:
+        """Verification, unrecorded grants and the month-end freeze (each with a compliant twin)."""
+        # the current archivist got custody only 38 days ago: the day after one predecessor left
+        # (covered), two days after the other (a gap)
+        self._redate_grant(earchive[self.archivist.person_id], "archive_keeper", self.ago(38))
+        # verification: the mover's cashier grant checked two days later (the twin, one day later, below)
+        self._last_change(erp[self.mover.person_id], "grant", "cashier")["verified_at"] = ts(self.ago(43), 9)
+        # the unrequested gl_reviewer of the cashier was never verified either
+        self._last_change(erp[self.reviewer_cashier.person_id], "grant", "gl_reviewer").update(
+            verified_by=None, verified_at=None)
+        # the administrator who granted himself gl_reviewer also "verified" it
+        self._last_change(erp[self.admin2.person_id], "grant", "gl_reviewer")["verified_by"] = self.admin2.person_id
+        # the salesman's late directory disable: the ticket was closed (verified) before the work was done
+        gone_ad = next(a for a in self.accounts if a.person is self.gone_sales and a.system == "corp-ad")
+        c = self._last_change(gone_ad, "disable")
+        c["verified_at"] = ts(dt.date.fromisoformat(c["performed_at"][:10]), 8)
+        # an archive role granted directly in the archive system: no change record; the twin's
+        # change was recorded the day after the grant (the tolerance)
+        viewer = earchive[self.new_clerk.person_id]
+        self.changes.remove(self._last_change(viewer, "grant", "archive_viewer"))
+        self._last_change(erp[self.new_clerk.person_id], "grant", "gl_clerk").update(
+            performed_at=ts(self.new_clerk.hired + dt.timedelta(days=1), 10),
+            verified_at=ts(self.new_clerk.hired + dt.timedelta(days=2), 9))  # verified the day after: the limit
+        # last month's closing days: the accountant on leave lost her archive access inside the
+        # freeze, and her ERP account was disabled yesterday (verification not due yet)
+        frozen, before = freeze_days(self.as_of)
+        on_leave_archive = earchive[self.on_leave.person_id]
+        on_leave_archive.roles.remove("archive_viewer")
+        self.grants = [g for g in self.grants if (g["system"], g["account_id"]) != ("earchive",
+                                                                                    on_leave_archive.account_id)]
+        self._change(on_leave_archive, "revoke", frozen, "archive_viewer")
+        self.freeze_days = (frozen, before)
+        self._change(erp[self.on_leave.person_id], "modify", before)  # her leave recorded: before the freeze
+        self._change(erp[self.on_leave.person_id], "disable", self.ago(1))
+        erp[self.on_leave.person_id].enabled = False
+        erp[self.on_leave.person_id].disabled_at = ts(self.ago(1), 17, 30)
+        self.changes[-1].update(verified_by=None, verified_at=None)
+
+    def _handovers(self) -> tuple[list[dict], list[dict]]:
+        """The handover register (移交清册登记簿) and the backups taken before each handover."""
+        clerk = next(p for p in self.people if p.position == "会计" and p.status == "active"
+                     and p not in (self.new_clerk, self.on_leave))
+        frozen, before = self.freeze_days
+        register = [
+            # (from, to, supervisor, day, changes to the row, backup the day before instead of the day itself)
+            (self.gone_clerk, clerk, self.fm, self.gone_clerk.departure_date, {}, None),  # no backup at all
+            (self.mover, self.new_clerk, self.new_clerk, self.mover.transfer_date, {}, 0),
+            (self.ho_late, clerk, self.fm, self.ho_late.departure_date + dt.timedelta(days=1), {}, 1),
+            (self.ho_late, self.gone_reviewer, self.fm, self.ho_late.departure_date, {"scope": "earchive"}, 0),
+            (self.ho_archivist_gap, self.archivist, self.fm, self.ho_archivist_gap.departure_date,
+             {"signed_by_to": "false"}, 0),
+            (self.ho_archivist_ok, self.archivist, None, self.ho_archivist_ok.departure_date, {}, 0),
+            (self.ho_archivist_ok, None, self.fm, self.ho_archivist_ok.departure_date, {"scope": "earchive"}, 0),
+            (self.on_leave, self.new_clerk, self.fm, frozen, {}, 0),  # in last month's freeze
+            (self.on_leave, self.new_clerk, self.fm, before, {"scope": "earchive"}, 0),
+        ]
+        rows, backups = [], []
+        for n, (frm, to, sup, day, extra, backup_ago) in enumerate(register, 1):
+            rows.append({
+                "handover_id": f"JJ-{n:03d}", "from_person_id": frm.person_id, "to_person_id": to and to.person_id,
+                "supervisor_id": sup and sup.person_id, "handed_over_at": ts(day, 15), "signed_by_from": "true",
+                "signed_by_to": "true", "signed_by_supervisor": "true", "scope": "erp", "emergency": "false",
+                **extra})
+            if backup_ago is None:
+                continue
+            done = day - dt.timedelta(days=backup_ago)
+            for dataset in ("erp-db", "earchive-db"):
+                backups.append({
+                    "backup_id": f"{dataset}-handover-JJ-{n:03d}", "dataset": dataset, "started_at": ts(done, 12),
+                    "finished_at": ts(done, 12, 40), "status": "success", "location": "local-nas",
+                    "offsite": "false", "encrypted": "true", "size_bytes": "38000000000",
+                    "verified_at": ts(done, 13), "verify_status": "success", "restore_tested_at": None})
+        return rows, backups
 
     # ── archives ─────────────────────────────────────────────────────────────────
     def _archives(self) -> list[dict]:
@@ -545,6 +656,7 @@ class DemoOrg:
             "owner_person_id": a.owner and a.owner.person_id,
         } for a in self.accounts]
         self._renumber_changes()
+        handovers, handover_backups = self._handovers()
         role_permissions = [{
             "system": system, "role": role, "permission": perm, "effect": "allow",
             "description": PERMISSION_TEXT[perm.split(".")[0]],
@@ -553,10 +665,24 @@ class DemoOrg:
             "identities": identities, "accounts": accounts, "grants": self.grants,
             "role_permissions": role_permissions, "changes": self.changes, "reviews": self._reviews(),
             "logins": logins, "archives": self.archives, "access_log": self._access_log(),
-            "backups": self._backups(),
+            "backups": self._backups() + handover_backups, "handovers": handovers,
         }
         return {name: pd.DataFrame(rows).astype("str").where(pd.DataFrame(rows).notna())
                 for name, rows in frames.items()}
+
+
+def freeze_days(as_of: dt.date, business_days: int = 2) -> tuple[dt.date, dt.date]:
+    """The first day of last month's closing freeze (its last ``business_days`` Chinese business
+    days) and the business day before it. A year the calendar does not know falls back to
+    Monday–Friday: the demo still has its rows, and the freeze policy reports that it cannot
+    judge them."""
+    end = as_of.replace(day=1) - dt.timedelta(days=1)
+    try:
+        days = chinese_calendar.get_workdays(end.replace(day=1), end)
+    except NotImplementedError:
+        days = [end - dt.timedelta(days=i) for i in range(end.day - 1, -1, -1)
+                if (end - dt.timedelta(days=i)).weekday() < 5]
+    return days[-business_days], days[-business_days - 1]
 
 
 def archive_file(row: dict, tampered: bool = False) -> bytes:

@@ -54,6 +54,9 @@ class PolicyKind:
     #: finding code → one-line meaning (docs and `policies show`)
     codes: ClassVar[dict[str, str]] = {}
     params_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+    #: the kind compares the snapshot with an earlier one (``scan --previous-snapshot``,
+    #: ``Context.previous_table``); without it the kind says what it could not check
+    uses_previous_snapshot: ClassVar[bool] = False
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = {**self.defaults(), **(params or {})}
@@ -194,13 +197,15 @@ def emit_where(
     evidence: Iterable[str] | dict[str, pd.Series] = (),
     severity: str | None = None,
     extend: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    key: RowValue | None = None,
 ) -> pd.DataFrame:
     """Findings for the rows of ``frame`` where ``mask`` holds (every row when None).
 
     The one way a kind turns a checks table ``[(code, mask, message)]`` into findings
     (see ``ChangeApproval.evaluate``): the rows are selected once, and texts and
     evidence are built for the matching rows only — ``extend`` adds the columns that
-    only findings need to those rows.
+    only findings need to those rows. ``key`` tells apart findings of one code about one
+    subject (e.g. each duty of a person): part of the finding id.
     """
     rows = frame if mask is None else frame[mask.fillna(False).astype(bool)]
     if rows.empty:
@@ -216,7 +221,8 @@ def emit_where(
     return emit(rows, code=code, subject=rows[subject] if isinstance(subject, str) else subject(rows),
                 person_id=None if person_id is None else rows[person_id] if isinstance(person_id, str)
                 else person_id(rows),
-                message=of(message), evidence=evidence, severity=severity)
+                message=of(message), evidence=evidence, severity=severity,
+                key=None if key is None else rows[key] if isinstance(key, str) else key(rows))
 
 
 def concat_findings(parts: list[pd.DataFrame]) -> pd.DataFrame:

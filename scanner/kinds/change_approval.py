@@ -1,9 +1,10 @@
-"""change_approval — every permission change is requested and approved first (SPEC §5, §5.1).
+"""change_approval — every permission change is requested and approved first, and verified
+by a second person afterwards (SPEC §5, §5.1; 双重核验 / 变更结果验证).
 
-Judges the ``changes`` rows whose action is in ``actions`` [grant, enable, create] and
-whose ``performed_at`` local date is at most ``window_days`` before the as-of date
-(changes dated after as-of, and changes without ``performed_at`` — the proposed
-changes ``gate`` evaluates — are judged too). Each change may produce:
+Judges the ``changes`` rows whose ``performed_at`` local date is at most ``window_days``
+before the as-of date (changes dated after as-of, and changes without ``performed_at`` —
+the proposed changes ``gate`` evaluates — are judged too). A change whose action is in
+``actions`` [grant, enable, create] needs a request and an approval:
 
 * ``missing_request``: no ``request_id``;
 * ``not_approved``: ``approval_status`` other than ``approved`` (case-insensitive; an
@@ -15,6 +16,17 @@ changes ``gate`` evaluates — are judged too). Each change may produce:
   e.g. a ``create`` in a change file);
 * ``approver_position``: ``approver_positions`` is set and the approver's *current*
   position (identities) is not in it — an approver unknown to identities counts too.
+
+A change whose action is in ``verify_actions`` [none by default] needs a verification
+(``verified_by`` names the person who checked the result, ``verified_at`` when):
+
+* ``not_verified``: no verifier or no ``verified_at``, and more than ``verify_within_days``
+  days have passed since the performed date (inside the limit the change is still
+  pending verification; a proposed change is never due, verification follows it);
+* ``verified_late``: ``verified_at``'s local date more than ``verify_within_days`` days
+  after ``performed_at``'s;
+* ``verifier_is_performer``: ``verified_by`` = ``performed_by``;
+* ``verified_before_performed``: ``verified_at`` is an earlier instant than ``performed_at``.
 
 performed_by / requested_by / approved_by are person_ids. The kind reads only context
 tables, so ``gate`` runs it on a snapshot whose ``changes`` table holds the proposed
@@ -29,7 +41,8 @@ from ..context import Context
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 
 _EVIDENCE = ["action", "system", "account_id", "role", "performed_by", "performed_at", "request_id",
-             "approved_by", "approved_at", "approval_status"]
+             "approved_by", "approved_at", "approval_status", "verified_by", "verified_at"]
+_ACTIONS = ["grant", "revoke", "enable", "disable", "create", "delete", "modify"]
 
 
 @KINDS.register("change_approval")
@@ -43,16 +56,25 @@ class ChangeApproval(PolicyKind):
         "approver_is_performer": "the person who approved the change also performed it",
         "self_grant": "the performer changed their own account's access",
         "approver_position": "the approver's current position is not in approver_positions",
+        "not_verified": "nobody verified the change within verify_within_days days",
+        "verified_late": "the change was verified more than verify_within_days days after it was performed",
+        "verifier_is_performer": "the person who performed the change also verified it",
+        "verified_before_performed": "verified_at is earlier than performed_at",
     }
     params_schema = {
         "type": "object",
         "properties": {
             "window_days": {"type": "integer", "minimum": 0, "default": 90,
                             "description": "Changes performed at most this many days before as-of are judged."},
-            "actions": {"type": "array", "minItems": 1, "uniqueItems": True,
-                        "items": {"enum": ["grant", "revoke", "enable", "disable", "create", "delete", "modify"]},
+            "actions": {"type": "array", "uniqueItems": True, "items": {"enum": _ACTIONS},
                         "default": ["grant", "enable", "create"],
-                        "description": "Change actions that need a request and an approval."},
+                        "description": "Change actions that need a request and an approval ([] = none)."},
+            "verify_actions": {"type": "array", "uniqueItems": True, "items": {"enum": _ACTIONS}, "default": [],
+                               "description": "Change actions whose result a second person must verify "
+                                              "(verified_by, verified_at); [] = not checked."},
+            "verify_within_days": {"type": "integer", "minimum": 0, "default": 1,
+                                   "description": "Days after performed_at (local dates) by which the "
+                                                  "verification is due (inclusive)."},
             "approver_positions": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
                                    "description": "Positions (identities.position) allowed to approve; "
                                                   "empty = any position (not checked)."},
@@ -63,9 +85,11 @@ class ChangeApproval(PolicyKind):
         ch = ctx.table("changes")
         in_window = ch["performed_at"].isna() | (ctx.days_since(ch["performed_at"]) <= self.params["window_days"])
         action = ch["action"].astype("str").str.strip().str.lower()
-        ch = ch[in_window & action.isin(self.params["actions"])].copy()
-        self.cover(len(ch), f"changes ({', '.join(self.params['actions'])}) in the last "
-                   f"{self.params['window_days']} days")
+        approve, verify = action.isin(self.params["actions"]), action.isin(self.params["verify_actions"])
+        judged = in_window & (approve | verify)
+        ch, approve, verify = ch[judged].copy(), approve[judged], verify[judged]
+        self.cover(len(ch), f"changes ({', '.join(sorted({*self.params['actions'], *self.params['verify_actions']}))}) "
+                   f"in the last {self.params['window_days']} days")
         if ch.empty:
             return concat_findings([])
         ch["target_person"] = self._target_person(ctx, ch)
@@ -91,6 +115,8 @@ class ChangeApproval(PolicyKind):
         ]
         if self.params["approver_positions"]:
             checks.append(self._approver_position(ctx, ch, approver))
+        checks = [(code, approve & mask, *rest) for code, mask, *rest in checks]
+        checks += [(code, verify & mask, *rest) for code, mask, *rest in self._verification(ctx, ch)]
         evidence = {**{c: ch[c] for c in _EVIDENCE}, "target_person": ch["target_person"]}
 
         def found(code: str, mask: pd.Series, tail: pd.Series | str, extra: dict | None = None) -> pd.DataFrame:
@@ -98,6 +124,28 @@ class ChangeApproval(PolicyKind):
                               evidence={**evidence, **(extra or {})})
 
         return concat_findings([found(*check) for check in checks])
+
+    def _verification(self, ctx: Context, ch: pd.DataFrame) -> list[tuple]:
+        """The checks of the second person's verification (performed changes only)."""
+        limit = self.params["verify_within_days"]
+        performed, verified_at, verifier = ch["performed_at"], ch["verified_at"], ch["verified_by"]
+        verified = ~blank(verifier) & verified_at.notna()
+        days_to_verify = (ctx.local_day(verified_at) - ctx.local_day(performed)).dt.days
+        extra = {"verify_within_days": pd.Series(limit, index=ch.index),
+                 "days_to_verify": days_to_verify}
+        return [
+            ("not_verified", performed.notna() & ~verified & (ctx.days_since(performed) > limit),
+             " performed on " + text(performed) + " was not verified by a second person within "
+             + str(limit) + " days", extra),
+            ("verified_late", performed.notna() & verified & (days_to_verify > limit),
+             " was verified by " + text(verifier) + " on " + text(verified_at) + ", "
+             + days_to_verify.astype("Int64").astype("str") + " days after it was performed (limit "
+             + str(limit) + ")", extra),
+            ("verifier_is_performer", ~blank(verifier) & (verifier == ch["performed_by"]),
+             " was verified by its own performer " + text(verifier), extra),
+            ("verified_before_performed", performed.notna() & verified_at.notna() & (verified_at < performed),
+             " was verified (" + text(verified_at) + ") before it was performed (" + text(performed) + ")", extra),
+        ]
 
     @staticmethod
     def _target_person(ctx: Context, ch: pd.DataFrame) -> pd.Series:

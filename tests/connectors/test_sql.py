@@ -173,7 +173,8 @@ def test_password_in_url_is_refused(tmp_path, cli):
         """)
     r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
     assert r.exit_code == 2  # refused when the sources file is read, at the url's line and column
-    assert "sources.yaml:4:" in r.output and "carries a password: give it with password_env or password_file" in r.output
+    assert "sources.yaml:4:" in r.output
+    assert "carries a password: give it with password_env or password_file" in r.output
     assert "inline-pw" not in r.output
 
 

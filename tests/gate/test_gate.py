@@ -211,6 +211,12 @@ def test_every_action_under_the_built_in_pack(cli, tmp_path):
         tmp_path,
         reviews=[{"system": "erp", "account_id": "zhangsan", "reviewer": "P3", "reviewed_at": "2026-10-01",
                   "decision": "keep"}],
+        # the built-in pack's handover policy needs the register and the backups (here: one old handover)
+        handovers=[{"handover_id": "JJ-1", "from_person_id": "P5", "to_person_id": "P2", "supervisor_id": "P3",
+                    "handed_over_at": "2025-06-30", "signed_by_from": "是", "signed_by_to": "是",
+                    "signed_by_supervisor": "是"}],
+        backups=[{"backup_id": "B-1", "dataset": "erp-db", "finished_at": "2025-06-30T02:00:00+08:00",
+                  "status": "success", "verify_status": "success"}],
         # wangwu administers the ERP (a privileged permission: MFA is judged on the new rows too)
         grants=[*tables["grants"], {"system": "erp", "account_id": "wangwu", "role": "sys_admin"}],
         role_permissions=[*tables["role_permissions"],

@@ -129,3 +129,34 @@ def test_builtin_pack_files_of_these_kinds_validate(cli):
     assert "10 policies" in result.output
     result = cli("policies", "show", "CHG-001", "--policies", files[1], "--lang", "zh")
     assert "权限变更须事先申请并经审批" in result.output and "approver_positions" in result.output
+
+
+VERIFY = """
+id: CHG-V
+kind: change_approval
+title: {en: Changes are verified by a second person, zh: 权限变更双重核验}
+severity: medium
+params: {actions: [], verify_actions: [grant, revoke, disable], verify_within_days: 1}
+"""
+
+
+def test_verification_by_a_second_person_on_its_boundary(cli, make_snapshot, write_yaml, tmp_path):
+    done = {"verified_by": "P9", "verified_at": "2026-11-11T09:00:00+08:00"}
+    changes = _changes(
+        V1=done,                                                   # performed 11-10, verified 11-11: at the limit
+        V2={**done, "verified_at": "2026-11-12T09:00:00+08:00"},   # two days later
+        V3={"action": "revoke", "performed_at": "2026-11-22T18:00:00+08:00"},  # not verified, due after 11-23
+        V4={"action": "revoke", "performed_at": "2026-11-21T18:00:00+08:00"},  # not verified, due 11-22
+        V5={"action": "disable", "verified_by": "P8", "verified_at": "2026-11-10T11:00:00+08:00"},
+        V6={**done, "verified_at": "2026-11-10T09:00:00+08:00"},   # an hour before it was performed
+        V7={"action": "enable"},                                   # not a verified action
+    )
+    snap = make_snapshot({"identities": IDENTITIES, "accounts": ACCOUNTS, "changes": changes},
+                         timezone="Asia/Shanghai")
+    code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(VERIFY)), tmp_path / "out", "2026-11-23",
+                     "--fail-on", "medium")
+    assert code == 1
+    assert hits(doc) == {("verified_late", "change:V2"), ("not_verified", "change:V4"),
+                         ("verifier_is_performer", "change:V5"), ("verified_before_performed", "change:V6")}
+    late = next(f for f in doc["findings"] if f["subject"] == "change:V2")
+    assert late["evidence"]["days_to_verify"] == 2 and late["evidence"]["verified_by"] == "P9"

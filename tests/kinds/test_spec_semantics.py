@@ -105,7 +105,8 @@ SPEC_5_CODES = {
     "role_template": {"role_not_in_template", "forbidden_permission", "required_role_missing", "too_many_roles"},
     "segregation_of_duties": {"incompatible_duties"},
     "change_approval": {"missing_request", "not_approved", "approved_after_performed", "approver_is_performer",
-                        "self_grant", "approver_position"},
+                        "self_grant", "approver_position", "not_verified", "verified_late",
+                        "verifier_is_performer", "verified_before_performed"},
     "access_review": {"never_reviewed", "review_overdue"},
     "dormant_account": {"dormant", "never_used"},
     "orphan_account": {"no_person", "unknown_person", "no_owner", "unknown_owner", "owner_departed"},
@@ -117,6 +118,13 @@ SPEC_5_CODES = {
     "archive_integrity": {"hash_missing", "hash_mismatch", "file_missing", "format_not_allowed",
                           "metadata_missing"},
     "table_rule": {"row_matched"},
+    # the handover and change-discipline kinds (issue 15), beyond SPEC §5's table
+    "handover": {"no_handover", "late_handover", "duty_gap", "duty_overlap", "signature_missing",
+                 "supervisor_missing", "supervisor_is_party", "supervisor_position", "receiver_unknown",
+                 "receiver_not_active", "no_backup_before_handover"},
+    "unrecorded_change": {"grant_without_change", "grant_appeared_without_change", "account_enabled_without_change",
+                          "grant_removed_without_revoke", "previous_snapshot_missing"},
+    "period_close_freeze": {"change_in_freeze", "handover_in_freeze"},
 }
 
 

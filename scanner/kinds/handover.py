@@ -1,0 +1,341 @@
+"""handover — finance work is handed over, supervised and signed before a person leaves or moves
+(会计基础工作规范 第二十五–二十九条), with the data backed up first and the duties moving
+without a gap or a long overlap.
+
+Events: a person with status ``departed`` (on ``departure_date``) or with a
+``transfer_date`` (status ``transferred``, or an active mover), dated at most
+``lookback_days`` before as-of. What they held at the event: the roles of their accounts
+in ``systems`` granted before the event date (or undated) that are still granted, plus
+the roles that ``revoke`` changes took from those accounts on or after the event date.
+A *duty* is a named group of permission globs (``duties``); a person held a duty when a
+permission of one of those roles matches one of its globs (``role_permissions``,
+deny rows ignored). A person who held no duty is not judged.
+
+Per event, the deadline is the event date + ``grace_days`` (inclusive); the person's
+handover is their latest row of ``handovers`` with a ``handed_over_at``:
+
+* ``no_handover``: the deadline has passed and there is none;
+* ``late_handover``: its local date is after the deadline;
+* ``duty_gap``: on the day after the deadline (once it has come) no other active person
+  holds the duty through an enabled account (grant dated on or before that day, or
+  undated) — the work has nobody;
+* ``duty_overlap``: the receiver (``to_person_id``) holds the duty too, and the leaver
+  kept it more than ``overlap_days`` days past the later of the handover date and the
+  receiver's grant (the leaver's end: the revoke change, else the account's
+  ``disabled_at``, else today while the grant is live).
+
+Per handover row dated at most ``lookback_days`` before as-of (subject ``handover:ID``):
+
+* ``signature_missing``: ``signed_by_from`` / ``signed_by_to`` / ``signed_by_supervisor``
+  not all true (evidence: which are missing);
+* ``supervisor_missing``: no ``supervisor_id``, or one unknown to identities;
+  ``supervisor_is_party``: the supervisor is the person handing over or the receiver;
+  ``supervisor_position``: ``supervisor_positions`` is set and the supervisor's current
+  position is not in it;
+* ``receiver_unknown``: no ``to_person_id``, or one unknown to identities;
+  ``receiver_not_active``: the receiver's status is not ``active``;
+* ``no_backup_before_handover``: for each glob of ``backup_datasets``, no backup of a
+  matching dataset with status ``success`` (and ``verify_status`` success when
+  ``require_verified_backup``) finished on a local date at most ``backup_within_days``
+  days before the handover date (the handover day itself included).
+
+A ``from_person_id`` unknown to identities is bad data, not a finding: the policy ends
+in status ``error`` naming the table, row and column.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..context import Context, glob_mask, isin
+from ..errors import EvaluationError
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, blank, concat_findings, emit_where, text
+
+_GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
+_SIGNATURES = {"signed_by_from": "the person handing over", "signed_by_to": "the receiver",
+               "signed_by_supervisor": "the supervisor"}
+
+
+class RegisterError(EvaluationError):
+    """A handover register row that cannot be attributed (no verdict for the policy)."""
+
+
+@KINDS.register("handover")
+class Handover(PolicyKind):
+    subject = "person (person:ID, the duty as key) for events; handover (handover:ID) for register rows"
+    tables = ("identities", "accounts", "grants", "role_permissions", "handovers")
+    codes = {
+        "no_handover": "a departed or transferred person who held duties has no handover after the deadline",
+        "late_handover": "the handover is dated after departure/transfer date + grace_days",
+        "duty_gap": "on the day after the deadline no other active person holds a duty the leaver held",
+        "duty_overlap": "leaver and receiver both held a duty for more than overlap_days",
+        "signature_missing": "the handover list lacks a signature of a party or the supervisor",
+        "supervisor_missing": "no supervisor (监交人), or one unknown to identities",
+        "supervisor_is_party": "the supervisor is the person handing over or the receiver",
+        "supervisor_position": "the supervisor's current position is not in supervisor_positions",
+        "receiver_unknown": "no receiver, or one unknown to identities",
+        "receiver_not_active": "the receiver's status is not active",
+        "no_backup_before_handover": "no successful (verified) backup of a named dataset shortly before the handover",
+    }
+    params_schema = {
+        "type": "object",
+        "required": ["duties"],
+        "properties": {
+            "duties": {"type": "object", "minProperties": 1, "additionalProperties": _GLOBS,
+                       "description": "Duty name → permission globs: what must be handed over and must never "
+                                      "be left without a holder."},
+            "systems": SYSTEMS_PARAM,
+            "grace_days": {"type": "integer", "minimum": 0, "default": 0,
+                           "description": "Days after the departure/transfer date by which the handover is due."},
+            "lookback_days": {"type": "integer", "minimum": 0, "default": 365,
+                              "description": "Departures, transfers and handovers this recent are judged."},
+            "supervisor_positions": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
+                                     "description": "Positions allowed to supervise a handover (监交); "
+                                                    "empty = not checked."},
+            "overlap_days": {"type": "integer", "minimum": 0, "default": 1,
+                             "description": "Days leaver and receiver may both hold a duty after the handover."},
+            "backup_datasets": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
+                                "description": "Datasets (globs) that need a successful backup before each "
+                                               "handover; empty = not checked (then no backups table needed)."},
+            "backup_within_days": {"type": "integer", "minimum": 0, "default": 1,
+                                   "description": "The backup finished at most this many days before the "
+                                                  "handover date (local dates, inclusive)."},
+            "require_verified_backup": {"type": "boolean", "default": True,
+                                        "description": "Only a backup whose verify_status is success counts."},
+        },
+    }
+
+    def reads(self) -> tuple[str, ...]:
+        """``backups`` only when backup_datasets are named; ``changes`` (revokes) is used when present."""
+        return self.tables + (("backups",) if self.params["backup_datasets"] else ())
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        handovers = ctx.table("handovers")
+        self._check_register(ctx, handovers)
+        latest = (handovers[handovers["handed_over_at"].notna()].sort_values("handed_over_at")
+                  .drop_duplicates("from_person_id", keep="last").set_index("from_person_id"))
+        events = self._events(ctx)
+        held = self._held(ctx, events)
+        permissions = pd.Series(pd.unique(ctx.table("role_permissions")["permission"].dropna()), dtype=object)
+        self.cover(len(events) + int(self._recent(ctx, handovers).sum()),
+                   f"departures, transfers and handovers of the last {self.params['lookback_days']} days",
+                   decisive="duties",
+                   duties={name: int(glob_mask(permissions, globs).sum())
+                           for name, globs in self.params["duties"].items()})
+        events = events[events["person_id"].isin(held["person_id"])]
+        parts = [self._register_rows(ctx, handovers)]
+        if not events.empty:
+            parts += self._event_findings(ctx, events, held, latest)
+        return concat_findings(parts)
+
+    # ── the register ─────────────────────────────────────────────────────────────
+    @staticmethod
+    def _check_register(ctx: Context, handovers: pd.DataFrame) -> None:
+        unknown = ~handovers["from_person_id"].isin(ctx.people["person_id"])
+        if unknown.any():
+            where = [f"row {i + 1}: {v!r}" for i, v in
+                     zip(handovers.index[unknown][:5], handovers.loc[unknown, "from_person_id"][:5], strict=True)]
+            place = f" ({ctx.snapshot.path})" if ctx.snapshot.path else ""
+            raise RegisterError(f"table 'handovers'{place}, column 'from_person_id': unknown person "
+                                f"(not in identities) at {'; '.join(where)}")
+
+    def _recent(self, ctx: Context, handovers: pd.DataFrame) -> pd.Series:
+        """The register rows judged: undated, or dated within lookback_days."""
+        return handovers["handed_over_at"].isna() | (ctx.days_since(handovers["handed_over_at"])
+                                                     <= self.params["lookback_days"])
+
+    def _register_rows(self, ctx: Context, handovers: pd.DataFrame) -> pd.DataFrame:
+        h = handovers[self._recent(ctx, handovers)].copy()
+        if h.empty:
+            return concat_findings([])
+        people = ctx.people.set_index("person_id")
+        h["subject"] = "handover:" + h["handover_id"].astype("str")
+        h["what"] = ("handover " + text(h["handover_id"]) + " (" + text(h["from_person_id"]) + " → "
+                     + text(h["to_person_id"]).replace("", "nobody") + ", " + text(h["handed_over_at"]) + ")")
+        h["supervisor_position"] = h["supervisor_id"].map(people["position"])
+        h["receiver_status"] = h["to_person_id"].map(people["status"])
+        missing = pd.DataFrame({c: ~h[c] for c in _SIGNATURES})
+        h["missing_signatures"] = [[_SIGNATURES[c] for c in _SIGNATURES if row[c]]
+                                   for row in missing.to_dict("records")]
+        supervisor, receiver = h["supervisor_id"], h["to_person_id"]
+        sup_known = supervisor.isin(people.index)
+        checks: list[tuple] = [
+            ("signature_missing", missing.any(axis=1),
+             " lacks the signature of " + h["missing_signatures"].map("; ".join)),
+            ("supervisor_missing", ~sup_known,
+             (" names supervisor " + text(supervisor) + ", unknown to identities").where(
+                 ~blank(supervisor), " has no supervisor (监交人)")),
+            ("supervisor_is_party",
+             ~blank(supervisor) & ((supervisor == h["from_person_id"]) | (supervisor == receiver)),
+             " was supervised by one of its parties, " + text(supervisor)),
+            ("receiver_unknown", ~receiver.isin(people.index),
+             (" names receiver " + text(receiver) + ", unknown to identities").where(~blank(receiver),
+                                                                                   " names no receiver")),
+            ("receiver_not_active", receiver.isin(people.index) & (h["receiver_status"] != "active"),
+             " names receiver " + text(receiver) + " whose status is " + text(h["receiver_status"])),
+        ]
+        if self.params["supervisor_positions"]:
+            checks.append(("supervisor_position", sup_known & ~h["supervisor_position"].isin(
+                self.params["supervisor_positions"]), " was supervised by " + text(supervisor) + " whose position "
+                + text(h["supervisor_position"]) + " may not supervise a handover"))
+        h["supervisor_positions"] = [list(self.params["supervisor_positions"])] * len(h)
+        evidence = ["handover_id", "from_person_id", "to_person_id", "supervisor_id", "handed_over_at",
+                    *_SIGNATURES, "missing_signatures", "supervisor_position", "supervisor_positions",
+                    "receiver_status", "scope", "backup_id"]
+        parts = [emit_where(h, mask, code=code, message=h["what"] + tail, person_id="from_person_id",
+                            evidence=evidence) for code, mask, tail in checks]
+        if self.params["backup_datasets"]:
+            parts.append(self._backups(ctx, h))
+        return concat_findings(parts)
+
+    def _backups(self, ctx: Context, h: pd.DataFrame) -> pd.DataFrame:
+        b = ctx.table("backups")
+        good = b["status"].astype("str").str.strip().str.lower() == "success"
+        if self.params["require_verified_backup"]:
+            good &= b["verify_status"].astype("str").str.strip().str.lower() == "success"
+        b = b[good & b["finished_at"].notna()].assign(_day=lambda d: ctx.local_day(d["finished_at"]))
+        dated = h[h["handed_over_at"].notna()].assign(_day=lambda d: ctx.local_day(d["handed_over_at"]))
+        limit = self.params["backup_within_days"]
+        rows = []
+        for pattern in self.params["backup_datasets"]:
+            these = b[glob_mask(b["dataset"], [pattern])]
+            for idx, day in dated["_day"].items():
+                age = (day - these["_day"]).dt.days
+                ok = these[(age >= 0) & (age <= limit)]
+                last = these[these["_day"] <= day]["finished_at"].max() if len(these) else pd.NaT
+                if ok.empty:
+                    rows.append({"_idx": idx, "dataset": pattern, "last_backup_before": last,
+                                 "backup_within_days": limit})
+        if not rows:
+            return concat_findings([])
+        found = pd.DataFrame(rows)
+        frame = h.loc[found["_idx"]].reset_index(drop=True).join(found.drop(columns="_idx"))
+        return emit_where(frame, None, code="no_backup_before_handover", person_id="from_person_id", key="dataset",
+                          message=frame["what"] + ": no successful" + (" verified" if self.params[
+                              "require_verified_backup"] else "") + " backup of " + frame["dataset"]
+                          + " finished within " + str(limit) + " days before it (last: "
+                          + text(frame["last_backup_before"]).replace("", "none") + ")",
+                          evidence=["handover_id", "handed_over_at", "dataset", "last_backup_before",
+                                    "backup_within_days", "backup_id"])
+
+    # ── departures and transfers ─────────────────────────────────────────────────
+    def _events(self, ctx: Context) -> pd.DataFrame:
+        p = ctx.people
+        departed = p["status"] == "departed"
+        event = p["departure_date"].where(departed, p["transfer_date"])
+        e = p.assign(event_at=event, event=pd.Series("transfer", index=p.index).where(~departed, "departure"))
+        e = e[event.notna()].copy()
+        e["event_day"] = ctx.local_day(e["event_at"])
+        e = e[(ctx.today - e["event_day"]).dt.days <= self.params["lookback_days"]]
+        e["deadline"] = e["event_day"] + pd.Timedelta(days=self.params["grace_days"])
+        return e[["person_id", "name", "status", "position", "previous_position", "event", "event_at", "event_day",
+                  "deadline"]]
+
+    def _held(self, ctx: Context, events: pd.DataFrame) -> pd.DataFrame:
+        """(person_id, duty, system, account_id, role, end_day) the leaver held at the event."""
+        acc = ctx.table("accounts")
+        acc = acc[glob_mask(acc["system"], self.params["systems"]) & isin(acc["person_id"], events["person_id"])]
+        acc = acc[["system", "account_id", "person_id", "enabled", "disabled_at"]].merge(
+            events[["person_id", "event_day"]], on="person_id")
+        grants = ctx.table("grants")[["system", "account_id", "role", "granted_at"]].merge(
+            acc, on=["system", "account_id"])
+        grants = grants[grants["granted_at"].isna() | (ctx.local_day(grants["granted_at"]) < grants["event_day"])]
+        live_end = ctx.local_day(grants["disabled_at"]).where(~grants["enabled"], ctx.today).fillna(ctx.today)
+        held = [grants[["person_id", "system", "account_id", "role"]].assign(end_day=live_end)]
+        changes = ctx.optional("changes")
+        if changes is not None:
+            revokes = changes[changes["action"].astype("str").str.strip().str.lower() == "revoke"]
+            revokes = revokes[["system", "account_id", "role", "performed_at"]].merge(acc, on=["system", "account_id"])
+            revokes = revokes.assign(end_day=ctx.local_day(revokes["performed_at"]))
+            revokes = revokes[revokes["end_day"] >= revokes["event_day"]]
+            held.append(revokes[["person_id", "system", "account_id", "role", "end_day"]])
+        return self._with_duties(ctx, pd.concat(held, ignore_index=True))
+
+    def _with_duties(self, ctx: Context, roles: pd.DataFrame) -> pd.DataFrame:
+        """``roles`` × the duties their permissions match (one row per role and duty)."""
+        rp = ctx.table("role_permissions")
+        rp = rp[rp["effect"].fillna("allow").astype("str").str.lower() != "deny"][["system", "role", "permission"]]
+        perms = roles.merge(rp, on=["system", "role"])
+        out = [perms[glob_mask(perms["permission"], globs)].assign(duty=name)
+               for name, globs in self.params["duties"].items()]
+        cols = [*roles.columns, "duty"]
+        return pd.concat([o[cols] for o in out], ignore_index=True).drop_duplicates()
+
+    def _event_findings(self, ctx: Context, events: pd.DataFrame, held: pd.DataFrame,
+                        latest: pd.DataFrame) -> list[pd.DataFrame]:
+        e = events.merge(latest[["handover_id", "handed_over_at", "to_person_id"]], how="left",
+                         left_on="person_id", right_index=True, sort=False)
+        e["duties"] = e["person_id"].map(held.groupby("person_id")["duty"].agg(lambda s: sorted(set(s))))
+        e["grace_days"] = self.params["grace_days"]
+        e["subject"] = "person:" + e["person_id"].astype("str")
+        e["who"] = text(e["name"]) + " (" + e["person_id"].astype("str") + ")"
+        due = e["deadline"] < ctx.today
+        late = e["handed_over_at"].notna() & (ctx.local_day(e["handed_over_at"]) > e["deadline"])
+        when = e["event"] + " on " + text(e["event_at"])
+        evidence = ["event", "event_at", "grace_days", "duties", "handover_id", "handed_over_at", "to_person_id"]
+        parts = [
+            emit_where(e, due & e["handed_over_at"].isna(), code="no_handover", person_id="person_id",
+                       evidence=evidence, message=e["who"] + " held " + e["duties"].map(", ".join)
+                       + " and has no handover (" + when + ", grace " + str(self.params["grace_days"]) + " days)"),
+            emit_where(e, late, code="late_handover", person_id="person_id", evidence=evidence,
+                       message=e["who"] + " handed over on " + text(e["handed_over_at"]) + ", after the "
+                       + when + " (grace " + str(self.params["grace_days"]) + " days)"),
+        ]
+        duty = held.groupby(["person_id", "duty"], as_index=False)["end_day"].max().merge(e, on="person_id")
+        return [*parts, self._gaps(ctx, duty), self._overlaps(ctx, duty)]
+
+    def _holders(self, ctx: Context) -> pd.DataFrame:
+        """(person_id, duty, start_day) of active people's duties through enabled accounts, now."""
+        def build() -> pd.DataFrame:
+            acc = ctx.table("accounts")
+            active = ctx.people.loc[ctx.people["status"] == "active", "person_id"]
+            acc = acc[acc["enabled"] & glob_mask(acc["system"], self.params["systems"])
+                      & isin(acc["person_id"], active)]
+            grants = ctx.table("grants")[["system", "account_id", "role", "granted_at"]].merge(
+                acc[["system", "account_id", "person_id"]], on=["system", "account_id"])
+            return self._with_duties(ctx, grants.assign(start_day=ctx.local_day(grants["granted_at"])))
+        return ctx.shared(f"handover.holders:{sorted(self.params['systems'])}:{sorted(self.params['duties'].items())}",
+                          build)
+
+    def _gaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
+        d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
+        d = d[d["check_day"] <= ctx.today]
+        holders = self._holders(ctx)
+        pairs = d[["person_id", "duty", "check_day"]].reset_index().merge(
+            holders.rename(columns={"person_id": "holder"}), on="duty")
+        pairs = pairs[(pairs["holder"] != pairs["person_id"])
+                      & (pairs["start_day"].isna() | (pairs["start_day"] <= pairs["check_day"]))]
+        covered = d.index.isin(pairs["index"])
+        d["check_day"] = d["check_day"].dt.date.map(lambda x: x.isoformat())
+        return emit_where(d, pd.Series(~covered, index=d.index), code="duty_gap", person_id="person_id", key="duty",
+                          message="duty " + d["duty"] + " of " + d["who"] + " (" + d["event"] + " on "
+                          + text(d["event_at"]) + ") is held by no other active person on " + d["check_day"],
+                          evidence=["duty", "event", "event_at", "grace_days", "check_day", "handover_id",
+                                    "to_person_id"])
+
+    def _overlaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
+        d = duty[~blank(duty["to_person_id"])]
+        holders = self._holders(ctx).rename(columns={"person_id": "to_person_id"})
+        first = holders.groupby(["to_person_id", "duty"], as_index=False)["start_day"].min()
+        d = d.merge(first.rename(columns={"start_day": "receiver_from"}), on=["to_person_id", "duty"])
+        if d.empty:
+            return concat_findings([])
+        start = pd.concat([d["receiver_from"], ctx.local_day(d["handed_over_at"])], axis=1).max(axis=1)
+        d["overlap_days"] = (d["end_day"] - start).dt.days
+        d["leaver_until"] = d["end_day"].dt.date.map(_iso)
+        d["receiver_from"] = d["receiver_from"].dt.date.map(_iso)
+        d["overlap_limit"] = self.params["overlap_days"]
+        return emit_where(d, d["receiver_from"].notna() & (d["overlap_days"] > self.params["overlap_days"]),
+                          code="duty_overlap", person_id="person_id", key="duty",
+                          message="duty " + d["duty"] + ": " + d["who"] + " kept it until " + d["leaver_until"]
+                          + " while receiver " + text(d["to_person_id"]) + " has held it since "
+                          + d["receiver_from"] + " (" + d["overlap_days"].astype("str") + " days, limit "
+                          + str(self.params["overlap_days"]) + ")",
+                          evidence=["duty", "event", "event_at", "handover_id", "handed_over_at", "to_person_id",
+                                    "receiver_from", "leaver_until", "overlap_days", "overlap_limit"])
+
+
+def _iso(value: Any) -> str | None:
+    return None if pd.isna(value) else value.isoformat()
