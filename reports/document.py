@@ -119,6 +119,7 @@ FINDING_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("baseline", "baseline", 10),
     ("waiver", "waiver", 30),
     ("location", "location", 20),
+    ("dat70", "fourfold_item", 24),
     ("evidence", "evidence", 60),
 )
 
@@ -180,5 +181,6 @@ class View:
             get("baseline"),
             waiver_text(waiver) if waiver else None,
             location_text(location) if location else None,
+            get("dat70"),
             get("evidence") or None,
         ]

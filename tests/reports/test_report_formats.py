@@ -178,7 +178,7 @@ def test_xlsx_sheets_and_values(plain: tuple[dict, Path]) -> None:
     assert wb.sheetnames == ["概要", "发现项", "策略", "控制点", "豁免", "已解决", "数据来源"]
     ws = wb["发现项"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:M{len(doc['findings']) + 1}"
+    assert ws.auto_filter.ref == f"A1:N{len(doc['findings']) + 1}"
     assert ws.max_row == len(doc["findings"]) + 1
     header = [c.value for c in ws[1]]
     assert header[:3] == ["编号", "严重程度", "策略"]
