@@ -105,7 +105,7 @@ class VoucherContinuity(PolicyKind):
         # the key values of each run, unpacked from the group code
         values, rest = {}, runs.copy()
         for k, u in zip(reversed(keys), reversed(uniques), strict=True):
-            values[k] = [u[i] for i in (rest % len(u)).tolist()]
+            values[k] = pd.Series(u).iloc[rest % len(u)].tolist()  # Python scalars for the evidence
             rest //= len(u)
         frame = pd.DataFrame({k: pd.Series(values[k], dtype=object) for k in keys})
         name = frame.astype("str").agg("/".join, axis=1)
