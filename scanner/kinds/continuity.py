@@ -25,7 +25,7 @@ import pandas as pd
 from ..context import Context
 from ..errors import TableUnavailable
 from .base import KINDS, PolicyKind, concat_findings, emit
-from .periods import period_labels
+from .periods import period_codes
 
 MAX_RANGES = 50  # missing ranges / repeated numbers listed per finding
 
@@ -66,8 +66,7 @@ class VoucherContinuity(PolicyKind):
         number = sub["voucher_no"].to_numpy(dtype="int64")
         codes, uniques = [], []
         for k in keys:
-            col = period_labels(sub[k]) if k == "period" else sub[k]
-            c, u = pd.factorize(col, use_na_sentinel=False)
+            c, u = period_codes(sub[k]) if k == "period" else pd.factorize(sub[k], use_na_sentinel=False)
             codes.append(c.astype("int64"))
             uniques.append(u)
         group = np.zeros(len(sub), dtype="int64")

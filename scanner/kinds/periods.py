@@ -41,8 +41,8 @@ def parse_one(value: object) -> str | None:
     return "Q" + _CN.get(m.group("q"), m.group("q"))
 
 
-def period_labels(periods: pd.Series) -> pd.Series:
-    """Every row's period label, parsing each distinct value once."""
+def period_codes(periods: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, the distinct labels): each distinct value parsed once, no text per row."""
     codes, uniques = pd.factorize(periods, use_na_sentinel=True)
     parsed = [parse_one(u) for u in uniques]
     bad = [i for i, p in enumerate(parsed) if p is None]
@@ -51,5 +51,11 @@ def period_labels(periods: pd.Series) -> pd.Series:
         raise TableUnavailable(
             f"table 'archives' data row {first + 1}, column 'period': {uniques[bad[0]]!r} is not a month "
             "(3, 03, M03, 2025-03), a quarter (Q1, 2025-Q1) or empty (a yearly record)")
-    table = np.array([*parsed, "Y"], dtype=object)  # the NA sentinel (-1) picks the last entry: "Y"
-    return pd.Series(table[codes], index=periods.index, dtype="str")
+    labels, inverse = np.unique(np.array([*parsed, "Y"], dtype=object), return_inverse=True)
+    return inverse[codes], labels  # the NA sentinel (-1) picks the last entry: "Y"
+
+
+def period_labels(periods: pd.Series) -> pd.Series:
+    """Every row's period label."""
+    codes, labels = period_codes(periods)
+    return pd.Series(labels[codes], index=periods.index, dtype="str")
