@@ -268,6 +268,9 @@ class ArchiveStoreConnector(Connector):
                               "description": "share of cached files re-read anyway each run (0..1)"},
             "reverify_after_days": {"type": "integer", "minimum": 0,
                                     "description": "re-read every file last read longer ago than this"},
+            "record_fixity_time": {"type": "boolean", "default": True,
+                                   "description": "write fixity_checked_at (off: snapshots of the same files "
+                                   "are byte-identical, as the demo needs)"},
             "workers": {"type": "integer", "minimum": 1, "description": "default: CPU count"},
             **TABULAR_SCHEMA,
             **MAPPING_SCHEMA,
@@ -330,7 +333,7 @@ class ArchiveStoreConnector(Connector):
         self._hash_all(to_hash, cache, results, errors, exists)
         cache.save(present, catalog_key)
         self._columns(df, results, algorithms, exists, sizes, errors, where)
-        skip = {cache_path.resolve()} if cache_path else set()
+        skip = {catalog.resolve(), *([cache_path.resolve()] if cache_path else [])}  # our own files
         return {"archives": df, "unlisted_files": _unlisted(root, where.real, present, skip)}
 
     def _stale_before(self) -> float:
@@ -374,7 +377,8 @@ class ArchiveStoreConnector(Connector):
             "nonpublic_compression": [flag(c.nonpublic_compression) for c in content],
             "pdfa": [c.pdfa for c in content], "signed": [flag(c.signed) for c in content],
             "xml_beside": [beside(i) for i in range(len(df))],
-            "fixity_checked_at": [_iso(r.checked_at) if r else None for r in results],
+            "fixity_checked_at": [_iso(r.checked_at) if r and self.settings.get("record_fixity_time", True) else None
+                                  for r in results],
             "path_error": errors,
         }
         for col, values in computed.items():

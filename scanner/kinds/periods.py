@@ -1,9 +1,10 @@
 """Accounting periods as archives record them: one parser shared by the completeness kinds.
 
 ``archives.period`` holds the period within ``fiscal_year``: a month (``3``, ``03``,
-``M03``, ``2025-03``, ``2025年3月``), a quarter (``Q1``, ``2025-Q1``, ``第1季度``) or
-nothing (a yearly record such as a ledger). Each distinct value is parsed once
-(periods repeat millions of times), to a label ``M01``…``M12``, ``Q1``…``Q4`` or ``Y``.
+``M03``, ``2025-03``, ``2025年3月``), a quarter (``Q1``, ``2025-Q1``, ``第1季度``), or
+nothing or the bare year (``2025``, ``2025年度``) for a yearly record such as a ledger.
+Each distinct value is parsed once (periods repeat millions of times), to a label
+``M01``…``M12``, ``Q1``…``Q4`` or ``Y``.
 A value that is none of these is an error naming the row and the value, never a guess.
 """
 
@@ -22,6 +23,7 @@ _PERIOD = re.compile(
     r"|(?:Q|q|第)\s*(?P<q>[1-4一二三四])\s*(?:季度|季)?"
     r")$"
 )
+_YEAR = re.compile(r"^\d{4}\s*(?:年度?)?$")  # a yearly record may name its year
 _CN = {"一": "1", "二": "2", "三": "3", "四": "4"}
 LABELS = {"month": [f"M{m:02d}" for m in range(1, 13)], "quarter": [f"Q{q}" for q in range(1, 5)], "year": ["Y"]}
 
@@ -31,7 +33,7 @@ def parse_one(value: object) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "Y"
     text = str(value).strip()
-    if not text:
+    if not text or _YEAR.match(text):
         return "Y"
     m = _PERIOD.match(text)
     if not m:

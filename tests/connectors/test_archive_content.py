@@ -59,9 +59,9 @@ def zip_bytes(entries: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> 
 
 
 OFD_XML = b'<?xml version="1.0" encoding="UTF-8"?><ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody/></ofd:OFD>'
-INVOICE = ('<?xml version="1.0" encoding="UTF-8"?><EInvoice><Header><InvoiceNumber>24310000000000000001</InvoiceNumber>'
-           '</Header><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>AA==</ds:SignatureValue>'
-           '</ds:Signature></EInvoice>').encode()
+INVOICE = (b'<?xml version="1.0" encoding="UTF-8"?><EInvoice><Header><InvoiceNumber>24310000000000000001</InvoiceNumber>'
+           b'</Header><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>AA==</ds:SignatureValue>'
+           b'</ds:Signature></EInvoice>')
 
 FILES = {
     "2025/pdfa.pdf": ("会计报告", pdf_bytes(pdfa=True)),

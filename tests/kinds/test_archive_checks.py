@@ -72,6 +72,7 @@ def test_voucher_gaps_and_duplicates_with_ranges(cli, make_snapshot, write_yaml,
     rows += [_arc("no-number")]                         # not judged
     snap = make_snapshot({"archives": rows})
     code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(CONTINUITY)), tmp_path / "out")
+    assert code == 1
     assert hits(doc) == {
         ("voucher_gap", "vouchers:001/2025/M03/记"),
         ("voucher_duplicate", "vouchers:001/2025/M03/记"),
@@ -103,6 +104,7 @@ def test_batches_against_their_lists(cli, make_snapshot, write_yaml, tmp_path):
                {"batch_id": "B5", "declared_count": "", "declared_bytes": "0"}]      # declares no count, holds none
     snap = make_snapshot({"archives": arcs, "batches": batches})
     code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(BATCHES)), tmp_path / "out")
+    assert code == 1
     assert hits(doc) == {
         ("batch_count_mismatch", "batch:B2"), ("batch_bytes_mismatch", "batch:B2"),
         ("batch_bytes_mismatch", "batch:B4"), ("batch_count_mismatch", "batch:B5"),
@@ -160,6 +162,7 @@ def _access_tables():
 def test_access_needs_a_permission_at_the_time(cli, make_snapshot, write_yaml, tmp_path):
     snap = make_snapshot(_access_tables())
     code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(ACCESS)), tmp_path / "out", "2026-03-10")
+    assert code == 1
     # E1 on the grant's day is fine; E2 a second before it is not; bob's disabled_at is the limit
     assert hits(doc) == {("access_without_permission", "access:E2"), ("access_without_permission", "access:E4"),
                          ("access_without_permission", "access:E5")}
@@ -169,6 +172,7 @@ def test_access_needs_a_permission_at_the_time(cli, make_snapshot, write_yaml, t
 def test_borrow_register(cli, make_snapshot, write_yaml, tmp_path):
     snap = make_snapshot(_access_tables())
     code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(BORROW)), tmp_path / "out", "2026-03-10")
+    assert code == 1
     # L3 is due on the as-of date: not yet overdue; L4 was due the day before
     assert hits(doc) == {("borrow_unapproved", "borrow:L2"), ("borrow_self_approved", "borrow:L3"),
                          ("borrow_overdue", "borrow:L4"), ("borrow_unregistered", "access:E6")}
