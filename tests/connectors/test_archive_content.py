@@ -59,7 +59,8 @@ def zip_bytes(entries: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> 
 
 
 OFD_XML = b'<?xml version="1.0" encoding="UTF-8"?><ofd:OFD xmlns:ofd="http://www.ofdspec.org/2016"><ofd:DocBody/></ofd:OFD>'
-INVOICE = (b'<?xml version="1.0" encoding="UTF-8"?><EInvoice><Header><InvoiceNumber>24310000000000000001</InvoiceNumber>'
+INVOICE = (b'<?xml version="1.0" encoding="UTF-8"?><EInvoice><Header>'
+           b'<InvoiceNumber>24310000000000000001</InvoiceNumber>'
            b'</Header><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>AA==</ds:SignatureValue>'
            b'</ds:Signature></EInvoice>')
 
