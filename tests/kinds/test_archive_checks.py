@@ -172,7 +172,7 @@ def test_access_needs_a_permission_at_the_time(cli, make_snapshot, write_yaml, t
 def test_borrow_register(cli, make_snapshot, write_yaml, tmp_path):
     snap = make_snapshot(_access_tables())
     code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(BORROW)), tmp_path / "out", "2026-03-10")
-    assert code == 1
+    assert code == 0  # medium findings stay under the default --fail-on high
     # L3 is due on the as-of date: not yet overdue; L4 was due the day before
     assert hits(doc) == {("borrow_unapproved", "borrow:L2"), ("borrow_self_approved", "borrow:L3"),
                          ("borrow_overdue", "borrow:L4"), ("borrow_unregistered", "access:E6")}
