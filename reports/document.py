@@ -119,7 +119,7 @@ FINDING_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("baseline", "baseline", 10),
     ("waiver", "waiver", 30),
     ("location", "location", 20),
-    ("dat70", "fourfold_item", 24),
+    ("dat70", "dat70", 24),
     ("evidence", "evidence", 60),
 )
 
