@@ -28,7 +28,7 @@ from ..context import Context, glob_mask, lookup
 from ..errors import TableUnavailable
 from .base import KINDS, PolicyKind, concat_findings, emit, emit_where, text
 from .integrity import archive_subject
-from .periods import LABELS, period_labels
+from .periods import LABELS, period_codes
 
 
 @KINDS.register("archive_completeness")
@@ -81,46 +81,76 @@ class ArchiveCompleteness(PolicyKind):
         return concat_findings([self._periods(arc), *self._ids(arc)])
 
     def _periods(self, arc: pd.DataFrame) -> pd.DataFrame:
+        """Missing (group, year, category, period) as integer keys: each key column and the
+        period column are coded once, each rule's present keys are one ``np.unique`` and the
+        required grid one ``np.isin``; text is built for the missing ones only."""
         rules = self.params["required"]
-        if not rules:
+        if not rules or arc.empty:
             return concat_findings([])
         keys = self.params["group_by"]
-        base = pd.DataFrame({k: text(arc[k]) for k in keys})
-        base["fiscal_year"] = arc["fiscal_year"]
-        needed = []
-        for rule in rules:
-            hit = glob_mask(arc["category"], [rule["category"]])
-            rows = base[hit].assign(period=period_labels(arc.loc[hit, "period"]) if rule["every"] != "year" else "Y")
-            if rule["every"] == "quarter":  # a monthly report of a quarter's last month does not count
-                rows = rows[rows["period"].str.startswith("Q")]
-            present = rows.drop_duplicates().assign(category=rule["category"], found=True)
-            years = self._years(base)
-            grid = years.merge(pd.DataFrame({"period": LABELS[rule["every"]]}), how="cross")
-            grid["category"] = rule["category"]
-            grid = grid.merge(present, on=[*keys, "fiscal_year", "period", "category"], how="left")
-            needed.append(grid[grid["found"].isna()])
-        if not needed:
+        group = np.zeros(len(arc), dtype="int64")
+        uniques = []
+        for k in keys:
+            c, u = pd.factorize(arc[k], use_na_sentinel=False)
+            group = group * len(u) + c
+            uniques.append(u)
+        fy = arc["fiscal_year"]
+        known = fy.notna().to_numpy()
+        year = fy.to_numpy(dtype="float64", na_value=np.nan)
+        seen = [*self.params["years"], *([int(np.nanmin(year)), int(np.nanmax(year))] if known.any() else [])]
+        if not seen:
             return concat_findings([])
-        gaps = pd.concat(needed, ignore_index=True)
-        group = gaps[keys].agg("/".join, axis=1) if keys else pd.Series("", index=gaps.index)
-        where = group + "/" + gaps["fiscal_year"].astype("str") + "/" + gaps["category"] + "/" + gaps["period"]
+        y0, span = min(seen), max(seen) - min(seen) + 1  # year offsets pack into the keys
+        req_group, req_year = self._years(group[known], year[known].astype("int64"))
+        pcode, plabels = period_codes(arc["period"]) if any(r["every"] != "year" for r in rules) else (None, None)
+        missing = []
+        for rule in rules:
+            labels = LABELS[rule["every"]]
+            hit = glob_mask(arc["category"], [rule["category"]]).to_numpy() & known
+            if rule["every"] == "year":
+                pos = np.zeros(len(arc), dtype="int64")
+            else:  # a monthly report of a quarter's last month does not count for the quarter
+                lut = np.array([labels.index(x) if x in labels else -1 for x in plabels], dtype="int64")
+                pos = lut[pcode]
+                hit &= pos >= 0
+            yr = np.where(hit, year, y0).astype("int64") - y0
+            present = np.unique((group[hit] * span + yr[hit]) * len(labels) + pos[hit])
+            req = ((req_group * span + (req_year - y0))[:, None] * len(labels) + np.arange(len(labels))).ravel()
+            gone = req[~np.isin(req, present)]
+            missing.append((rule["category"], labels, gone))
+        frames = []
+        for category, labels, gone in missing:
+            if not len(gone):
+                continue
+            label, rest = gone % len(labels), gone // len(labels)
+            frame = {"fiscal_year": (rest % span + y0).astype("int64")}
+            rest //= span
+            for k, u in zip(reversed(keys), reversed(uniques), strict=True):
+                frame[k] = pd.Series(u).iloc[rest % len(u)].fillna("").astype("str").to_numpy()
+                rest //= len(u)
+            frame.update(category=category, period=np.array(labels, dtype=object)[label])
+            frames.append(pd.DataFrame(frame))
+        if not frames:
+            return concat_findings([])
+        gaps = pd.concat(frames, ignore_index=True)
+        name = gaps[keys].agg("/".join, axis=1) if keys else pd.Series("", index=gaps.index)
+        where = name + "/" + gaps["fiscal_year"].astype("str") + "/" + gaps["category"] + "/" + gaps["period"]
         return emit(gaps, code="period_missing", subject="period:" + where,
                     message="no " + gaps["category"] + " archived for " + where,
                     evidence=[*keys, "fiscal_year", "category", "period"])
 
-    def _years(self, base: pd.DataFrame) -> pd.DataFrame:
-        """Every (group, fiscal year) that must be complete."""
-        keys = self.params["group_by"]
-        groups = base[keys].drop_duplicates()
+    def _years(self, group: np.ndarray, year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every (group code, fiscal year) that must be complete: the listed ``years``, else
+        each group's first to last archived year."""
+        groups = np.unique(group)
         if self.params["years"]:
-            return groups.merge(pd.DataFrame({"fiscal_year": self.params["years"]}), how="cross")
-        span = base.dropna(subset=["fiscal_year"]).groupby(keys, dropna=False)["fiscal_year"].agg(["min", "max"])
+            listed = np.array(self.params["years"], dtype="int64")
+            return np.repeat(groups, len(listed)), np.tile(listed, len(groups))
+        span = pd.Series(year).groupby(group).agg(["min", "max"])
         lengths = (span["max"] - span["min"] + 1).to_numpy(dtype="int64")
-        out = span.index.to_frame(index=False).loc[np.repeat(np.arange(len(span)), lengths)].reset_index(drop=True)
         starts = np.repeat(span["min"].to_numpy(dtype="int64"), lengths)
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        out["fiscal_year"] = starts + offsets
-        return out
+        return np.repeat(span.index.to_numpy(dtype="int64"), lengths), starts + offsets
 
     def _ids(self, arc: pd.DataFrame) -> list[pd.DataFrame]:
         ids = arc["archive_id"]
