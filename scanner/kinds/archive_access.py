@@ -1,6 +1,6 @@
 """archive_access — archives used only by people who hold an archive permission at the time.
 
-会计档案管理办法 第二十条 (查阅、复制、借出 need approval and a register) and DA/T 94-2022
+会计档案管理办法 第十三条 (查阅、复制、借出 need approval and a register) and DA/T 94-2022
 (利用 controls): every ``access_log`` event of the judged ``actions`` (view, download,
 print, export) needs the actor to hold, at the event's instant, a permission matching
 ``permissions`` (globs, default ``archive.*``) through a grant that was given on or

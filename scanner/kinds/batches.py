@@ -1,6 +1,6 @@
 """handover_batches — each handover batch holds what its list (移交清册) declares.
 
-会计档案管理办法 第十条 and DA/T 94-2022 require a handover list for every transfer
+会计档案管理办法 第十二条 and DA/T 94-2022 require a handover list for every transfer
 to the archives; DA/T 70 checks the transferred set against it (完整性/总件数相符性,
 总字节数相符性). ``batches`` (batch_id, declared_count, declared_bytes, …) is the
 register; ``archives.batch_id`` says which batch carried each archive.

@@ -1,6 +1,6 @@
 """archive_borrowing — the borrow register (借阅登记) is complete and kept.
 
-会计档案管理办法 第二十条: archives lent out need approval and a register, and come
+会计档案管理办法 第十三条: archives lent out need approval and a register, and come
 back on time. ``borrows`` (borrow_id, archive_id, borrower, approved_by, borrowed_at,
 due_at, returned_at) is the register. DA/T 70 安全性/过程安全性.
 
