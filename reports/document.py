@@ -72,6 +72,7 @@ FINDING_COLUMNS: tuple[tuple[str, str, int], ...] = (
     ("baseline", "baseline", 10),
     ("waiver", "waiver", 30),
     ("location", "location", 20),
+    ("dat70", "dat70", 24),
     ("evidence", "evidence", 60),
 )
 
@@ -163,5 +164,6 @@ class View:
             get("baseline"),
             waiver_text(waiver) if waiver else None,
             location_text(location) if location else None,
+            get("dat70"),
             get("evidence") or None,
         ]

@@ -30,6 +30,7 @@ from xlsxwriter.worksheet import Worksheet
 from ledgerguard.scanner.contract import Finding
 from ledgerguard.scanner.fsutil import atomic_file
 
+from . import fourfold
 from .base import FORMATS, Reporter
 from .document import FINDING_COLUMNS, SEVERITIES, View
 from .i18n import localized
@@ -278,6 +279,22 @@ def _write_controls(book: _Book) -> None:
     book.table(book.sheet("sheet_controls"), 0, headers, rows, [12, 40, 40, 24, 12, 60])
 
 
+def _write_fourfold(book: _Book) -> None:
+    """四性检测: one row per DA/T 70 item; the Findings sheet's DA/T 70 column filters to its findings."""
+    view, L = book.view, book.labels
+    if not fourfold.applies(view.doc):
+        return
+    headers = [L["fourfold_property"], L["fourfold_item"], L["fourfold_check"], L["status"], L.st("pass"),
+               L.st("fail"), L.st("not_checked"), L["findings"], L["fourfold_reason"]]
+    rows = (
+        [heading, i.name, i.check, L.st(i.state), i.count("pass"), i.count("fail"),
+         i.count("not_checked"), len(i.findings), i.reason]
+        for heading, items in fourfold.table(view.doc, view.lang) for i in items
+    )
+    ws = book.wb.add_worksheet(L["fourfold"].split(" ")[0].split("(")[0])
+    book.table(ws, 0, headers, rows, [22, 22, 60, 12, 8, 8, 10, 10, 60])
+
+
 def _write_waivers(book: _Book) -> None:
     view, L = book.view, book.labels
     headers = [L[k] for k in ("policy", "subject", "expires", "status", "matched", "reason", "approved_by")]
@@ -337,6 +354,7 @@ class ExcelReporter(Reporter):
         with atomic_file(path, "wb") as fh:
             book = _Book(fh, view)
             _write_summary(book)
+            _write_fourfold(book)
             _write_findings(book, "sheet_findings", view.sorted_findings())
             _write_policies(book)
             _write_controls(book)

@@ -32,6 +32,7 @@ from markupsafe import Markup
 from ledgerguard.scanner.contract import severity_key
 from ledgerguard.scanner.fsutil import atomic_file
 
+from . import fourfold
 from .base import FORMATS, Reporter
 from .document import SEVERITIES, SEVERITY_RANK, View, location_text, waiver_text
 from .i18n import localized
@@ -45,6 +46,7 @@ EVIDENCE_KEYS = 40  # evidence entries shown per finding
 EVIDENCE_CELL = 300  # characters of evidence in the findings table
 RESOLVED_ROWS = 1000
 CHART_POLICIES = 15
+FOURFOLD_ROWS = 50  # findings listed under each 四性检测 item (all are in the findings table)
 
 
 def _finalize(value: Any) -> Any:
@@ -234,6 +236,8 @@ def _context(view: View) -> dict[str, Any]:
             )
             for c in view.controls
         ],
+        "fourfold": fourfold.table(view.doc, view.lang) if fourfold.applies(view.doc) else [],
+        "fourfold_rows": FOURFOLD_ROWS,
         "waivers": view.waivers,
         "baseline": baseline,
         "has_baseline": bool(baseline or view.resolved),

@@ -140,6 +140,17 @@ _EN: dict[str, str] = {
     "st_existing": "existing",
     "st_resolved": "resolved",
     "st_waiver_expired": "waiver expired",
+    "st_not_checked": "not checked",
+    "fourfold": "四性检测 (DA/T 70)",
+    "fourfold_intro": "DA/T 70-2018 items by property. A check is one finding code of one policy: it passes when "
+                      "the policy ran without such findings, fails with open findings, and is not checked when the "
+                      "policy did not run. Items no data can show are listed as not checked, with the reason.",
+    "fourfold_property": "Property",
+    "fourfold_item": "Item",
+    "dat70": "DA/T 70 item",
+    "fourfold_check": "What is checked",
+    "fourfold_checks": "Checks",
+    "fourfold_reason": "Not checked because",
 }
 
 _ZH: dict[str, str] = {
@@ -269,6 +280,16 @@ _ZH: dict[str, str] = {
     "st_existing": "既有",
     "st_resolved": "已解决",
     "st_waiver_expired": "豁免已过期",
+    "st_not_checked": "未检测",
+    "fourfold": "四性检测(DA/T 70)",
+    "fourfold_intro": "按 DA/T 70-2018 的四性逐项列出。一项检查即一条策略的一个发现代码:策略运行且无此类发现为通过,"
+                      "有未关闭的发现为不通过,策略未运行为未检测。数据无法证明的项目列为未检测并说明原因。",
+    "fourfold_property": "属性",
+    "fourfold_item": "检测项目",
+    "dat70": "DA/T 70 检测项目",
+    "fourfold_check": "检测内容",
+    "fourfold_checks": "检查",
+    "fourfold_reason": "未检测原因",
 }
 
 _LABELS = {"en": _EN, "zh": _ZH}

@@ -58,6 +58,7 @@ class Finding(TypedDict):
     baseline: str | None  # one of BASELINE_STATES, None without --baseline
     key: str | None  # tells apart findings of one code on one subject
     location: dict[str, Any] | None  # file / line / column of the change that caused it (gate)
+    dat70: str | None  # the DA/T 70 四性检测 item an archive finding shows, "property/item"
 
 
 @dataclass

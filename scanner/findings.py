@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from . import __version__
 from .contract import FAIL, FORMAT, NO_VERDICT, SEVERITIES, Finding, PolicyOutcome, is_failing, verdict
 from .exitcodes import ExitCode
-from .kinds.base import FINDING_COLUMNS, coverage_warnings
+from .kinds.base import FINDING_COLUMNS, KINDS, coverage_warnings
 from .policy import PolicyPack
 from .snapshot import Snapshot
 
@@ -31,6 +31,7 @@ def finding_records(pol: Policy, frame: pd.DataFrame) -> list[Finding]:
     """A kind's findings frame as the policy's finding records (duplicates of one id collapse)."""
     columns = (frame[c].tolist() for c in FINDING_COLUMNS)
     out: dict[str, Finding] = {}
+    items = KINDS.get(pol.kind).dat70
     for code, subject, person_id, message, evidence, key, severity in zip(*columns, strict=True):
         key = key if isinstance(key, str) and key else None  # NaN/None/"" = no key
         fid = finding_id(pol.id, subject, code, key)
@@ -51,6 +52,7 @@ def finding_records(pol: Policy, frame: pd.DataFrame) -> list[Finding]:
             "baseline": None,
             "key": key,
             "location": None,
+            "dat70": items.get(code),
         }
     return list(out.values())
 

@@ -73,7 +73,17 @@ TABLES: dict[str, tuple[Column, ...]] = {
         "*archive_id *category *fiscal_year:int title fonds period created_at:time "
         "archived_at:time path format size_bytes:int sha256 actual_sha256 file_exists:bool status "
         "destroyed_at:time destruction_register_id destruction_approved_by appraised_at:time "
-        "hold:bool disposed_at:time"
+        "hold:bool disposed_at:time "
+        # voucher numbering and handover batches (archive_completeness)
+        "account_set voucher_type voucher_no:int batch_id "
+        # what archive_store reads from the file itself (archive_content)
+        "hash_algorithm extension catalog_format read_error encrypted:bool nonpublic_compression:bool "
+        "pdfa signed:bool xml_beside:bool fixity_checked_at:time path_error"
+    ),
+    "unlisted_files": _cols("*path size_bytes:int format"),
+    "batches": _cols("*batch_id declared_count:int declared_bytes:int handed_over_at:time from_party to_party"),
+    "borrows": _cols(
+        "*borrow_id *archive_id *borrower approved_by *borrowed_at:time due_at:time returned_at:time"
     ),
     "backups": _cols(
         "*backup_id *dataset started_at:time *finished_at:time *status location offsite:bool "

@@ -4,6 +4,7 @@
 
 docs/img/report.png: the demo's report.html in headless Chromium (the same
 DevTools driver the report tests use), top of the page: summary, charts, policies.
+docs/img/fourfold.png: the same page's 四性检测 (DA/T 70) section.
 docs/img/excel-summary.png: the demo's report.xlsx as LibreOffice prints it (xlsx →
 PDF with ``soffice --headless``, first page → PNG with poppler's ``pdftoppm``), so
 the picture is the real workbook rendered by a real spreadsheet program. LibreOffice
@@ -26,7 +27,7 @@ sys.path.insert(0, str(ROOT / "tests" / "reports"))
 from cdp_browser import Browser  # noqa: E402
 
 
-def html_shot(report: Path, out: Path, width: int = 1280, height: int = 1500) -> None:
+def html_shot(report: Path, out: Path, width: int = 1280, height: int = 1500, section: str | None = None) -> None:
     browser = Browser(width=width, height=height)
     try:
         browser.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
@@ -34,6 +35,8 @@ def html_shot(report: Path, out: Path, width: int = 1280, height: int = 1500) ->
         browser.open(report)
         if browser.eval("document.documentElement.getAttribute('data-ready')") != "1":
             raise SystemExit("the report's script did not run")
+        if section:  # e.g. "fourfold": that section at the top of the picture
+            browser.eval(f"document.getElementById('{section}').scrollIntoView(); window.scrollBy(0, -40)")
         browser.screenshot(out)
     finally:
         browser.close()
@@ -74,8 +77,9 @@ def main() -> None:
             if res.returncode not in (0, 1):
                 raise SystemExit(res.stderr)
         html_shot(demo / "report.html", IMG / "report.png")
+        html_shot(demo / "report.html", IMG / "fourfold.png", height=1100, section="fourfold")
         excel_shot(demo / "report.xlsx", IMG / "excel-summary.png", args.excel_height)
-    for name in ("report.png", "excel-summary.png"):
+    for name in ("report.png", "fourfold.png", "excel-summary.png"):
         print(f"wrote {IMG / name} ({(IMG / name).stat().st_size:,} bytes)")
 
 

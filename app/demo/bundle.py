@@ -66,6 +66,7 @@ CATALOG_COLUMNS = {
     "文件格式": "format", "归档哈希": "sha256", "状态": "status", "销毁时间": "destroyed_at",
     "销毁清册号": "destruction_register_id", "销毁批准人": "destruction_approved_by", "鉴定时间": "appraised_at",
     "冻结": "hold", "资产处置日期": "disposed_at",
+    "账套": "account_set", "凭证字": "voucher_type", "凭证号": "voucher_no", "移交批次": "batch_id",
 }
 CATALOG_STATUS = {"在库": "active", "已销毁": "destroyed", "已移交": "transferred"}
 YES_NO = {"true": "是", "false": "否"}
@@ -211,9 +212,34 @@ def _archive(root: Path, archives: pd.DataFrame) -> None:
         path = root / row["path"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(archive_file(row, tampered=tampered))
+    _unlisted(root, archives)
     catalog = archives.copy()
+    catalog["format"] = catalog["catalog_format"].fillna(catalog["format"])  # the catalog's claim
     catalog["hold"] = catalog["hold"].map(YES_NO)
     _write_csv(root / "catalog.csv", _frame(catalog, CATALOG_COLUMNS, {"status": CATALOG_STATUS}))
+
+
+def _unlisted(root: Path, archives: pd.DataFrame) -> None:
+    """The scan left in the archive folder with no catalog row (``DemoOrg.unlisted_files``)."""
+    year = str(int(archives["fiscal_year"].astype(int).max()))
+    path = root / year / "scan-unfiled.pdf"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(archive_file({"archive_id": "unfiled", "fiscal_year": "", "period": "", "title": "scan",
+                                   "format": "pdf"}))
+
+
+def _register_sources() -> list[str]:
+    """The handover lists and the borrow register: spreadsheets the archives office keeps."""
+    return [
+        "  - name: handover-lists          # 移交清册: what each handover batch declares",
+        "    kind: file",
+        "    path: handover-lists.csv",
+        "    table: batches",
+        "  - name: borrow-register         # 借阅登记簿",
+        "    kind: file",
+        "    path: borrow-register.csv",
+        "    table: borrows",
+    ]
 
 
 def _yaml_map(mapping: dict[str, str], indent: int) -> str:
@@ -285,10 +311,12 @@ def _sources_yaml(repos: list[tuple[str, str, bool]], held: dict[str, list[str]]
         "    kind: archive_store",
         "    catalog: archive/catalog.csv",
         "    root: archive",
+        "    record_fixity_time: false       # the demo's snapshots stay identical run after run",
         "    columns:",
         _yaml_map(CATALOG_COLUMNS, 6),
         "    values:",
         _values("状态", CATALOG_STATUS, 6),
+        *_register_sources(),
     ]
     for location, dataset, offsite in repos:
         parts += [
@@ -325,6 +353,8 @@ def write_sources(out_dir: Path, as_of: dt.date) -> Path:
         _write_csv(tmp / "access-reviews.csv", _frame(tables["reviews"], REVIEW_COLUMNS,
                                                       {"decision": REVIEW_DECISIONS}))
         _archive(tmp / "archive", tables["archives"])
+        _write_csv(tmp / "handover-lists.csv", tables["batches"])
+        _write_csv(tmp / "borrow-register.csv", tables["borrows"])
         repos = _backups(tmp / "backup", tables["backups"])
         (tmp / "sources.yaml").write_text(_sources_yaml(repos, held), encoding="utf-8")
     return out_dir / "sources.yaml"

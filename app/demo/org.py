@@ -445,7 +445,10 @@ class DemoOrg:
                 for v in range(1, volumes + 1):
                     seq += 1
                     rows.append(self._archive(year, seq, category, title, v, volumes))
+        self._number_archives(rows)
+        self._plant_archive_files(rows)
         self._plant_archives(rows)
+        self._describe_archive_files(rows)
         return rows
 
     def _archive(self, year: int, seq: int, category: str, title: str, v: int, volumes: int) -> dict:
@@ -528,6 +531,100 @@ class DemoOrg:
         r = by[(str(y0 - 1), "原始凭证", f"{y0 - 1}-11")]
         r.update(file_exists="false", actual_sha256=None)
 
+    # ── archives: numbering, handover batches and what the files themselves show ─────
+    def _number_archives(self, rows: list[dict]) -> None:
+        """One account set; vouchers numbered per month (one volume = voucher 1); each year's
+        archives handed over in one batch the next spring. Planted: the vouchers of one month
+        of two years ago were never archived, and a month of last year misses voucher 3."""
+        y0 = self.as_of.year
+        for r in rows:
+            r["account_set"] = "001"
+            year = int(r["fiscal_year"])
+            r["batch_id"] = f"YJ-{year + 1}" if year >= y0 - ELECTRONIC_YEARS else None
+            if r["category"] == "记账凭证":
+                r.update(voucher_type="记", voucher_no="1")
+        gone = next(r for r in rows if r["category"] == "记账凭证" and r["period"] == f"{y0 - 2}-09")
+        rows.remove(gone)
+        may = next(r for r in rows if r["category"] == "记账凭证" and r["period"] == f"{y0 - 1}-05")
+        for no in (2, 4):  # 3 is missing
+            rows.append({**may, "archive_id": f"{may['archive_id']}-{no}", "voucher_no": str(no),
+                         "path": may["path"].replace(".ofd", f"-{no}.ofd"), "title": may["title"] + f"（第{no}号）"})
+
+    def _plant_archive_files(self, rows: list[dict]) -> None:
+        """Files only their content tells apart (``archive_file`` makes them): annual reports in
+        PDF/A but one; a monthly report encrypted with a password; a ledger that is a ZIP named
+        .pdf; and a real XML e-invoice (数电票) among last year's original vouchers."""
+        y0 = self.as_of.year
+        for r in rows:
+            if r["category"] == "年度财务会计报告" and r["fiscal_year"] != str(y0 - 2):
+                r["demo_file"] = "pdfa"
+        by = {(r["fiscal_year"], r["category"], r["period"]): r for r in rows}
+        by[(str(y0 - 1), "月度、季度、半年度财务会计报告", f"{y0 - 1}-04")]["demo_file"] = "encrypted"
+        by[(str(y0 - 1), "明细账", str(y0 - 1))]["demo_file"] = "zip"
+        invoice = by[(str(y0 - 1), "原始凭证", f"{y0 - 1}-12")]
+        rows.append({**invoice, "archive_id": f"A-{y0 - 1}-9001",
+                     "title": f"{COMPANY} {y0 - 1}年12月电子发票（数电票）",
+                     "path": f"{y0 - 1}/A-{y0 - 1}-9001.xml", "format": "xml", "demo_file": "einvoice"})
+
+    def _describe_archive_files(self, rows: list[dict]) -> None:
+        """What archive_store reads from each file, so the generated tables equal a collect; the
+        handover lists declare what was handed over, before the tampering and the loss."""
+        self.handover: dict[str, list[int]] = {}
+        for r in rows:
+            if r.get("batch_id"):
+                t = self.handover.setdefault(r["batch_id"], [0, 0])
+                t[0] += 1
+                t[1] += int(r.get("size_bytes") or 0)
+        for r in rows:
+            r["extension"] = r["path"].rsplit(".", 1)[1]
+            r["catalog_format"] = r["format"]
+            if r["status"] != "active" or r["file_exists"] != "true":
+                r["size_bytes"] = None  # archive_store measures files it finds only
+                continue
+            if r["actual_sha256"] != r["sha256"]:  # the altered PDF is longer now
+                r["size_bytes"] = str(len(archive_file(r, tampered=True)))
+            kind = r.get("demo_file")
+            if r["format"] == "pdf":
+                r.update(encrypted="false", pdfa="2B" if kind == "pdfa" else "", signed="false")
+            if kind == "encrypted":
+                r.update(encrypted="true", pdfa=None, signed=None,
+                         read_error="encrypted with a password: cannot be opened")
+            elif kind == "zip":
+                r.update(format="zip", encrypted="false", nonpublic_compression="false", pdfa=None, signed=None)
+
+    def unlisted_files(self) -> list[dict]:
+        """A scan left in the archive folder with no catalog row."""
+        data = archive_file({"archive_id": "unfiled", "fiscal_year": "", "period": "", "title": "scan",
+                             "format": "pdf"})
+        return [{"path": f"{self.as_of.year - 1}/scan-unfiled.pdf", "size_bytes": str(len(data)), "format": "pdf"}]
+
+    def _batches(self) -> list[dict]:
+        """The handover lists (移交清册): counts and bytes as handed over; one list declares a
+        file more than its batch holds."""
+        totals = self.handover
+        out = [{"batch_id": b, "declared_count": str(n), "declared_bytes": str(size),
+                "handed_over_at": f"{b[3:]}-03-31", "from_party": self.fm.person_id,
+                "to_party": self.archivist.person_id} for b, (n, size) in sorted(totals.items())]
+        out[-2]["declared_count"] = str(int(out[-2]["declared_count"]) + 1)
+        return out
+
+    def _borrows(self, log: list[dict]) -> list[dict]:
+        """The borrow register for the access log's borrow events, approved by the archivist.
+        Planted: one borrow never registered, one approved by the borrower, one without
+        approval, and one overdue."""
+        borrows = [e for e in log if e["action"] == "borrow"]
+        out = []
+        for i, e in enumerate(borrows[1:], 1):  # the first borrow event has no register entry
+            day = dt.date.fromisoformat(e["at"][:10])
+            out.append({"borrow_id": f"JY-{i:04d}", "archive_id": e["archive_id"], "borrower": e["actor"],
+                        "approved_by": self.archivist.person_id, "borrowed_at": day.isoformat(),
+                        "due_at": (day + dt.timedelta(days=30)).isoformat(),
+                        "returned_at": min(day + dt.timedelta(days=7), self.ago(1)).isoformat()})
+        out[0]["approved_by"] = out[0]["borrower"]
+        out[1]["approved_by"] = None
+        out[2].update(due_at=self.ago(3).isoformat(), returned_at=None)
+        return out
+
     # ── activity: reviews, logins, archive access, backups ──────────────────────
     def _logins(self) -> list[dict]:
         rows = []
@@ -588,11 +685,14 @@ class DemoOrg:
         readers = [p for p in self.people if p.department == "财务部" and p.status == "active"]
         rows = []
         for days in range(60, 0, -1):
+            hired = [p for p in readers if p.hired <= self.ago(days)]  # nobody reads before joining
             for _ in range(self.rng.randint(2, 8)):
-                rows.append((self.ago(days), self.rng.choice(readers).person_id, self.rng.choice(recent),
+                rows.append((self.ago(days), self.rng.choice(hired).person_id, self.rng.choice(recent),
                              self.rng.choices(("view", "download", "print", "export", "borrow"), (70, 15, 8, 4, 3))[0]))
         rows += [(self.ago(8), self.gone_cashier.person_id, recent[5], "view"),
                  (self.ago(6), self.gone_cashier.person_id, recent[9], "download")]
+        outsider = next(p for p in self.people if p.department == "销售部" and p.status == "active")
+        rows.append((self.ago(4), outsider.person_id, recent[2], "export"))  # holds no archive permission
         rows.sort(key=lambda r: r[0])
         return [{"event_id": f"E-{i:06d}", "archive_id": aid, "actor": actor, "action": action,
                  "at": ts(day, 9 + i % 8, i % 60)}
@@ -657,6 +757,7 @@ class DemoOrg:
         } for a in self.accounts]
         self._renumber_changes()
         handovers, handover_backups = self._handovers()
+        access_log = self._access_log()
         role_permissions = [{
             "system": system, "role": role, "permission": perm, "effect": "allow",
             "description": PERMISSION_TEXT[perm.split(".")[0]],
@@ -664,8 +765,10 @@ class DemoOrg:
         frames = {
             "identities": identities, "accounts": accounts, "grants": self.grants,
             "role_permissions": role_permissions, "changes": self.changes, "reviews": self._reviews(),
-            "logins": logins, "archives": self.archives, "access_log": self._access_log(),
+            "logins": logins, "archives": self.archives, "access_log": access_log,
             "backups": self._backups() + handover_backups, "handovers": handovers,
+            "batches": self._batches(), "borrows": self._borrows(access_log),
+            "unlisted_files": self.unlisted_files(),
         }
         return {name: pd.DataFrame(rows).astype("str").where(pd.DataFrame(rows).notna())
                 for name, rows in frames.items()}
@@ -686,7 +789,19 @@ def freeze_days(as_of: dt.date, business_days: int = 2) -> tuple[dt.date, dt.dat
 
 
 def archive_file(row: dict, tampered: bool = False) -> bytes:
-    """The archived document itself: a tiny but real PDF, OFD (a ZIP with OFD.xml) or XML."""
+    """The archived document itself: a tiny but real PDF, OFD (a ZIP with OFD.xml) or XML;
+    ``demo_file`` asks for one of the files only their content tells apart (see
+    ``DemoOrg._plant_archive_files``)."""
+    kind = row.get("demo_file")
+    if kind in ("pdfa", "encrypted"):
+        return _pikepdf_file(row, pdfa=kind == "pdfa", password="demo" if kind == "encrypted" else None)
+    if kind == "zip":
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(zipfile.ZipInfo("ledger.txt", date_time=(2020, 1, 1, 0, 0, 0)), row["title"].encode())
+        return out.getvalue()
+    if kind == "einvoice":
+        return _einvoice(row)
     ident = f"{row['archive_id']} {row['fiscal_year']} {row['period']}"
     body = f"{row['title']}\n{ident}\n{'amended' if tampered else 'original'}"
     if row["format"] == "pdf":
@@ -729,3 +844,33 @@ def archive_file(row: dict, tampered: bool = False) -> bytes:
 def build_tables(as_of: dt.date) -> dict[str, pd.DataFrame]:
     """Every snapshot table of the demo organisation for ``as_of`` (deterministic)."""
     return DemoOrg(as_of).tables()
+
+
+def _pikepdf_file(row: dict, *, pdfa: bool, password: str | None) -> bytes:
+    """A PDF written by pikepdf: with the PDF/A-2B claim in its XMP (pdfaid), or encrypted
+    (RC4, no random IV) — both byte-for-byte the same on every call (static_id)."""
+    import pikepdf  # only the demo's special files need it
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    pdf.docinfo["/Title"] = f"{row['archive_id']} {row['title']}"
+    if pdfa:
+        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
+            meta["pdfaid:part"] = "2"
+            meta["pdfaid:conformance"] = "B"
+    out = io.BytesIO()
+    encryption = pikepdf.Encryption(owner="demo-owner", user=password, R=3, aes=False, metadata=False) \
+        if password else False
+    pdf.save(out, static_id=True, encryption=encryption)
+    return out.getvalue()
+
+
+def _einvoice(row: dict) -> bytes:
+    """An XML e-invoice (数电票) in the shape of the tax authority's files, signed with XML-DSig."""
+    number = f"{row['fiscal_year']}3100000000{row['archive_id'][-4:]}"
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<EInvoice><Header><EIid>{number}</EIid>'
+            f'<InvoiceType>数电票（增值税专用发票）</InvoiceType></Header><EInvoiceData><BuyerInformation>'
+            f'<BuyerName>{COMPANY}</BuyerName></BuyerInformation><BasicInformation><TotalTax-includedAmount>'
+            f'11300.00</TotalTax-includedAmount></BasicInformation></EInvoiceData>'
+            f'<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignatureValue>'
+            f'TUlJQ0RUQ0NBYmFnQXdJQkFnSUpBTmRlbW8=</ds:SignatureValue></ds:Signature></EInvoice>\n').encode()

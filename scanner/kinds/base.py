@@ -53,6 +53,9 @@ class PolicyKind:
     tables: ClassVar[tuple[str, ...]] = ()
     #: finding code → one-line meaning (docs and `policies show`)
     codes: ClassVar[dict[str, str]] = {}
+    #: finding code → the DA/T 70-2018 四性检测 item it shows, "property/item" (e.g.
+    #: "完整性/元数据完整性"); every finding record carries it as ``dat70`` (docs/findings.md)
+    dat70: ClassVar[dict[str, str]] = {}
     params_schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
     #: the kind compares the snapshot with an earlier one (``scan --previous-snapshot``,
     #: ``Context.previous_table``); without it the kind says what it could not check

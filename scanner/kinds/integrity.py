@@ -33,7 +33,13 @@ LEFT_CUSTODY = ("destroyed", "transferred")
 EVIDENCE = ["category", "fiscal_year", "path", "format", "sha256", "actual_sha256", "file_exists", "status"]
 
 
-def _subject(rows: pd.DataFrame) -> pd.Series:
+def in_custody(arc: pd.DataFrame) -> pd.Series:
+    """Archives still held: like retention_period, a destroyed_at date means destroyed
+    whatever the status says."""
+    return ~arc["status"].astype("str").str.strip().str.lower().isin(LEFT_CUSTODY) & arc["destroyed_at"].isna()
+
+
+def archive_subject(rows: pd.DataFrame) -> pd.Series:
     return "archive:" + rows["archive_id"].astype("str")
 
 
@@ -69,6 +75,11 @@ class ArchiveIntegrity(PolicyKind):
         "format_not_allowed": "format is empty or not in allowed_formats",
         "metadata_missing": "required metadata fields are empty",
     }
+    dat70 = {
+        "hash_missing": "真实性/固化信息有效性", "hash_mismatch": "真实性/固化信息有效性",
+        "not_verified": "真实性/固化信息有效性", "file_missing": "真实性/元数据与内容关联一致性",
+        "format_not_allowed": "可用性/内容数据格式合规性", "metadata_missing": "完整性/元数据完整性",
+    }
     params_schema = {
         "type": "object",
         "properties": {
@@ -97,9 +108,7 @@ class ArchiveIntegrity(PolicyKind):
                                    "named in required_fields")
         # only the columns findings use: every finding's rows are taken from this frame
         arc = arc[list(dict.fromkeys(["archive_id", *EVIDENCE, "destroyed_at", *self.params["required_fields"]]))]
-        # like retention_period, a destroyed_at date means destroyed whatever the status says
-        custody = (~arc["status"].astype("str").str.strip().str.lower().isin(LEFT_CUSTODY)
-                   & arc["destroyed_at"].isna())
+        custody = in_custody(arc)
         recorded, actual = blank(arc["sha256"]), blank(arc["actual_sha256"])
         exists = arc["file_exists"]
         fmt = arc["format"].astype("str").str.strip().str.lower()
@@ -116,7 +125,7 @@ class ArchiveIntegrity(PolicyKind):
              + ", ".join(allowed)),
         ]
         severity = {"not_verified": self.params["not_verified_severity"]}
-        parts = [emit_where(arc, mask, code=code, message=message, subject=_subject, evidence=EVIDENCE,
+        parts = [emit_where(arc, mask, code=code, message=message, subject=archive_subject, evidence=EVIDENCE,
                             severity=severity.get(code))
                  for code, mask, message in checks]
         parts.append(self._metadata(arc))
@@ -134,7 +143,7 @@ class ArchiveIntegrity(PolicyKind):
         pattern = empty.loc[rows.index].to_numpy() @ (1 << np.arange(len(fields)))
         names = {int(b): [f for i, f in enumerate(fields) if int(b) >> i & 1] for b in np.unique(pattern)}
         missing = pd.Series(pattern, index=rows.index).map(names)
-        return emit(rows, code="metadata_missing", subject=_subject(rows),
+        return emit(rows, code="metadata_missing", subject=archive_subject(rows),
                     message=_name(rows) + " lacks " + missing.str.join(", "),
                     evidence={"missing_fields": missing, "category": rows["category"],
                               "fiscal_year": rows["fiscal_year"]})

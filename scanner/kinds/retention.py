@@ -77,6 +77,9 @@ class RetentionPeriod(PolicyKind):
         "due_for_appraisal": "active, retention period over, not yet appraised (info)",
         "unknown_category": "category not in the schedule",
     }
+    dat70 = {**dict.fromkeys(("destroyed_early", "destroyed_on_hold", "destruction_undocumented",
+                              "destroyed_before_appraisal", "due_for_appraisal"), "安全性/过程安全性"),
+             "unknown_category": "真实性/元数据值域符合度"}
     params_schema = {
         "type": "object",
         "properties": {

@@ -138,7 +138,7 @@ def test_damaged_cache_only_costs_a_reread(store):
     out = c.collect()["archives"].set_index("path")
     assert c.files_read == len(files)
     assert out.loc["2015/scan.png", "actual_sha256"] == hashlib.sha256(PNG).hexdigest()
-    assert json.loads((tmp_path / "cache" / "hashes.json").read_text())["format"] == "ledgerguard-hash-cache/1"
+    assert json.loads((tmp_path / "cache" / "hashes.json").read_text())["format"] == "ledgerguard-hash-cache/2"
 
 
 def test_bad_catalog_row_names_file_row_and_column(store, cli):

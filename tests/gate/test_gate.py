@@ -217,6 +217,8 @@ def test_every_action_under_the_built_in_pack(cli, tmp_path):
                     "signed_by_supervisor": "是"}],
         backups=[{"backup_id": "B-1", "dataset": "erp-db", "finished_at": "2025-06-30T02:00:00+08:00",
                   "status": "success", "verify_status": "success"}],
+        # the use-of-archives policy judges access events against the access a change alters
+        access_log=[{"event_id": "E-1", "archive_id": "A-1", "actor": "P3", "action": "view", "at": "2026-10-01"}],
         # wangwu administers the ERP (a privileged permission: MFA is judged on the new rows too)
         grants=[*tables["grants"], {"system": "erp", "account_id": "wangwu", "role": "sys_admin"}],
         role_permissions=[*tables["role_permissions"],

@@ -125,6 +125,14 @@ SPEC_5_CODES = {
     "unrecorded_change": {"grant_without_change", "grant_appeared_without_change", "account_enabled_without_change",
                           "grant_removed_without_revoke", "previous_snapshot_missing"},
     "period_close_freeze": {"change_in_freeze", "handover_in_freeze"},
+    # issue 16 (electronic archives); SPEC §5's table is for the coordinator to extend
+    "archive_content": {"format_mismatch", "unreadable", "encrypted", "nonpublic_compression", "not_pdfa",
+                        "unsigned", "xml_missing", "fixity_stale", "unlisted_file"},
+    "archive_completeness": {"period_missing", "id_duplicate", "id_pattern"},
+    "voucher_continuity": {"voucher_gap", "voucher_duplicate"},
+    "handover_batches": {"batch_count_mismatch", "batch_bytes_mismatch", "batch_unknown"},
+    "archive_access": {"access_without_permission"},
+    "archive_borrowing": {"borrow_unapproved", "borrow_self_approved", "borrow_overdue", "borrow_unregistered"},
 }
 
 

@@ -184,10 +184,10 @@ def _cells(ws) -> list:
 def test_xlsx_sheets_and_values(plain: tuple[dict, Path]) -> None:
     doc, out = plain
     wb = openpyxl.load_workbook(out / "report.xlsx")
-    assert wb.sheetnames == ["概要", "发现项", "策略", "控制点", "豁免", "已解决", "数据来源"]
+    assert wb.sheetnames == ["概要", "四性检测", "发现项", "策略", "控制点", "豁免", "已解决", "数据来源"]
     ws = wb["发现项"]
     assert ws.freeze_panes == "A2"
-    assert ws.auto_filter.ref == f"A1:M{len(doc['findings']) + 1}"
+    assert ws.auto_filter.ref == f"A1:N{len(doc['findings']) + 1}"
     assert ws.max_row == len(doc["findings"]) + 1
     header = [c.value for c in ws[1]]
     assert header[:3] == ["编号", "严重程度", "策略"]
