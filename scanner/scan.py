@@ -46,6 +46,7 @@ def run_scan(
     waivers: list[Waiver] | None = None,
     baseline: dict[str, Any] | None = None,
     jobs: int | None = 1,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble.
 
@@ -63,4 +64,5 @@ def run_scan(
         outcomes=outcomes, findings=findings, packs=packs, snapshot=snapshot,
         as_of=iso(ctx.now), started_at=started, finished_at=clock(),
         fail_on=fail_on, command=command, waivers=waiver_records, resolved=resolved,
+        provenance=provenance,
     )
