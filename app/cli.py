@@ -94,9 +94,12 @@ def split_formats(value: str | list[str] | tuple[str, ...] | None, gate: bool = 
     allowed = report_formats(gate)
     unknown = [n for n in names if n not in allowed]
     if unknown:
+        import difflib
+
+        hints = [f"did you mean {m[0]}?" for n in unknown if (m := difflib.get_close_matches(n, allowed, n=1))]
         raise click.BadParameter(
-            f"unknown format(s) {', '.join(unknown)} (choose from {', '.join(allowed)})",
-            param_hint="'--format'")
+            f"unknown format(s) {', '.join(unknown)} (choose from {', '.join(allowed)})"
+            + (f"; {' '.join(hints)}" if hints else ""), param_hint="'--format'")
     return list(dict.fromkeys(names))
 
 
@@ -118,7 +121,15 @@ def config_data() -> dict[str, Any]:
     return click.get_current_context().find_root().meta.get("ledgerguard.config", {})
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Main(click.Group):
+    """The root group; keeps the command line as given, for the scan's provenance."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ledgerguard.argv"] = ["ledgerguard", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ledgerguard")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of internal errors.")
@@ -277,7 +288,7 @@ def _provenance(as_of: str | None, snapshot: Any, only: tuple[str, ...], skip: t
         if drift:
             warnings.append(drift)
     root = click.get_current_context().find_root()
-    return provenance(["ledgerguard", *sys.argv[1:]], warnings, {"policy": list(only), "skip_policy": list(skip)},
+    return provenance(root.meta["ledgerguard.argv"], warnings, {"policy": list(only), "skip_policy": list(skip)},
                       config=root.meta.get("ledgerguard.config_path"), **files)
 
 
@@ -428,12 +439,15 @@ def collect(sources: str, out: str, partial: bool, fmt: str) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--schema-only", "schema_only", is_flag=True,
+              help="Check the files alone: not whether a sources file's password variables and files exist here.")
 @handle_errors
-def validate(paths: tuple[str, ...]) -> None:
-    """Check policy, waiver, sources and change files; print every problem with its place."""
+def validate(paths: tuple[str, ...], schema_only: bool) -> None:
+    """Check policy, waiver, sources, change and config files (folders: every file below them);
+    print every problem with its place. A findings.json is recognised and described."""
     from .validate import validate_paths
 
-    for line in validate_paths(list(paths)):
+    for line in validate_paths(list(paths), schema_only):
         click.echo(line)
 
 

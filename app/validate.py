@@ -52,6 +52,7 @@ def _kind_of(path: Path) -> str:
 
 
 def _json_kind(path: Path) -> str:
+    from ledgerguard.scanner import snapshot
     from ledgerguard.scanner.contract import FORMAT
 
     try:
@@ -60,8 +61,10 @@ def _json_kind(path: Path) -> str:
         data = None
     if isinstance(data, dict) and data.get("format") == FORMAT:
         return "findings"
-    raise InputError(Problem(f"cannot tell what this file is: a JSON file validate knows is a findings.json "
-                             f"(format {FORMAT!r})", str(path), 1, 1))
+    if isinstance(data, dict) and data.get("format") == snapshot.FORMAT and path.name == "manifest.json":
+        return "snapshot"
+    raise InputError(Problem(f"cannot tell what this file is: the JSON files validate knows are a findings.json "
+                             f"(format {FORMAT!r}) and a snapshot's manifest.json", str(path), 1, 1))
 
 
 def _validate_policies(paths: list[Path], schema_only: bool) -> str:
@@ -162,6 +165,22 @@ def _validate_findings(paths: list[Path], schema_only: bool) -> str:
     return "\n    ".join([f"{len(paths)} findings file(s)", *lines])
 
 
+def _validate_snapshots(paths: list[Path], schema_only: bool) -> str:
+    """A snapshot's manifest.json: the whole snapshot is read and typed, as a scan would."""
+    from ledgerguard.scanner.snapshot import read_snapshot
+
+    problems: list[Problem] = []
+    rows = 0
+    for path in paths:
+        try:
+            rows += sum(len(df) for df in read_snapshot(path.parent).tables.values())
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return f"{len(paths)} snapshot(s), {rows} rows"
+
+
 def _validate_config(paths: list[Path], schema_only: bool) -> str:
     from .config import load_config
 
@@ -182,6 +201,7 @@ VALIDATORS: dict[str, Callable[[list[Path], bool], str]] = {
     "changes": _validate_changes,
     "findings": _validate_findings,
     "config": _validate_config,
+    "snapshot": _validate_snapshots,
     "policy-test": _validate_policy_tests,
 }
 
