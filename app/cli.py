@@ -35,6 +35,11 @@ def report_formats(gate: bool = False) -> list[str]:
     return [name for name, reporter in FORMATS.items() if gate or not reporter.gate_only]
 
 
+def demo_formats() -> list[str]:
+    """The demo writes every format but pdf, which needs a Chromium (``--format pdf`` adds it)."""
+    return [f for f in report_formats() if f != "pdf"]
+
+
 class FormatsOption(click.Option):
     """``--format``: its help lists the registered formats, looked up only when help is shown
     (the report modules are not imported for every command)."""
@@ -611,8 +616,8 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
               help="Folder for the reports; the demo snapshot goes to OUT/snapshot.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
               help="The demo's 'today': its data is generated relative to it. Default: today (Asia/Shanghai).")
-@click.option("--format", "formats", cls=FormatsOption, default=lambda: ",".join(report_formats()),
-              show_default="all of them")
+@click.option("--format", "formats", cls=FormatsOption, default=lambda: ",".join(demo_formats()),
+              show_default="all but pdf")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
               help="Language of report labels.")
 @handle_errors

@@ -122,6 +122,30 @@ def _bars(counts: list[tuple[str, str, int]], width: int = 260) -> dict[str, Any
     return {"bars": bars, "height": len(bars) * 22, "width": width}
 
 
+TREND_WIDTH, TREND_HEIGHT, TREND_LEFT = 520, 160, 40
+
+
+def _trend(view: View) -> dict[str, Any] | None:
+    """Geometry of the trend chart (open findings per severity, one line each, over the
+    scans of ``doc["trend"]``) as inline SVG: no script, so it prints and needs no JS."""
+    trend = view.doc.get("trend") or []
+    if len(trend) < 2:
+        return {"rows": trend, "lines": [], "ticks": []} if trend else None
+    top = max(max(t["open"].values(), default=0) for t in trend) or 1
+    step = TREND_WIDTH / (len(trend) - 1)
+
+    def y(v: int) -> float:
+        return round(TREND_HEIGHT - TREND_HEIGHT * v / top, 1)
+
+    lines = [{"sev": sev, "points": " ".join(f"{round(TREND_LEFT + i * step, 1)},{y(t['open'].get(sev, 0))}"
+                                             for i, t in enumerate(trend))}
+             for sev in SEVERITIES if any(t["open"].get(sev) for t in trend)]
+    ticks = [{"x": round(TREND_LEFT + i * step, 1), "label": str(t["as_of"])[:10]} for i, t in enumerate(trend)]
+    grid = [{"y": y(v), "label": f"{v:,}"} for v in sorted({0, top // 2, top})]
+    return {"rows": trend, "lines": lines, "ticks": ticks, "grid": grid, "left": TREND_LEFT,
+            "width": TREND_LEFT + TREND_WIDTH + 40, "height": TREND_HEIGHT + 40, "bottom": TREND_HEIGHT}
+
+
 def _context(view: View) -> dict[str, Any]:
     L = view.labels
     findings = view.sorted_findings()
@@ -236,6 +260,7 @@ def _context(view: View) -> dict[str, Any]:
         "resolved_total": len(view.resolved),
         "location_text": location_text,
         "waiver_text": waiver_text,
+        "trend": _trend(view),
     }
 
 

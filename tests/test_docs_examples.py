@@ -64,7 +64,8 @@ def shape(data: object) -> str:
 
 def pack_text(policies: str) -> str:
     body = "\n".join("  " + line for line in policies.splitlines())
-    return f"apiVersion: ledgerguard/v1\nkind: PolicyPack\nmetadata: {{name: example, version: 1.0.0}}\npolicies:\n{body}\n"
+    head = "apiVersion: ledgerguard/v1\nkind: PolicyPack\nmetadata: {name: example, version: 1.0.0}\n"
+    return f"{head}policies:\n{body}\n"
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 from conftest import policy_pack, run_findings
-
 from ledgerguard.app.config import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
