@@ -342,7 +342,7 @@ def _notify(doc: dict[str, Any], code: ExitCode, new: int | None, urls: list[str
     from .console import print_warning
     from .notify import notice, send
 
-    message = notice(doc, code, new, config_data()["notify"].get("on") or list(NOTIFY_ON))
+    message = notice(doc, code, new, config_data()["notify"].get("when") or list(NOTIFY_ON))
     if message is None:
         return
     for failure in send(urls, message):
@@ -552,7 +552,11 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
 
     found = {p.id: p for p in all_policies(load_packs(list(paths) or None))}
     if policy_id not in found:
-        raise InputError(Problem(f"no policy {policy_id!r} in the loaded packs"))
+        import difflib
+
+        close = difflib.get_close_matches(policy_id, list(found), n=3)
+        raise InputError(Problem(f"no policy {policy_id!r} in the loaded packs"
+                                 + (f"; did you mean {', '.join(close)}?" if close else "")))
     p = found[policy_id]
     kind = KINDS.get(p.kind)
     click.secho(f"{p.id}  {p.title[lang]}", bold=True)

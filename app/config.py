@@ -55,9 +55,10 @@ SCHEMA: dict[str, Any] = {
                                                 "snapshot's taken_at (default 31)"},
         "notify": {
             "type": "object", "additionalProperties": False, "required": ["urls"],
+            # 'when', not 'on': YAML 1.1 reads a bare 'on' key as true
             "description": "send a message after a scan (apprise URLs from env or files)",
             "properties": {
-                "on": {"type": "array", "items": {"enum": list(NOTIFY_ON)}, "minItems": 1,
+                "when": {"type": "array", "items": {"enum": list(NOTIFY_ON)}, "minItems": 1,
                        "description": "when: fail (verdict FAIL), error (no verdict), new (new findings "
                                       "since the previous scan). Default: all three"},
                 "urls": {"type": "array", "items": _SECRET_REF, "minItems": 1,

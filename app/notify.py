@@ -25,7 +25,7 @@ class Notice:
 
 
 def notice(doc: dict[str, Any], code: ExitCode, new: int | None, on: list[str]) -> Notice | None:
-    """The message for this scan, or None when none of the ``on`` conditions holds.
+    """The message for this scan, or None when none of the ``when`` conditions holds.
 
     ``new``: findings new since the previous scan (history or baseline), None when unknown."""
     reasons = []
