@@ -33,6 +33,7 @@ from ledgerguard.scanner.fsutil import atomic_file
 from .base import FORMATS, Reporter
 from .document import FINDING_COLUMNS, SEVERITIES, View
 from .i18n import localized
+from .messages import evidence_key, evidence_value, message
 from .safe import as_text, spreadsheet_cell
 
 MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
@@ -163,7 +164,7 @@ def _evidence_lines(evidence: Any, lang: str) -> str:
     """Evidence as one ``key: value`` line per entry (JSON is not for reading on paper)."""
     if not isinstance(evidence, dict):
         return as_text(evidence)
-    return "\n".join(f"{k}: {as_text(v)}" for k, v in evidence.items())
+    return "\n".join(f"{evidence_key(k, lang)}: {evidence_value(v, lang)}" for k, v in evidence.items())
 
 
 def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> None:
@@ -174,6 +175,7 @@ def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> Non
     widths = [FINDING_COLUMNS[i][2] for i in order]
     sev_col = keys.index(_SEVERITY_COL)
     evidence_col = keys.index("evidence")
+    message_col = keys.index("message")
     translated = [keys.index(k) for k in _STATUS_COLS]
     formats = [book.wrap if keys[i] in _WRAPPED else book.top for i in order]
     sev_label = {s: L.sev(s) for s in SEVERITIES}
@@ -192,6 +194,8 @@ def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> Non
             values[sev_col] = sev_label.get(severity, severity)
             if values[evidence_col]:
                 values[evidence_col] = _evidence_lines(values[evidence_col], view.lang)
+            if view.lang != "en":
+                values[message_col] = message(finding, view.lang)
             for col in translated:
                 code = values[col]
                 if code:
