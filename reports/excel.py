@@ -112,6 +112,10 @@ class _Book:
         row = start
         for values in rows:
             row += 1
+            lines = max((_lines(v, widths[col]) for col, v in enumerate(values) if isinstance(v, str) and v),
+                        default=1)
+            if lines > 1:
+                ws.set_row(row, min(lines * LINE_POINTS, MAX_ROW_POINTS))
             for col, value in enumerate(values):
                 if col in date_cols and value:
                     self.date_or_text(ws, row, col, value)
@@ -158,6 +162,22 @@ class _Book:
 #: the Findings sheet's wrapped columns (long text) and its column order: the id last,
 #: where a reader of the printed working paper needs it least
 _WRAPPED = ("policy_title", "subject", "message", "waiver", "evidence", "location")
+#: narrower than the on-screen widths of FINDING_COLUMNS: the sheet prints one page wide
+_PRINT_WIDTHS = {"policy_title": 22, "code": 16, "subject": 22, "message": 44, "waiver": 20, "location": 14,
+                 "evidence": 40, "id": 17}
+LINE_POINTS = 15  # the height of one line of 11-point text
+MAX_ROW_POINTS = 409  # Excel's highest row
+
+
+def _lines(text: str, width: int) -> int:
+    """Lines a wrapped cell needs: its own lines, each split by the column width (a CJK
+    character takes two columns). LibreOffice keeps the default height of a row whose
+    height is not written, so the height is set from this."""
+    total = 0
+    for line in text.split("\n"):
+        cols = sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in line)
+        total += max(1, -(-cols // max(width - 1, 1)))
+    return total
 
 
 def _evidence_lines(evidence: Any, lang: str) -> str:
@@ -172,7 +192,8 @@ def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> Non
     keys = [key for key, _, _ in FINDING_COLUMNS]
     order = [i for i, k in enumerate(keys) if k != "id"] + [keys.index("id")]
     headers = [L[FINDING_COLUMNS[i][1]] for i in order]
-    widths = [FINDING_COLUMNS[i][2] for i in order]
+    widths = [_PRINT_WIDTHS.get(FINDING_COLUMNS[i][0], FINDING_COLUMNS[i][2]) for i in order]
+    wrapped = [(col, i, widths[col]) for col, i in enumerate(order) if keys[i] in _WRAPPED]
     sev_col = keys.index(_SEVERITY_COL)
     evidence_col = keys.index("evidence")
     message_col = keys.index("message")
@@ -196,6 +217,10 @@ def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> Non
                 values[evidence_col] = _evidence_lines(values[evidence_col], view.lang)
             if view.lang != "en":
                 values[message_col] = message(finding, view.lang)
+            lines = max(_lines(str(values[i]), width) for _, i, width in wrapped if values[i]) if any(
+                values[i] for _, i, _ in wrapped) else 1
+            if lines > 1:
+                ws.set_row(row, min(lines * LINE_POINTS, MAX_ROW_POINTS))
             for col in translated:
                 code = values[col]
                 if code:
