@@ -175,7 +175,7 @@ def _lines(text: str, width: int) -> int:
     height is not written, so the height is set from this."""
     total = 0
     for line in text.split("\n"):
-        cols = sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in line)
+        cols = len(line) if line.isascii() else sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in line)
         total += max(1, -(-cols // max(width - 1, 1)))
     return total
 
