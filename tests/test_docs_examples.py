@@ -50,13 +50,14 @@ def shape(data: object) -> str:
     if isinstance(data, dict):
         if data.get("kind") == "PolicyPack":
             return "pack"
+        lists_of_records = any(isinstance(v, list) and v and isinstance(v[0], dict) for v in data.values())
+        if set(data) <= set(CONFIG_SCHEMA["properties"]) and not lists_of_records:
+            return "config"
         for key in ("waivers", "sources", "changes"):
             if key in data:
                 return key
         if "must" in data or "must_not" in data:
             return "policy-test"
-        if set(data) <= set(CONFIG_SCHEMA["properties"]):
-            return "config"
         if set(data) & CI_KEYS:
             return "ci"
     return "unknown"
