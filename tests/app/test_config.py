@@ -6,16 +6,13 @@ import json
 import re
 from pathlib import Path
 
+from app_cases import DEPARTURE
+from app_cases import ONE_DEPARTED as TABLES
+
 from conftest import policy_pack, run_findings
 from ledgerguard.app.config import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]
-DEPARTURE = """
-id: ACC-001
-kind: revoke_on_departure
-title: Departed staff keep no enabled account
-severity: critical
-"""
 LATE = """
 id: LATE-001
 kind: revoke_on_departure
@@ -23,10 +20,6 @@ title: Departed staff keep no enabled account (a week's grace)
 severity: low
 params: {grace_days: 7}
 """
-TABLES = {
-    "identities": [{"person_id": "P1", "name": "张三", "status": "departed", "departure_date": "2026-11-20"}],
-    "accounts": [{"system": "erp", "account_id": "zhangsan", "person_id": "P1", "enabled": "true"}],
-}
 
 
 def test_configuration_page_documents_every_key() -> None:

@@ -8,19 +8,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from app_cases import DEPARTURE
+from app_cases import ONE_DEPARTED as TABLES
 
 from conftest import policy_pack
-
-DEPARTURE = """
-id: ACC-001
-kind: revoke_on_departure
-title: Departed staff keep no enabled account
-severity: critical
-"""
-TABLES = {
-    "identities": [{"person_id": "P1", "name": "张三", "status": "departed", "departure_date": "2026-11-20"}],
-    "accounts": [{"system": "erp", "account_id": "zhangsan", "person_id": "P1", "enabled": "true"}],
-}
 
 
 @pytest.fixture
