@@ -20,8 +20,12 @@ from ledgerguard.scanner.contract import FAIL_ON
 from ledgerguard.scanner.errors import InputError, LedgerguardError, Problem
 from ledgerguard.scanner.exitcodes import ExitCode
 
-CONFIG_FILE = "ledgerguard.yaml"
-LANGS = ("en", "zh")
+from .config import CONFIG_FILE, LANGS, load_config
+
+#: config keys that are no command-line option (read from config_data())
+NOT_OPTIONS = ("notify", "max_as_of_drift_days")
+#: the commands that read the config file; a mistake in it does not stop the others
+CONFIG_COMMANDS = ("scan", "gate", "history")
 
 
 def report_formats(gate: bool = False) -> list[str]:
@@ -29,6 +33,11 @@ def report_formats(gate: bool = False) -> list[str]:
     from ledgerguard.reports.base import FORMATS
 
     return [name for name, reporter in FORMATS.items() if gate or not reporter.gate_only]
+
+
+def demo_formats() -> list[str]:
+    """The demo writes every format but pdf, which needs a Chromium (``--format pdf`` adds it)."""
+    return [f for f in report_formats() if f != "pdf"]
 
 
 class FormatsOption(click.Option):
@@ -129,71 +138,53 @@ def split_formats(value: str | list[str] | tuple[str, ...] | None, gate: bool = 
     allowed = report_formats(gate)
     unknown = [n for n in names if n not in allowed]
     if unknown:
+        import difflib
+
+        hints = [f"did you mean {m[0]}?" for n in unknown if (m := difflib.get_close_matches(n, allowed, n=1))]
         raise click.BadParameter(
-            f"unknown format(s) {', '.join(unknown)} (choose from {', '.join(allowed)})",
-            param_hint="'--format'")
+            f"unknown format(s) {', '.join(unknown)} (choose from {', '.join(allowed)})"
+            + (f"; {' '.join(hints)}" if hints else ""), param_hint="'--format'")
     return list(dict.fromkeys(names))
 
 
-CONFIG_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "snapshot": {"type": "string"},
-        "sources": {"type": "string"},
-        "policies": {"type": "array", "items": {"type": "string"}},
-        "waivers": {"type": "string"},
-        "baseline": {"type": "string"},
-        "formats": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "out": {"type": "string"},
-        "fail_on": {"enum": list(FAIL_ON)},
-        "lang": {"enum": list(LANGS)},
-        "as_of": {"type": "string"},
-    },
-}
+def _config_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """The config file's keys → click default_map for scan and gate (flags still win)."""
+    options = {k: v for k, v in data.items() if k not in NOT_OPTIONS}
+    if "formats" in options:
+        options["formats"] = ",".join(split_formats(options["formats"]))
+    for key, param in (("snapshot", "snapshot_dir"), ("policy", "only"), ("skip_policy", "skip")):
+        if key in options:
+            options[param] = options.pop(key)
+    gate_keys = ("sources", "baseline", "history")
+    return {"scan": options, "gate": {k: v for k, v in options.items() if k not in gate_keys},
+            "history": {k: v for k, v in options.items() if k == "history"}}
 
 
-def _config_defaults(path: Path) -> dict[str, Any]:
-    """ledgerguard.yaml → click default_map for scan and gate (flags still win)."""
-    from ledgerguard.scanner.yamlload import load_yaml, validate
-
-    doc = load_yaml(path)
-    if doc.data is None:
-        return {}
-    problems = validate(doc, CONFIG_SCHEMA)
-    if not problems:  # a path with a NUL byte would reach os.stat in click's own parsing
-        problems = [doc.positions.problem((key, *([i] if i is not None else [])),
-                                          f"{key}: a control character is not allowed here")
-                    for key, value in doc.data.items()
-                    for i, item in (enumerate(value) if isinstance(value, list) else [(None, value)])
-                    if isinstance(item, str) and not item.isprintable()]
-    if not problems and "as_of" in doc.data:
-        from ledgerguard.scanner.timeutil import parse_instant
-
-        try:
-            parse_instant(doc.data["as_of"], "UTC")
-        except ValueError:
-            problems = [doc.positions.problem(("as_of",), f"as_of: {doc.data['as_of']!r} is not a date "
-                                                          "(YYYY-MM-DD) or ISO 8601 timestamp")]
-    if problems:
-        raise InputError(problems)
-    data = dict(doc.data)
-    if "formats" in data:
-        try:
-            data["formats"] = ",".join(split_formats(data["formats"]))
-        except click.BadParameter as exc:
-            raise InputError(doc.positions.problem(("formats",), f"formats: {exc.message}")) from None
-    if "snapshot" in data:
-        data["snapshot_dir"] = data.pop("snapshot")
-    return {"scan": data, "gate": {k: v for k, v in data.items() if k != "sources"}}
+def config_data() -> dict[str, Any]:
+    """The loaded config file (empty when there is none): for the keys that are no option."""
+    return click.get_current_context().find_root().meta.get("ledgerguard.config", {})
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class Main(click.Group):
+    """The root group; keeps the command line as given, for the scan's provenance."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ledgerguard.argv"] = ["ledgerguard", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="ledgerguard")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of internal errors.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help=f"Configuration file (docs/configuration.md), read by scan, gate and history. "
+                   f"Default: ./{CONFIG_FILE} when present.")
+@click.option("--color", "color", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="Colours on the terminal. auto: only on a terminal, and never when NO_COLOR is set.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only the result line, failures and errors.")
 @click.pass_context
-def main(ctx: click.Context, verbose: int, debug: bool) -> None:
+def main(ctx: click.Context, verbose: int, debug: bool, config_path: str | None, color: str, quiet: bool) -> None:
     """Policy-as-code compliance scanner for finance-system access and accounting archives.
 
     \b
@@ -202,12 +193,19 @@ def main(ctx: click.Context, verbose: int, debug: bool) -> None:
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    config = Path(CONFIG_FILE)
-    if config.is_file():
-        try:
-            ctx.default_map = _config_defaults(config)
-        except LedgerguardError as exc:
-            ctx.exit(report_error(exc))
+    ctx.color = {"always": True, "never": False}.get(color, False if os.environ.get("NO_COLOR") else None)
+    if ctx.invoked_subcommand not in CONFIG_COMMANDS:
+        return
+    path = config_path or (CONFIG_FILE if Path(CONFIG_FILE).is_file() else None)
+    if path is None:
+        return
+    try:
+        data = load_config(path)
+        ctx.default_map = _config_defaults(data)
+    except LedgerguardError as exc:
+        ctx.exit(report_error(exc))
+    ctx.meta["ledgerguard.config"] = data
+    ctx.meta["ledgerguard.config_path"] = path
 
 
 def _jobs(ctx: click.Context, param: click.Parameter, value: str) -> int | None:
@@ -226,12 +224,18 @@ def scan_options(gate: bool = False):
     """Options shared by ``scan`` and ``gate`` (whose --format also takes github and gitlab)."""
     options = [
         click.option("--policies", "policies", multiple=True, type=InputPath(),
-                     help="Policy file or folder (repeatable). Default: the built-in cn_finance pack."),
+                     help="Policy file or folder (repeatable); 'builtin' is the built-in pack. "
+                          "Default: the built-in cn_finance pack."),
+        click.option("--policy", "only", multiple=True, metavar="ID",
+                     help="Run only the policies whose id matches this glob (repeatable; e.g. 'ACC-*')."),
+        click.option("--skip-policy", "skip", multiple=True, metavar="ID",
+                     help="Skip the policies matching this glob (repeatable): they are reported as skipped."),
         click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
                      help="What 'today' is (00:00 in the snapshot timezone). Default: the snapshot's taken_at."),
         click.option("--format", "formats", cls=FormatsOption, gate=gate, default="json", show_default=True),
         click.option("--out", "out", type=InputPath(file_okay=False), default="out", show_default=True,
-                     help="Folder the reports are written to."),
+                     help="Folder the reports are written to; reports of other formats left there by an "
+                          "earlier run are removed, so the folder never mixes two runs."),
         click.option("--fail-on", "fail_on", type=click.Choice(FAIL_ON), default="high", show_default=True,
                      help="Lowest severity of an open finding that makes the exit code 1."),
         click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
@@ -259,34 +263,37 @@ def scan_options(gate: bool = False):
               help="An earlier findings.json: mark findings new/existing and list resolved ones.")
 @click.option("--fail-on-new-only", "fail_on_new_only", is_flag=True,
               help="Exit 1 only for findings new since --baseline (or whose waiver expired).")
-@click.option("--previous-snapshot", "previous_dir", type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--previous-snapshot", "previous_dir", type=InputPath(file_okay=False), metavar="DIR",
               help="An earlier snapshot: grants and enablements between the two need a change record.")
+@click.option("--history", "history", type=InputPath(dir_okay=False), metavar="HISTORY.sqlite",
+              help="Record this scan in a SQLite history (created when missing); reports then show the trend "
+                   "and `ledgerguard history` the changes since the previous scan.")
 @scan_options()
 @handle_errors
 def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
-         fail_on_new_only: bool, previous_dir: str | None, policies: tuple[str, ...], as_of: str | None,
-         formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
+         fail_on_new_only: bool, previous_dir: str | None, history: str | None, policies: tuple[str, ...],
+         only: tuple[str, ...], skip: tuple[str, ...], as_of: str | None, formats: str, out: str, fail_on: str,
+         lang: str, jobs: int | None) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
-    from ledgerguard.reports.base import write_reports
     from ledgerguard.scanner.findings import exit_code
     from ledgerguard.scanner.kinds.base import KINDS
-    from ledgerguard.scanner.policy import all_policies, load_packs
+    from ledgerguard.scanner.policy import all_policies
     from ledgerguard.scanner.scan import resolve_now, run_scan
     from ledgerguard.scanner.snapshot import read_snapshot
 
-    from .console import print_summary
+    from .console import print_collect_summary, print_summary, print_warnings
 
     if bool(snapshot_dir) == bool(sources):
         raise click.UsageError("give either --snapshot DIR or --sources SOURCES.yaml")
     if fail_on_new_only and not baseline:
         raise click.UsageError("--fail-on-new-only needs --baseline FINDINGS.json")
     fmts = split_formats(formats)
-    packs = load_packs(list(policies) or None)
+    packs = _packs(policies, only, skip)
+    notify_urls = _notify_urls()
     if sources:
         import tempfile
 
         from .collect import collect
-        from .console import print_collect_summary
 
         with tempfile.TemporaryDirectory(prefix="ledgerguard-") as tmp:
             # partial: a failed source is recorded, so the policies needing it end in error
@@ -301,11 +308,93 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
                                         for p in all_policies(packs) if p.enabled):
         click.echo("note: no enabled policy compares two snapshots; --previous-snapshot is not used", err=True)
     doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, new_only=fail_on_new_only, previous=previous,
+                   provenance=_provenance(as_of, snapshot, only, skip, waivers=waivers, baseline=baseline),
                    **_waivers_and_baseline(waivers, baseline, now))
-    written = write_reports(doc, fmts, Path(out), lang)
     code = exit_code(doc)
+    new = None
+    if history:
+        new = _record_history(history, doc, code)
+    written = _write_reports(doc, fmts, Path(out), lang)
+    print_warnings(doc)
     print_summary(doc, code, [str(p) for p in written])
+    _notify(doc, code, new if new is not None else _new_since_baseline(doc, baseline), notify_urls)
     sys.exit(int(code))
+
+
+def _packs(policies: tuple[str, ...], only: tuple[str, ...], skip: tuple[str, ...]) -> list[Any]:
+    """--policies, then --policy / --skip-policy."""
+    from ledgerguard.scanner.policy import load_packs, select_policies
+
+    return select_policies(load_packs(list(policies) or None), only, skip)
+
+
+def _provenance(as_of: str | None, snapshot: Any, only: tuple[str, ...], skip: tuple[str, ...],
+                **files: str | None) -> dict[str, Any]:
+    """The scan's provenance fields, with the --as-of guard rail's warning."""
+    from .provenance import DEFAULT_MAX_DRIFT_DAYS, as_of_drift, provenance
+
+    warnings = []
+    if as_of:
+        drift = as_of_drift(as_of, snapshot.taken_at,
+                            config_data().get("max_as_of_drift_days", DEFAULT_MAX_DRIFT_DAYS))
+        if drift:
+            warnings.append(drift)
+    root = click.get_current_context().find_root()
+    return provenance(root.meta["ledgerguard.argv"], warnings, {"policy": list(only), "skip_policy": list(skip)},
+                      config=root.meta.get("ledgerguard.config_path"), **files)
+
+
+def _write_reports(doc: dict[str, Any], fmts: list[str], out: Path, lang: str) -> list[Path]:
+    """Write the reports, after removing those of other formats an earlier run left in ``out``."""
+    from ledgerguard.reports.base import remove_stale, write_reports
+
+    from .console import print_removed
+
+    print_removed(remove_stale(out, fmts))
+    return write_reports(doc, fmts, out, lang)
+
+
+def _record_history(path: str, doc: dict[str, Any], code: ExitCode) -> int:
+    """Record the scan; put the trend into the document for the reports; findings new since
+    the previous scan."""
+    from ledgerguard.scanner.contract import verdict
+    from ledgerguard.scanner.history import History
+
+    with History(path) as hist:
+        sid = hist.record(doc, verdict(doc), int(code))
+        doc["scan"]["history"] = {"path": str(path), "scan_id": sid}
+        doc["trend"] = hist.trend()
+        diff = hist.diff(sid)
+        return diff.count("new") if diff.previous else 0
+
+
+def _new_since_baseline(doc: dict[str, Any], baseline: str | None) -> int | None:
+    if not baseline:
+        return None
+    return sum(f.get("baseline") == "new" for f in doc["findings"])
+
+
+def _notify_urls() -> list[str]:
+    """The configured notification URLs, resolved before scanning (a missing one is bad input)."""
+    from .notify import resolve_urls
+
+    settings = config_data().get("notify")
+    return resolve_urls(settings["urls"]) if settings else []
+
+
+def _notify(doc: dict[str, Any], code: ExitCode, new: int | None, urls: list[str]) -> None:
+    """Send the configured notification; a failure to send is a warning, not a verdict."""
+    if not urls:
+        return
+    from .config import NOTIFY_ON
+    from .console import print_warning
+    from .notify import notice, send
+
+    message = notice(doc, code, new, config_data()["notify"].get("when") or list(NOTIFY_ON))
+    if message is None:
+        return
+    for failure in send(urls, message):
+        print_warning(failure)
 
 
 def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -> dict[str, Any]:
@@ -323,14 +412,15 @@ def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -
 @click.option("--snapshot", "snapshot_dir", required=True, type=InputPath(),
               help="Snapshot folder: the current state the change is applied to.")
 @click.option("--change", "change", required=True, multiple=True, type=InputPath(dir_okay=False),
-              metavar="CHANGE.yaml", help="The proposed changes (SPEC §6; docs/ci.md). Repeatable: "
+              metavar="CHANGE.yaml", help="The proposed changes (docs/ci.md). Repeatable: "
               "the files' changes are applied in order and judged together.")
 @click.option("--waivers", "waivers", type=InputPath(dir_okay=False), metavar="WAIVERS.yaml",
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
 @scan_options(gate=True)
 @handle_errors
-def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, policies: tuple[str, ...], as_of: str | None,
-         formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
+def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, policies: tuple[str, ...],
+         only: tuple[str, ...], skip: tuple[str, ...], as_of: str | None, formats: str, out: str, fail_on: str,
+         lang: str, jobs: int | None) -> None:
     """Judge a change file before it is applied: only the findings it introduces fail.
 
     --format also takes github (workflow-command annotations, printed to stdout) and
@@ -338,25 +428,25 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     """
     import contextlib
 
-    from ledgerguard.reports.base import write_reports
     from ledgerguard.reports.github import annotations, problem_annotations, stop_commands
     from ledgerguard.scanner.changes import load_changes
     from ledgerguard.scanner.findings import exit_code
     from ledgerguard.scanner.gate import run_gate
-    from ledgerguard.scanner.policy import load_packs
     from ledgerguard.scanner.scan import resolve_now
     from ledgerguard.scanner.snapshot import read_snapshot
 
-    from .console import describe, print_summary
+    from .console import describe, print_summary, print_warnings
 
     fmts = split_formats(formats, gate=True)
     try:
         changes = load_changes(list(change))
-        packs = load_packs(list(policies) or None)
+        packs = _packs(policies, only, skip)
         snapshot = read_snapshot(snapshot_dir)
         now = resolve_now(as_of, snapshot)
         doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs,
-                       waivers=_waivers_and_baseline(waivers, None, now)["waivers"])
+                       waivers=_waivers_and_baseline(waivers, None, now)["waivers"],
+                       provenance=_provenance(as_of, snapshot, only, skip, waivers=waivers,
+                                              **{f"change {i}": c for i, c in enumerate(change, 1)}))
     except LedgerguardError as exc:
         if "github" not in fmts:
             raise
@@ -366,7 +456,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
         with stop_commands(lambda text: click.echo(text, err=True)):
             code = report_error(exc)
         sys.exit(code)
-    written = write_reports(doc, fmts, Path(out), lang)
+    written = _write_reports(doc, fmts, Path(out), lang)
     code = exit_code(doc)
     fenced = contextlib.nullcontext()
     if "github" in fmts:
@@ -376,6 +466,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     with fenced:
         for line in describe(doc):
             click.echo(line)
+        print_warnings(doc)
         print_summary(doc, code, [str(p) for p in written])
     sys.exit(int(code))
 
@@ -401,12 +492,15 @@ def collect(sources: str, out: str, partial: bool, fmt: str) -> None:
 
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=InputPath())
+@click.option("--schema-only", "schema_only", is_flag=True,
+              help="Check the files alone: not whether a sources file's password variables and files exist here.")
 @handle_errors
-def validate(paths: tuple[str, ...]) -> None:
-    """Check policy, waiver, sources and change files; print every problem with its place."""
+def validate(paths: tuple[str, ...], schema_only: bool) -> None:
+    """Check policy, waiver, sources, change and config files (folders: every file below them);
+    print every problem with its place. A findings.json is recognised and described."""
     from .validate import validate_paths
 
-    for line in validate_paths(list(paths)):
+    for line in validate_paths(list(paths), schema_only):
         click.echo(line)
 
 
@@ -510,7 +604,11 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
 
     found = {p.id: p for p in all_policies(load_packs(list(paths) or None))}
     if policy_id not in found:
-        raise InputError(Problem(f"no policy {policy_id!r} in the loaded packs"))
+        import difflib
+
+        close = difflib.get_close_matches(policy_id, list(found), n=3)
+        raise InputError(Problem(f"no policy {policy_id!r} in the loaded packs"
+                                 + (f"; did you mean {', '.join(close)}?" if close else "")))
     p = found[policy_id]
     kind = KINDS.get(p.kind)
     click.secho(f"{p.id}  {p.title[lang]}", bold=True)
@@ -525,6 +623,28 @@ def policies_show(policy_id: str, paths: tuple[str, ...], lang: str) -> None:
     click.echo(f"subject: {kind.subject}   finding codes: {', '.join(kind.codes)}")
     click.echo("params (defaults filled in):")
     click.echo(yaml.safe_dump(kind(p.params).params, allow_unicode=True, sort_keys=False).rstrip())
+
+
+@main.command("history")
+@click.option("--history", "history", required=True, type=click.Path(dir_okay=False, exists=True),
+              metavar="HISTORY.sqlite", help="The history file scans were recorded in (scan --history).")
+@click.option("--show", "show", type=int, metavar="SCAN_ID", is_flag=False, flag_value=-1, default=None,
+              help="One scan against the scan before it: new, resolved and still open findings per policy "
+                   "(no SCAN_ID: the last scan).")
+@click.option("--limit", "limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="How many of the last scans to list.")
+@handle_errors
+def history_cmd(history: str, show: int | None, limit: int) -> None:
+    """List the recorded scans, or show what changed in one of them."""
+    from ledgerguard.scanner.history import History
+
+    from .console import print_history, print_history_diff
+
+    with History(history) as hist:
+        if show is None:
+            print_history(hist.scans(limit))
+        else:
+            print_history_diff(hist.diff(None if show == -1 else show))
 
 
 @main.command()
@@ -554,8 +674,8 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
               help="Folder for the reports; the demo snapshot goes to OUT/snapshot.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
               help="The demo's 'today': its data is generated relative to it. Default: today (Asia/Shanghai).")
-@click.option("--format", "formats", cls=FormatsOption, default=lambda: ",".join(report_formats()),
-              show_default="all of them")
+@click.option("--format", "formats", cls=FormatsOption, default=lambda: ",".join(demo_formats()),
+              show_default="all but pdf")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,
               help="Language of report labels.")
 @handle_errors

@@ -13,9 +13,9 @@ policies that need the failed tables end in ``error`` instead of passing.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from ledgerguard.connectors.sources import Source, SourcesFile, load_sources
 from ledgerguard.scanner.errors import InputError, Problem
 from ledgerguard.scanner.snapshot import TABLES, write_snapshot
 
-from .console import Echo, progress_line, terminal_echo
+from .console import SourceProgress, source_progress
 
 log = logging.getLogger(__name__)
 
@@ -62,21 +62,20 @@ def collect(
     if out_dir is not None:
         _check_target(Path(out_dir))
     tz = ZoneInfo(spec.timezone)
-    echo = terminal_echo() if (sys.stderr.isatty() if progress is None else progress) else None
     taken_at = _now(tz)
     tables: dict[str, list[pd.DataFrame]] = {}
     entries = []
-    for i, src in enumerate(spec.sources, 1):
-        if echo:
-            echo(f"[{i}/{len(spec.sources)}] {src.name} ({src.kind}) …")
-        entry, produced = _run_source(src, spec, echo)
-        entries.append(entry)
-        for name, df in produced.items():
-            tables.setdefault(name, []).append(df)
-        if echo:
-            state = "ok" if entry["status"] == "ok" else "FAILED"
-            echo(f"\r[{i}/{len(spec.sources)}] {src.name} ({src.kind}) {state} "
-                 f"in {entry['duration_seconds']:.1f}s\n")
+    bar = source_progress(progress)
+    with bar or contextlib.nullcontext():
+        for i, src in enumerate(spec.sources, 1):
+            if bar:
+                bar.begin(f"[{i}/{len(spec.sources)}] {src.name} ({src.kind})")
+            entry, produced = _run_source(src, spec, bar)
+            if bar:
+                bar.end()
+            entries.append(entry)
+            for name, df in produced.items():
+                tables.setdefault(name, []).append(df)
     merged = {name: pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
               for name, frames in tables.items()}
     result = CollectResult(None, entries, {k: len(v) for k, v in merged.items()})
@@ -96,13 +95,13 @@ def _check_target(out: Path) -> None:
             str(out)))
 
 
-def _run_source(src: Source, spec: SourcesFile, echo: Echo | None) -> tuple[dict, dict[str, pd.DataFrame]]:
+def _run_source(src: Source, spec: SourcesFile, bar: SourceProgress | None) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Run one source in isolation; returns its manifest entry and its tables."""
     tz = ZoneInfo(spec.timezone)
     started = time.monotonic()
     connector = src.connector(spec.base_dir, spec.timezone)
-    if echo:
-        connector.progress = lambda done, total, unit: echo(progress_line(src.name, done, total, unit))
+    if bar:
+        connector.progress = bar.update
     error = None
     produced: dict[str, pd.DataFrame] = {}
     try:

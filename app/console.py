@@ -4,7 +4,7 @@ progress and results. The library returns values; only this module turns them in
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,15 +14,19 @@ from ledgerguard.scanner.exitcodes import ExitCode
 from ledgerguard.scanner.limits import TEXT_LIMIT, truncate
 
 if TYPE_CHECKING:
+    from ledgerguard.scanner.history import Diff, ScanRow
+
     from .collect import CollectResult
 
-Echo = Callable[[str], None]
-
-SEV_COLOURS = {"critical": "magenta", "high": "red", "medium": "yellow", "low": "cyan", "info": "white"}
+# info in blue: white would vanish on a light terminal
+SEV_COLOURS = {"critical": "magenta", "high": "red", "medium": "yellow", "low": "cyan", "info": "blue"}
 MAX_LISTED = 20
 
 
 def print_summary(doc: dict[str, Any], code: ExitCode, out_paths: list[str] = ()) -> None:
+    if quiet():
+        print_quiet_summary(doc, code)
+        return
     scan, summary = doc["scan"], doc["summary"]
     snap = scan["snapshot"]
     click.echo(
@@ -85,6 +89,17 @@ def _print_policy(p: dict[str, Any]) -> None:
         click.secho(f"        warning {inert(p['id'])}: {inert(warning)}", fg="yellow")
 
 
+def print_quiet_summary(doc: dict[str, Any], code: ExitCode) -> None:
+    """``--quiet``: failed sources and one result line with the open counts."""
+    for src in doc["scan"]["snapshot"].get("sources") or []:
+        if src.get("status") == "error":
+            click.secho(f"source {src.get('name')} FAILED: {src.get('error')}", fg="red", err=True)
+    counts = ", ".join(f"{sev} {n}" for sev, n in doc["summary"]["findings"].items() if n) or "none open"
+    word = {ExitCode.OK: ("PASS", "green"), ExitCode.FINDINGS: ("FAIL", "red"),
+            ExitCode.NOT_EVALUABLE: ("ERROR", "red")}[code]
+    click.echo(f"result: {click.style(word[0], fg=word[1], bold=True)} · {counts} · exit {int(code)}")
+
+
 def _print_waivers_and_baseline(doc: dict[str, Any]) -> None:
     """Waiver states (expired ones by name: their findings count again) and the baseline diff."""
     waivers = doc.get("waivers") or []
@@ -102,31 +117,58 @@ def _print_waivers_and_baseline(doc: dict[str, Any]) -> None:
                    f"{marks.count('waiver_expired')} waiver expired, {len(doc.get('resolved') or [])} resolved")
 
 
-BAR_WIDTH = 30
+class SourceProgress:
+    """The live line while ``collect`` pulls sources, drawn by ``rich`` on stderr and
+    removed when done (transient), so each source is listed once: by the summary."""
+
+    def __init__(self, force: bool = False) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        ctx = click.get_current_context(silent=True)
+        colour = ctx.color if ctx is not None else None
+        console = Console(stderr=True, no_color=True if colour is False else None, force_terminal=force or None)
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[unit]}"), TimeElapsedColumn(), console=console,
+                             transient=True)
+        self._task: Any = None
+
+    def __enter__(self) -> SourceProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def begin(self, label: str) -> None:
+        self._task = self._bar.add_task(label, total=None, unit="")
+
+    def update(self, done: int, total: int | None, unit: str) -> None:
+        self._bar.update(self._task, completed=done, total=total or None, unit=unit)
+
+    def end(self) -> None:
+        self._bar.refresh()  # the source's last count is drawn before its line goes
+        self._bar.remove_task(self._task)
 
 
-def progress_line(name: str, done: int, total: int | None, unit: str) -> str:
-    """``archive: [#######-------] 1200/2000 files hashed`` after a carriage return that
-    overwrites the last line; a bare count when the total is unknown (LDAP pages)."""
-    if not total:
-        return f"\r  {name}: {done} {unit}"
-    filled = BAR_WIDTH * min(done, total) // total
-    return f"\r  {name}: [{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total} {unit}"
+def source_progress(enabled: bool | None) -> SourceProgress | None:
+    """A progress display when ``enabled`` (None: when stderr is a terminal and not --quiet)."""
+    if enabled is None:
+        return SourceProgress() if sys.stderr.isatty() and not quiet() else None
+    return SourceProgress(force=True) if enabled else None
 
 
-def terminal_echo() -> Echo:
-    def echo(text: str) -> None:
-        if text.startswith("\r"):
-            text = "\r\x1b[2K" + text[1:]  # overwrite the progress line
-        sys.stderr.write(text)
-        sys.stderr.flush()
-
-    return echo
+def quiet() -> bool:
+    """``--quiet``: only the result line, failures and errors are printed."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("quiet"))
 
 
 def print_collect_summary(result: CollectResult) -> None:
     """One line per source on stdout; failures in red on stderr, with the reason."""
     for src in result.sources:
+        if src["status"] == "ok" and quiet():
+            continue
         if src["status"] == "ok":
             tables = inert(", ".join(src["tables"])) or "no tables"
             click.echo(f"source {inert(src['name'])} ({src['kind']}): ok, {tables} in {src['duration_seconds']:.1f}s")
@@ -138,7 +180,7 @@ def print_collect_summary(result: CollectResult) -> None:
         else:
             click.secho(f"source {inert(src['name'])} ({src['kind']}) FAILED: {inert(src['error'])}",
                         fg="red", err=True)
-    if result.path is not None:
+    if result.path is not None and not quiet():
         rows = ", ".join(f"{k} {v}" for k, v in sorted(result.tables.items()))
         click.echo(f"wrote snapshot {inert(result.path)} ({rows or 'no tables'})")
     elif result.failed:
@@ -176,3 +218,45 @@ def describe(doc: dict[str, Any]) -> Iterable[str]:
                f"{inert(f['message'])}{state}")
     for f in resolved:
         yield f"  - resolved  {inert(f['policy_id'])} {f['severity']}  {inert(f['subject'])}: {inert(f['message'])}"
+
+
+
+def print_warning(text: str) -> None:
+    click.secho(f"warning: {text}", fg="yellow", err=True)
+
+
+def print_warnings(doc: dict[str, Any]) -> None:
+    """The guard rails' warnings recorded in the document (every report shows them too)."""
+    for text in doc["scan"].get("warnings") or []:
+        print_warning(inert(text))
+
+
+def print_removed(paths: list[Any]) -> None:
+    if paths and not quiet():
+        click.echo(f"removed {inert(', '.join(map(str, paths)))} (left by an earlier run, of a format not written now)")
+
+
+def print_history(scans: list[ScanRow]) -> None:
+    """One line per recorded scan, oldest first."""
+    if not scans:
+        click.echo("no scans recorded yet")
+    for s in scans:
+        counts = "  ".join(f"{sev} {n}" for sev, n in s.summary["findings"].items())
+        click.echo(f"#{s.id:<4} {s.as_of[:19]:<19}  {s.command:<4}  {s.verdict:<13} {counts}  "
+                   f"waived {s.summary.get('waived', 0)}  {inert(s.snapshot_path or '-')}")
+
+
+def print_history_diff(diff: Diff) -> None:
+    """A scan against the previous one, per policy: + new, - resolved, = still open."""
+    s, prev = diff.scan, diff.previous
+    against = f"scan #{prev.id} as of {prev.as_of}" if prev else "no earlier scan"
+    click.echo(f"scan #{s.id} as of {s.as_of} ({s.verdict}) against {against}")
+    click.echo(f"  new {diff.count('new')}, resolved {diff.count('resolved')}, still open {diff.count('still_open')}")
+    for p in diff.policies:
+        click.secho(f"  {p.policy_id}: new {len(p.new)}, resolved {len(p.resolved)}, still open {len(p.still_open)}",
+                    bold=bool(p.new))
+        for mark, rows in (("+", p.new), ("-", p.resolved)):
+            for f in rows[:MAX_LISTED]:
+                click.echo(f"    {mark} {f['severity']:<8} {inert(f['subject'])}: {inert(f['message'])}")
+            if len(rows) > MAX_LISTED:
+                click.echo(f"    {mark} … and {len(rows) - MAX_LISTED} more")

@@ -29,3 +29,15 @@ def write_reports(doc: dict[str, Any], formats: list[str], out_dir: Path, lang: 
     """Render each requested format into ``out_dir``; returns the written paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     return [FORMATS.get(fmt)().render(doc, out_dir, lang) for fmt in formats]
+
+
+def remove_stale(out_dir: Path, formats: list[str]) -> list[Path]:
+    """Remove the files other formats write, left in ``out_dir`` by an earlier run, so a
+    folder never shows a report of one scan next to the findings of another. Only the
+    registered reports' own file names are touched; the removed paths are returned."""
+    keep = {FORMATS.get(f).filename for f in formats}
+    stale = [out_dir / r.filename for r in (FORMATS.get(n) for n in FORMATS.names())
+             if r.filename not in keep and (out_dir / r.filename).is_file()]
+    for path in stale:
+        path.unlink()
+    return stale

@@ -34,6 +34,7 @@ from . import fourfold
 from .base import FORMATS, Reporter
 from .document import FINDING_COLUMNS, SEVERITIES, View
 from .i18n import localized
+from .messages import evidence_key, evidence_value, message
 from .safe import as_text, spreadsheet_cell
 
 MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
@@ -69,9 +70,15 @@ class _Book:
         self.bold = self.wb.add_format({"bold": True})
         self.count = self.wb.add_format({"align": "left", "num_format": "#,##0"})
         self.sev = {
-            s: self.wb.add_format({"bg_color": bg, "font_color": fg, "bold": s == "critical"})
+            s: self.wb.add_format({"bg_color": bg, "font_color": fg, "bold": s == "critical", "valign": "top"})
             for s, (bg, fg) in SEVERITY_COLOURS.items()
         }
+        # the working paper: long text wraps in its column, every cell aligned to the top
+        self.wrap = self.wb.add_format({"text_wrap": True, "valign": "top"})
+        self.top = self.wb.add_format({"valign": "top"})
+        self.date = self.wb.add_format({"num_format": "yyyy-mm-dd", "align": "left", "valign": "top"})
+        self.warning = self.wb.add_format({"bold": True, "font_color": "#7B4F00", "bg_color": "#FFF3CD",
+                                           "text_wrap": True})
 
     def sheet(self, label_key: str, suffix: str = "") -> Worksheet:
         return self.wb.add_worksheet(self.labels[label_key] + suffix)
@@ -98,14 +105,23 @@ class _Book:
         rows: Iterable[list[Any]],
         widths: list[int],
         severity_col: int | None = None,
+        date_cols: tuple[int, ...] = (),
     ) -> int:
-        """Header + rows from ``start``; frozen header and autofilter when it is row 0."""
+        """Header + rows from ``start``; frozen header and autofilter when it is row 0.
+        Text wraps and aligns to the top; ``date_cols`` hold ISO dates written as Excel dates."""
         self.header_row(ws, start, headers, widths)
         row = start
         for values in rows:
             row += 1
+            lines = max((_lines(v, widths[col]) for col, v in enumerate(values) if isinstance(v, str) and v),
+                        default=1)
+            if lines > 1:
+                ws.set_row(row, min(lines * LINE_POINTS, MAX_ROW_POINTS))
             for col, value in enumerate(values):
-                fmt = self.sev.get(value) if col == severity_col else None
+                if col in date_cols and value:
+                    self.date_or_text(ws, row, col, value)
+                    continue
+                fmt = self.sev.get(value) if col == severity_col else self.wrap
                 if col == severity_col:
                     value = self.labels.sev(value)
                 self.text(ws, row, col, value, fmt)
@@ -119,26 +135,77 @@ class _Book:
             self.text(ws, row, col, name, self.header)
 
     @staticmethod
+    def printable(ws: Worksheet) -> None:
+        """A4 landscape, one page wide (as many pages long as needed), header row on every page."""
+        ws.set_landscape()
+        ws.set_paper(9)
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
+
+    def date_or_text(self, ws: Worksheet, row: int, col: int, value: Any) -> None:
+        """An ISO date (``2026-12-31``, or the date part of a timestamp) as an Excel date, else text."""
+        import datetime as dt
+
+        try:
+            day = dt.date.fromisoformat(str(value)[:10])
+        except ValueError:
+            self.text(ws, row, col, value, self.top)
+            return
+        ws.write_datetime(row, col, dt.datetime(day.year, day.month, day.day), self.date)
+
+    @staticmethod
     def filter(ws: Worksheet, last_row: int, columns: int) -> None:
         """Frozen header row and an autofilter over a sheet that holds one table."""
         ws.freeze_panes(1, 0)
         ws.autofilter(0, 0, max(last_row, 1), columns - 1)
 
 
+#: the Findings sheet's wrapped columns (long text) and its column order: the id last,
+#: where a reader of the printed working paper needs it least
+_WRAPPED = ("policy_title", "subject", "message", "waiver", "evidence", "location")
+#: narrower than the on-screen widths of FINDING_COLUMNS: the sheet prints one page wide
+_PRINT_WIDTHS = {"policy_title": 22, "code": 16, "subject": 22, "message": 44, "waiver": 20, "location": 14,
+                 "evidence": 40, "id": 17}
+LINE_POINTS = 15  # the height of one line of 11-point text
+MAX_ROW_POINTS = 409  # Excel's highest row
+
+
+def _lines(text: str, width: int) -> int:
+    """Lines a wrapped cell needs: its own lines, each split by the column width (a CJK
+    character takes two columns). LibreOffice keeps the default height of a row whose
+    height is not written, so the height is set from this."""
+    total = 0
+    for line in text.split("\n"):
+        cols = len(line) if line.isascii() else sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in line)
+        total += max(1, -(-cols // max(width - 1, 1)))
+    return total
+
+
+def _evidence_lines(evidence: Any, lang: str) -> str:
+    """Evidence as one ``key: value`` line per entry (JSON is not for reading on paper)."""
+    if not isinstance(evidence, dict):
+        return as_text(evidence)
+    return "\n".join(f"{evidence_key(k, lang)}: {evidence_value(v, lang)}" for k, v in evidence.items())
+
+
 def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> None:
     view, L = book.view, book.labels
     keys = [key for key, _, _ in FINDING_COLUMNS]
-    headers = [L[label] for _, label, _ in FINDING_COLUMNS]
-    widths = [width for _, _, width in FINDING_COLUMNS]
+    order = [i for i, k in enumerate(keys) if k != "id"] + [keys.index("id")]
+    headers = [L[FINDING_COLUMNS[i][1]] for i in order]
+    widths = [_PRINT_WIDTHS.get(FINDING_COLUMNS[i][0], FINDING_COLUMNS[i][2]) for i in order]
+    wrapped = [(col, i, widths[col]) for col, i in enumerate(order) if keys[i] in _WRAPPED]
     sev_col = keys.index(_SEVERITY_COL)
+    evidence_col = keys.index("evidence")
+    message_col = keys.index("message")
     translated = [keys.index(k) for k in _STATUS_COLS]
+    formats = [book.wrap if keys[i] in _WRAPPED else book.top for i in order]
     sev_label = {s: L.sev(s) for s in SEVERITIES}
     st_label: dict[str, str] = {}
     per_sheet = MAX_ROWS - 1
     for n, start in enumerate(range(0, max(len(findings), 1), per_sheet), 1):
         ws = book.sheet(label_key, f" ({n})" if n > 1 else "")
-        ws.set_landscape()
-        ws.repeat_rows(0)  # the header on every printed page
+        book.printable(ws)
         book.header_row(ws, 0, headers, widths)
         write_string = ws.write_string
         row = 0
@@ -147,15 +214,24 @@ def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> Non
             values = view.row(finding)
             severity = values[sev_col]
             values[sev_col] = sev_label.get(severity, severity)
+            if values[evidence_col]:
+                values[evidence_col] = _evidence_lines(values[evidence_col], view.lang)
+            if view.lang != "en":
+                values[message_col] = message(finding, view.lang)
+            lines = max(_lines(str(values[i]), width) for _, i, width in wrapped if values[i]) if any(
+                values[i] for _, i, _ in wrapped) else 1
+            if lines > 1:
+                ws.set_row(row, min(lines * LINE_POINTS, MAX_ROW_POINTS))
             for col in translated:
                 code = values[col]
                 if code:
                     values[col] = st_label[code] if code in st_label else st_label.setdefault(code, L.st(code))
-            for col, value in enumerate(values):
+            for col, i in enumerate(order):
+                value = values[i]
                 if value is None or value == "":
                     continue  # an empty cell needs no XML
                 text = spreadsheet_cell(value)
-                fmt = book.sev.get(severity) if col == sev_col else None
+                fmt = book.sev.get(severity) if i == sev_col else formats[col]
                 if text.startswith("<r>"):
                     book.string(ws, row, col, text, fmt)
                 else:
@@ -166,9 +242,7 @@ def _write_findings(book: _Book, label_key: str, findings: list[Finding]) -> Non
 def _write_summary(book: _Book) -> None:
     view, L = book.view, book.labels
     ws = book.sheet("sheet_summary")
-    ws.set_landscape()
-    ws.set_paper(9)  # A4
-    ws.fit_to_pages(1, 0)  # printed (or exported to PDF) one page wide
+    book.printable(ws)
     ws.set_column(0, 0, 28)
     ws.set_column(1, 1, 60)
     ws.set_column(2, 4, 12)
@@ -186,14 +260,20 @@ def _write_summary(book: _Book) -> None:
         row += 1
         book.text(ws, row, 0, label, book.bold)
         book.text(ws, row, 1, as_text(value))
+    for warning in view.scan.get("warnings") or []:
+        row += 1
+        book.text(ws, row, 0, L["warnings"], book.warning)
+        book.text(ws, row, 1, warning, book.warning)
     row += 2
     book.text(ws, row, 0, L["by_severity"], book.title)
     row += 1
     counts = view.severity_counts()
+    first = row
     for severity in SEVERITIES:
         book.text(ws, row, 0, L.sev(severity), book.sev[severity])
         book.text(ws, row, 1, counts[severity], book.count)
         row += 1
+    _severity_chart(book, ws, first, row - 1)
     book.text(ws, row, 0, L["waived"], book.bold)
     book.text(ws, row, 1, sum(1 for f in view.findings if f.get("status") == "waived"), book.count)
     row += 2
@@ -213,6 +293,54 @@ def _write_summary(book: _Book) -> None:
     )
     headers = [L["policy"], L["title"], L["severity"], L["status"], L["findings"]]
     book.table(ws, row + 1, headers, rows, [28, 60, 12, 12, 12], severity_col=2)
+
+
+def _severity_chart(book: _Book, ws: Worksheet, first: int, last: int) -> None:
+    """A bar chart of the open findings by severity, beside the counts it plots."""
+    sheet = ws.get_name().replace("'", "''")
+    chart = book.wb.add_chart({"type": "bar"})
+    chart.add_series({
+        "name": book.labels["by_severity"],
+        "categories": f"='{sheet}'!$A${first + 1}:$A${last + 1}",
+        "values": f"='{sheet}'!$B${first + 1}:$B${last + 1}",
+        "points": [{"fill": {"color": SEVERITY_COLOURS[s][0]}} for s in SEVERITIES],
+        "data_labels": {"value": True},
+    })
+    chart.set_title({"name": book.labels["by_severity"]})
+    chart.set_legend({"none": True})
+    chart.set_y_axis({"reverse": True})
+    chart.set_size({"width": 420, "height": 240})
+    ws.insert_chart(1, 3, chart)
+
+
+def _write_trend(book: _Book) -> None:
+    """The Trend sheet (when the scan was recorded in a history): one row per scan and a line chart."""
+    view, L = book.view, book.labels
+    trend = view.doc.get("trend") or []
+    ws = book.sheet("sheet_trend")
+    book.printable(ws)
+    headers = [L["scan_no"], L["as_of"], *(L.sev(s) for s in SEVERITIES), L["waived"],
+               L["new_since_previous"], L["resolved_since_previous"], L["days_to_resolve"]]
+    book.header_row(ws, 0, headers, [8, 12, *(10 for _ in SEVERITIES), 10, 10, 10, 14])
+    for row, t in enumerate(trend, 1):
+        book.text(ws, row, 0, f"#{t.get('scan_id')}", book.top)
+        book.date_or_text(ws, row, 1, t.get("as_of"))
+        values = [*((t.get("open") or {}).get(s, 0) for s in SEVERITIES), t.get("waived"), t.get("new"),
+                  t.get("resolved"), t.get("days_to_resolve")]
+        for col, value in enumerate(values, 2):
+            if value is not None:
+                ws.write_number(row, col, value, book.count)
+    book.filter(ws, len(trend), len(headers))
+    if len(trend) > 1:
+        chart = book.wb.add_chart({"type": "line"})
+        name = ws.get_name().replace("'", "''")
+        for i, severity in enumerate(SEVERITIES, 2):
+            chart.add_series({"name": [name, 0, i], "categories": [name, 1, 1, len(trend), 1],
+                              "values": [name, 1, i, len(trend), i],
+                              "line": {"color": SEVERITY_COLOURS[severity][0], "width": 2.25}})
+        chart.set_title({"name": L["trend_caption"]})
+        chart.set_size({"width": 640, "height": 300})
+        ws.insert_chart(len(trend) + 2, 0, chart)
 
 
 def _write_policies(book: _Book) -> None:
@@ -259,6 +387,7 @@ def _write_policies(book: _Book) -> None:
         for p in view.policies
     )
     ws = book.sheet("sheet_policies")
+    book.printable(ws)
     book.table(ws, 0, headers, rows, [11, 40, 20, 10, 9, 9, 20, 14, 50, 40, 50, 30, 40, 40, 30], 3)
 
 
@@ -276,7 +405,9 @@ def _write_controls(book: _Book) -> None:
         ]
         for c in view.controls
     )
-    book.table(book.sheet("sheet_controls"), 0, headers, rows, [12, 40, 40, 24, 12, 60])
+    ws = book.sheet("sheet_controls")
+    book.printable(ws)
+    book.table(ws, 0, headers, rows, [12, 40, 40, 24, 12, 60])
 
 
 def _write_fourfold(book: _Book) -> None:
@@ -310,7 +441,9 @@ def _write_waivers(book: _Book) -> None:
         ]
         for w in view.waivers
     )
-    book.table(book.sheet("sheet_waivers"), 0, headers, rows, [12, 36, 12, 10, 9, 50, 16])
+    ws = book.sheet("sheet_waivers")
+    book.printable(ws)
+    book.table(ws, 0, headers, rows, [12, 36, 12, 10, 9, 50, 16], date_cols=(2,))
 
 
 def _write_provenance(book: _Book) -> None:
@@ -329,7 +462,15 @@ def _write_provenance(book: _Book) -> None:
     ]
     if scan.get("change_file"):
         rows.append([L["change_file"], scan["change_file"]])
-    rows += [[f"{L['table']}: {t}", h] for t, h in sorted((snap.get("tables") or {}).items())]
+    if scan.get("command_line"):
+        rows.append([L["command_line"], scan["command_line"]])
+    selection = (scan.get("selection") or {}).items()
+    rows += [[L["selection"], f"--{k.replace('_', '-')} {', '.join(v)}"] for k, v in selection]
+    rows += [[L["warnings"], w] for w in scan.get("warnings") or []]
+    counts = snap.get("rows") or {}
+    rows += [[f"{L['table']}: {t}", h, counts.get(t)] for t, h in sorted((snap.get("tables") or {}).items())]
+    rows += [[f"{L['inputs']}: {i.get('role')}", f"{i.get('path')}\n{i.get('sha256')}"]
+             for i in scan.get("inputs") or []]
     rows += [
         [f"{L['pack']}: {p.get('name')} {p.get('version', '')}".strip(), p.get("sha256")]
         for p in scan.get("policy_packs") or []
@@ -341,7 +482,9 @@ def _write_provenance(book: _Book) -> None:
         ]
         for s in snap.get("sources") or []
     ]
-    book.table(book.sheet("sheet_provenance"), 0, [L["field"], L["value"]], rows, [36, 90])
+    ws = book.sheet("sheet_provenance")
+    book.printable(ws)
+    book.table(ws, 0, [L["field"], L["value"], L["rows"]], ([*r, None][:3] for r in rows), [36, 90, 10])
 
 
 @FORMATS.register("xlsx")
@@ -359,6 +502,8 @@ class ExcelReporter(Reporter):
             _write_policies(book)
             _write_controls(book)
             _write_waivers(book)
+            if view.doc.get("trend"):
+                _write_trend(book)
             if view.resolved:
                 _write_findings(book, "sheet_resolved", view.resolved)
             _write_provenance(book)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import unicodedata
 from collections import Counter
 from functools import cache
 from pathlib import Path
@@ -36,6 +37,7 @@ from . import fourfold
 from .base import FORMATS, Reporter
 from .document import SEVERITIES, SEVERITY_RANK, View, location_text, waiver_text
 from .i18n import localized
+from .messages import evidence_key, evidence_value, message
 from .safe import as_text, clean_text, truncate
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -47,6 +49,7 @@ EVIDENCE_CELL = 300  # characters of evidence in the findings table
 RESOLVED_ROWS = 1000
 CHART_POLICIES = 15
 FOURFOLD_ROWS = 50  # findings listed under each 四性检测 item (all are in the findings table)
+POLICY_LABEL_PX = 330  # the label column of the policy chart (report.html.j2 lays the bars out after it)
 
 
 def _finalize(value: Any) -> Any:
@@ -67,7 +70,7 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["clip"] = lambda v, n=TEXT_LIMIT: truncate(as_text(v), n)
-    env.filters["evidence_line"] = lambda v: truncate(_evidence_line(v), EVIDENCE_CELL)
+    env.filters["evidence_line"] = lambda v, lang="en": truncate(_evidence_line(v, lang), EVIDENCE_CELL)
     return env
 
 
@@ -88,29 +91,42 @@ def _json_block(value: Any) -> Markup:
     return Markup(text)
 
 
-def _evidence(evidence: Any) -> list[tuple[str, str]]:
+def _evidence(evidence: Any, lang: str) -> list[tuple[str, str]]:
     if not isinstance(evidence, dict):
         return [("", truncate(as_text(evidence), TEXT_LIMIT))] if evidence else []
     items = list(evidence.items())
-    shown = [(str(k), truncate(as_text(v), TEXT_LIMIT)) for k, v in items[:EVIDENCE_KEYS]]
+    shown = [(evidence_key(str(k), lang), truncate(evidence_value(v, lang), TEXT_LIMIT))
+             for k, v in items[:EVIDENCE_KEYS]]
     if len(items) > EVIDENCE_KEYS:
         shown.append(("…", f"+{len(items) - EVIDENCE_KEYS}"))
     return shown
 
 
-def _chart_label(text: str, limit: int) -> str:
-    """A chart label of at most ``limit`` characters, with an ellipsis when cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+def _text_width(text: str, font_px: int = 12) -> float:
+    """Rendered width of ``text`` in pixels, roughly: CJK (wide) characters are one em,
+    others about 0.6 em. Chart labels are laid out with it, so long Chinese titles
+    are cut before they reach the bars instead of running into them."""
+    return sum(font_px if unicodedata.east_asian_width(ch) in "WF" else font_px * 0.6 for ch in text)
 
 
-def _evidence_line(evidence: Any) -> str:
+def _chart_label(text: str, max_px: float) -> str:
+    """A chart label at most ``max_px`` wide, with an ellipsis when cut."""
+    if _text_width(text) <= max_px:
+        return text
+    while text and _text_width(text + "…") > max_px:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
+def _evidence_line(evidence: Any, lang: str = "en") -> str:
     """Evidence in one line for the findings table: ``key: value; …``.
 
     Easier to read in a table cell than JSON, and a quarter smaller in the data
     block, where JSON-in-JSON would escape every quote (evidence is most of its size).
     """
     if isinstance(evidence, dict):
-        return "; ".join(f"{k}: {as_text(v)}" for k, v in evidence.items())
+        sep = "；" if lang == "zh" else "; "
+        return sep.join(f"{evidence_key(k, lang)}: {evidence_value(v, lang)}" for k, v in evidence.items())
     return as_text(evidence)
 
 
@@ -122,6 +138,30 @@ def _bars(counts: list[tuple[str, str, int]], width: int = 260) -> dict[str, Any
         for i, (label, cls, value) in enumerate(counts)
     ]
     return {"bars": bars, "height": len(bars) * 22, "width": width}
+
+
+TREND_WIDTH, TREND_HEIGHT, TREND_LEFT = 520, 160, 40
+
+
+def _trend(view: View) -> dict[str, Any] | None:
+    """Geometry of the trend chart (open findings per severity, one line each, over the
+    scans of ``doc["trend"]``) as inline SVG: no script, so it prints and needs no JS."""
+    trend = view.doc.get("trend") or []
+    if len(trend) < 2:
+        return {"rows": trend, "lines": [], "ticks": []} if trend else None
+    top = max(max(t["open"].values(), default=0) for t in trend) or 1
+    step = TREND_WIDTH / (len(trend) - 1)
+
+    def y(v: int) -> float:
+        return round(TREND_HEIGHT - TREND_HEIGHT * v / top, 1)
+
+    lines = [{"sev": sev, "points": " ".join(f"{round(TREND_LEFT + i * step, 1)},{y(t['open'].get(sev, 0))}"
+                                             for i, t in enumerate(trend))}
+             for sev in SEVERITIES if any(t["open"].get(sev) for t in trend)]
+    ticks = [{"x": round(TREND_LEFT + i * step, 1), "label": str(t["as_of"])[:10]} for i, t in enumerate(trend)]
+    grid = [{"y": y(v), "label": f"{v:,}"} for v in sorted({0, top // 2, top})]
+    return {"rows": trend, "lines": lines, "ticks": ticks, "grid": grid, "left": TREND_LEFT,
+            "width": TREND_LEFT + TREND_WIDTH + 40, "height": TREND_HEIGHT + 40, "bottom": TREND_HEIGHT}
 
 
 def _context(view: View) -> dict[str, Any]:
@@ -138,12 +178,12 @@ def _context(view: View) -> dict[str, Any]:
             SEVERITY_RANK.get(f["severity"], len(SEVERITIES) - 1),
             policy_index[f["policy_id"]],
             clean_text(as_text(f.get("subject"))),
-            clean_text(truncate(as_text(f.get("message")), TEXT_LIMIT)),
+            clean_text(truncate(message(f, view.lang), TEXT_LIMIT)),
             f.get("status") or "open",
             f.get("baseline") or "",
             f["id"],
             clean_text(as_text(f.get("code"))),
-            clean_text(truncate(_evidence_line(f.get("evidence")), EVIDENCE_CELL)),
+            clean_text(truncate(_evidence_line(f.get("evidence"), view.lang), EVIDENCE_CELL)),
         ]
         for f in findings
     ]
@@ -175,7 +215,7 @@ def _context(view: View) -> dict[str, Any]:
                 "examples": [
                     {
                         "f": f,
-                        "evidence": _evidence(f.get("evidence")),
+                        "evidence": _evidence(f.get("evidence"), view.lang),
                         "waiver": waiver_text(f.get("waiver")),
                         "where": location_text(f.get("location")),
                     }
@@ -215,7 +255,7 @@ def _context(view: View) -> dict[str, Any]:
         "policy_chart": _bars(
             [
                 (
-                    _chart_label(f"{pid} {view.title_of(pid)}", 48),
+                    _chart_label(f"{pid} {view.title_of(pid)}", POLICY_LABEL_PX - 10),
                     f"sev-{view.policy_by_id.get(pid, {}).get('severity', 'info')}",
                     n,
                 )
@@ -245,6 +285,9 @@ def _context(view: View) -> dict[str, Any]:
         "resolved_total": len(view.resolved),
         "location_text": location_text,
         "waiver_text": waiver_text,
+        "trend": _trend(view),
+        "message_of": lambda f: message(f, view.lang),
+        "policy_label_px": POLICY_LABEL_PX,
     }
 
 

@@ -292,6 +292,40 @@ _ZH: dict[str, str] = {
     "fourfold_reason": "未检测原因",
 }
 
+# the scan history's trend, the guard rails' warnings and the extended provenance
+_EN.update({
+    "warnings": "Warnings",
+    "trend": "Trend",
+    "trend_caption": "Open findings by severity over the last scans",
+    "scan_no": "Scan",
+    "new_since_previous": "New",
+    "resolved_since_previous": "Resolved",
+    "days_to_resolve": "Mean days to resolve",
+    "command_line": "Command line",
+    "inputs": "Input files",
+    "role": "Role",
+    "rows": "Rows",
+    "selection": "Policy selection",
+    "history": "History",
+    "sheet_trend": "Trend",
+})
+_ZH.update({
+    "warnings": "警告",
+    "trend": "趋势",
+    "trend_caption": "近几次扫描中各严重程度的未处理发现项",
+    "scan_no": "扫描",
+    "new_since_previous": "新增",
+    "resolved_since_previous": "已解决",
+    "days_to_resolve": "平均解决天数",
+    "command_line": "命令行",
+    "inputs": "输入文件",
+    "role": "用途",
+    "rows": "行数",
+    "selection": "策略选择",
+    "history": "历史记录",
+    "sheet_trend": "趋势",
+})
+
 _LABELS = {"en": _EN, "zh": _ZH}
 
 

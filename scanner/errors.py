@@ -24,15 +24,14 @@ class Problem:
 
     @property
     def where(self) -> str:
-        parts = [self.file or "<input>"]
-        if self.line is not None:
-            parts.append(str(self.line))
-            if self.column is not None:
-                parts.append(str(self.column))
-        return ":".join(parts)
+        """``file:line:column`` as far as known; empty for a problem of no file (an option)."""
+        pos = "" if self.line is None else ":".join(str(n) for n in (self.line, self.column) if n is not None)
+        if self.file:
+            return f"{self.file}:{pos}" if pos else self.file
+        return f"line {pos}" if pos else ""
 
     def __str__(self) -> str:
-        text = f"{self.where}: {self.message}"
+        text = f"{self.where}: {self.message}" if self.where else self.message
         if self.schema_path:
             text += f" [schema: {self.schema_path}]"
         return text

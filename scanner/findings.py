@@ -14,6 +14,7 @@ from .exitcodes import ExitCode
 from .kinds.base import FINDING_COLUMNS, KINDS, coverage_warnings
 from .policy import PolicyPack
 from .snapshot import Snapshot
+from .timeutil import in_zone
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,10 +72,16 @@ def assemble(
     command: str = "scan",
     waivers: list[dict[str, Any]] | None = None,
     resolved: list[Finding] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The findings.json document: policy statuses and the summary follow the findings, and
     the verdict (``contract.verdict``) is settled here once for the exit code and every view.
-    ``new_only``: ``--fail-on-new-only`` (only findings new since the baseline fail)."""
+    ``new_only``: ``--fail-on-new-only`` (only findings new since the baseline fail).
+
+    ``provenance`` (from the application: the command line with secrets redacted, the
+    config / waiver / baseline files with their hashes, warnings such as an as-of far
+    from the snapshot) is merged into ``scan``. Every time in ``scan`` is expressed in the
+    snapshot's timezone with its offset."""
     open_by_policy: dict[str, int] = {}
     count_by_policy: dict[str, int] = {}
     for f in findings:
@@ -142,21 +149,23 @@ def assemble(
             "command": command,
             "as_of": as_of,
             "timezone": snapshot.timezone,
-            "started_at": started_at,
-            "finished_at": finished_at,
+            "started_at": in_zone(started_at, snapshot.timezone),
+            "finished_at": in_zone(finished_at, snapshot.timezone),
             "fail_on": fail_on,
             "fail_on_new_only": new_only,
             "snapshot": {
                 "path": str(snapshot.path) if snapshot.path else None,
                 "sha256": snapshot.sha256,
                 "tables": dict(sorted(snapshot.table_hashes.items())),
-                "taken_at": snapshot.taken_at,
+                "rows": {name: len(df) for name, df in sorted(snapshot.tables.items())},
+                "taken_at": in_zone(snapshot.taken_at, snapshot.timezone),
                 "sources": snapshot.sources,
             },
             "policy_packs": [
                 {"name": p.name, "version": p.version, "sha256": p.sha256, "path": p.path}
                 for p in packs
             ],
+            **(provenance or {}),
         },
         "summary": summary,
         "policies": policies,

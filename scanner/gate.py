@@ -76,6 +76,7 @@ def run_gate(
     fail_on: str = "high",
     waivers: list[Waiver] | None = None,
     jobs: int | None = 1,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The findings document of a gate: introduced findings (located), resolved ones."""
     started = clock()
@@ -111,7 +112,7 @@ def run_gate(
     doc = assemble(
         outcomes=outcomes, findings=introduced, packs=packs, snapshot=snapshot,
         as_of=iso(after_ctx.now), started_at=started, finished_at=clock(), fail_on=fail_on,
-        command="gate", waivers=waiver_records, resolved=resolved,
+        command="gate", waivers=waiver_records, resolved=resolved, provenance=provenance,
     )
     files = list(dict.fromkeys(c.file for c in changes))
     doc["scan"]["change_file"] = files[0] if len(files) == 1 else None

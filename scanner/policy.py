@@ -8,6 +8,7 @@ Every problem of every file is collected before anything is raised, so one run o
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,11 +151,15 @@ class PolicyPack:
     controls: list[Control] = field(default_factory=list)
 
 
+BUILTIN = "builtin"  # ``--policies builtin``: the built-in pack, e.g. alongside files of one's own
+
+
 def pack_files(paths: list[str | Path]) -> list[Path]:
-    """Files named directly, plus every *.yaml / *.yml directly inside named folders."""
+    """Files named directly, plus every *.yaml / *.yml directly inside named folders;
+    ``builtin`` names the built-in pack."""
     out: list[Path] = []
     for raw in paths:
-        p = Path(raw)
+        p = builtin_pack_path() if str(raw) == BUILTIN else Path(raw)
         if p.is_dir():
             found = sorted(x for x in p.iterdir() if x.suffix in (".yaml", ".yml") and x.is_file())
             if not found:
@@ -302,3 +307,32 @@ def _cross_pack_problems(packs: list[PolicyPack], docs: dict[str, YamlDoc]) -> l
 
 def all_policies(packs: list[PolicyPack]) -> list[Policy]:
     return [p for pack in packs for p in pack.policies]
+
+
+def select_policies(packs: list[PolicyPack], only: list[str] | tuple[str, ...] = (),
+                    skip: list[str] | tuple[str, ...] = ()) -> list[PolicyPack]:
+    """``--policy`` / ``--skip-policy``: policies outside the selection are disabled, so they
+    end ``skipped`` in every report (a control they check says so) instead of vanishing.
+
+    Globs are shell-style and case-sensitive; a glob matching no policy id is an input
+    error with the closest ids, since a typo would otherwise silently select nothing."""
+    import difflib
+    import fnmatch
+
+    ids = [p.id for p in all_policies(packs)]
+    problems = []
+    for option, globs in (("--policy", only), ("--skip-policy", skip)):
+        for glob in globs:
+            if not any(fnmatch.fnmatchcase(i, glob) for i in ids):
+                close = difflib.get_close_matches(glob, ids, n=3)
+                hint = f"; did you mean {', '.join(close)}?" if close else f" (ids: {', '.join(ids)})"
+                problems.append(Problem(f"{option} {glob!r} matches no policy{hint}"))
+    if problems:
+        raise InputError(problems)
+
+    def chosen(pid: str) -> bool:
+        wanted = not only or any(fnmatch.fnmatchcase(pid, g) for g in only)
+        return wanted and not any(fnmatch.fnmatchcase(pid, g) for g in skip)
+
+    return [dataclasses.replace(pack, policies=[p if chosen(p.id) else dataclasses.replace(p, enabled=False)
+                                                for p in pack.policies]) for pack in packs]

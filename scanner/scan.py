@@ -48,6 +48,7 @@ def run_scan(
     jobs: int | None = 1,
     new_only: bool = False,
     previous: Snapshot | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble.
 
@@ -68,4 +69,5 @@ def run_scan(
         outcomes=outcomes, findings=findings, packs=packs, snapshot=snapshot,
         as_of=iso(ctx.now), started_at=started, finished_at=clock(),
         fail_on=fail_on, new_only=new_only, command=command, waivers=waiver_records, resolved=resolved,
+        provenance=provenance,
     )

@@ -441,6 +441,11 @@ def read_snapshot(path: str | Path) -> Snapshot:
     """Read and type a snapshot directory; any bad input raises InputError (exit 2)."""
     root = Path(path)
     manifest_path = root / "manifest.json"
+    if not root.exists():
+        raise InputError(Problem("no such snapshot folder", str(root)))
+    if not root.is_dir():
+        raise InputError(Problem("not a snapshot: a file, not a folder (give the folder holding manifest.json)",
+                                 str(root)))
     if not manifest_path.is_file():
         raise InputError(Problem("not a snapshot: manifest.json is missing", str(root)))
     manifest = read_manifest(manifest_path)

@@ -26,6 +26,20 @@ def clock() -> str:
     return dt.datetime.now(dt.UTC).astimezone().isoformat(timespec="seconds")
 
 
+def in_zone(text: str | None, tz: str) -> str | None:
+    """An ISO 8601 instant re-expressed in ``tz`` with its offset (provenance shows every
+    time in the snapshot's zone); a bare date or unparsable text is returned as given."""
+    if not text or len(text) <= 10:
+        return text
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds")
+
+
 def check_timezone(name: str) -> str:
     try:
         ZoneInfo(name)

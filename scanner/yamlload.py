@@ -10,6 +10,7 @@ file:line:column of the offending value and the schema path.
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,14 +163,25 @@ def validate(doc: YamlDoc, schema: dict, base_path: PathKey = ()) -> list[Proble
             allowed = set(err.schema.get("properties", {}))
             for extra in [k for k in err.instance if k not in allowed]:
                 hint = f" (allowed: {', '.join(sorted(allowed))})" if allowed else ""
+                close = difflib.get_close_matches(str(extra), sorted(allowed), n=1)
+                hint += f"; did you mean {close[0]}?" if close else ""
                 problems.append(doc.positions.problem(
                     (*path, extra), f"unknown key {extra!r}{hint}", key=True,
                     schema_path=_schema_path(err)))
             continue
         where = "/".join(str(x) for x in err.absolute_path)
         message = f"{where}: {err.message}" if where else err.message
-        problems.append(doc.positions.problem(path, message, schema_path=_schema_path(err)))
+        problems.append(doc.positions.problem(path, message + _did_you_mean(err), schema_path=_schema_path(err)))
     return problems
+
+
+def _did_you_mean(err: jsonschema.ValidationError) -> str:
+    """``; did you mean revoke_on_departure?`` for a misspelt word of a closed list (kinds, severities…)."""
+    if err.validator != "enum" or not isinstance(err.instance, str):
+        return ""
+    words = [w for w in err.validator_value if isinstance(w, str)]
+    close = difflib.get_close_matches(err.instance, words, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def load_checked(path: str | Path, schema: dict, what: str, top_key: str) -> tuple[YamlDoc | None, list[Problem]]:

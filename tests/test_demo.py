@@ -159,7 +159,7 @@ def test_demo_never_ages(demo, tmp_path):
 def test_demo_bad_options(tmp_path):
     result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "o"), "--as-of", "yesterday"])
     assert result.exit_code == 2 and "--as-of" in result.output
-    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "o"), "--format", "pdf"])
+    result = CliRunner().invoke(main, ["demo", "--out", str(tmp_path / "o"), "--format", "pfd"])
     assert result.exit_code == 2 and "unknown format" in result.output
 
 

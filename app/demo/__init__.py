@@ -28,6 +28,7 @@ from ledgerguard.scanner.snapshot import read_snapshot
 from ..collect import CollectResult, collect
 from .bundle import write_sources
 from .org import COMPANY, SCENARIOS, TZ, build_tables
+from .tour import write_tour_inputs
 
 DEMO_RULES = Path(__file__).resolve().parent / "data" / "demo-rules.yaml"
 
@@ -60,7 +61,7 @@ def parse_as_of(text: str | None) -> dt.date:
 def run_demo(out_dir: Path, as_of: dt.date, formats: list[str], lang: str = "en",
              fail_on: str = "high") -> DemoRun:
     """Write ``OUT/sources`` (inputs), collect them into ``OUT/snapshot``, scan as of ``as_of``
-    and write the reports into ``OUT``."""
+    and write the reports into ``OUT``, with the README tour's inputs (``tour.py``)."""
     from ledgerguard.reports.base import write_reports
 
     sources = write_sources(out_dir / "sources", as_of)
@@ -70,4 +71,5 @@ def run_demo(out_dir: Path, as_of: dt.date, formats: list[str], lang: str = "en"
     packs = load_packs([builtin_pack_path(), DEMO_RULES])
     doc = run_scan(snapshot, packs, resolve_now(as_of.isoformat(), snapshot), fail_on=fail_on)
     written = write_reports(doc, formats, out_dir, lang)
+    written += write_tour_inputs(out_dir, as_of, snapshot, doc)
     return DemoRun(doc, exit_code(doc), collected, written)

@@ -45,8 +45,8 @@
     if (cls) { td.className = cls; }
     tr.appendChild(td);
   }
-  function draw() {
-    var start = page * PAGE, end = Math.min(view.length, start + PAGE);
+  function draw(count) {
+    var start = page * PAGE, end = Math.min(view.length, start + (count || PAGE));
     var frag = document.createDocumentFragment();
     for (var i = start; i < end; i++) {
       var r = view[i], tr = document.createElement("tr"), span = document.createElement("span");
@@ -80,6 +80,27 @@
       sortDir = c === sortCol ? -sortDir : 1;
       sortCol = c;
       apply();
+    });
+  });
+  // Printing gives every finding of the current filter and every detail, not one page:
+  // the rows are drawn in full before printing and the pager's page after it.
+  var saved = null;
+  window.addEventListener("beforeprint", function () {
+    saved = page;
+    page = 0;
+    draw(view.length);
+    Array.prototype.forEach.call(document.querySelectorAll("details"), function (d) {
+      if (!d.open) { d.open = true; d.setAttribute("data-lg-print", "1"); }
+    });
+  });
+  window.addEventListener("afterprint", function () {
+    if (saved === null) { return; }
+    page = saved;
+    saved = null;
+    draw();
+    Array.prototype.forEach.call(document.querySelectorAll("details[data-lg-print]"), function (d) {
+      d.open = false;
+      d.removeAttribute("data-lg-print");
     });
   });
   form.hidden = false;

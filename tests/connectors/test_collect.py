@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,7 @@ def test_progress_only_when_asked(tmp_path, capsys):
     collect(src, tmp_path / "s1", progress=True)
     err = capsys.readouterr().err
     assert "[1/1] arch (archive_store)" in err
-    assert f"arch: [{'#' * 30}] 120/120 files hashed" in err
+    assert re.search(r"120/120\S* \S*files hashed", err), err
     collect(src, tmp_path / "s2", progress=False)
     assert capsys.readouterr().err == ""
 
@@ -138,11 +139,14 @@ def test_progress_bars_on_a_terminal_and_quiet_when_redirected(tmp_path, slapd_s
     code, stdout, screen = on_a_terminal(["collect", "--sources", src, "--out", tmp_path / "tty"],
                                          tmp_path, env)
     assert code == 0, screen
-    assert "[1/2] arch (archive_store) …" in screen
-    assert f"arch: [{'#' * 30}] 120/120 files hashed" in screen
-    assert "[2/2] corp-ldap (ldap) …" in screen
-    assert [f"corp-ldap: {n} users" in screen for n in (25, 50, 75, 100, 120)] == [True] * 5
-    assert "\r\x1b[2K[2/2] corp-ldap (ldap) ok in " in screen  # the bar line is overwritten
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)  # rich's colours and cursor moves
+    assert "[1/2] arch (archive_store)" in plain
+    assert re.search(r"120/120 +files hashed", plain), plain
+    assert "[2/2] corp-ldap (ldap)" in plain
+    assert re.search(r"\d+/\S* +(users|groups)", plain), plain  # the LDAP pages counted
+    # the live lines are erased (transient): each source is listed once, by the summary on stdout
+    assert "ok in" not in plain and "\x1b[2K" in screen
+    assert stdout.count("source arch (archive_store): ok") == 1 and stdout.count("source corp-ldap (ldap): ok") == 1
     assert "wrote snapshot" in stdout and "\x1b" not in stdout and "\r" not in stdout
 
     quiet = subprocess.run([EXE, "collect", "--sources", src, "--out", tmp_path / "pipe"],

@@ -190,10 +190,10 @@ def test_xlsx_sheets_and_values(plain: tuple[dict, Path]) -> None:
     assert ws.auto_filter.ref == f"A1:N{len(doc['findings']) + 1}"
     assert ws.max_row == len(doc["findings"]) + 1
     header = [c.value for c in ws[1]]
-    assert header[:3] == ["编号", "严重程度", "策略"]
+    assert header[:2] == ["严重程度", "策略"] and header[-1] == "编号"  # the working paper: the id last
     first = [c.value for c in ws[2]]
-    assert first[1] == "严重"  # most severe first, label in Chinese
-    assert ws.cell(2, 2).fill.fgColor.rgb.endswith("7B1113")
+    assert first[0] == "严重"  # most severe first, label in Chinese
+    assert ws.cell(2, 1).fill.fgColor.rgb.endswith("7B1113")
     summary = {r[0]: r[1] for r in wb["概要"].iter_rows(values_only=True) if r[0]}
     assert summary["严重"] == doc["summary"]["findings"]["critical"]  # open findings per severity
     assert summary["已豁免"] == doc["summary"]["waived"]
@@ -224,7 +224,7 @@ def test_xlsx_long_cells_are_cut(tmp_path: Path) -> None:
     doc["findings"][0]["message"] = "x" * 100_000
     (path,) = write_reports(doc, ["xlsx"], tmp_path)
     ws = openpyxl.load_workbook(path, read_only=True)["Findings"]
-    messages = [row[7] for row in ws.iter_rows(min_row=2, values_only=True)]
+    messages = [row[6] for row in ws.iter_rows(min_row=2, values_only=True)]  # the id is last
     longest = max(messages, key=len)
     assert len(longest) == EXCEL_CELL_LIMIT and longest.endswith("100,000 characters in total]")
 
@@ -262,8 +262,8 @@ def test_report_command_bad_input_exits_2(tmp_path: Path) -> None:
     res = _cli("report", "--findings", str(shaky), "--out", str(tmp_path / "o"))
     assert res.returncode == 2 and "/findings/1" in res.stderr and "severity" in res.stderr
     assert not (tmp_path / "o").exists()
-    res = _cli("report", "--findings", str(shaky), "--format", "pdf", "--out", str(tmp_path))
-    assert res.returncode == 2 and "pdf" in res.stderr
+    res = _cli("report", "--findings", str(shaky), "--format", "pfd", "--out", str(tmp_path))
+    assert res.returncode == 2 and "unknown format(s) pfd" in res.stderr and "did you mean pdf?" in res.stderr
 
 
 def test_hostile_payloads_reach_every_format(hostile: tuple[dict, Path]) -> None:

@@ -100,9 +100,10 @@ def test_bad_inputs_exit_2_without_traceback(cli, make_snapshot, write_yaml, tmp
     pack = write_yaml("p.yaml", policy_pack(DEPARTURE))
     for args, expected in [
         (["--snapshot", snap, "--policies", pack, "--as-of", "23/11/2026"], "--as-of"),
-        (["--snapshot", tmp_path / "nope", "--policies", pack], "manifest.json is missing"),
+        (["--snapshot", tmp_path / "nope", "--policies", pack], "no such snapshot folder"),
+        (["--snapshot", tmp_path, "--policies", pack], "manifest.json is missing"),
         (["--snapshot", snap, "--policies", tmp_path / "missing.yaml"], "no such file"),
-        (["--snapshot", snap, "--policies", pack, "--format", "pdf"], "unknown format"),
+        (["--snapshot", snap, "--policies", pack, "--format", "pfd"], "unknown format"),
     ]:
         result = cli("scan", *args, "--out", tmp_path / "o")
         assert result.exit_code == 2, (args, result.output)
