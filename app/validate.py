@@ -8,7 +8,7 @@ unique across them); all problems of all files are gathered into one InputError.
 
 A sources file is checked against what ``collect`` will need as well: each
 ``password_env`` variable is set, each named file (``path``, ``catalog``, ``root``,
-``ca_file``, ``password_file``, a SQLite database) exists, no URL carries a password.
+``ca_file``, ``password_file``, a SQLite database) exists.
 The secrets themselves are never read into anything printed. ``schema_only`` skips
 these checks (a file written for another machine).
 """
@@ -94,7 +94,8 @@ def _validate_sources(paths: list[Path], schema_only: bool) -> str:
 
 def environment_problems(path: Path) -> list[Problem]:
     """What ``collect`` would fail on before connecting: unset password variables, missing
-    files, a password inside a URL. Names the variable or file, never a secret's value."""
+    files. Names the variable or file, never a secret's value. (A password inside a URL is
+    refused earlier, when the sources file is loaded: connectors/sources.py.)"""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -121,10 +122,6 @@ def environment_problems(path: Path) -> list[Problem]:
                 continue  # collect names a malformed URL itself
             if parsed is None:
                 continue
-            if parsed.password is not None:
-                problems.append(doc.positions.problem(
-                    (*at, "url"), f"source {entry['name']}: the url carries a password: "
-                                  "use password_env or password_file"))
             if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
                     and not resolve(base, parsed.database).exists():
                 problems.append(doc.positions.problem(

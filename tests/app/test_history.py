@@ -42,13 +42,13 @@ def test_two_scans_a_day_apart_show_what_changed_and_a_trend(cli, make_snapshot,
     assert r.exit_code == 0
     lines = r.output.splitlines()
     assert lines[0].startswith("#1 ") and "2026-11-22" in lines[0] and "critical 2" in lines[0]
-    assert lines[1].startswith("#2 ") and "2026-11-23" in lines[1] and " fail " in lines[1]
+    assert lines[1].startswith("#2 ") and "2026-11-23" in lines[1] and " FAIL " in lines[1]
     r = cli("history", "--history", history, "--show")
     assert r.exit_code == 0
-    assert "scan #2 as of 2026-11-23T08:00:00+08:00 (fail) against scan #1" in r.output
+    assert "scan #2 as of 2026-11-23T08:00:00+08:00 (FAIL) against scan #1" in r.output
     assert "new 1, resolved 1, still open 1" in r.output
     assert "+ critical account:erp:p3" in r.output and "- critical account:erp:p1" in r.output
-    assert "(fail) against no earlier scan" in cli("history", "--history", history, "--show", "1").output
+    assert "(FAIL) against no earlier scan" in cli("history", "--history", history, "--show", "1").output
     doc = run_findings(tmp_path / "o")
     assert [t["open"]["critical"] for t in doc["trend"]] == [2, 2]
     assert doc["trend"][1]["new"] == 1 and doc["trend"][1]["resolved"] == 1

@@ -83,7 +83,7 @@ def test_a_bad_previous_snapshot_is_bad_input(cli, make_snapshot, write_yaml, tm
     snap = make_snapshot(CURRENT, timezone="Asia/Shanghai")
     result = cli("scan", "--snapshot", snap, "--policies", write_yaml("p.yaml", policy_pack(POLICY)),
                  "--previous-snapshot", tmp_path / "nowhere", "--out", tmp_path / "out")
-    assert result.exit_code == 2 and "manifest.json is missing" in result.output
+    assert result.exit_code == 2 and f"{tmp_path / 'nowhere'}: no such snapshot folder" in result.output
 
 
 def test_previous_snapshot_unused_by_the_policies_is_said(cli, make_snapshot, write_yaml, tmp_path):
