@@ -268,7 +268,9 @@ def test_sources_file(org, text, hr):
         run("sources/collect", ["collect", "--sources", s, "--out", folder / "snap"], [s, folder / "snap"])
 
 
-CELLS = st.one_of(st.text(max_size=20), st.sampled_from(TOKENS[:40]), st.floats(), st.integers(-2**70, 2**70),
+# an XLSX cell cannot hold NaN or infinity (xlsxwriter refuses them), so the fuzz does not write them
+CELLS = st.one_of(st.text(max_size=20), st.sampled_from(TOKENS[:40]),
+                  st.floats(allow_nan=False, allow_infinity=False), st.integers(-2**70, 2**70),
                   st.booleans(), st.datetimes(), st.dates())
 
 
