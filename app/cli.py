@@ -266,10 +266,12 @@ def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -
               "the files' changes are applied in order and judged together.")
 @click.option("--waivers", "waivers", type=click.Path(dir_okay=False), metavar="WAIVERS.yaml",
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
+@click.option("--full", is_flag=True, help="Evaluate every policy on the whole current and proposed states "
+              "(default: only what the change can affect; docs/performance.md).")
 @scan_options(gate=True)
 @handle_errors
-def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, policies: tuple[str, ...], as_of: str | None,
-         formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
+def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: bool, policies: tuple[str, ...],
+         as_of: str | None, formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
     """Judge a change file before it is applied: only the findings it introduces fail.
 
     --format also takes github (workflow-command annotations, printed to stdout) and
@@ -281,7 +283,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     from ledgerguard.reports.github import annotations, problem_annotations, stop_commands
     from ledgerguard.scanner.changes import load_changes
     from ledgerguard.scanner.findings import exit_code
-    from ledgerguard.scanner.gate import run_gate
+    from ledgerguard.scanner.gate import gate_tables, run_gate
     from ledgerguard.scanner.policy import load_packs
     from ledgerguard.scanner.scan import resolve_now
     from ledgerguard.scanner.snapshot import read_snapshot
@@ -292,9 +294,9 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     try:
         changes = load_changes(list(change))
         packs = load_packs(list(policies) or None)
-        snapshot = read_snapshot(snapshot_dir)
+        snapshot = read_snapshot(snapshot_dir, only=None if full else gate_tables(packs))
         now = resolve_now(as_of, snapshot)
-        doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs,
+        doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs, incremental=not full,
                        waivers=_waivers_and_baseline(waivers, None, now)["waivers"])
     except LedgerguardError as exc:
         if "github" not in fmts:

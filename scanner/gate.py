@@ -203,6 +203,15 @@ def may_read(policy: Policy) -> set[str]:
     return {*kind.reads(), *ALSO_READS.get(policy.kind, ())}
 
 
+def gate_tables(packs: list[PolicyPack]) -> set[str] | None:
+    """The tables an incremental gate reads (``read_snapshot(only=…)``): those its relevant
+    policies may read, when all of them are local kinds; None (all) otherwise."""
+    policies = [p for p in all_policies(packs) if relevant(p)]
+    if any(p.kind not in LOCAL_KINDS for p in policies):
+        return None
+    return {*TOUCHED, *(t for p in policies for t in may_read(p))}
+
+
 @dataclass
 class _States:
     """The two states a gate compares, and the outcome of each policy in both."""
