@@ -205,10 +205,18 @@ def scan_options(gate: bool = False):
               help="An earlier findings.json: mark findings new/existing and list resolved ones.")
 @click.option("--fail-on-new-only", "fail_on_new_only", is_flag=True,
               help="Exit 1 only for findings new since --baseline (or whose waiver expired).")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="dask: evaluate as partition tasks on a Dask cluster (pip install 'ledgerguard[dask]'; "
+                   "docs/performance.md).")
+@click.option("--scheduler", metavar="ADDRESS", help="--engine dask: the scheduler (tcp://host:8786); "
+              "default: a local cluster of one worker process per core.")
+@click.option("--dask-dir", "dask_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="--engine dask: where the Parquet partitions are written; every worker must read it.")
 @scan_options()
 @handle_errors
 def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
-         fail_on_new_only: bool, policies: tuple[str, ...], as_of: str | None,
+         fail_on_new_only: bool, engine: str, scheduler: str | None, dask_dir: str | None,
+         policies: tuple[str, ...], as_of: str | None,
          formats: str, out: str, fail_on: str, lang: str, jobs: int | None) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
     from ledgerguard.reports.base import write_reports
@@ -239,7 +247,13 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     else:
         snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
-    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs,
+    evaluator = None
+    if engine == "dask":
+        from ledgerguard.scanner.dask_engine import dask_evaluator
+        from ledgerguard.scanner.workers import usable_cores
+
+        evaluator = dask_evaluator(scheduler, workdir=dask_dir, workers=usable_cores())
+    doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, evaluator=evaluator,
                    **_waivers_and_baseline(waivers, baseline, now))
     written = write_reports(doc, fmts, Path(out), lang)
     code = exit_code(doc, fail_on, new_only=fail_on_new_only)
