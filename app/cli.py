@@ -268,10 +268,18 @@ def scan_options(gate: bool = False):
 @click.option("--history", "history", type=InputPath(dir_okay=False), metavar="HISTORY.sqlite",
               help="Record this scan in a SQLite history (created when missing); reports then show the trend "
                    "and `ledgerguard history` the changes since the previous scan.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="dask: evaluate as partition tasks on a Dask cluster (pip install 'ledgerguard[dask]'; "
+                   "docs/performance.md).")
+@click.option("--scheduler", metavar="ADDRESS", help="--engine dask: the scheduler (tcp://host:8786); "
+              "default: a local cluster of one worker process per core.")
+@click.option("--dask-dir", "dask_dir", type=InputPath(file_okay=False), metavar="DIR",
+              help="--engine dask: where the Parquet partitions are written; every worker must read it.")
 @scan_options()
 @handle_errors
 def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, baseline: str | None,
-         fail_on_new_only: bool, previous_dir: str | None, history: str | None, policies: tuple[str, ...],
+         fail_on_new_only: bool, previous_dir: str | None, history: str | None, engine: str,
+         scheduler: str | None, dask_dir: str | None, policies: tuple[str, ...],
          only: tuple[str, ...], skip: tuple[str, ...], as_of: str | None, formats: str, out: str, fail_on: str,
          lang: str, jobs: int | None) -> None:
     """Evaluate policies against a snapshot and write findings and reports."""
@@ -303,11 +311,18 @@ def scan(snapshot_dir: str | None, sources: str | None, waivers: str | None, bas
     else:
         snapshot = read_snapshot(snapshot_dir)
     now = resolve_now(as_of, snapshot)
+    evaluator = None
+    if engine == "dask":
+        from ledgerguard.scanner.dask_engine import dask_evaluator
+        from ledgerguard.scanner.workers import usable_cores
+
+        evaluator = dask_evaluator(scheduler, workdir=dask_dir, workers=usable_cores())
     previous = read_snapshot(previous_dir) if previous_dir else None
     if previous is not None and not any(KINDS.get(p.kind).uses_previous_snapshot
                                         for p in all_policies(packs) if p.enabled):
         click.echo("note: no enabled policy compares two snapshots; --previous-snapshot is not used", err=True)
     doc = run_scan(snapshot, packs, now, fail_on=fail_on, jobs=jobs, new_only=fail_on_new_only, previous=previous,
+                   evaluator=evaluator,
                    provenance=_provenance(as_of, snapshot, only, skip, waivers=waivers, baseline=baseline),
                    **_waivers_and_baseline(waivers, baseline, now))
     code = exit_code(doc)
@@ -416,9 +431,11 @@ def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -
               "the files' changes are applied in order and judged together.")
 @click.option("--waivers", "waivers", type=InputPath(dir_okay=False), metavar="WAIVERS.yaml",
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
+@click.option("--full", is_flag=True, help="Evaluate every policy on the whole current and proposed states "
+              "(default: only what the change can affect; docs/performance.md).")
 @scan_options(gate=True)
 @handle_errors
-def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, policies: tuple[str, ...],
+def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: bool, policies: tuple[str, ...],
          only: tuple[str, ...], skip: tuple[str, ...], as_of: str | None, formats: str, out: str, fail_on: str,
          lang: str, jobs: int | None) -> None:
     """Judge a change file before it is applied: only the findings it introduces fail.
@@ -431,7 +448,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     from ledgerguard.reports.github import annotations, problem_annotations, stop_commands
     from ledgerguard.scanner.changes import load_changes
     from ledgerguard.scanner.findings import exit_code
-    from ledgerguard.scanner.gate import run_gate
+    from ledgerguard.scanner.gate import gate_tables, run_gate
     from ledgerguard.scanner.scan import resolve_now
     from ledgerguard.scanner.snapshot import read_snapshot
 
@@ -441,9 +458,9 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, polici
     try:
         changes = load_changes(list(change))
         packs = _packs(policies, only, skip)
-        snapshot = read_snapshot(snapshot_dir)
+        snapshot = read_snapshot(snapshot_dir, only=None if full else gate_tables(packs))
         now = resolve_now(as_of, snapshot)
-        doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs,
+        doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs, incremental=not full,
                        waivers=_waivers_and_baseline(waivers, None, now)["waivers"],
                        provenance=_provenance(as_of, snapshot, only, skip, waivers=waivers,
                                               **{f"change {i}": c for i, c in enumerate(change, 1)}))

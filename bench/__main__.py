@@ -96,8 +96,46 @@ def hashing(files: int = 2000, size_kb: int = 512) -> dict:
     again = connector()
     res = {"files": len(paths), "mib": round(total_mib, 1), "ledgerguard_first_s": first,
            "ledgerguard_incremental_s": again, "sha256sum_s": tool(["sha256sum"]),
-           "openssl_s": tool(["openssl", "dgst", "-sha256"])}
+           "openssl_s": tool(["openssl", "dgst", "-sha256"]), **sm3(paths)}
     return res
+
+
+def startup(repeat: int = 5) -> dict:
+    """Wall time of the quick commands against `python -c pass`, best of ``repeat``."""
+    def best(cmd: list[str]) -> float:
+        walls = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            subprocess.run(cmd, check=True, capture_output=True, cwd=HERE.parent)
+            walls.append(time.perf_counter() - t)
+        return min(walls)
+
+    cli = [sys.executable, "-m", "ledgerguard.app.cli"]
+    return {"python_pass_s": best([sys.executable, "-c", "pass"]), "help_s": best([*cli, "--help"]),
+            "validate_s": best([*cli, "validate", "policies/cn_finance/sod.yaml"]),
+            "policies_list_s": best([*cli, "policies", "list"])}
+
+
+def sm3(files: list[str]) -> dict:
+    """SM3 over the hashing files: Python's hashlib (OpenSSL's SM3, one core) vs `openssl dgst -sm3`."""
+    import hashlib
+
+    try:
+        hashlib.new("sm3")
+    except ValueError:
+        return {"hashlib_sm3_s": None, "openssl_sm3_s": None}
+    t = time.perf_counter()
+    for p in files:
+        with open(p, "rb") as fh:
+            hashlib.file_digest(fh, "sm3")
+    ours = time.perf_counter() - t
+    theirs = None
+    if shutil.which("openssl"):
+        t = time.perf_counter()
+        for i in range(0, len(files), 500):
+            subprocess.run(["openssl", "dgst", "-sm3", *files[i:i + 500]], check=True, stdout=subprocess.DEVNULL)
+        theirs = time.perf_counter() - t
+    return {"hashlib_sm3_s": ours, "openssl_sm3_s": theirs}
 
 
 def ldap(entries: int) -> str:
@@ -108,6 +146,50 @@ def ldap(entries: int) -> str:
 
 def ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}×" if a and b else "-"
+
+
+def verdict(value: float | None, limit: float) -> str:
+    return "n/a" if value is None else ("met" if value <= limit else "NOT met")
+
+
+def print_targets(results: dict) -> None:
+    """Every target of issue 18 with its peer from this run."""
+    print("\n== targets (issue 18), each against its peer in this run")
+    st = results.get("startup")
+    if st:
+        for name in ("help_s", "validate_s", "policies_list_s"):
+            ratio_ = st[name] / st["python_pass_s"]
+            print(f"  start-up {name[:-2]:<14} {st[name]:6.2f} s = {ratio_:5.1f}× `python -c pass` "
+                  f"({st['python_pass_s']:.3f} s)   ≤ 0.2 s and ≤ 10×: {verdict(st[name], 0.2)}")
+    for size, r in results["sizes"].items():
+        g = r.get("gate")
+        if g:
+            print(f"  gate {size}: one-line change {g['gate_s']:.3f} s in process = {g['gate_s'] / g['scan_s']:.2f}× "
+                  f"the scan ({g['scan_s']:.2f} s; full gate {g['gate_full_s']:.2f} s), CLI {g['cli_gate_s']:.2f} s"
+                  f" wall   ≤ 0.15×: {verdict(g['gate_s'] / g['scan_s'], 0.15)}, CLI ≤ 1.0 s: "
+                  f"{verdict(g['cli_gate_s'], 1.0) if size == 'M' else 'M only'}")
+        if size == "M":
+            print(f"  M full pack in process {r['full_pack_parquet_s']:.2f} s (≤ 1.5 s: "
+                  f"{verdict(r['full_pack_parquet_s'], 1.5)}), scan CLI {r.get('cli_scan_s', 0):.2f} s "
+                  f"(≤ 2.5 s: {verdict(r.get('cli_scan_s'), 2.5)})")
+            for check, p in (r.get("peers") or {}).items():
+                print(f"  per check {check:<22} {p['ledgerguard_s'] / p['duckdb_s']:5.2f}× DuckDB   "
+                      f"≤ 1.0×: {verdict(p['ledgerguard_s'] / p['duckdb_s'], 1.0)}")
+        if size == "L":
+            print(f"  L full pack {r['full_pack_parquet_s']:.1f} s (≤ 12 s: {verdict(r['full_pack_parquet_s'], 12)}), "
+                  f"peak {r['peak_pss_full_pack_mb']:,.0f} MB PSS (≤ 5 GB: "
+                  f"{verdict(r['peak_pss_full_pack_mb'], 5 * 1024)})")
+        d = r.get("dask")
+        if d:
+            print(f"  Dask {size}: 2-worker local cluster {d['dask_s']:.2f} s vs in process {d['in_process_s']:.2f} s "
+                  f"({d['dask_s'] / d['in_process_s']:.2f}×), worker peak RSS "
+                  + ", ".join(f"{m:,.0f} MB" for m in d["worker_peak_rss_mb"]))
+    h = results.get("hashing")
+    if h and h.get("hashlib_sm3_s") and h.get("openssl_sm3_s"):
+        print(f"  SM3 hashing: hashlib {h['mib'] / h['hashlib_sm3_s']:.0f} MiB/s (one core) vs `openssl dgst -sm3` "
+              f"{h['mib'] / h['openssl_sm3_s']:.0f} MiB/s = {h['openssl_sm3_s'] / h['hashlib_sm3_s']:.2f}×   ≥ 0.9×: "
+              + ("met" if h["openssl_sm3_s"] / h["hashlib_sm3_s"] >= 0.9 else "NOT met"))
+    print("  (retired: SoD ≥ 10× c7n — its peer gets pre-pooled records; c7n ratios are printed for reference)")
 
 
 def print_table(results: dict) -> None:
@@ -165,6 +247,7 @@ def print_table(results: dict) -> None:
         print(f"  openssl dgst -sha256                  {rate(h['openssl_s'])}")
     if results.get("ldap"):
         print("\n== LDAP\n" + results["ldap"])
+    print_targets(results)
 
 
 def main() -> None:
@@ -185,6 +268,7 @@ def main() -> None:
         results["sizes"][size] = r
     if not args.no_hashing:
         results["hashing"] = hashing()
+    results["startup"] = startup()
     if args.ldap:
         results["ldap"] = ldap(args.ldap)
     print_table(results)

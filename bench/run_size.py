@@ -111,10 +111,13 @@ def measure(data: Path, repeat: int, headline: bool = False) -> dict[str, Any]:
     res["rows"] = {k: len(v) for k, v in snap.tables.items()}
     res["jobs"] = auto_jobs(Context(snap, AS_OF))
     if headline:  # size L: per kind, reports and c7n's 10M record dicts would take many GB and minutes
+        res["dask"] = dask_figures(data, packs, 1)
         res["peak_rss_mb"] = peak_rss_mb()
         return res
+    res["dask"] = dask_figures(data, packs, 1)
 
     res["cli_scan_s"] = cli_scan(data / "parquet")
+    res["gate"] = gate_figures(data / "parquet", snap, packs, repeat)
     res["load_csv_s"], _ = timed(lambda: read_snapshot(data / "csv"))
 
     # 2. per kind, each with a fresh context (its joins included)
@@ -138,6 +141,67 @@ def measure(data: Path, repeat: int, headline: bool = False) -> dict[str, Any]:
     # 4. peers on the same data: revoke-on-departure, SoD, retention
     res["peers"] = compare_peers(snap, policies, repeat)
     res["peak_rss_mb"] = peak_rss_mb()
+    return res
+
+
+GATE_CHANGE = """changes:
+  - action: grant
+    system: erp
+    account_id: {account}
+    role: gl_reviewer
+    request_id: REQ-BENCH
+    requested_by: {requester}
+    approved_by: {approver}
+"""
+
+
+def gate_figures(snapshot: Path, snap, packs, repeat: int) -> dict[str, Any]:
+    """A one-line change against the snapshot: the incremental gate in process and as the CLI,
+    against the in-process scan of the same snapshot (measured here, in the same run)."""
+    from ledgerguard.scanner.changes import load_changes
+    from ledgerguard.scanner.gate import run_gate
+
+    acc = snap.tables["accounts"]
+    erp = acc[acc["system"] == "erp"].iloc[0]
+    people = snap.tables["identities"]["person_id"]
+    res: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        change = Path(tmp) / "change.yaml"
+        change.write_text(GATE_CHANGE.format(account=erp["account_id"], requester=people.iloc[1],
+                                             approver=people.iloc[2]), encoding="utf-8")
+        changes = load_changes([change])
+        res["scan_s"], _ = timed(lambda: run_scan(snap, packs, AS_OF, jobs=None), repeat)
+        res["gate_s"], doc = timed(lambda: run_gate(snap, packs, changes, AS_OF, jobs=None), repeat)
+        res["gate_full_s"], _ = timed(lambda: run_gate(snap, packs, changes, AS_OF, jobs=None, incremental=False))
+        res["introduced"] = len(doc["findings"])
+        walls = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "ledgerguard.app.cli", "gate", "--snapshot", str(snapshot),
+                            "--change", str(change), "--as-of", AS_OF.date().isoformat(), "--format", "json",
+                            "--out", str(Path(tmp) / "out"), "--fail-on", "never"], check=True, capture_output=True)
+            walls.append(time.perf_counter() - t)
+        res["cli_gate_s"] = min(walls)
+    return res
+
+
+def dask_figures(data: Path, packs, repeat: int) -> dict[str, Any]:
+    """The full pack on a 2-worker local Dask cluster (started once, not timed) against the
+    in-process engine; the peak RSS of each worker process."""
+    from distributed import Client, LocalCluster
+
+    from ledgerguard.scanner.dask_engine import dask_evaluator
+
+    snap = read_snapshot(data / "parquet")
+    res: dict[str, Any] = {}
+    res["in_process_s"], _ = timed(lambda: run_scan(snap, packs, AS_OF, jobs=None), repeat)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        evaluator = dask_evaluator(cluster.scheduler_address)
+        res["dask_s"], doc = timed(lambda: run_scan(snap, packs, AS_OF, evaluator=evaluator), repeat)
+        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        res["worker_peak_rss_mb"] = sorted(peaks.values())
+    res["findings"] = len(doc["findings"])
     return res
 
 

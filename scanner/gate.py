@@ -6,30 +6,157 @@ table a change can touch — on the current and the proposed state, and reports 
 difference: findings the change *introduces* (they can fail the gate) and findings it
 *resolves* (shown, never failing). Each introduced finding carries the ``location`` of
 the change that caused it when its subject names an account, person or change of the file.
+
+**Incremental by default.** A change of a few accounts cannot alter the findings of
+the thousands it does not touch, so the gate evaluates both states on the *region* the
+change can affect (``Region``), not on the whole snapshot:
+
+* the accounts the changes name, every account of the people they touch (the person of
+  a named account, a ``create``'s ``person_id``/``owner_person_id``, a ``modify``'s
+  person), and the recorded ``changes`` rows on those accounts or approved, performed
+  or targeted by those people, plus the proposed changes themselves;
+* ``accounts``, ``grants``, ``reviews``, ``logins``, ``changes`` and ``access_log``
+  (actor = one of those accounts or people) are cut down to that region;
+  ``identities`` to the people those rows name (person, owner, performer, approver,
+  requester, actor) — every row of such a person, so "the first row of a person_id"
+  stays the same — since a kind reads an identity only by looking up a person a row
+  names (who exists, their status, position, name); ``role_permissions`` (which roles
+  exist, what they grant, denies) stays whole.
+
+This is exact for the kinds in ``LOCAL_KINDS``: each of their findings is about one
+account, one person (SoD pools a person's accounts: all of them are in the region) or
+one change, and reads only that subject's rows plus the identities they name and the
+role permissions, so a finding outside the region is the same in both states and
+cancels out of the difference. Any other kind (``table_rule``, whose subject template may group rows of
+many accounts; kinds added later) is evaluated on the whole states, as before.
+``tests/gate/test_incremental.py`` checks that both paths give the same document on
+generated changes of every action against the built-in pack; ``incremental=False``
+(``gate --full``) keeps the whole-state evaluation.
+
+Waivers need every finding of the proposed state (an unchanged finding a waiver
+accepts keeps it from being ``stale``): the policies a waiver names are evaluated
+once on the whole current state, and the proposed state's findings are that minus
+what the change resolves plus what it introduces.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .changes import ADDING, Change
-from .context import Context
+from .context import Context, isin
 from .contract import Finding, PolicyOutcome
 from .engine import evaluate
+from .errors import TableUnavailable
 from .findings import assemble
-from .kinds.base import KINDS
+from .kinds.base import KINDS, blank
 from .policy import Policy, PolicyPack, all_policies
 from .proposal import TOUCHED, empty_table, propose
 from .snapshot import Snapshot
 from .timeutil import clock, iso
 from .waivers import Waiver, apply_waivers
 
+#: kinds whose every finding depends only on its own account / person / change rows and on
+#: identities and role_permissions (see the module docstring): evaluated on the region
+LOCAL_KINDS = frozenset({
+    "role_template", "segregation_of_duties", "privileged_mfa", "access_review", "dormant_account",
+    "orphan_account", "revoke_on_departure", "change_approval",
+})
+#: tables a local kind reads when the snapshot has them, beyond its ``reads()`` (the tables it
+#: cannot work without); tests/gate/test_incremental.py checks these against what each kind reads
+ALSO_READS = {
+    "revoke_on_departure": ("grants", "logins", "access_log"),
+    "dormant_account": ("logins",),
+    "segregation_of_duties": ("identities",),
+    "change_approval": ("identities",),
+    "role_template": ("role_permissions",),
+}
+#: tables cut down to the region's accounts, by (system, account_id)
+_BY_ACCOUNT = ("accounts", "grants", "reviews", "logins")
+
 
 def relevant(policy: Policy) -> bool:
     """Does the policy read a table a change can touch? (Others cannot change verdict.)"""
     return bool(set(KINDS.get(policy.kind)(policy.params).reads()) & set(TOUCHED))
+
+
+def _people(values: pd.Series) -> set[str]:
+    return set(values[~blank(values)].astype("str"))
+
+
+def _rows_of(table: pd.DataFrame, accounts: set[tuple[str, str]]) -> pd.DataFrame:
+    """The rows of ``table`` whose (system, account_id) is one of ``accounts``: a hash lookup
+    of the account ids narrows the table to a handful of rows, then the pairs are checked."""
+    near = table[isin(table["account_id"], sorted({a for _, a in accounts})).to_numpy()]
+    keep = [pair in accounts for pair in zip(near["system"], near["account_id"], strict=True)]
+    return near[np.asarray(keep, dtype=bool)]
+
+
+#: columns of the region's tables that name a person: a kind looks an identity up only through these
+_PERSON_COLUMNS = {"accounts": ("person_id", "owner_person_id"),
+                   "changes": ("performed_by", "approved_by", "requested_by", "person_id"),
+                   "access_log": ("actor",)}
+
+
+def _named_people(tables: dict[str, pd.DataFrame]) -> set[str]:
+    return {p for name, cols in _PERSON_COLUMNS.items() if name in tables
+            for c in cols if c in tables[name].columns for p in _people(tables[name][c])}
+
+
+@dataclass(frozen=True)
+class Region:
+    """What a change file can affect: accounts (system, account_id), people and change ids."""
+
+    accounts: frozenset[tuple[str, str]]
+    people: frozenset[str]
+    change_ids: frozenset[str]
+    #: people the proposed change rows name (requester, approver, performer): their identities are kept
+    named: frozenset[str]
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, changes: list[Change]) -> Region:
+        """The region of ``changes`` in ``snapshot`` (no change moves an account to another
+        person: a created account's person is the change's)."""
+        accounts = {c.account for c in changes if c.account}
+        people = {c.get(k) for c in changes for k in ("person_id", "owner_person_id") if c.get(k)}
+        if "accounts" in snapshot.tables:
+            acc = snapshot.tables["accounts"]
+            people |= _people(_rows_of(acc, accounts)["person_id"])
+            mine = acc[isin(acc["person_id"], sorted(people)).to_numpy()]  # every account of them: SoD pools them
+            accounts |= set(zip(mine["system"], mine["account_id"], strict=True))
+        named = {c.get(k) for c in changes for k in ("requested_by", "approved_by", "performed_by") if c.get(k)}
+        return cls(frozenset(accounts), frozenset(people), frozenset(c.change_id for c in changes),
+                   frozenset(named))
+
+    def restrict(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot cut down to this region (identities, role_permissions and tables no
+        local kind reads stay as they are)."""
+        tables = snapshot.tables
+        cut = {name: _rows_of(tables[name], set(self.accounts)).reset_index(drop=True)
+               for name in _BY_ACCOUNT if name in tables}
+        if "changes" in tables:
+            ch = tables["changes"]
+            people = sorted(self.people)
+            mask = isin(ch["change_id"], sorted(self.change_ids)) | isin(ch["approved_by"], people) \
+                | isin(ch["performed_by"], people)
+            if "person_id" in ch.columns:
+                mask |= isin(ch["person_id"], people)
+            on_account = pd.Series(False, index=ch.index)
+            on_account[_rows_of(ch, set(self.accounts)).index] = True
+            cut["changes"] = ch[(mask | on_account).to_numpy()].reset_index(drop=True)
+        if "access_log" in tables:
+            log = tables["access_log"]
+            actors = sorted({f"{s}:{a}" for s, a in self.accounts} | self.people)
+            cut["access_log"] = log[isin(log["actor"], actors).to_numpy()].reset_index(drop=True)
+        if "identities" in tables:
+            ids = tables["identities"]
+            who = _named_people(cut) | self.people | self.named
+            cut["identities"] = ids[isin(ids["person_id"], sorted(who)).to_numpy()]
+        return snapshot.with_tables(**cut)
 
 
 def _cause(finding: Finding, changes: list[Change], person_of: dict[tuple[str, str], Any]) -> Change | None:
@@ -54,6 +181,14 @@ def _cause(finding: Finding, changes: list[Change], person_of: dict[tuple[str, s
     return (adding or hits or [None])[-1]
 
 
+def _person_of(state: Snapshot, accounts: set[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+    """(system, account_id) → person_id of the accounts the changes name."""
+    if "accounts" not in state.tables or not accounts:
+        return {}
+    rows = _rows_of(state.tables["accounts"], accounts)
+    return dict(zip(zip(rows["system"], rows["account_id"], strict=True), rows["person_id"], strict=True))
+
+
 def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
     """One outcome per policy: an error in either state is an error (no verdict). A policy
     that has nothing in scope in the proposed state (e.g. change_approval for a change file
@@ -67,6 +202,104 @@ def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
     return proposed
 
 
+def may_read(policy: Policy) -> set[str]:
+    """Every table the policy's kind may read: ``reads()`` plus the tables it uses when present."""
+    kind = KINDS.get(policy.kind)(policy.params)
+    return {*kind.reads(), *ALSO_READS.get(policy.kind, ())}
+
+
+def gate_tables(packs: list[PolicyPack]) -> set[str] | None:
+    """The tables an incremental gate reads (``read_snapshot(only=…)``): those its relevant
+    policies may read, when all of them are local kinds; None (all) otherwise."""
+    policies = [p for p in all_policies(packs) if relevant(p)]
+    if any(p.kind not in LOCAL_KINDS for p in policies):
+        return None
+    return {*TOUCHED, *(t for p in policies for t in may_read(p))}
+
+
+@dataclass
+class _States:
+    """The two states a gate compares, and the outcome of each policy in both."""
+
+    policies: list[Policy]
+    before: dict[int, PolicyOutcome]
+    after: dict[int, PolicyOutcome]
+
+    def run(self, indexes: list[int], current: Snapshot, changed: Snapshot, now: pd.Timestamp,
+            jobs: int | None) -> None:
+        if indexes:
+            chosen = [self.policies[i] for i in indexes]
+            self.before.update(zip(indexes, evaluate(chosen, Context(current, now), jobs), strict=True))
+            self.after.update(zip(indexes, evaluate(chosen, Context(changed, now), jobs), strict=True))
+
+    def in_region(self, indexes: list[int]) -> None:
+        """Say that these outcomes' coverage counts the change's region, not the snapshot (its
+        "matched nothing" would be no warning about the snapshot: ``coverage_warnings``)."""
+        for outcomes in (self.before, self.after):
+            for i in indexes:
+                o = outcomes[i]
+                coverage = o.coverage or {"examined": 0, "unit": "rows: the changes modify no table it reads",
+                                          "matched": {}, "decisive": None}
+                o.coverage = {**coverage, "unit": f"{coverage['unit']}, in the change's region", "region": True}
+
+    def unaffected(self, indexes: list[int], current: Snapshot, changed: Snapshot, now: pd.Timestamp) -> None:
+        """Policies reading no table the changes modify: the same findings in both states, so
+        nothing is introduced or resolved; only whether their tables are usable is checked."""
+        for i in indexes:
+            policy = self.policies[i]
+            status, error = ("pass" if policy.enabled else "skipped"), None
+            try:
+                if policy.enabled:
+                    for state in (current, changed):
+                        Context(state, now).require(KINDS.get(policy.kind)(policy.params).reads())
+            except TableUnavailable as exc:
+                status, error = "error", str(exc)
+            self.before[i] = self.after[i] = PolicyOutcome(policy, status, [], error)
+
+
+def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,
+                   jobs: int | None, incremental: bool) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
+    """Each policy's outcome in the current and the proposed state, in ``policies`` order, and
+    the proposed state (the region's when every policy is local). The local kinds run on
+    the region (in this process: it is small), the others on the whole states."""
+    local = [i for i, p in enumerate(policies) if incremental and p.kind in LOCAL_KINDS]
+    whole = [i for i in range(len(policies)) if i not in set(local)]
+    states = _States(policies, {}, {})
+    proposed = None
+    if whole or not local:
+        proposed = propose(snapshot, changes, now)  # also checks every change
+        states.run(whole, snapshot, proposed, now, jobs)
+    if local:
+        current = Region.of(snapshot, changes).restrict(snapshot)
+        changed = propose(current, changes, now, whole=snapshot)
+        modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
+        hit = [i for i in local if may_read(policies[i]) & modified]
+        states.run(hit, current, changed, now, 1)
+        states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
+        states.in_region(local)
+        proposed = proposed or changed
+    order = range(len(policies))
+    return [states.before[i] for i in order], [states.after[i] for i in order], proposed
+
+
+def _unchanged(policies: list[Policy], outcomes: list[PolicyOutcome], new: dict[str, Finding],
+               old: dict[str, Finding], snapshot: Snapshot, now: pd.Timestamp,
+               waivers: list[Waiver], incremental: bool) -> list[Finding]:
+    """The proposed state's findings the change leaves alone, of the policies a waiver names.
+
+    A region's evaluation holds only the region's findings: the rest of such a policy's
+    findings come from one evaluation of it on the whole current state."""
+    named = {w.policy for w in waivers}
+    judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
+    resolved = {fid for fid in old if fid not in new}
+    regional = [p for p in policies if incremental and p.kind in LOCAL_KINDS and p.id in named and p.id in judged]
+    still = [f for fid, f in new.items() if fid in old and f["policy_id"] not in {p.id for p in regional}]
+    if regional:
+        for o in evaluate(regional, Context(snapshot, now), 1):
+            still += [f for f in o.findings if f["id"] not in resolved]
+    return still
+
+
 def run_gate(
     snapshot: Snapshot,
     packs: list[PolicyPack],
@@ -77,23 +310,22 @@ def run_gate(
     waivers: list[Waiver] | None = None,
     jobs: int | None = 1,
     provenance: dict[str, Any] | None = None,
+    incremental: bool = True,
 ) -> dict[str, Any]:
-    """The findings document of a gate: introduced findings (located), resolved ones."""
+    """The findings document of a gate: introduced findings (located), resolved ones.
+
+    ``incremental=False`` evaluates every policy on the whole current and proposed states
+    (``gate --full``); the default evaluates the local kinds on the change's region only."""
     started = clock()
     if not snapshot.has("changes"):
         snapshot = snapshot.with_tables(changes=empty_table("changes", snapshot.timezone))
-    proposed = propose(snapshot, changes, now)
     policies = [p for p in all_policies(packs) if relevant(p)]
-    before_ctx, after_ctx = Context(snapshot, now), Context(proposed, now)
-    before, after = evaluate(policies, before_ctx, jobs), evaluate(policies, after_ctx, jobs)
+    before, after, proposed = _evaluate_both(policies, snapshot, changes, now, jobs, incremental)
     outcomes = [_merge(b, a) for b, a in zip(before, after, strict=True)]
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
     old = {f["id"]: f for o in before if o.policy.id in judged for f in o.findings}
     new = {f["id"]: f for o in after if o.policy.id in judged for f in o.findings}
-    accounts = proposed.tables.get("accounts")
-    person_of = ({} if accounts is None else
-                 dict(zip(zip(accounts["system"], accounts["account_id"], strict=True),
-                          accounts["person_id"], strict=True)))
+    person_of = _person_of(proposed, {c.account for c in changes if c.account})
     introduced = []
     for fid, f in new.items():
         if fid in old:
@@ -107,11 +339,12 @@ def run_gate(
     resolved = [{**f, "baseline": "resolved"} for fid, f in old.items() if fid not in new]
     # waivers are judged on the whole proposed state: one that accepts a finding the
     # change leaves alone is active there, not stale
-    still = [f for fid, f in new.items() if fid in old]
-    waiver_records = apply_waivers(introduced + still, waivers or [], after_ctx.today.date())
+    still = _unchanged(policies, outcomes, new, old, snapshot, now, waivers or [], incremental)
+    today = Context(proposed, now).today
+    waiver_records = apply_waivers(introduced + still, waivers or [], today.date())
     doc = assemble(
         outcomes=outcomes, findings=introduced, packs=packs, snapshot=snapshot,
-        as_of=iso(after_ctx.now), started_at=started, finished_at=clock(), fail_on=fail_on,
+        as_of=iso(now.tz_convert(snapshot.timezone)), started_at=started, finished_at=clock(), fail_on=fail_on,
         command="gate", waivers=waiver_records, resolved=resolved, provenance=provenance,
     )
     files = list(dict.fromkeys(c.file for c in changes))

@@ -69,10 +69,13 @@ def _append(name: str, df: pd.DataFrame, records: list[dict[str, Any]], tz: str)
 class _Proposal:
     """The tables a change file modifies, applied change by change, checking as it goes."""
 
-    def __init__(self, snapshot: Snapshot, changes: list[Change], now: pd.Timestamp) -> None:
+    def __init__(self, snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,
+                 whole: Snapshot | None = None) -> None:
         self.snapshot, self.changes, self.now, self.tz = snapshot, changes, now, snapshot.timezone
+        self.whole = whole
         self.tables: dict[str, pd.DataFrame] = {}
         self.problems: list[Problem] = []
+        self._outside: dict[str, set[str]] = {}
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
@@ -121,6 +124,7 @@ class _Proposal:
     def _role_known(self, change: Change) -> bool:
         system, role = change.get("system"), change.get("role")
         known = set(self.table("grants").loc[lambda g: g["system"] == system, "role"].dropna())
+        known |= self._held_outside(system)
         if self.snapshot.has("role_permissions"):
             rp = self.table("role_permissions")
             known |= set(rp.loc[rp["system"] == system, "role"].dropna())
@@ -129,6 +133,19 @@ class _Proposal:
         hint = ", ".join(sorted(known)[:12]) or "none"
         self._fail(change, f"unknown role {role!r} in system {system!r} (known: {hint})")
         return False
+
+    def _held_outside(self, system: str | None) -> set[str]:
+        """Roles of ``system`` held outside the snapshot's rows: when ``snapshot`` is the gate's
+        region of ``whole``, the grants it left out (changes never touch them) still name roles."""
+        if self.whole is None or not self.whole.has("grants"):
+            return set()
+        if system not in self._outside:
+            def held(g: pd.DataFrame) -> pd.Series:
+                return g.loc[g["system"] == system, "role"].value_counts()
+
+            everywhere, here = held(self.whole.table("grants")), held(self.snapshot.table("grants"))
+            self._outside[system] = {r for r, n in everywhere.items() if n > here.get(r, 0)}
+        return self._outside[system]
 
     def _grant(self, change: Change) -> None:
         account = self._existing(change)
@@ -221,6 +238,10 @@ def _change_row(change: Change, tz: str) -> dict[str, Any]:
     }
 
 
-def propose(snapshot: Snapshot, changes: list[Change], now: pd.Timestamp) -> Snapshot:
-    """The snapshot with the changes applied (copies; the snapshot is not modified)."""
-    return snapshot.with_tables(**_Proposal(snapshot, changes, now).apply())
+def propose(snapshot: Snapshot, changes: list[Change], now: pd.Timestamp, whole: Snapshot | None = None) -> Snapshot:
+    """The snapshot with the changes applied (copies; the snapshot is not modified).
+
+    ``whole``: ``snapshot`` is the gate's region of this snapshot (gate.Region); the
+    region holds every row the changes are checked against except the grants naming a
+    role, so roles held only outside the region are still known."""
+    return snapshot.with_tables(**_Proposal(snapshot, changes, now, whole).apply())

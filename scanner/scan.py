@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
 from .baseline import apply_baseline
 from .context import Context
+from .contract import PolicyOutcome
 from .engine import evaluate
 from .errors import InputError, Problem
 from .findings import assemble
-from .policy import PolicyPack, all_policies
+from .policy import Policy, PolicyPack, all_policies
 from .snapshot import Snapshot
 from .timeutil import clock, iso, parse_instant
 from .waivers import Waiver, apply_waivers
@@ -49,16 +51,19 @@ def run_scan(
     new_only: bool = False,
     previous: Snapshot | None = None,
     provenance: dict[str, Any] | None = None,
+    evaluator: Callable[[list[Policy], Context], list[PolicyOutcome]] | None = None,
 ) -> dict[str, Any]:
     """Evaluate, then waive (SPEC §6), then diff against the baseline (§7), then assemble.
 
     ``jobs``: worker processes for the evaluation (None: by snapshot size; see workers.py);
     ``new_only``: only findings new since the baseline fail the verdict (--fail-on-new-only);
     ``previous``: an earlier snapshot for the kinds that compare two states
-    (``--previous-snapshot``)."""
+    (``--previous-snapshot``); ``evaluator``: another engine instead
+    (``dask_engine.dask_evaluator``)."""
     started = clock()
     ctx = Context(snapshot, now, previous)
-    outcomes = evaluate(all_policies(packs), ctx, jobs)
+    outcomes = (evaluator(all_policies(packs), ctx) if evaluator is not None
+                else evaluate(all_policies(packs), ctx, jobs))
     findings = [f for o in outcomes for f in o.findings]
     waiver_records = apply_waivers(findings, waivers or [], ctx.today.date())
     resolved = None

@@ -437,8 +437,11 @@ def _listed_once(doc: YamlDoc) -> list[Problem]:
     return problems
 
 
-def read_snapshot(path: str | Path) -> Snapshot:
-    """Read and type a snapshot directory; any bad input raises InputError (exit 2)."""
+def read_snapshot(path: str | Path, only: set[str] | None = None) -> Snapshot:
+    """Read and type a snapshot directory; any bad input raises InputError (exit 2).
+
+    ``only``: read just these tables (``gate`` reads the access tables, not 1M archives);
+    the others are absent from the Snapshot and named in its hashes by the manifest."""
     root = Path(path)
     manifest_path = root / "manifest.json"
     if not root.exists():
@@ -468,13 +471,17 @@ def read_snapshot(path: str | Path) -> Snapshot:
             for p in sorted(root.iterdir())
             if p.suffix in (".csv", ".parquet") and p.is_file()
         }
-    wanted = [(name, entry) for name, entry in entries.items() if name not in unusable]
+    wanted = [(name, entry) for name, entry in entries.items()
+              if name not in unusable and (only is None or name in only)]
     # tables load side by side: Parquet/CSV parsing, chunk joining and hashing run in Arrow
     # and hashlib without the GIL
     with ThreadPoolExecutor(min(4, len(wanted) or 1)) as pool:
         loaded = list(pool.map(lambda item: _load_table(root, manifest_path, tz, *item), wanted))
     tables = {name: df for (name, _), (df, _, _) in zip(wanted, loaded, strict=True) if df is not None}
     hashes = {name: h for (name, _), (_, h, _) in zip(wanted, loaded, strict=True) if h is not None}
+    if only is not None:
+        hashes |= {name: entry["sha256"] for name, entry in entries.items()
+                   if name not in only and name not in unusable and entry.get("sha256")}
     problems = [p for _, _, found in loaded for p in found]
     if problems:
         raise InputError(problems)

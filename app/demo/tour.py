@@ -6,8 +6,10 @@ waiver file, a scan against last month's findings and an access request judged b
 on a fresh clone:
 
 - ``waivers.yaml``: the shared finance login accepted until its planned retirement;
-- ``last-month/findings.json``: the same company scanned 30 days earlier (its tables
-  generated as of that day), the baseline of ``--fail-on-new-only``;
+- ``last-month/findings.json``: the company as it stood 30 days earlier — today's tables
+  without the grants and change records of the last 30 days — scanned as of that day,
+  the baseline of ``--fail-on-new-only`` (so the access granted since, e.g. the
+  administrator's self-granted reviewer role, is new);
 - ``access-requests/REQ-1042.yaml``: a request granting a cashier the voucher reviewer
   role (``gate`` blocks it: cashier and reviewer are incompatible duties).
 """
@@ -40,7 +42,7 @@ def write_tour_inputs(out_dir: Path, as_of: dt.date, snapshot: Snapshot, doc: di
     builtin = {p.id for p in all_policies(load_packs(None))}
     return [
         _waivers(out_dir / "waivers.yaml", as_of, [f for f in doc["findings"] if f["policy_id"] in builtin]),
-        _baseline(out_dir / "last-month" / "findings.json", as_of - dt.timedelta(days=BASELINE_DAYS)),
+        _baseline(out_dir / "last-month" / "findings.json", as_of),
         _access_request(out_dir / "access-requests" / "REQ-1042.yaml", snapshot),
     ]
 
@@ -64,11 +66,17 @@ def _waivers(path: Path, as_of: dt.date, findings: list[dict[str, Any]]) -> Path
     return path
 
 
-def _baseline(path: Path, day: dt.date) -> Path:
-    """The findings.json of a scan 30 days earlier: the company's tables as of that day."""
+def _baseline(path: Path, as_of: dt.date) -> Path:
+    """The findings.json of a scan BASELINE_DAYS earlier: the tables of ``as_of`` without the
+    grants given and the changes made since that day (ISO local dates compare as text)."""
+    day = as_of - dt.timedelta(days=BASELINE_DAYS)
+    tables = build_tables(as_of)
+    since = {"grants": "granted_at", "changes": "performed_at"}
+    for name, column in since.items():
+        t = tables[name]
+        tables[name] = t[~(t[column].fillna("").str[:10] > day.isoformat())]
     with tempfile.TemporaryDirectory(prefix="ledgerguard-demo-") as tmp:
-        snap = read_snapshot(write_snapshot(Path(tmp) / "snapshot", build_tables(day), timezone=TZ,
-                                            taken_at=ts(day, 0)))
+        snap = read_snapshot(write_snapshot(Path(tmp) / "snapshot", tables, timezone=TZ, taken_at=ts(day, 0)))
         doc = run_scan(snap, load_packs(None), resolve_now(day.isoformat(), snap))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding="utf-8")

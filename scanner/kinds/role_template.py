@@ -32,7 +32,6 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ..context import ACCOUNT, Context, glob_mask
@@ -148,7 +147,9 @@ class RoleTemplate(PolicyKind):
             prev_t = self._template(prev) if isinstance(prev, str) else None
             allowed.append(now_ok)
             kept.append(not now_ok and prev_t is not None and _role_match(system, role, prev_t["allowed_roles"]))
-        return combos.assign(allowed=allowed, kept=kept)
+        # bool even when empty: an empty object column would select columns, not rows
+        return combos.assign(allowed=pd.Series(allowed, dtype=bool, index=combos.index),
+                             kept=pd.Series(kept, dtype=bool, index=combos.index))
 
     def _not_in_template(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         bad = held[~held["allowed"] & ~held["kept"]]
@@ -216,7 +217,8 @@ class RoleTemplate(PolicyKind):
         # which held (system, role) satisfies which pattern: once per distinct combination
         combos = held[["system", "role"]].drop_duplicates().merge(
             need[["system", "required"]].drop_duplicates(), on="system", sort=False)
-        combos = combos[np.array([_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)], dtype=bool)]
+        combos = combos[pd.Series([_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)],
+                                  index=combos.index, dtype=bool)]  # a bool mask even when empty
         have = held[[ACCOUNT, "system", "role"]].merge(combos, on=["system", "role"], sort=False)
         have = have[[ACCOUNT, "required"]].drop_duplicates().assign(_have=True)
         need = need.merge(have, on=[ACCOUNT, "required"], how="left", sort=False)
