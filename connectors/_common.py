@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-import pandas as pd
-
 from ledgerguard.scanner import limits
 from ledgerguard.scanner.errors import InputError
+from ledgerguard.scanner.lazy import pandas as pd
 from ledgerguard.scanner.snapshot import TABLES, type_table
 
 from .base import ConnectorError

@@ -50,12 +50,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import pikepdf
 import puremagic
 from defusedxml import ElementTree as SafeET
 
 from ledgerguard.scanner.fsutil import atomic_write_text
+from ledgerguard.scanner.lazy import pandas as pd
 
 from ._common import MAPPING_SCHEMA, TABULAR_SCHEMA, apply_mapping, file_label, read_tabular, resolve
 from .base import CONNECTORS, Connector, ConnectorError

@@ -28,8 +28,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
-
+from ledgerguard.scanner.lazy import pandas as pd
 from ledgerguard.scanner.timeutil import check_timezone
 
 from ._common import (

@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pandas as pd
-
+from ledgerguard.scanner.lazy import pandas as pd
 from ledgerguard.scanner.registry import Registry
 
 CONNECTORS: Registry[type[Connector]] = Registry("connector kind", "ledgerguard.connectors")

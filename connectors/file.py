@@ -8,7 +8,7 @@ the file, the row and the column named.
 
 from __future__ import annotations
 
-import pandas as pd
+from ledgerguard.scanner.lazy import pandas as pd
 
 from ._common import MAPPING_SCHEMA, TABULAR_SCHEMA, apply_mapping, file_label, read_tabular, resolve
 from .base import CONNECTORS, Connector

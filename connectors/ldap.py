@@ -55,7 +55,6 @@ from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from ldap3 import (
     ANONYMOUS,
     AUTO_BIND_NONE,
@@ -74,6 +73,8 @@ from ldap3.utils import log as ldap3_log
 from ldap3.utils.config import get_config_parameter, set_config_parameter
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
+
+from ledgerguard.scanner.lazy import pandas as pd
 
 from ._common import read_secret, resolve
 from .base import CONNECTORS, Connector, ConnectorError

@@ -22,9 +22,9 @@ from fnmatch import fnmatchcase
 from importlib import resources
 from typing import Any
 
-import pandas as pd
 import yaml
 
+from ledgerguard.scanner.lazy import pandas as pd
 from ledgerguard.scanner.snapshot import TABLES
 
 from ._common import SECRET_SCHEMA, read_secret, redact, resolve, text_frame

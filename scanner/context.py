@@ -12,11 +12,9 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Any, TypeVar
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-
+from .lazy import numpy as np
+from .lazy import pandas as pd
+from .lazy import pyarrow as pa
 from .snapshot import Snapshot
 from .timeutil import days_since, local_day
 
@@ -32,6 +30,8 @@ def isin(values: pd.Series, candidates: object) -> pd.Series:
     pandas converts each candidate to an Arrow scalar in Python for Arrow-backed
     strings (~1.5 s for 100k candidates); Arrow's own hash lookup takes milliseconds.
     """
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
     if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow":
         return values.isin(candidates)
     arr = pa.array(values)
@@ -147,6 +147,8 @@ class Context:
 
     def _codes(self, column: str, values: pd.Series) -> np.ndarray:
         """Positions of ``values`` in this scan's growing vocabulary of ``column`` (-1: empty)."""
+        import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
         arr = pa.array(values)
         known = self._vocabulary.get(column)
         if known is None:  # the first table keyed: its distinct values are the vocabulary

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-import jsonschema
-
 from .errors import InputError, Problem
 from .jsonload import load_json
 
@@ -163,6 +161,8 @@ def read_findings(path: str | Path) -> dict[str, Any]:
         if key not in doc:
             raise InputError(Problem(f"findings file lacks {key!r}", str(p), 1, 1))
     problems = []
+    import jsonschema  # here: the CLI's start-up does not pay for it
+
     for err in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc):
         pointer = "/" + "/".join(str(k) for k in err.absolute_path)
         problems.append(Problem(f"{pointer}: {err.message} (expected a {FORMAT} document)", str(p),

@@ -35,9 +35,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .context import Context
@@ -46,6 +43,9 @@ from .engine import evaluate_policy
 from .errors import InputError, Problem
 from .gate import LOCAL_KINDS
 from .kinds.base import blank, inconclusive_reason
+from .lazy import numpy as np
+from .lazy import pandas as pd
+from .lazy import pyarrow as pa
 from .policy import Policy
 from .snapshot import Snapshot
 

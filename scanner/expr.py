@@ -34,8 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
+from .lazy import pandas as pd
 from .timeutil import days_since, local_day, parse_times
 
 if TYPE_CHECKING:

@@ -44,9 +44,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from .changes import ADDING, Change
 from .context import Context, isin
 from .contract import Finding, PolicyOutcome
@@ -54,6 +51,8 @@ from .engine import evaluate
 from .errors import TableUnavailable
 from .findings import assemble
 from .kinds.base import KINDS, blank
+from .lazy import numpy as np
+from .lazy import pandas as pd
 from .policy import Policy, PolicyPack, all_policies
 from .proposal import TOUCHED, empty_table, propose
 from .snapshot import Snapshot

@@ -31,10 +31,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from .changes import Change
 from .errors import InputError, Problem
+from .lazy import pandas as pd
 from .snapshot import TABLES, Snapshot, type_table
 from .timeutil import parse_instant
 

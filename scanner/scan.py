@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
-
 from .baseline import apply_baseline
 from .context import Context
 from .contract import PolicyOutcome
 from .engine import evaluate
 from .errors import InputError, Problem
 from .findings import assemble
+from .lazy import pandas as pd
 from .policy import Policy, PolicyPack, all_policies
 from .snapshot import Snapshot
 from .timeutil import clock, iso, parse_instant

@@ -9,20 +9,20 @@ checks required columns and names the file, row and column of any bad value.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-
 from . import limits
 from .errors import InputError, Problem, TableUnavailable
 from .fsutil import atomic_dir
 from .jsonload import parse_json, read_input
+from .lazy import numpy as np
+from .lazy import pandas as pd
+from .lazy import pyarrow as pa
 from .timeutil import check_timezone, iso_text, parse_times
 from .yamlload import Positions, YamlDoc, parse_yaml, validate
 
@@ -296,7 +296,10 @@ def _contiguous(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str"
+@functools.cache
+def _text_dtype() -> pd.StringDtype:
+    """pandas' default "str" (a function, not a constant: pandas is loaded on first use)."""
+    return pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 def _read_file(path: Path) -> pd.DataFrame:
@@ -306,7 +309,7 @@ def _read_file(path: Path) -> pd.DataFrame:
         # ParquetFile.read keeps each row group in one chunk; pd.read_parquet splits it into
         # 128k-row batches that _contiguous would have to join again (~0.3 s per 1M rows)
         table = pq.ParquetFile(path, memory_map=True).read()
-        return table.to_pandas(types_mapper={pa.string(): _TEXT, pa.large_string(): _TEXT}.get)
+        return table.to_pandas(types_mapper={pa.string(): _text_dtype(), pa.large_string(): _text_dtype()}.get)
     options = {"dtype": "str", "keep_default_na": False, "na_values": [""], "encoding": "utf-8-sig"}
     try:
         return pd.read_csv(path, engine="pyarrow", **options)  # multithreaded, ~4× the C parser

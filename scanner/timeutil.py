@@ -10,10 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
+from .lazy import numpy as np
+from .lazy import pandas as pd
+from .lazy import pyarrow as pa
 
 _OFFSET = r"[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _DATE_OR_TIME = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?"
@@ -50,6 +49,8 @@ def check_timezone(name: str) -> str:
 
 def _matches(text: pd.Series, pattern: str) -> pd.Series:
     """Regex test of each value in Arrow's RE2 (per-value Python regex is the slow path)."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
     try:
         arr = pa.array(text.array)  # zero-copy for Arrow-backed strings
     except (TypeError, pa.ArrowInvalid):
@@ -128,6 +129,8 @@ def iso_text(times: pd.Series) -> pd.Series:
     Arrow's C++ cast does the formatting and offsets are formatted once per distinct
     value (a zone has few): ~10× faster than ``Series.dt.strftime`` on tz-aware data.
     """
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
     aware = isinstance(times.dtype, pd.DatetimeTZDtype)
     local = times.dt.tz_localize(None) if aware else times
     vals = local.to_numpy(dtype="datetime64[s]")

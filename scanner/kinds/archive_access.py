@@ -15,9 +15,8 @@ is not repeated here. Borrow events are archive_borrowing's.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import ACCOUNT, Context, glob_mask
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, emit_where, glob_counts, text
 
 ACTIONS = ["view", "download", "print", "export"]

@@ -21,9 +21,8 @@ Only backups with status ``success`` count as backups. Per dataset matching ``da
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import Context, glob_mask
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, concat_findings, emit_where, glob_counts, text
 
 _GLOB_CHARS = set("*?[")

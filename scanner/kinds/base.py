@@ -21,11 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-import pandas as pd
-
 from ..context import glob_mask
 from ..contract import SEVERITIES
+from ..lazy import numpy as np
+from ..lazy import pandas as pd
 from ..registry import Registry
 from ..timeutil import iso_text
 
@@ -185,11 +184,12 @@ def emit(
     }, columns=FINDING_COLUMNS, dtype=object)
 
 
-#: a finding's message: text, a Series aligned to the judged frame, or a function of the
-#: matching rows (so texts are built for findings only)
-Message = str | pd.Series | Callable[[pd.DataFrame], pd.Series]
-#: a subject or person column: the column's name, or a function of the matching rows
-RowValue = str | Callable[[pd.DataFrame], pd.Series]
+if TYPE_CHECKING:
+    #: a finding's message: text, a Series aligned to the judged frame, or a function of the
+    #: matching rows (so texts are built for findings only)
+    Message = str | pd.Series | Callable[[pd.DataFrame], pd.Series]
+    #: a subject or person column: the column's name, or a function of the matching rows
+    RowValue = str | Callable[[pd.DataFrame], pd.Series]
 
 
 def emit_where(

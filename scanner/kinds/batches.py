@@ -15,10 +15,9 @@ An empty declared value is a list that declares nothing: a mismatch, never a pas
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from ..context import Context
+from ..lazy import numpy as np
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 
 

@@ -15,10 +15,9 @@ due_at, returned_at) is the register. DA/T 70 安全性/过程安全性.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
-
 from ..context import Context
+from ..lazy import numpy as np
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 
 

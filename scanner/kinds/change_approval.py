@@ -35,9 +35,8 @@ changes (``Snapshot.with_tables``).
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import Context
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 
 _EVIDENCE = ["action", "system", "account_id", "role", "performed_by", "performed_at", "request_id",

@@ -22,9 +22,8 @@ archives still in custody, and the ``unlisted_files`` table:
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import Context, glob_mask
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 from .integrity import archive_subject, in_custody
 

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
-import pandas as pd
-
 from ..context import Context
 from ..errors import TableUnavailable
+from ..lazy import numpy as np
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, concat_findings, emit
 from .periods import period_codes
 

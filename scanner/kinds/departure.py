@@ -17,9 +17,8 @@ Finds, for people whose identity status is ``departed``:
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import Context, glob_mask, isin
+from ..lazy import pandas as pd
 from .base import (
     KINDS,
     SEVERITY,

@@ -16,9 +16,8 @@ per-DC ``lastLogon`` / sign-in events through the ``logins`` table.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import Context, glob_mask
+from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
 
 

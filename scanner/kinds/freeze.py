@@ -26,10 +26,10 @@ import datetime as dt
 from functools import cache
 
 import chinese_calendar
-import pandas as pd
 
 from ..context import Context
 from ..errors import EvaluationError
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, concat_findings, emit_where, text
 
 _ACTIONS = ["grant", "revoke", "enable", "disable", "create", "delete", "modify"]

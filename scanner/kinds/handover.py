@@ -47,10 +47,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from ..context import Context, glob_mask, isin
 from ..errors import EvaluationError
+from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, blank, concat_findings, emit_where, text
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}

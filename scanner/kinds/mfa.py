@@ -8,9 +8,8 @@ with the privileged permissions and the roles that give them.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import ACCOUNT, Context, glob_mask
+from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, group_lists
 
 

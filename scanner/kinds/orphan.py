@@ -13,9 +13,8 @@ person and are not orphans; the other kinds still judge them.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import Context, glob_mask, isin, lookup
+from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, glob_counts, text
 
 

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-import pandas as pd
-
 from ..errors import TableUnavailable
+from ..lazy import numpy as np
+from ..lazy import pandas as pd
 
 _PERIOD = re.compile(
     r"^(?:\d{4}\s*[-/.年]?\s*)?(?:"

@@ -33,11 +33,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from ..context import Context, lookup
 from ..errors import TableUnavailable
+from ..lazy import numpy as np
+from ..lazy import pandas as pd
 from .base import KINDS, SEVERITY, PolicyKind, blank, concat_findings, emit_where, text
 
 YEARS = {"type": "integer", "minimum": 1, "maximum": 200}

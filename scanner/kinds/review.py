@@ -12,9 +12,8 @@ is due now), so a new hire's account does not fail the check on its first day.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import ACCOUNT, Context, glob_mask
+from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
 
 

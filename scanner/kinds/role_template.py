@@ -32,9 +32,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-import pandas as pd
-
 from ..context import ACCOUNT, Context, glob_mask
+from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
 
 _GLOBS = {"type": "array", "items": {"type": "string", "minLength": 1}, "default": []}

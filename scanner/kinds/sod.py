@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
 from ..context import ACCOUNT, Context, glob_mask, isin
+from ..lazy import numpy as np
+from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit, group_lists
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
 from ..context import Context
 from ..expr import ExprError, parse, parse_template
+from ..lazy import pandas as pd
 from ..snapshot import TABLES
 from .base import KINDS, PolicyKind, emit
 

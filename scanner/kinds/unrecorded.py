@@ -21,9 +21,8 @@ nothing happened outside that process. Two views of the same question:
 
 from __future__ import annotations
 
-import pandas as pd
-
 from ..context import Context, glob_mask
+from ..lazy import pandas as pd
 from ..timeutil import parse_instant
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, blank, concat_findings, emit, emit_where, glob_counts, text
 

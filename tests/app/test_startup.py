@@ -1,0 +1,39 @@
+"""Start-up: the commands that never read a table import none of the table libraries.
+
+pandas, NumPy and pyarrow take about 0.4 s to import; ``--help``, ``validate`` and
+``policies list`` load every kind (for its schema) but evaluate nothing, so they must
+not pay for them (scanner/lazy.py). Read from ``python -X importtime``: what a fresh
+interpreter really imported, not what a test process happens to have loaded already.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("pandas", "numpy", "pyarrow")
+
+
+def imported(*args: str) -> set[str]:
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "ledgerguard.app.cli", *args],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr[-2000:]
+    return {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["policies", "list"], ["policies", "show", "SOD-001"],
+                                  ["validate", "policies/cn_finance/access.yaml"]])
+def test_commands_that_read_no_table_import_no_table_library(args):
+    modules = imported(*args)
+    assert "ledgerguard.scanner.policy" in modules or args == ["--help"]  # the check reads real imports
+    assert not [m for m in modules if m.split(".")[0] in HEAVY]
+
+
+def test_a_scan_still_loads_them_on_first_use(tmp_path):
+    """The proxies hand over to the real libraries: a scan of the built-in pack works."""
+    modules = imported("test", "policies/cn_finance/tests/access")
+    assert set(HEAVY) <= {m.split(".")[0] for m in modules}
