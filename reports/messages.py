@@ -245,8 +245,9 @@ def _value(value: Any, lang: str) -> str:
     if lang == "zh" and isinstance(value, str):
         return _zh_text(value)
     if isinstance(value, list | tuple):
-        if lang == "zh":
-            return "、".join(_zh_text(v) if isinstance(v, str) else as_text(v) for v in value)
+        if lang == "zh":  # a list of vocabulary words in Chinese, as a comma list is (names stay)
+            words = all(isinstance(v, str) and v in ZH_WORDS for v in value)
+            return "、".join(ZH_WORDS[v] if words else as_text(v) for v in value)
         return ", ".join(as_text(v) for v in value)
     return as_text(value)
 
