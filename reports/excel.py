@@ -423,6 +423,7 @@ def _write_fourfold(book: _Book) -> None:
         for heading, items in fourfold.table(view.doc, view.lang) for i in items
     )
     ws = book.wb.add_worksheet(L["fourfold"].split(" ")[0].split("(")[0])
+    book.printable(ws)
     book.table(ws, 0, headers, rows, [22, 22, 60, 12, 8, 8, 10, 10, 60])
 
 

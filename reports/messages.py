@@ -86,6 +86,75 @@ ZH: dict[str, str] = {
     "hash_mismatch": "档案 {target} 的文件哈希与归档时记录的不一致（{path}）",
     "format_not_allowed": "档案 {target} 的文件格式 {format} 不在允许的格式之列",
     "metadata_missing": "档案 {target} 缺少著录项：{missing_fields}",
+    # change_approval: the second person's verification (复核)
+    "not_verified": "变更 {target}（{action} {role} → {system}:{account_id}）于 {performed_at} 执行后，"
+                    "{verify_within_days} 天内未经第二人核验",
+    "verified_late": "变更 {target}（{action} {role} → {system}:{account_id}）由 {verified_by} 于 {verified_at} 核验，"
+                     "距执行已 {days_to_verify} 天（时限 {verify_within_days} 天）",
+    "verifier_is_performer": "变更 {target}（{action} {role} → {system}:{account_id}）由执行人 {performed_by} 自行核验",
+    "verified_before_performed": "变更 {target}（{action} {role} → {system}:{account_id}）的核验时间 {verified_at} "
+                                 "早于执行时间 {performed_at}",
+    # unrecorded_change
+    "grant_without_change": "{system}:{account_id} 的角色 {role} 于 {granted_at} 授予，变更记录中前后 "
+                            "{tolerance_days} 天内没有相应的授权记录",
+    "grant_appeared_without_change": "{system}:{account_id} 的角色 {role} 是上期快照之后新增的，没有已批准的授权变更",
+    "account_enabled_without_change": "{system}:{account_id} 现为启用状态，上期快照中为「{previous_state}」，"
+                                      "没有已批准的启用或新建变更",
+    "grant_removed_without_revoke": "{system}:{account_id} 的角色 {role} 在上期快照之后被移除，没有收回授权"
+                                    "（或删除账号）的记录",
+    "previous_snapshot_missing": "未提供上期快照，两期之间新增、移除的授权和新启用的账号未作比对",
+    # handover (会计工作交接: 移交人、接管人、监交人)
+    "no_handover": "{person}（{event}日期 {event_at}）曾负责 {duties}，逾期未办理会计工作交接"
+                   "（宽限 {grace_days} 天）",
+    "late_handover": "{person} 于 {handed_over_at} 才办理交接，晚于{event}日期 {event_at} 加宽限 {grace_days} 天",
+    "duty_gap": "{person}（{event}日期 {event_at}）负责的职责 {duty} 在 {check_day} 没有其他在职人员承接",
+    "duty_overlap": "职责 {duty}：{person} 保留至 {leaver_until}，接管人 {to_person_id} 自 {receiver_from} 起"
+                    "已经持有（重叠 {overlap_days} 天，上限 {overlap_limit} 天）",
+    "signature_missing": "交接 {target}（{from_person_id} → {to_person_id}，{handed_over_at}）的移交清册缺少签章："
+                         "{missing_signatures}",
+    "supervisor_missing": "交接 {target}（{from_person_id} → {to_person_id}）没有监交人，"
+                          "或监交人（{supervisor_id}）不在人员名册中",
+    "supervisor_is_party": "交接 {target}（{from_person_id} → {to_person_id}）的监交人 {supervisor_id} 是交接当事人",
+    "supervisor_position": "交接 {target}（{from_person_id} → {to_person_id}）的监交人 {supervisor_id} 岗位为 "
+                           "{supervisor_position}，无权监交（可监交岗位：{supervisor_positions}）",
+    "receiver_unknown": "交接 {target}（移交人 {from_person_id}）没有接管人，或接管人（{to_person_id}）不在人员名册中",
+    "receiver_not_active": "交接 {target}（移交人 {from_person_id}）的接管人 {to_person_id} 状态为"
+                           "「{receiver_status}」，不在职",
+    "no_backup_before_handover": "交接 {target}（移交人 {person}，{handed_over_at}）前 {backup_within_days} 天内"
+                                 "数据集 {dataset} 没有成功的备份（最近一次：{last_backup_before}）",
+    # period_close_freeze
+    "change_in_freeze": "变更 {target}（{action} {role} → {system}:{account_id}）在 {judged_on} 执行，处于期末结账"
+                        "冻结期（{freeze_from} 至 {period_end}）内，且未标记为紧急变更",
+    "handover_in_freeze": "交接 {target}（{from_person_id} → {to_person_id}）在 {judged_on} 办理，处于期末结账"
+                          "冻结期（{freeze_from} 至 {period_end}）内，且未标记为紧急",
+    # archive_content (四性检测: 真实性、完整性、可用性、安全性)
+    "format_mismatch": "档案 {target}（{path}）按内容识别为 {format} 格式，与目录登记格式（{catalog_format}）"
+                       "或扩展名（{extension}）不一致",
+    "unreadable": "档案 {target}（{path}）无法按其格式解析：{read_error}",
+    "encrypted": "档案 {target}（{path}）已加密",
+    "nonpublic_compression": "档案 {target}（{path}）使用了非公开的压缩算法",
+    "not_pdfa": "档案 {target}（{path}）为 {format} 文件，但未声明符合档案级长期保存格式",
+    "unsigned": "档案 {target}（{path}）为须签名的 {format} 格式，但没有电子签名",
+    "xml_missing": "档案 {target}（{path}）为电子发票版式文件，旁边没有同名的已签名结构化数据原件",
+    "fixity_stale": "档案 {target}（{path}）最近一次复核固化信息在 {fixity_checked_at}，超过规定的复核周期",
+    "unlisted_file": "档案存储目录中的文件 {target}（{size_bytes} 字节）未在档案目录中登记",
+    # archive_completeness
+    "period_missing": "{fiscal_year} 年度 {period} 的 {category} 未归档（{target}）",
+    "id_duplicate": "档号 {target} 在 {rows} 条记录中重复使用（重号，全宗 {fonds}）",
+    "id_pattern": "档号 {target} 不符合全宗 {fonds} 的档号编制规则 {pattern}",
+    # voucher_continuity
+    "voucher_gap": "凭证 {target} 断号 {count} 个：{missing}",
+    "voucher_duplicate": "凭证 {target} 重号 {count} 个：{repeated}",
+    # handover_batches (移交清册)
+    "batch_count_mismatch": "移交批次 {target} 的移交清册登记 {declared_count} 件，实有 {actual_count} 件",
+    "batch_bytes_mismatch": "移交批次 {target} 的移交清册登记 {declared_bytes} 字节，实有 {actual_bytes} 字节",
+    "batch_unknown": "{actual_count} 件档案所属的移交批次 {target} 未在移交批次登记簿中登记",
+    # archive_access, archive_borrowing (利用: 查阅、下载、打印、导出、借阅)
+    "access_without_permission": "{actor} 于 {at} {action}档案 {archive_id}，当时未持有档案利用权限",
+    "borrow_unapproved": "借阅登记 {target}（档案 {archive_id}，借阅人 {borrower}）未经审批",
+    "borrow_self_approved": "借阅登记 {target}（档案 {archive_id}）由借阅人 {borrower} 自行审批",
+    "borrow_overdue": "借阅登记 {target}（档案 {archive_id}，借阅人 {borrower}）应于 {due_at} 归还，至今未归还",
+    "borrow_unregistered": "{actor} 于 {at} 借阅档案 {archive_id}，借阅登记簿中没有相应登记",
 }
 
 #: evidence key → Chinese label
@@ -114,6 +183,24 @@ ZH_EVIDENCE: dict[str, str] = {
     "format": "文件格式", "sha256": "归档哈希", "actual_sha256": "实际哈希", "file_exists": "文件存在",
     "missing_fields": "缺少的著录项", "change": "变更序号", "change_id": "变更单号", "matched_rows": "匹配行数",
     "display_name": "显示名",
+    "verified_by": "核验人", "verified_at": "核验时间", "verify_within_days": "核验时限天数",
+    "days_to_verify": "执行至核验天数", "granted_at": "授予时间", "granted_by": "授予人", "tolerance_days": "容差天数",
+    "previous_state": "上期快照状态", "handover_id": "交接编号", "from_person_id": "移交人", "to_person_id": "接管人",
+    "supervisor_id": "监交人", "handed_over_at": "交接时间", "signed_by_from": "移交人签章",
+    "signed_by_to": "接管人签章", "signed_by_supervisor": "监交人签章", "missing_signatures": "缺少的签章",
+    "supervisor_position": "监交人岗位", "supervisor_positions": "可监交岗位", "receiver_status": "接管人状态",
+    "scope": "交接范围", "backup_id": "备份编号", "dataset": "数据集", "last_backup_before": "交接前最近备份",
+    "backup_within_days": "备份时限天数", "event": "事件", "event_at": "事件日期", "duties": "所负职责",
+    "duty": "职责", "check_day": "检查日期", "receiver_from": "接管人持有起始", "leaver_until": "移交人持有至",
+    "overlap_days": "重叠天数", "overlap_limit": "重叠上限天数", "emergency": "紧急", "judged_on": "判定日期",
+    "freeze_from": "冻结期起", "period_end": "期末日", "archive_id": "档号", "actor": "操作人", "at": "时间",
+    "borrower": "借阅人", "borrowed_at": "借出时间", "due_at": "应还日期", "returned_at": "归还时间",
+    "fonds": "全宗", "account_set": "账套", "period": "期间", "rows": "记录数", "pattern": "档号规则",
+    "catalog_format": "目录登记格式", "extension": "扩展名", "read_error": "解析错误", "encrypted": "加密",
+    "pdfa": "档案级格式声明", "signed": "电子签名", "fixity_checked_at": "固化信息复核时间", "size_bytes": "字节数",
+    "voucher_type": "凭证字", "voucher_no": "凭证号", "missing": "断号", "repeated": "重号", "count": "个数",
+    "expires_at": "到期时间", "systems_with_role": "设有该角色的系统", "declared_count": "清册件数",
+    "actual_count": "实有件数", "declared_bytes": "清册字节数", "actual_bytes": "实有字节数",
 }
 
 _ZH_VALUES = {True: "是", False: "否", None: "无"}
@@ -124,16 +211,20 @@ ZH_WORDS: dict[str, str] = {
     "active": "在库", "destroyed": "已销毁", "transferred": "已移交", "departed": "已离职", "leave": "休假",
     "approved": "已批准", "pending": "待批准", "rejected": "已驳回", "keep": "保留", "permanent": "永久",
     "view": "查看", "download": "下载", "print": "打印", "export": "导出", "borrow": "借阅",
+    "departure": "离职", "transfer": "调岗", "enabled": "启用", "disabled": "停用", "absent": "不存在",
+    "the person handing over": "移交人", "the receiver": "接管人", "the supervisor": "监交人",
 }
 
 
 _YEARS = re.compile(r"^(\d+) years?(?: from (\w+))?$")
+_PERIOD = re.compile(r"^(?:M(0[1-9]|1[0-2])|Q([1-4])|Y)$")  # scanner/kinds/periods.py labels
 _INSTANT = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d|Z)?$")
 
 
 def _zh_text(value: str) -> str:
     """Evidence text in Chinese: vocabulary words (also in comma lists), retention
-    periods, and instants as ``2026-11-26 08:25`` (every time is in the snapshot zone)."""
+    periods, accounting period labels (``M03`` 3月, ``Q1`` 第1季度, ``Y`` 全年) and
+    instants as ``2026-11-26 08:25`` (every time is in the snapshot zone)."""
     if value in ZH_WORDS:
         return ZH_WORDS[value]
     parts = value.split(", ")
@@ -141,6 +232,8 @@ def _zh_text(value: str) -> str:
         return "、".join(ZH_WORDS[p] for p in parts)
     if m := _YEARS.match(value):
         return f"{m.group(1)} 年" + (f"（自{ZH_EVIDENCE.get(m.group(2), m.group(2))}起算）" if m.group(2) else "")
+    if m := _PERIOD.match(value):
+        return f"{int(m.group(1))}月" if m.group(1) else f"第{m.group(2)}季度" if m.group(2) else "全年"
     if m := _INSTANT.match(value):
         return f"{m.group(1)} {m.group(2)}"
     return value
@@ -152,7 +245,10 @@ def _value(value: Any, lang: str) -> str:
     if lang == "zh" and isinstance(value, str):
         return _zh_text(value)
     if isinstance(value, list | tuple):
-        return ("、" if lang == "zh" else ", ").join(as_text(v) for v in value)
+        if lang == "zh":  # a list of vocabulary words in Chinese, as a comma list is (names stay)
+            words = all(isinstance(v, str) and v in ZH_WORDS for v in value)
+            return "、".join(ZH_WORDS[v] if words else as_text(v) for v in value)
+        return ", ".join(as_text(v) for v in value)
     return as_text(value)
 
 

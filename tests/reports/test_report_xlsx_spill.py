@@ -15,6 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 from findings_factory import make_doc
+from openpyxl.utils import get_column_letter
 
 from ledgerguard.reports.base import write_reports
 from ledgerguard.reports.excel import MAX_ROWS
@@ -35,22 +36,25 @@ def test_findings_spill_into_a_second_sheet(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as zf:
         assert zf.testzip() is None  # every member's CRC checks out
     wb = openpyxl.load_workbook(path, read_only=True)
-    assert wb.sheetnames == ["Summary", "Findings", "Findings (2)", "Policies", "Controls", "Waivers",
+    # make_doc's pack has archive policies, so the 四性检测 sheet stands after the summary
+    assert wb.sheetnames == ["Summary", "四性检测", "Findings", "Findings (2)", "Policies", "Controls", "Waivers",
                              "Provenance"]
     first, second = wb["Findings"], wb["Findings (2)"]
     assert first.max_row == MAX_ROWS  # full: header + 1,048,575 findings
-    header = ["ID", "Severity", "Policy"]
-    assert [c.value for c in next(first.iter_rows(max_row=1, max_col=3))] == header
-    assert [c.value for c in next(first.iter_rows(min_row=2, max_row=2, max_col=3))] == ["00000000", "high", "POL-X"]
+    header = [c.value for c in next(first.iter_rows(max_row=1))]
+    assert header[:2] == ["Severity", "Policy"] and header[-1] == "ID"  # the id last, as on every Findings sheet
+    row = [c.value for c in next(first.iter_rows(min_row=2, max_row=2))]
+    assert (row[0], row[1], row[-1]) == ("high", "POL-X", "00000000")
 
     rows = list(second.iter_rows(values_only=True))
-    assert list(rows[0][:3]) == header
+    assert list(rows[0]) == header
     assert len(rows) - 1 == TOTAL - PER_SHEET == 51_425
-    assert list(rows[1][:3]) == [f"{PER_SHEET:08d}", "high", "POL-X"]  # continues where sheet 1 stopped
-    assert rows[-1][0] == f"{TOTAL - 1:08d}"
+    # continues where sheet 1 stopped
+    assert (rows[1][0], rows[1][1], rows[1][-1]) == ("high", "POL-X", f"{PER_SHEET:08d}")
+    assert rows[-1][-1] == f"{TOTAL - 1:08d}"
 
     # The spilled sheet is a table of its own: frozen header, autofilter over its rows.
     with zipfile.ZipFile(path) as zf:
-        sheet3 = zf.read("xl/worksheets/sheet3.xml").decode()
-    assert '<autoFilter ref="A1:M51426"/>' in sheet3
-    assert 'state="frozen"' in sheet3
+        spilled = zf.read("xl/worksheets/sheet4.xml").decode()  # xlsxwriter numbers sheets in order
+    assert f'<autoFilter ref="A1:{get_column_letter(len(header))}51426"/>' in spilled
+    assert 'state="frozen"' in spilled
