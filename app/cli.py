@@ -690,7 +690,8 @@ def report(findings: str, formats: str, out: str, lang: str) -> None:
 @click.option("--out", "out", type=InputPath(file_okay=False), default="out", show_default=True,
               help="Folder for the reports; the demo snapshot goes to OUT/snapshot.")
 @click.option("--as-of", "as_of", metavar="YYYY-MM-DD",
-              help="The demo's 'today': its data is generated relative to it. Default: today (Asia/Shanghai).")
+              help="The demo's 'today': its data is generated relative to it. Default: today (Asia/Shanghai), "
+                   "at the latest the last day the installed Chinese business-day calendar covers.")
 @click.option("--format", "formats", cls=FormatsOption, default=lambda: ",".join(demo_formats()),
               show_default="all but pdf")
 @click.option("--lang", type=click.Choice(LANGS), default="en", show_default=True,

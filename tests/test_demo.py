@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -216,3 +217,17 @@ def test_demo_archive_files_numbering_and_use(demo):
     assert set(snap["pdfa"].dropna()) == {"2B"} and (snap["pdfa"] == "2B").sum() == 28
     assert snap.loc["A-2025-9001", "format"] == "xml" and snap.loc["A-2025-9001", "signed"]  # the e-invoice
     assert snap.loc[snap["format"] == "ofd", "read_error"].isna().all()
+
+
+def test_the_demo_stays_inside_the_calendar_it_judges_with(monkeypatch):
+    """Each January, until chinesecalendar publishes the new year, today lies past what the
+    freeze policy can judge: the demo's default day stops at the calendar's last day, so
+    `make demo` and the README tour keep a verdict (an explicit --as-of is never moved)."""
+    from ledgerguard.app import demo as demo_module
+    from ledgerguard.scanner.kinds import freeze
+
+    monkeypatch.setattr(freeze, "calendar_years", lambda: (2004, 2025))
+    assert demo_module.default_as_of() == dt.date(2025, 12, 31)
+    assert demo_module.parse_as_of("2027-03-01") == dt.date(2027, 3, 1)
+    monkeypatch.setattr(freeze, "calendar_years", lambda: (2004, 9999))
+    assert demo_module.default_as_of() == dt.datetime.now(ZoneInfo(TZ)).date()

@@ -45,8 +45,14 @@ class DemoRun:
 
 
 def default_as_of() -> dt.date:
-    """Today in the demo company's timezone."""
-    return dt.datetime.now(ZoneInfo(TZ)).date()
+    """Today in the demo company's timezone — but no later than the last day the installed
+    Chinese business-day calendar covers: the demo plants changes in last month's closing
+    days, and its freeze policy refuses a year the calendar does not know (no verdict,
+    never a guess), which would turn every demo into "no verdict" each January until the
+    calendar library publishes the new year."""
+    from ledgerguard.scanner.kinds.freeze import calendar_years
+
+    return min(dt.datetime.now(ZoneInfo(TZ)).date(), dt.date(calendar_years()[1], 12, 31))
 
 
 def parse_as_of(text: str | None) -> dt.date:
