@@ -84,6 +84,18 @@ def cli() -> Callable[..., Result]:
 
     return run
 
+#: the one-policy case several CLI tests scan: a departed person with an enabled account
+DEPARTURE = """
+id: ACC-001
+kind: revoke_on_departure
+title: Departed staff keep no enabled account
+severity: critical
+"""
+ONE_DEPARTED = {
+    "identities": [{"person_id": "P1", "name": "张三", "status": "departed", "departure_date": "2026-11-20"}],
+    "accounts": [{"system": "erp", "account_id": "zhangsan", "person_id": "P1", "enabled": "true"}],
+}
+
 
 def policy_pack(*policies: str, name: str = "test-pack") -> str:
     """A PolicyPack YAML text from policy YAML snippets (each a mapping, unindented)."""

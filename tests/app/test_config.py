@@ -6,10 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from app_cases import DEPARTURE
-from app_cases import ONE_DEPARTED as TABLES
-
-from conftest import policy_pack, run_findings
+from conftest import DEPARTURE, policy_pack, run_findings
+from conftest import ONE_DEPARTED as TABLES
 from ledgerguard.app.config import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,10 +6,8 @@ import os
 import subprocess
 import sys
 
-from app_cases import DEPARTURE
-from app_cases import ONE_DEPARTED as TABLES
-
-from conftest import policy_pack
+from conftest import DEPARTURE, policy_pack
+from conftest import ONE_DEPARTED as TABLES
 
 
 def run(*args: object, env: dict | None = None) -> subprocess.CompletedProcess:

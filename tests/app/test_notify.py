@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from app_cases import DEPARTURE
-from app_cases import ONE_DEPARTED as TABLES
 
-from conftest import policy_pack
+from conftest import DEPARTURE, policy_pack
+from conftest import ONE_DEPARTED as TABLES
 
 
 @pytest.fixture

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conftest import policy_pack, run_findings
-
-DEPARTURE = """
-id: ACC-001
-kind: revoke_on_departure
-title: Departed staff keep no enabled account
-severity: critical
-"""
-TABLES = {
-    "identities": [{"person_id": "P1", "name": "张三", "status": "departed", "departure_date": "2026-11-20"}],
-    "accounts": [{"system": "erp", "account_id": "zhangsan", "person_id": "P1", "enabled": "true"}],
-}
+from conftest import DEPARTURE, policy_pack, run_findings
+from conftest import ONE_DEPARTED as TABLES
 
 
 def test_findings_json_shape_and_exit_1(cli, make_snapshot, write_yaml, tmp_path):

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import re
 
-from conftest import policy_pack, run_findings
+from conftest import DEPARTURE, policy_pack, run_findings
 
-DEPARTURE = """
-id: ACC-001
-kind: revoke_on_departure
-title: Departed staff keep no enabled account
-severity: critical
-"""
 TABLES = {
     "identities": [
         {"person_id": "P1", "name": "张三", "status": "departed", "departure_date": "2026-11-01"},
