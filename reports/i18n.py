@@ -347,6 +347,10 @@ class Labels:
     def st(self, status: str | None) -> str:
         return self._table.get(f"st_{status}", status or "")
 
+    def paren(self, text: object) -> str:
+        """An aside in brackets: full-width and unspaced in Chinese (（…）), " (…)" in English."""
+        return f"（{text}）" if self.lang == "zh" else f" ({text})"
+
 
 def localized(value: Any, lang: str) -> str:
     """Pick ``lang`` from a ``{en: …, zh: …}`` text, falling back to English, then any."""

@@ -6,7 +6,8 @@ message from the finding's ``code`` and its evidence with a template of this
 catalogue, and names each evidence key with its label, so a Chinese report holds no
 English sentence. Every code of every built-in kind has a template
 (tests/reports/test_report_zh.py checks it against the registry); ``table_rule``
-messages are the policy author's own words and are shown as written.
+messages are the policy author's own words: shown in ``lang`` when the author wrote
+them in it (``message: {en: …, zh: …}``, the finding's ``messages``), else as written.
 """
 
 from __future__ import annotations
@@ -264,7 +265,11 @@ class _Fields(dict):
 
 
 def message(finding: dict[str, Any], lang: str) -> str:
-    """The finding's message in ``lang``: the catalogue's template, else its own message."""
+    """The finding's message in ``lang``: the one its policy's author wrote in that language
+    (table_rule), else the catalogue's template, else its own message."""
+    own = finding.get("messages")
+    if isinstance(own, dict) and isinstance(own.get(lang), str):
+        return as_text(own[lang])
     kind, code = finding.get("kind"), finding.get("code") or ""
     template = ZH.get(f"{kind}/{code}", ZH.get(code)) if lang == "zh" and kind != "table_rule" else None
     if template is None:

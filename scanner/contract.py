@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from .errors import InputError, Problem
 from .jsonload import load_json
@@ -57,6 +57,7 @@ class Finding(TypedDict):
     key: str | None  # tells apart findings of one code on one subject
     location: dict[str, Any] | None  # file / line / column of the change that caused it (gate)
     dat70: str | None  # the DA/T 70 四性检测 item an archive finding shows, "property/item"
+    messages: NotRequired[dict[str, str]]  # the message in other languages its policy's author wrote
 
 
 @dataclass

@@ -33,7 +33,7 @@ def finding_records(pol: Policy, frame: pd.DataFrame) -> list[Finding]:
     columns = (frame[c].tolist() for c in FINDING_COLUMNS)
     out: dict[str, Finding] = {}
     items = KINDS.get(pol.kind).dat70
-    for code, subject, person_id, message, evidence, key, severity in zip(*columns, strict=True):
+    for code, subject, person_id, message, evidence, key, severity, messages in zip(*columns, strict=True):
         key = key if isinstance(key, str) and key else None  # NaN/None/"" = no key
         fid = finding_id(pol.id, subject, code, key)
         if fid in out:
@@ -55,6 +55,8 @@ def finding_records(pol: Policy, frame: pd.DataFrame) -> list[Finding]:
             "location": None,
             "dat70": items.get(code),
         }
+        if isinstance(messages, dict) and messages:
+            out[fid]["messages"] = messages
     return list(out.values())
 
 

@@ -231,3 +231,17 @@ def test_the_demo_stays_inside_the_calendar_it_judges_with(monkeypatch):
     assert demo_module.parse_as_of("2027-03-01") == dt.date(2027, 3, 1)
     monkeypatch.setattr(freeze, "calendar_years", lambda: (2004, 9999))
     assert demo_module.default_as_of() == dt.datetime.now(ZoneInfo(TZ)).date()
+
+
+def test_the_chinese_demo_report_holds_no_english_message(tmp_path):
+    """Every finding of the demo — the built-in pack's and its own house rule's (whose author
+    wrote the message in both languages) — reads in Chinese in the zh report."""
+    import html
+
+    out = tmp_path / "zh"
+    result = run_demo(out, "--lang", "zh", "--format", "html,json")
+    assert result.exit_code == 1
+    doc, page = findings(out), (out / "report.html").read_text(encoding="utf-8")
+    assert any(f["policy_id"] == "DEMO-001" for f in doc["findings"])
+    assert [f["message"] for f in doc["findings"] if html.escape(f["message"], quote=False) in page] == []
+    assert "处于启用状态" in page

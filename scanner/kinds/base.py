@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 KINDS: Registry[type[PolicyKind]] = Registry("policy kind", "ledgerguard.scanner.kinds")
 
-FINDING_COLUMNS = ["code", "subject", "person_id", "message", "evidence", "key", "severity"]
+FINDING_COLUMNS = ["code", "subject", "person_id", "message", "evidence", "key", "severity", "messages"]
 
 #: a params value naming a severity (e.g. the severity of one finding code)
 SEVERITY = {"enum": list(SEVERITIES)}
@@ -156,8 +156,13 @@ def emit(
     evidence: Iterable[str] | dict[str, pd.Series] = (),
     key: pd.Series | str | None = None,
     severity: pd.Series | str | None = None,
+    messages: dict[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
-    """One finding per row of ``rows`` (vectorised; evidence dicts built only for findings)."""
+    """One finding per row of ``rows`` (vectorised; evidence dicts built only for findings).
+
+    ``messages``: the message in other languages, where the policy's author wrote them
+    (table_rule's ``message: {en: …, zh: …}``); the kinds' own codes are translated by the
+    reports from code and evidence instead."""
     if rows.empty:
         return empty_findings()
     idx = rows.index
@@ -181,6 +186,9 @@ def emit(
         else [{} for _ in range(len(idx))],
         "key": column(key),
         "severity": column(severity),
+        "messages": [dict(zip(messages, row, strict=True)) for row in zip(*(column(m) for m in messages.values()),
+                                                                            strict=True)]
+        if messages else column(None),
     }, columns=FINDING_COLUMNS, dtype=object)
 
 

@@ -50,7 +50,12 @@ class TableRule(PolicyKind):
                                      "table of the snapshot)."},
             "where": {"type": "string", "minLength": 1, "maxLength": 10_000,
                       "description": "The rule: a row matching it is a finding (safe language, see below)."},
-            "message": {**_TEMPLATE, "description": "Finding message; {column} placeholders."},
+            "message": {"oneOf": [_TEMPLATE, {
+                "type": "object", "required": ["en"], "additionalProperties": False,
+                "properties": {"en": _TEMPLATE, "zh": _TEMPLATE}}],
+                "description": "Finding message; {column} placeholders. Text, or {en: …, zh: …}: the "
+                               "Chinese one is what reports show with --lang zh (findings.json keeps "
+                               "the English one as `message`, the others under `messages`)."},
             "subject": {**_TEMPLATE, "description": "Subject key template; default per table."},
             "key": {**_TEMPLATE, "description": "Template telling apart several findings of one subject "
                                                 "(e.g. {role}); default: one finding per subject."},
@@ -75,12 +80,15 @@ class TableRule(PolicyKind):
             parse(params.get("where", ""), prefixes)
         except ExprError as exc:
             problems.append((("where",), f"in the rule: {exc.message}", exc.offset))
-        for name in ("message", "subject", "key"):
-            if name in params:
-                try:
-                    parse_template(params[name], prefixes)
-                except ExprError as exc:
-                    problems.append(((name,), f"in the template: {exc.message}", exc.offset))
+        templates = [((name,), params[name]) for name in ("subject", "key") if name in params]
+        message = params.get("message")
+        templates += ([(("message", lang), text) for lang, text in message.items()] if isinstance(message, dict)
+                      else [(("message",), message)] if message is not None else [])
+        for path, text in templates:
+            try:
+                parse_template(text, prefixes)
+            except ExprError as exc:
+                problems.append((path, f"in the template: {exc.message}", exc.offset))
         if "subject" not in params and params.get("table") not in DEFAULT_SUBJECTS:
             problems.append(((), f"table {params.get('table')!r} has no default subject; give `subject`"))
         return problems
@@ -93,10 +101,13 @@ class TableRule(PolicyKind):
         table = p["table"]
         prefixes = JOINS.get(table, ())
         rule = parse(p["where"], prefixes)
-        message = parse_template(p["message"], prefixes)
+        texts = p["message"] if isinstance(p["message"], dict) else {"en": p["message"]}
+        messages = {lang: parse_template(text, prefixes) for lang, text in texts.items()}
+        message = messages["en"]
         subject = parse_template(p.get("subject") or DEFAULT_SUBJECTS[table], prefixes)
         key = parse_template(p["key"], prefixes) if p.get("key") else None
-        used = [*rule.columns, *message.columns, *subject.columns, *(key.columns if key else [])]
+        used = [*rule.columns, *(c for m in messages.values() for c in m.columns), *subject.columns,
+                *(key.columns if key else [])]
         df = self._rows(ctx, table, used)
         self.cover(len(df), f"rows of {table}")
         rows = df[rule.evaluate(df, ctx).to_numpy()]
@@ -113,6 +124,7 @@ class TableRule(PolicyKind):
         person = next((c for c in ("person_id", "account.person_id") if c in rows.columns), None)
         return emit(
             rows, code=p["code"], subject=rows["_subject"], message=message.render(rows),
+            messages={lang: m.render(rows) for lang, m in messages.items() if lang != "en"} or None,
             person_id=rows[person] if person else None,
             evidence=[*evidence, "matched_rows"], key=rows["_key"] if key else None,
         )

@@ -113,3 +113,36 @@ def test_schema_requires_table_where_message(cli, write_yaml):
     assert result.exit_code == 2 and "'message' is a required property" in result.stderr
     result = cli("validate", write_yaml("q.yaml", policy_pack(rule("TR-8", "table: mystery\nwhere: x\nmessage: m"))))
     assert result.exit_code == 2 and "table 'mystery' has no default subject" in result.stderr
+
+
+def test_a_message_in_two_languages(cli, make_snapshot, write_yaml, tmp_path):
+    """The author's Chinese message is what a Chinese report shows; findings.json keeps the
+    English one as `message` and the others under `messages`."""
+    r = rule("R-ZH", """
+        table: accounts
+        where: identity.status == "departed" and enabled
+        message: {en: "{account_id} of {identity.name} is enabled", zh: "{identity.name} 的账号 {account_id} 仍启用"}
+    """)
+    result, doc = scan(cli, make_snapshot, write_yaml, tmp_path, r)
+    assert result.exit_code == 1
+    (f,) = doc["findings"]
+    assert f["message"] == "zhangsan of 张三 is enabled" and f["messages"] == {"zh": "张三 的账号 zhangsan 仍启用"}
+    out = tmp_path / "zh"
+    assert cli("report", "--findings", tmp_path / "out" / "findings.json", "--format", "html", "--out", out,
+               "--lang", "zh").exit_code == 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "张三 的账号 zhangsan 仍启用" in page and "zhangsan of 张三 is enabled" not in page
+
+
+def test_a_mistake_in_the_chinese_message_is_located(cli, write_yaml):
+    pack = write_yaml("p.yaml", policy_pack(rule("R-ZH", """
+        table: accounts
+        where: enabled
+        message: {en: "{account_id}", zh: "{nosuch"}
+    """)))
+    result = cli("validate", pack)
+    lines = pack.read_text(encoding="utf-8").splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "{nosuch" in text)
+    column = lines[line - 1].index("{nosuch") + 1  # the place of the unclosed brace in the zh text
+    assert result.exit_code == 2
+    assert f"p.yaml:{line}:{column}: in the template: '{{' without a closing '}}'" in result.output
