@@ -15,9 +15,10 @@ from typing import Any
 import yaml
 
 from .errors import InputError, Problem
+from .snapshot import VOCABULARIES
 from .yamlload import load_checked
 
-ACTIONS = ("grant", "revoke", "enable", "disable", "create", "delete", "modify")
+ACTIONS = VOCABULARIES["changes"]["action"]
 #: actions that add access: a finding is attributed to one of these before the others
 ADDING = ("grant", "enable", "create", "modify")
 _ID = {"type": ["string", "number"], "minLength": 1}  # a number keeps its written text (_written)
@@ -53,7 +54,9 @@ SCHEMA: dict[str, Any] = {
                     "position": _TEXT,
                     "transfer_date": _DATE,
                     "display_name": _TEXT,
-                    "account_type": {"enum": ["personal", "shared", "service", "admin"]},
+                    # a built-in account is the product's own: no change request creates one
+                    "account_type": {"enum": [t for t in VOCABULARIES["accounts"]["account_type"]
+                                              if t != "builtin"]},
                     "owner_person_id": _ID,
                     "request_id": _ID,
                     "requested_by": _ID,
