@@ -5,6 +5,7 @@
 docs/img/report.png: the demo's report.html in headless Chromium (the same
 DevTools driver the report tests use), top of the page: summary, charts, policies.
 docs/img/fourfold.png: the same page's 四性检测 (DA/T 70) section.
+docs/img/report-zh.png: the demo's report in Chinese (``--lang zh``), top of the page.
 docs/img/excel-summary.png: the demo's report.xlsx as LibreOffice prints it (xlsx →
 PDF with ``soffice --headless``, first page → PNG with poppler's ``pdftoppm``), so
 the picture is the real workbook rendered by a real spreadsheet program. LibreOffice
@@ -79,7 +80,12 @@ def main() -> None:
         html_shot(demo / "report.html", IMG / "report.png")
         html_shot(demo / "report.html", IMG / "fourfold.png", height=1100, section="fourfold")
         excel_shot(demo / "report.xlsx", IMG / "excel-summary.png", args.excel_height)
-    for name in ("report.png", "fourfold.png", "excel-summary.png"):
+        zh = Path(tmp) / "zh"
+        subprocess.run([str(ROOT / ".venv" / "bin" / "ledgerguard"), "report", "--findings",
+                        str(demo / "findings.json"), "--format", "html", "--lang", "zh", "--out", str(zh)],
+                       check=True, capture_output=True)
+        html_shot(zh / "report.html", IMG / "report-zh.png", height=900)
+    for name in ("report.png", "fourfold.png", "excel-summary.png", "report-zh.png"):
         print(f"wrote {IMG / name} ({(IMG / name).stat().st_size:,} bytes)")
 
 
