@@ -245,7 +245,10 @@ def _archive_use(rng: np.random.Generator, identities: pd.DataFrame, accounts: p
     people = acc.loc[acc["account_id"].isin(held["account_id"]), "person_id"]
     status = dict(zip(identities["person_id"], identities["status"], strict=True))
     pool = np.unique(people[people.map(status) == "active"].to_numpy().astype(str))
-    outsiders = identities["person_id"].to_numpy()[identities["department"].to_numpy() == "业务部"]
+    # active outsiders only: access after departure is ACC-001's, whose DuckDB peer (peers.py)
+    # does not read the access log
+    outsiders = identities["person_id"].to_numpy()[(identities["department"].to_numpy() == "业务部")
+                                                   & (identities["status"].to_numpy() == "active")]
     ids = archives["archive_id"].to_numpy()
 
     n = max(100, m // 10)
