@@ -380,7 +380,7 @@ def _backups(rng: np.random.Generator, size: Size) -> pd.DataFrame:
     named = ["erp-db", "earchive-db", "earchive-files"]
     datasets = np.array(named + [f"ds-{i:03d}" for i in range(len(named), size.datasets)])
     ds = np.repeat(datasets, size.days)
-    day = np.tile(np.arange(size.days), size.datasets)
+    day = np.tile(np.arange(size.days), len(datasets))
     k = len(ds)
     finished = AS_OF - pd.to_timedelta(day, unit="D") - pd.to_timedelta(rng.integers(3600, 6 * 3600, k), unit="s")
     stale = np.isin(ds, datasets[len(named):: max(1, size.datasets // 5)]) & (day < 3)  # a few 3 days behind
