@@ -49,6 +49,7 @@ from typing import Any
 
 from ..context import Context, glob_mask, isin
 from ..errors import EvaluationError
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, blank, concat_findings, emit_where, text
 
@@ -123,7 +124,7 @@ class Handover(PolicyKind):
                    decisive="duties",
                    duties={name: int(glob_mask(permissions, globs).sum())
                            for name, globs in self.params["duties"].items()})
-        events = events[events["person_id"].isin(held["person_id"])]
+        events = events[isin(events["person_id"], held["person_id"])]
         parts = [self._register_rows(ctx, handovers)]
         if not events.empty:
             parts += self._event_findings(ctx, events, held, latest)
@@ -132,7 +133,7 @@ class Handover(PolicyKind):
     # ── the register ─────────────────────────────────────────────────────────────
     @staticmethod
     def _check_register(ctx: Context, handovers: pd.DataFrame) -> None:
-        unknown = ~handovers["from_person_id"].isin(ctx.people["person_id"])
+        unknown = ~isin(handovers["from_person_id"], ctx.people["person_id"])
         if unknown.any():
             where = [f"row {i + 1}: {v!r}" for i, v in
                      zip(handovers.index[unknown][:5], handovers.loc[unknown, "from_person_id"][:5], strict=True)]
@@ -159,7 +160,8 @@ class Handover(PolicyKind):
         h["missing_signatures"] = [[_SIGNATURES[c] for c in _SIGNATURES if row[c]]
                                    for row in missing.to_dict("records")]
         supervisor, receiver = h["supervisor_id"], h["to_person_id"]
-        sup_known = supervisor.isin(people.index)
+        known = people.index.to_series()
+        sup_known = isin(supervisor, known)
         checks: list[tuple] = [
             ("signature_missing", missing.any(axis=1),
              " lacks the signature of " + h["missing_signatures"].map("; ".join)),
@@ -169,10 +171,10 @@ class Handover(PolicyKind):
             ("supervisor_is_party",
              ~blank(supervisor) & ((supervisor == h["from_person_id"]) | (supervisor == receiver)),
              " was supervised by one of its parties, " + text(supervisor)),
-            ("receiver_unknown", ~receiver.isin(people.index),
+            ("receiver_unknown", ~isin(receiver, known),
              (" names receiver " + text(receiver) + ", unknown to identities").where(~blank(receiver),
                                                                                    " names no receiver")),
-            ("receiver_not_active", receiver.isin(people.index) & (h["receiver_status"] != "active"),
+            ("receiver_not_active", isin(receiver, known) & (h["receiver_status"] != "active"),
              " names receiver " + text(receiver) + " whose status is " + text(h["receiver_status"])),
         ]
         if self.params["supervisor_positions"]:
@@ -197,19 +199,28 @@ class Handover(PolicyKind):
         b = b[good & b["finished_at"].notna()].assign(_day=lambda d: ctx.local_day(d["finished_at"]))
         dated = h[h["handed_over_at"].notna()].assign(_day=lambda d: ctx.local_day(d["handed_over_at"]))
         limit = self.params["backup_within_days"]
+        day = dated["_day"].to_numpy()
         rows = []
         for pattern in self.params["backup_datasets"]:
-            these = b[glob_mask(b["dataset"], [pattern])]
-            for idx, day in dated["_day"].items():
-                age = (day - these["_day"]).dt.days
-                ok = these[(age >= 0) & (age <= limit)]
-                last = these[these["_day"] <= day]["finished_at"].max() if len(these) else pd.NaT
-                if ok.empty:
-                    rows.append({"_idx": idx, "dataset": pattern, "last_backup_before": last,
-                                 "backup_within_days": limit})
+            # the newest good backup on or before each handover's day: one sorted search per
+            # dataset glob (finished_at order is local-day order), not a scan per handover
+            these = b[glob_mask(b["dataset"], [pattern])].sort_values("finished_at", kind="stable")
+            pos = np.searchsorted(these["_day"].to_numpy(), day, side="right")
+            before = pos > 0
+            prev = np.maximum(pos - 1, 0)
+            if len(these):
+                last = these["finished_at"].iloc[prev].reset_index(drop=True).where(before)
+                within = before & ((day - these["_day"].to_numpy()[prev]) <= np.timedelta64(limit, "D"))
+            else:
+                last = pd.Series(pd.NaT, index=range(len(day)), dtype=b["finished_at"].dtype)
+                within = before
+            rows.append(pd.DataFrame({"_idx": dated.index[~within], "dataset": pattern,
+                                      "last_backup_before": last[~within].reset_index(drop=True),
+                                      "backup_within_days": limit}))
+        rows = [r for r in rows if not r.empty]
         if not rows:
             return concat_findings([])
-        found = pd.DataFrame(rows)
+        found = pd.concat(rows, ignore_index=True)
         frame = h.loc[found["_idx"]].reset_index(drop=True).join(found.drop(columns="_idx"))
         return emit_where(frame, None, code="no_backup_before_handover", person_id="from_person_id", key="dataset",
                           message=frame["what"] + ": no successful" + (" verified" if self.params[
@@ -302,11 +313,17 @@ class Handover(PolicyKind):
         d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
         d = d[d["check_day"] <= ctx.today]
         holders = self._holders(ctx)
-        pairs = d[["person_id", "duty", "check_day"]].reset_index().merge(
-            holders.rename(columns={"person_id": "holder"}), on="duty")
-        pairs = pairs[(pairs["holder"] != pairs["person_id"])
-                      & (pairs["start_day"].isna() | (pairs["start_day"] <= pairs["check_day"]))]
-        covered = d.index.isin(pairs["index"])
+        since = holders["start_day"].fillna(pd.Timestamp.min)  # an undated grant: held all along
+        # holdings that began by the check day, per duty (one sorted search per duty, not a
+        # join of every leaver with every holder), less the leaver's own: someone else is left
+        held = np.zeros(len(d), dtype="int64")
+        for name, starts in since.groupby(holders["duty"], sort=False):
+            at = (d["duty"] == name).to_numpy()
+            held[at] = np.searchsorted(np.sort(starts.to_numpy()), d["check_day"].to_numpy()[at], side="right")
+        own = d[["person_id", "duty", "check_day"]].reset_index().merge(
+            holders.assign(start_day=since), on=["person_id", "duty"])
+        own = own[own["start_day"] <= own["check_day"]].groupby("index").size()
+        covered = held - own.reindex(d.index, fill_value=0).to_numpy() > 0
         d["check_day"] = d["check_day"].dt.date.map(lambda x: x.isoformat())
         return emit_where(d, pd.Series(~covered, index=d.index), code="duty_gap", person_id="person_id", key="duty",
                           message="duty " + d["duty"] + " of " + d["who"] + " (" + d["event"] + " on "
