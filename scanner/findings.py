@@ -159,7 +159,7 @@ def assemble(
                 "path": str(snapshot.path) if snapshot.path else None,
                 "sha256": snapshot.sha256,
                 "tables": dict(sorted(snapshot.table_hashes.items())),
-                "rows": {name: len(df) for name, df in sorted(snapshot.tables.items())},
+                "rows": snapshot.rows,
                 "taken_at": in_zone(snapshot.taken_at, snapshot.timezone),
                 "sources": snapshot.sources,
             },

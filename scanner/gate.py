@@ -24,11 +24,13 @@ change can affect (``Region``), not on the whole snapshot:
   exist, what they grant, denies) stays whole.
 
 This is exact for the kinds in ``LOCAL_KINDS``: each of their findings is about one
-account, one person (SoD pools a person's accounts: all of them are in the region) or
-one change, and reads only that subject's rows plus the identities they name and the
-role permissions, so a finding outside the region is the same in both states and
-cancels out of the difference. Any other kind (``table_rule``, whose subject template may group rows of
-many accounts; kinds added later) is evaluated on the whole states, as before.
+account, one person (SoD pools a person's accounts: all of them are in the region), one
+change, grant or handover, or one archive access (judged by its actor's grants), and
+reads only that subject's rows plus the identities they name and the role permissions,
+so a finding outside the region is the same in both states and cancels out of the
+difference. Any other kind (``handover``, whose duty gap depends on every other holder
+of a duty; ``table_rule``, whose subject template may group rows of many accounts; kinds
+added later) is evaluated on the whole states, as before.
 ``tests/gate/test_incremental.py`` checks that both paths give the same document on
 generated changes of every action against the built-in pack; ``incremental=False``
 (``gate --full``) keeps the whole-state evaluation.
@@ -64,6 +66,8 @@ from .waivers import Waiver, apply_waivers
 LOCAL_KINDS = frozenset({
     "role_template", "segregation_of_duties", "privileged_mfa", "access_review", "dormant_account",
     "orphan_account", "revoke_on_departure", "change_approval",
+    # one finding per access event (its actor's grants), per grant, per change or handover
+    "archive_access", "unrecorded_change", "period_close_freeze",
 })
 #: tables a local kind reads when the snapshot has them, beyond its ``reads()`` (the tables it
 #: cannot work without); tests/gate/test_incremental.py checks these against what each kind reads
@@ -73,6 +77,12 @@ ALSO_READS = {
     "segregation_of_duties": ("identities",),
     "change_approval": ("identities",),
     "role_template": ("role_permissions",),
+    "unrecorded_change": ("accounts",),
+    "period_close_freeze": ("handovers",),
+    # not local (a duty gap depends on every other holder; a rule's subject may group rows),
+    # but what they read is known, so an incremental gate still reads no other table
+    "handover": ("changes",),
+    "table_rule": ("identities", "accounts"),
 }
 #: tables cut down to the region's accounts, by (system, account_id)
 _BY_ACCOUNT = ("accounts", "grants", "reviews", "logins")
@@ -209,9 +219,10 @@ def may_read(policy: Policy) -> set[str]:
 
 def gate_tables(packs: list[PolicyPack]) -> set[str] | None:
     """The tables an incremental gate reads (``read_snapshot(only=…)``): those its relevant
-    policies may read, when all of them are local kinds; None (all) otherwise."""
+    policies may read, when every one's reads are known (a local kind, or one listed in
+    ALSO_READS); None (all) otherwise."""
     policies = [p for p in all_policies(packs) if relevant(p)]
-    if any(p.kind not in LOCAL_KINDS for p in policies):
+    if any(p.kind not in LOCAL_KINDS and p.kind not in ALSO_READS for p in policies):
         return None
     return {*TOUCHED, *(t for p in policies for t in may_read(p))}
 

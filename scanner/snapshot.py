@@ -136,6 +136,13 @@ class Snapshot:
     table_hashes: dict[str, str] = field(default_factory=dict)
     sources: list[dict] = field(default_factory=list)
     unusable: dict[str, str] = field(default_factory=dict)
+    #: rows the manifest records for the tables ``read_snapshot(only=…)`` left unread
+    unread_rows: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> dict[str, int]:
+        """Rows per table: counted where read, else as the manifest records them."""
+        return dict(sorted({**self.unread_rows, **{name: len(df) for name, df in self.tables.items()}}.items()))
 
     @property
     def sha256(self) -> str:
@@ -157,7 +164,7 @@ class Snapshot:
         """A copy with some tables replaced (used by ``gate`` for the proposed state)."""
         return Snapshot(
             self.path, self.timezone, self.taken_at, {**self.tables, **tables},
-            dict(self.table_hashes), list(self.sources), dict(self.unusable),
+            dict(self.table_hashes), list(self.sources), dict(self.unusable), dict(self.unread_rows),
         )
 
 
@@ -482,13 +489,15 @@ def read_snapshot(path: str | Path, only: set[str] | None = None) -> Snapshot:
         loaded = list(pool.map(lambda item: _load_table(root, manifest_path, tz, *item), wanted))
     tables = {name: df for (name, _), (df, _, _) in zip(wanted, loaded, strict=True) if df is not None}
     hashes = {name: h for (name, _), (_, h, _) in zip(wanted, loaded, strict=True) if h is not None}
+    unread_rows = {}
     if only is not None:
-        hashes |= {name: entry["sha256"] for name, entry in entries.items()
-                   if name not in only and name not in unusable and entry.get("sha256")}
+        unread = {name: entry for name, entry in entries.items() if name not in only and name not in unusable}
+        hashes |= {name: entry["sha256"] for name, entry in unread.items() if entry.get("sha256")}
+        unread_rows = {name: entry["rows"] for name, entry in unread.items() if entry.get("rows") is not None}
     problems = [p for _, _, found in loaded for p in found]
     if problems:
         raise InputError(problems)
-    return Snapshot(root, tz, manifest.get("taken_at"), tables, hashes, sources, unusable)
+    return Snapshot(root, tz, manifest.get("taken_at"), tables, hashes, sources, unusable, unread_rows)
 
 
 def _to_text(df: pd.DataFrame, name: str) -> pd.DataFrame:
