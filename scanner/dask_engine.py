@@ -5,7 +5,7 @@ partitions so that what a kind joins lives together, each policy kind runs as on
 per partition (unchanged kind code, on a Snapshot of that partition), and the findings
 of the partitions are concatenated. The partitioning rule of each kind:
 
-* **by person** — the kinds of ``gate.LOCAL_KINDS`` (role_template, segregation_of_duties,
+* **by person** — ``PERSON_KINDS`` (role_template, segregation_of_duties,
   privileged_mfa, access_review, dormant_account, orphan_account, revoke_on_departure,
   change_approval): every finding is about one account, one person (SoD pools a
   person's accounts) or one change, and reads only that subject's rows plus global
@@ -41,7 +41,6 @@ from .context import Context
 from .contract import Finding, PolicyOutcome
 from .engine import evaluate_policy
 from .errors import InputError, Problem
-from .gate import LOCAL_KINDS
 from .kinds.base import blank, inconclusive_reason
 from .lazy import numpy as np
 from .lazy import pandas as pd
@@ -49,6 +48,14 @@ from .lazy import pyarrow as pa
 from .policy import Policy
 from .snapshot import Snapshot
 
+#: kinds whose every finding is about one account, person or change of one person's
+#: accounts (the incremental gate's argument, gate.py): split by person. The gate's other
+#: local kinds read tables this engine does not cut by person (handovers, the access log's
+#: order) and run unpartitioned here.
+PERSON_KINDS = frozenset({
+    "role_template", "segregation_of_duties", "privileged_mfa", "access_review", "dormant_account",
+    "orphan_account", "revoke_on_departure", "change_approval",
+})
 ARCHIVE_KINDS = frozenset({"retention_period", "archive_integrity"})
 #: tables cut by person (an account's person; see the module docstring) and by archive
 BY_PERSON = ("accounts", "grants", "reviews", "logins", "changes", "access_log")
@@ -58,7 +65,7 @@ _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 
 def partitioning(kind: str) -> str:
     """How a kind's evaluation is split: ``person``, ``archive`` or ``whole``."""
-    return "person" if kind in LOCAL_KINDS else "archive" if kind in ARCHIVE_KINDS else "whole"
+    return "person" if kind in PERSON_KINDS else "archive" if kind in ARCHIVE_KINDS else "whole"
 
 
 def _bucket(keys: pd.Series, n: int) -> np.ndarray:
