@@ -313,7 +313,8 @@ class Handover(PolicyKind):
         d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
         d = d[d["check_day"] <= ctx.today]
         holders = self._holders(ctx)
-        since = holders["start_day"].fillna(pd.Timestamp.min)  # an undated grant: held all along
+        # an undated grant has been held all along: count it from the earliest check day
+        since = holders["start_day"].where(holders["start_day"].notna(), d["check_day"].min())
         # holdings that began by the check day, per duty (one sorted search per duty, not a
         # join of every leaver with every holder), less the leaver's own: someone else is left
         held = np.zeros(len(d), dtype="int64")
