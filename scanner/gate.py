@@ -248,9 +248,9 @@ class _States:
         for outcomes in (self.before, self.after):
             for i in indexes:
                 o = outcomes[i]
-                coverage = o.coverage or {"examined": 0, "unit": "rows: the changes modify no table it reads",
-                                          "matched": {}, "decisive": None}
-                o.coverage = {**coverage, "unit": f"{coverage['unit']}, in the change's region", "region": True}
+                if o.coverage is not None and not o.coverage.get("region"):  # unaffected ones have theirs
+                    o.coverage = {**o.coverage, "unit": f"{o.coverage['unit']}, in the change's region",
+                                  "region": True}
 
     def unaffected(self, indexes: list[int], current: Snapshot, changed: Snapshot, now: pd.Timestamp) -> None:
         """Policies reading no table the changes modify: the same findings in both states, so
@@ -264,7 +264,9 @@ class _States:
                         Context(state, now).require(KINDS.get(policy.kind)(policy.params).reads())
             except TableUnavailable as exc:
                 status, error = "error", str(exc)
-            self.before[i] = self.after[i] = PolicyOutcome(policy, status, [], error)
+            coverage = {"examined": 0, "unit": "rows: the changes modify no table it reads, in the change's region",
+                        "matched": {}, "decisive": None, "region": True}
+            self.before[i] = self.after[i] = PolicyOutcome(policy, status, [], error, coverage)
 
 
 def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,

@@ -151,6 +151,8 @@ def test_incremental_gate_equals_full_gate(org, tmp_path):
             full = run_gate(snap, packs, changes, now, fail_on="never", incremental=False, waivers=waivers)
         fast = run_gate(snap, packs, changes, now, fail_on="never", waivers=waivers)
         assert _comparable(fast) == _comparable(full), path.read_text(encoding="utf-8")
+        regional = [p["coverage"] for p in fast["policies"] if (p.get("coverage") or {}).get("region")]
+        assert regional and all(c["unit"].count("in the change's region") == 1 for c in regional)
         judged += len(full["findings"]) + len(full["resolved"])
     assert judged > 10  # the changes did introduce and resolve findings
 
