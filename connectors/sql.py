@@ -260,6 +260,10 @@ def _translate(row: tuple, columns: list[str], keys: list[str], language: str) -
 def map_duties(df: pd.DataFrame, duties: list[tuple[str, list[str]]]) -> tuple[pd.DataFrame, list[str]]:
     """Native permissions → the pack's duties; returns the rows and the unmapped natives.
 
+    A glob written ``name:<glob>`` matches the product's own name for the permission
+    (the ``permission_name`` column, e.g. U8's 审核凭证) instead of its code: products
+    whose function codes differ between installations still name their functions.
+
     Every native row stays (policies may be written in the product's own names) and
     gains ``native_permission``; each duty it maps to is added as a row of its own with
     the native permission beside it as evidence. The first glob that matches decides,
@@ -269,13 +273,31 @@ def map_duties(df: pd.DataFrame, duties: list[tuple[str, list[str]]]) -> tuple[p
     """
     df = df.copy()
     df["native_permission"] = df["permission"]
-    lookup: dict[str, list[str] | None] = {}
-    for perm in df["permission"].dropna().unique():
-        lookup[perm] = next((mapped for glob, mapped in duties if fnmatchcase(perm, glob)), None)
-    unmapped = sorted(p for p, mapped in lookup.items() if mapped is None)
+    given = df["permission_name"] if "permission_name" in df.columns else [None] * len(df)
+    names = [n if isinstance(n, str) and n else None for n in given]
+    lookup: dict[tuple[str, str | None], list[str] | None] = {}
+    for perm, name in zip(df["permission"], names, strict=True):
+        if isinstance(perm, str) and (perm, name) not in lookup:
+            lookup[perm, name] = _duties_of(perm, name, duties)
+    unmapped = sorted({perm for (perm, _), mapped in lookup.items() if mapped is None})
     allow = df["effect"].fillna("allow").ne("deny") if "effect" in df.columns else pd.Series(True, df.index)
     extra = [{**row, "permission": duty}
-             for row in df[allow].to_dict("records") for duty in lookup.get(row["permission"]) or []]
+             for row, name, keep in zip(df.to_dict("records"), names, allow, strict=True) if keep
+             for duty in lookup.get((row["permission"], name)) or []]
     if extra:
         df = pd.concat([df, pd.DataFrame(extra, columns=df.columns, dtype="str")], ignore_index=True)
     return df, unmapped
+
+
+NAME_PREFIX = "name:"
+
+
+def _duties_of(perm: str, name: str | None, duties: list[tuple[str, list[str]]]) -> list[str] | None:
+    """The first map entry matching the code, or (``name:`` entries) the product's name for it."""
+    for glob, mapped in duties:
+        if glob.startswith(NAME_PREFIX):
+            if name is not None and fnmatchcase(name, glob[len(NAME_PREFIX):]):
+                return mapped
+        elif fnmatchcase(perm, glob):
+            return mapped
+    return None

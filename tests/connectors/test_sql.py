@@ -46,6 +46,7 @@ CREATE TABLE UA_Group (cGroup_Id NVARCHAR(20), cGroup_Name NVARCHAR(40));
 CREATE TABLE UA_Role (cGroup_Id NVARCHAR(20), cUser_Id NVARCHAR(20));
 CREATE TABLE UA_HoldAuth (cAcc_Id NVARCHAR(3), iYear SMALLINT, cUser_Id NVARCHAR(20),
   cAuth_Id NVARCHAR(20), iIsUser INT);
+CREATE TABLE UA_Auth_lang (localeid NVARCHAR(10), cAuth_ID NVARCHAR(50), cAuth_Name NVARCHAR(100));
 CREATE TABLE UA_Log (iLogId INT, cUser_Id NVARCHAR(20), cAcc_Id NVARCHAR(3), cSub_Id NVARCHAR(2),
   dInTime DATETIME, dOutTime DATETIME, cStation NVARCHAR(40));
 INSERT INTO UA_User VALUES ('admin', '系统管理员', 'x', NULL, NULL, 0, 1, NULL),
@@ -70,10 +71,52 @@ def test_u8_profile(tmp_path, cli):
     assert sorted(zip(grants.account_id, grants.role, strict=True)) == [
         ("001", "出纳"), ("002", "会计"), ("003", "@003")]
     perms = read(snap, "role_permissions")
+    perms = perms[perms.permission == perms.native_permission]  # the native rows (duties: the next test)
     assert sorted(zip(perms.role, perms.permission, perms.scope, strict=True)) == [
         ("@003", "u8.GL0204", "001"), ("会计", "u8.GL0201", "001"), ("出纳", "u8.GL0203", "001")]
     logins = read(snap, "logins")
     assert logins[["account_id", "source_ip"]].values.tolist() == [["001", "PC-01"]]
+
+
+# UFSystem's authority names: UA_Auth_lang (localeid, cAuth_ID, cAuth_Name), shaped as in public
+# U8 scripts; codes and names as listed by U8-ERP-CO-API
+# (U8+ V18.0, checked against UA_Auth) — see docs/connectors.md, "U8 and K/3".
+U8_DUTIES = U8 + """
+INSERT INTO UA_Auth_lang VALUES ('zh-CN', 'GL0201', '填制凭证'), ('en-US', 'GL0201', 'Voucher Entry'),
+  ('zh-CN', 'GL0203', '出纳签字'), ('zh-CN', 'GL0204', '审核凭证'), ('zh-CN', 'GL0208', '记账'),
+  ('zh-CN', 'ZZ0101', '审核凭证'), ('zh-CN', 'ZZ0102', '自定义报表');
+INSERT INTO UA_User VALUES ('004', '赵六', 'x', '财务部', NULL, 0, 0, NULL),
+  ('005', '钱七', 'x', '财务部', NULL, 0, 0, NULL);
+INSERT INTO UA_HoldAuth VALUES ('001', 2026, '004', 'GL0201', 1), ('001', 2026, '004', 'GL0204', 1),
+  ('001', 2026, '005', 'GL0201', 1), ('001', 2026, '005', 'ZZ0101', 1), ('001', 2026, '005', 'ZZ0102', 1),
+  ('001', 2026, '005', 'ZZ0103', 1);
+"""
+
+
+def test_u8_duty_map_finds_enter_and_approve_held_by_one_operator(tmp_path, cli):
+    make_db(tmp_path / "ufsystem.db", U8_DUTIES)
+    (tmp_path / "hr.csv").write_text("person_id,name,status\n001,张三,active\n002,李四,active\n"
+                                     "003,王五,active\n004,赵六,active\n005,钱七,active\n", encoding="utf-8")
+    link = 'derive: {accounts: {person_id: "{account_id}"}}'
+    snap = collect_profile(tmp_path, cli, tmp_path / "ufsystem.db", "u8", extra=link + """
+        - {name: hr, kind: file, path: hr.csv, table: identities}""")
+    perms = read(snap, "role_permissions")
+    duties = perms[perms.permission != perms.native_permission]
+    got = {(r, p, n, name) for r, p, n, name in
+           zip(duties.role, duties.permission, duties.native_permission, duties.permission_name, strict=True)}
+    assert {("@004", "gl.voucher.enter", "u8.GL0201", "填制凭证"),
+            ("@004", "gl.voucher.approve", "u8.GL0204", "审核凭证"),
+            ("出纳", "cash.payment", "u8.GL0203", "出纳签字"),
+            ("@005", "gl.voucher.approve", "u8.ZZ0101", "审核凭证")} <= got  # ZZ0101: by the name U8 gives it
+    manifest = json.loads((snap / "manifest.json").read_text())
+    fin = next(s for s in manifest["sources"] if s["name"] == "fin")
+    assert fin["unmapped_permissions"] == ["u8.ZZ0102", "u8.ZZ0103"]  # neither code nor name is in the map
+    r = cli("scan", "--snapshot", snap, "--as-of", "2026-12-10", "--format", "json", "--out", tmp_path / "out")
+    assert r.exit_code in (1, 3), r.output  # 3: the pack's other policies need tables U8 has not
+    found = {(f["policy_id"], f["subject"])
+             for f in json.loads((tmp_path / "out" / "findings.json").read_text())["findings"]}
+    assert {("SOD-002", "person:004"), ("SOD-002", "person:005")} <= found  # 填制凭证 + 审核凭证
+    assert ("SOD-002", "person:001") not in found
 
 
 K3 = """
