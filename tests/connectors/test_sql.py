@@ -125,6 +125,12 @@ CREATE TABLE t_User (FUserID INT, FName NVARCHAR(80), FDescription NVARCHAR(255)
 CREATE TABLE t_Group (FGroupID INT, FUserID INT);
 CREATE TABLE t_AccessControl (FUserID INT, FObjectType INT, FObjectID INT, FIndex INT,
   FAccessMask INT, FAccessUse SMALLINT);
+CREATE TABLE t_ObjectType (FObjectType INT, FObjectID INT, FName NVARCHAR(255), FDescription NVARCHAR(255));
+CREATE TABLE t_ObjectAccessType (FObjectType INT, FObjectID INT, FIndex INT, FAccessMask INT, FAccessUse INT,
+  FName NVARCHAR(255), FDescription NVARCHAR(255));
+INSERT INTO t_ObjectType VALUES (1, 100, '总账_凭证', ''), (4100, 200000022, '塑胶子件收料申请单', '');
+INSERT INTO t_ObjectAccessType VALUES (1, 100, 1, 1, 0, '查看', '查看'), (1, 100, 2, 2, 0, '新增', '新增'),
+  (1, 100, 3, 4, 0, '审核', '审核'), (4100, 200000022, 1, 2097152, 1048576, '查看', '查看');
 CREATE TABLE t_Log (FDate DATETIME, FUserID INT, FFunctionID NVARCHAR(80), FStatement INT,
   FDescription NVARCHAR(255), FMachineName NVARCHAR(80), FIPAddress NVARCHAR(40));
 INSERT INTO t_User VALUES (1, 'Administrators', '系统管理员组', 0, NULL, NULL),
@@ -148,12 +154,50 @@ def test_k3_profile_with_explicit_deny(tmp_path, cli):
         ("administrator", "Administrators"), ("lisi", "财务组"), ("zhangsan", "@zhangsan"),
         ("zhangsan", "财务组")]
     perms = read(snap, "role_permissions")
+    perms = perms[perms.permission == perms.native_permission]
     assert sorted(zip(perms.role, perms.permission, perms.effect, strict=True)) == [
         ("@zhangsan", "k3.1.100.3", "deny"), ("财务组", "k3.1.100.1", "allow"),
         ("财务组", "k3.1.100.2", "allow")]
     logins = read(snap, "logins")
     assert logins[["account_id", "at", "source_ip"]].values.tolist() == [
         ["zhangsan", "2026-11-21 08:00:00", "10.0.0.7"]]
+
+
+K3_DUTIES = K3 + """
+INSERT INTO t_User VALUES (3, '凭证组', '凭证录入与审核', 0, NULL, NULL), (16397, 'wangwu', '王五', 0, 9, NULL);
+INSERT INTO t_Group VALUES (3, 16397);
+INSERT INTO t_AccessControl VALUES (3, 1, 100, 0, 6, 1), (16397, 4100, 200000022, 0, 2097152, 1);
+"""
+
+
+def test_k3_rights_by_mask_and_the_duty_map_by_name(tmp_path, cli):
+    make_db(tmp_path / "k3.db", K3_DUTIES)
+    (tmp_path / "hr.csv").write_text("person_id,name,status\n7,张三,active\n8,李四,active\n9,王五,active\n",
+                                     encoding="utf-8")
+    link = 'derive: {accounts: {person_id: "{employee_id}"}}'
+    snap = collect_profile(tmp_path, cli, tmp_path / "k3.db", "k3", extra=link + """
+        - {name: hr, kind: file, path: hr.csv, table: identities}""")
+    perms = read(snap, "role_permissions")
+    group = perms[perms.role == "凭证组"]
+    # one t_AccessControl row, mask 6 = the rights 新增 (2) and 审核 (4) of 总账_凭证
+    assert sorted(zip(group.permission, group.native_permission, group.permission_name, strict=True)) == [
+        ("gl.account.debt.post", "k3.1.100.2", "总账_凭证/新增"),
+        ("gl.account.expense.post", "k3.1.100.2", "总账_凭证/新增"),
+        ("gl.account.revenue.post", "k3.1.100.2", "总账_凭证/新增"),
+        ("gl.voucher.approve", "k3.1.100.3", "总账_凭证/审核"),
+        ("gl.voucher.enter", "k3.1.100.2", "总账_凭证/新增"),
+        ("k3.1.100.2", "k3.1.100.2", "总账_凭证/新增"), ("k3.1.100.3", "k3.1.100.3", "总账_凭证/审核")]
+    denied = perms[perms.effect == "deny"]
+    assert set(denied.permission) == {"k3.1.100.3"}  # a deny is never carried over to a duty
+    manifest = json.loads((snap / "manifest.json").read_text())
+    fin = next(s for s in manifest["sources"] if s["name"] == "fin")
+    assert fin["unmapped_permissions"] == ["k3.4100.200000022.1"]  # 塑胶子件收料申请单/查看: in no map
+    r = cli("scan", "--snapshot", snap, "--as-of", "2026-12-10", "--format", "json", "--out", tmp_path / "out")
+    assert r.exit_code in (1, 3), r.output
+    found = {(f["policy_id"], f["subject"])
+             for f in json.loads((tmp_path / "out" / "findings.json").read_text())["findings"]}
+    assert ("SOD-002", "person:9") in found  # 新增 and 审核 of 总账_凭证 through one group
+    assert ("SOD-002", "person:7") not in found  # zhangsan's 审核 is denied
 
 
 def test_generic_profile_and_query_override(tmp_path, cli):
