@@ -58,11 +58,13 @@ TABLES: dict[str, tuple[Column, ...]] = {
         "mfa_enabled:bool account_type owner_person_id"
     ),
     # role_name: the role's display name (role is the product's identity for it);
-    # native_permission: the product's own permission a mapped duty comes from
+    # native_permission: the product's own permission a mapped duty comes from;
+    # permission_name: the product's own name for it (U8's 审核凭证)
     # (docs/connectors.md, "Role identity" and "Native permissions and duties")
     "grants": _cols("*system *account_id *role scope granted_at:time granted_by expires_at:time "
                     "role_name description"),
-    "role_permissions": _cols("*system *role *permission effect description native_permission role_name"),
+    "role_permissions": _cols("*system *role *permission effect description native_permission role_name "
+                                  "permission_name"),
     "changes": _cols(
         "*change_id *system account_id *action role performed_by *performed_at:time request_id "
         "requested_by approved_by approved_at:time approval_status verified_by verified_at:time "
