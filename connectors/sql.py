@@ -169,6 +169,7 @@ class SqlConnector(Connector):
                     rows = [_translate(r, spec.get("translated") or [], list(result.keys()), language)
                             for r in rows]
                     df = text_frame(rows, list(result.keys()))
+                    df = _refuse_unreadable(df, spec.get("unreadable"), table)
                     df = _derive(df, spec.get("derive") or {}, system)
                     if table == "role_permissions" and (self._duties() or self.settings.get("duties")):
                         df, unmapped = map_duties(df, self._duties())
@@ -206,6 +207,40 @@ def _mark_utc(df: pd.DataFrame, table: str) -> pd.DataFrame:
     return df
 
 
+def _refuse_unreadable(df: pd.DataFrame, templates: str | list[str] | None, table: str) -> pd.DataFrame:
+    """Fail on the rows a profile says it cannot interpret; hand back the others.
+
+    A profile's ``unreadable:`` template (or list) is filled from each row; a row whose
+    fields fill one is data the profile cannot read (K/3: mask bits no right explains).
+    Collecting it anyway would drop or invent rights silently, so the source fails with
+    the filled text, which names the product's table, row and column.
+    """
+    if not templates:
+        return df
+    messages = _fill(df.to_dict("records"), templates)
+    bad = [m for m in messages if m is not None]
+    if bad:
+        more = f" (and {len(bad) - 3} more rows)" if len(bad) > 3 else ""
+        raise ConnectorError(f"table {table}: " + "; ".join(" ".join(m.split()) for m in bad[:3]) + more
+                             + "; override this table with queries: once you know what they mean")
+    return df
+
+
+def _fill(records: list[dict[str, Any]], templates: str | list[str]) -> list[str | None]:
+    """Each row's first template whose fields are all non-empty, filled; else None."""
+    choices = [templates] if isinstance(templates, str) else templates
+    fields = [[f for _, f, _, _ in string.Formatter().parse(t) if f] for t in choices]
+    values: list[str | None] = []
+    for row in records:
+        value = None
+        for template, names in zip(choices, fields, strict=True):
+            if all(isinstance(row.get(n), str) and row[n] for n in names):
+                value = template.format_map(row)
+                break
+        values.append(value)
+    return values
+
+
 def _derive(df: pd.DataFrame, derive: dict[str, str | list[str]], system: str) -> pd.DataFrame:
     """Compose columns from templates, drop ``_`` helper columns, add ``system``.
 
@@ -215,17 +250,7 @@ def _derive(df: pd.DataFrame, derive: dict[str, str | list[str]], system: str) -
     """
     records = df.to_dict("records")
     for column, templates in derive.items():
-        choices = [templates] if isinstance(templates, str) else templates
-        fields = [[f for _, f, _, _ in string.Formatter().parse(t) if f] for t in choices]
-        values = []
-        for row in records:
-            value = None
-            for template, names in zip(choices, fields, strict=True):
-                if all(isinstance(row.get(n), str) and row[n] for n in names):
-                    value = template.format_map(row)
-                    break
-            values.append(value)
-        df[column] = pd.Series(values, index=df.index, dtype="str")
+        df[column] = pd.Series(_fill(records, templates), index=df.index, dtype="str")
     df = df[[c for c in df.columns if not c.startswith("_")]]
     if "system" not in df.columns:
         df.insert(0, "system", system)

@@ -119,31 +119,38 @@ def test_u8_duty_map_finds_enter_and_approve_held_by_one_operator(tmp_path, cli)
     assert ("SOD-002", "person:001") not in found
 
 
+# K/3 WISE rights, shaped as Kingdee's own BOS export scripts write them (docs/connectors.md, "U8 and
+# K/3"): t_ObjectAccessType lists each right of an object with its bit (FAccessMask) and, in
+# FAccessUse, the bits it depends on (新增 3145728 = 查看's bit 2097152 + 1048576); the 查看 / 新增
+# values of 塑胶子件收料申请单 are the script's, the other bits are made up in the same shape.
+# t_AccessControl is read only through FAccessMask, as the public rights audits read it: its
+# FAccessUse has no published meaning and is left out (zhangsan's 0 is no deny).
 K3 = """
 CREATE TABLE t_User (FUserID INT, FName NVARCHAR(80), FDescription NVARCHAR(255), FForbidden SMALLINT,
   FEmpID INT, FSID NVARCHAR(255));
 CREATE TABLE t_Group (FGroupID INT, FUserID INT);
-CREATE TABLE t_AccessControl (FUserID INT, FObjectType INT, FObjectID INT, FIndex INT,
-  FAccessMask INT, FAccessUse SMALLINT);
+CREATE TABLE t_AccessControl (FUserID INT, FObjectType INT, FObjectID INT, FAccessMask INT, FAccessUse INT);
 CREATE TABLE t_ObjectType (FObjectType INT, FObjectID INT, FName NVARCHAR(255), FDescription NVARCHAR(255));
 CREATE TABLE t_ObjectAccessType (FObjectType INT, FObjectID INT, FIndex INT, FAccessMask INT, FAccessUse INT,
   FName NVARCHAR(255), FDescription NVARCHAR(255));
 INSERT INTO t_ObjectType VALUES (1, 100, '总账_凭证', ''), (4100, 200000022, '塑胶子件收料申请单', '');
-INSERT INTO t_ObjectAccessType VALUES (1, 100, 1, 1, 0, '查看', '查看'), (1, 100, 2, 2, 0, '新增', '新增'),
-  (1, 100, 3, 4, 0, '审核', '审核'), (4100, 200000022, 1, 2097152, 1048576, '查看', '查看');
+INSERT INTO t_ObjectAccessType VALUES (1, 100, 1, 2097152, 1048576, '查看', '查看'),
+  (1, 100, 2, 131072, 3145728, '新增', '新增'), (1, 100, 3, 8192, 3145728, '审核', '审核'),
+  (4100, 200000022, 1, 2097152, 1048576, '查看', '查看'), (4100, 200000022, 3, 131072, 3145728, '新增', '新增');
 CREATE TABLE t_Log (FDate DATETIME, FUserID INT, FFunctionID NVARCHAR(80), FStatement INT,
   FDescription NVARCHAR(255), FMachineName NVARCHAR(80), FIPAddress NVARCHAR(40));
 INSERT INTO t_User VALUES (1, 'Administrators', '系统管理员组', 0, NULL, NULL),
   (2, '财务组', '财务', 0, NULL, NULL), (16394, 'administrator', '管理员', 0, NULL, NULL),
   (16395, 'zhangsan', '张三', 0, 7, NULL), (16396, 'lisi', '李四', 1, 8, NULL);
 INSERT INTO t_Group VALUES (1, 16394), (2, 16395), (2, 16396);
-INSERT INTO t_AccessControl VALUES (2, 1, 100, 1, 1, 1), (2, 1, 100, 2, 2, 1), (16395, 1, 100, 3, 4, 0);
+INSERT INTO t_AccessControl VALUES (2, 1, 100, 2097152 + 1048576 + 131072, 1),
+  (16395, 1, 100, 2097152 + 1048576 + 8192, 0);
 INSERT INTO t_Log VALUES ('2026-11-21 08:00:00', 16395, 'K3.Login', 0, '登录系统', 'PC-7', '10.0.0.7'),
   ('2026-11-21 08:05:00', 16395, 'GL.Voucher', 1, '新增凭证', 'PC-7', '10.0.0.7');
 """
 
 
-def test_k3_profile_with_explicit_deny(tmp_path, cli):
+def test_k3_profile_rights_from_the_mask_alone(tmp_path, cli):
     db = make_db(tmp_path / "k3.db", K3)
     snap = collect_profile(tmp_path, cli, db, "k3")
     acc = read(snap, "accounts").set_index("account_id")
@@ -155,9 +162,11 @@ def test_k3_profile_with_explicit_deny(tmp_path, cli):
         ("zhangsan", "财务组")]
     perms = read(snap, "role_permissions")
     perms = perms[perms.permission == perms.native_permission]
-    assert sorted(zip(perms.role, perms.permission, perms.effect, strict=True)) == [
-        ("@zhangsan", "k3.1.100.3", "deny"), ("财务组", "k3.1.100.1", "allow"),
-        ("财务组", "k3.1.100.2", "allow")]
+    # bit 1048576 is a dependency (FAccessUse of 查看 / 新增), not a right: no row of its own
+    assert sorted(zip(perms.role, perms.permission, perms.permission_name, strict=True)) == [
+        ("@zhangsan", "k3.1.100.1", "总账_凭证/查看"), ("@zhangsan", "k3.1.100.3", "总账_凭证/审核"),
+        ("财务组", "k3.1.100.1", "总账_凭证/查看"), ("财务组", "k3.1.100.2", "总账_凭证/新增")]
+    assert "effect" not in perms.columns  # K/3 stores no deny: every right held is allowed
     logins = read(snap, "logins")
     assert logins[["account_id", "at", "source_ip"]].values.tolist() == [
         ["zhangsan", "2026-11-21 08:00:00", "10.0.0.7"]]
@@ -166,7 +175,8 @@ def test_k3_profile_with_explicit_deny(tmp_path, cli):
 K3_DUTIES = K3 + """
 INSERT INTO t_User VALUES (3, '凭证组', '凭证录入与审核', 0, NULL, NULL), (16397, 'wangwu', '王五', 0, 9, NULL);
 INSERT INTO t_Group VALUES (3, 16397);
-INSERT INTO t_AccessControl VALUES (3, 1, 100, 0, 6, 1), (16397, 4100, 200000022, 0, 2097152, 1);
+INSERT INTO t_AccessControl VALUES (3, 1, 100, 2097152 + 1048576 + 131072 + 8192, 1),
+  (16397, 4100, 200000022, 2097152 + 1048576, 1);
 """
 
 
@@ -179,16 +189,16 @@ def test_k3_rights_by_mask_and_the_duty_map_by_name(tmp_path, cli):
         - {name: hr, kind: file, path: hr.csv, table: identities}""")
     perms = read(snap, "role_permissions")
     group = perms[perms.role == "凭证组"]
-    # one t_AccessControl row, mask 6 = the rights 新增 (2) and 审核 (4) of 总账_凭证
+    # one t_AccessControl row, one mask: 查看, 新增 and 审核 of 总账_凭证 (and their dependency bit)
     assert sorted(zip(group.permission, group.native_permission, group.permission_name, strict=True)) == [
         ("gl.account.debt.post", "k3.1.100.2", "总账_凭证/新增"),
         ("gl.account.expense.post", "k3.1.100.2", "总账_凭证/新增"),
         ("gl.account.revenue.post", "k3.1.100.2", "总账_凭证/新增"),
         ("gl.voucher.approve", "k3.1.100.3", "总账_凭证/审核"),
         ("gl.voucher.enter", "k3.1.100.2", "总账_凭证/新增"),
-        ("k3.1.100.2", "k3.1.100.2", "总账_凭证/新增"), ("k3.1.100.3", "k3.1.100.3", "总账_凭证/审核")]
-    denied = perms[perms.effect == "deny"]
-    assert set(denied.permission) == {"k3.1.100.3"}  # a deny is never carried over to a duty
+        ("k3.1.100.1", "k3.1.100.1", "总账_凭证/查看"),
+        ("k3.1.100.2", "k3.1.100.2", "总账_凭证/新增"), ("k3.1.100.3", "k3.1.100.3", "总账_凭证/审核"),
+        ("report.view", "k3.1.100.1", "总账_凭证/查看")]
     manifest = json.loads((snap / "manifest.json").read_text())
     fin = next(s for s in manifest["sources"] if s["name"] == "fin")
     assert fin["unmapped_permissions"] == ["k3.4100.200000022.1"]  # 塑胶子件收料申请单/查看: in no map
@@ -197,7 +207,26 @@ def test_k3_rights_by_mask_and_the_duty_map_by_name(tmp_path, cli):
     found = {(f["policy_id"], f["subject"])
              for f in json.loads((tmp_path / "out" / "findings.json").read_text())["findings"]}
     assert ("SOD-002", "person:9") in found  # 新增 and 审核 of 总账_凭证 through one group
-    assert ("SOD-002", "person:7") not in found  # zhangsan's 审核 is denied
+    # zhangsan: 新增 through 财务组, 审核 held directly in a row whose FAccessUse is 0 (it was read
+    # as a deny, which hid this conflict)
+    assert ("SOD-002", "person:7") in found
+    assert ("SOD-002", "person:8") not in found  # lisi: 新增 only
+
+
+def test_k3_mask_bits_no_right_explains_fail_the_source_naming_the_row(tmp_path, cli):
+    # bit 16 is listed for no right of 总账_凭证 (neither its FAccessMask nor its FAccessUse), and
+    # object 1/999 has no t_ObjectAccessType rows at all: the profile cannot tell what they grant
+    make_db(tmp_path / "k3.db", K3 + """
+        INSERT INTO t_AccessControl VALUES (2, 1, 100, 2097152 + 16, 1), (16395, 1, 999, 4, 1);""")
+    src = write_sources(tmp_path, """
+        - {name: fin, kind: sql, url: "sqlite:///k3.db", profile: k3}
+        """)
+    r = cli("collect", "--sources", src, "--out", tmp_path / "snap")
+    assert r.exit_code == 3, r.output
+    assert ("source fin (sql) FAILED: table role_permissions: t_AccessControl row FUserID=2, FObjectType=1, "
+            "FObjectID=100: column FAccessMask (2097168) has bits 16") in r.output
+    assert "t_AccessControl row FUserID=16395, FObjectType=1, FObjectID=999: column FAccessMask (4) has bits 4" \
+        in r.output
 
 
 def test_generic_profile_and_query_override(tmp_path, cli):
