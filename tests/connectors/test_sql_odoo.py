@@ -31,7 +31,7 @@ CREATE TABLE res_users (id serial PRIMARY KEY, login varchar NOT NULL UNIQUE, pa
 CREATE TABLE ir_module_category (id serial PRIMARY KEY, name jsonb NOT NULL, parent_id integer,
   sequence integer, visible boolean, exclusive boolean);
 CREATE TABLE res_groups (id serial PRIMARY KEY, name jsonb NOT NULL, {group_app} integer, share boolean,
-  comment jsonb, color integer {extra_group_columns});
+  comment jsonb {extra_group_columns});{extra_tables}
 CREATE TABLE res_groups_users_rel (gid integer NOT NULL, uid integer NOT NULL, PRIMARY KEY (gid, uid));
 CREATE TABLE res_groups_implied_rel (gid integer NOT NULL, hid integer NOT NULL, PRIMARY KEY (gid, hid));
 CREATE TABLE ir_model (id serial PRIMARY KEY, model varchar NOT NULL UNIQUE, name jsonb NOT NULL,
@@ -87,10 +87,19 @@ INSERT INTO res_users_log (create_uid, create_date) VALUES (7, '2026-11-20 01:00
 # explicit memberships; Odoo ≤ 18 also stores the implied ones, 19 does not
 EXPLICIT = [(40, 2), (11, 7), (30, 8), (50, 8), (30, 9)]
 IMPLIED = [(41, 2), (10, 7)]
+# res_groups per version, as OCA/OpenUpgrade's upgrade_analysis.txt of base lists the changes
+# between release branches (docs/connectors.md, "Odoo: groups, implied groups, versions"):
+# 18.0 adds api_key_duration; 19.0 drops category_id, color and users (user_ids, same table),
+# adds privilege_id -> res.groups.privilege (name: translated, category_id) and sequence.
 VERSIONS = {
-    "16": {"group_app": "category_id", "extra_group_columns": "", "members": EXPLICIT + IMPLIED},
-    # 19.0 has no res_groups.category_id: the application is privilege_id -> res.groups.privilege
+    "16": {"group_app": "category_id", "extra_group_columns": ", color integer", "extra_tables": "",
+           "members": EXPLICIT + IMPLIED},
     "19": {"group_app": "privilege_id", "extra_group_columns": ", sequence integer, api_key_duration double precision",
+           "extra_tables": """
+CREATE TABLE res_groups_privilege (id serial PRIMARY KEY, name jsonb NOT NULL, category_id integer,
+  description jsonb, placeholder jsonb, sequence integer);
+INSERT INTO res_groups_privilege (id, name, category_id) VALUES (1, '{"en_US": "Sales"}', 1),
+  (2, '{"en_US": "Purchase"}', 2), (3, '{"en_US": "Accounting"}', 3), (4, '{"en_US": "Administration"}', 4);""",
            "members": EXPLICIT},
 }
 HR = "person_id,name,position,status,departure_date\nzhangsan,张三,销售经理,active,\nlisi,李四,出纳,active,\n" \
