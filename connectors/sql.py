@@ -208,7 +208,7 @@ def _mark_utc(df: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def _refuse_unreadable(df: pd.DataFrame, templates: str | list[str] | None, table: str) -> pd.DataFrame:
-    """Fail on the rows a profile says it cannot interpret; hand back the others.
+    """Fail on the rows a profile says it cannot interpret; the frame as it is when there are none.
 
     A profile's ``unreadable:`` template (or list) is filled from each row; a row whose
     fields fill one is data the profile cannot read (K/3: mask bits no right explains).
