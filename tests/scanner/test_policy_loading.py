@@ -119,3 +119,40 @@ def test_policies_show_fills_defaults(cli, write_yaml):
     assert "enabled_after_departure" in result.output
     result = cli("policies", "show", "NOPE-1", "--policies", path)
     assert result.exit_code == 2
+
+
+def test_libyaml_reads_every_shipped_yaml_file_as_the_reference_parser_does():
+    """The fast path (libyaml's parser) must give the same values at the same lines and
+    columns as PyYAML's pure-Python parser, which it replaced for speed."""
+    from pathlib import Path
+
+    from ledgerguard.scanner.yamlload import Positions, _compose, _FastLoader, _NoAliasLoader
+
+    root = Path(__file__).resolve().parents[2]
+    files = [p for d in ("policies", "examples", "connectors") for p in (root / d).rglob("*.y*ml")]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        fast, reference = Positions(str(path)), Positions(str(path))
+        assert _compose(_FastLoader, text, fast, []) == _compose(_NoAliasLoader, text, reference, []), path
+        assert fast == reference, path
+
+
+def test_a_file_libyaml_refuses_is_reported_in_the_reference_parsers_words(write_yaml):
+    from yaml import MarkedYAMLError
+
+    from ledgerguard.scanner.errors import InputError
+    from ledgerguard.scanner.yamlload import Positions, _compose, _NoAliasLoader, parse_yaml
+
+    text = "a: [1,\nb: {c: 2\n"
+    try:
+        _compose(_NoAliasLoader, text, Positions("x.yaml"), [])
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        expected = f"x.yaml:{mark.line + 1}:{mark.column + 1}: invalid YAML: {exc.context} {exc.problem}"
+    try:
+        parse_yaml(text, "x.yaml")
+    except InputError as exc:
+        assert str(exc.problems[0]) == expected
+    else:
+        raise AssertionError("not refused")
