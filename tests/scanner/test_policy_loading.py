@@ -156,3 +156,35 @@ def test_a_file_libyaml_refuses_is_reported_in_the_reference_parsers_words(write
         assert str(exc.problems[0]) == expected
     else:
         raise AssertionError("not refused")
+
+
+def test_the_fast_validity_check_agrees_with_the_full_pack_schema():
+    """``policy._valid`` (each policy against its own kind's branch only) says valid exactly
+    when the full schema finds no error: on every shipped pack file, and on each of them
+    with one policy broken in a way each branch of the schema catches."""
+    import copy
+    from pathlib import Path
+
+    from ledgerguard.scanner.policy import BUILTIN, _valid, pack_files, pack_schema
+    from ledgerguard.scanner.yamlload import YamlDoc, load_yaml, validate
+
+    breaks = [lambda p: p["params"].update(no_such_param=1), lambda p: p.update(kind="no_such_kind"),
+              lambda p: p.update(params=[]), lambda p: p.update(severity="urgent"), lambda p: p.pop("title"),
+              lambda p: p.update(kind="table_rule", params={}), lambda p: p.update(id="bad id")]
+    root = Path(__file__).resolve().parents[2]
+    files = pack_files([BUILTIN]) + sorted((root / "examples").rglob("*policies*.yaml"))
+    checked = 0
+    for path in files:
+        doc = load_yaml(path)
+        if not isinstance(doc.data, dict) or doc.data.get("kind") != "PolicyPack":
+            continue
+        assert _valid(doc.data) and validate(doc, pack_schema()) == [], path
+        for i, policy in enumerate(doc.data.get("policies", [])):
+            for n, broken in enumerate(breaks):
+                data = copy.deepcopy(doc.data)
+                data["policies"][i].setdefault("params", {})
+                broken(data["policies"][i])
+                full = validate(YamlDoc(data, doc.positions), pack_schema())
+                assert _valid(data) == (full == []), (path, policy["id"], n)
+                checked += 1
+    assert checked > 100
