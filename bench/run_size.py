@@ -116,7 +116,8 @@ def measure(data: Path, repeat: int, headline: bool = False) -> dict[str, Any]:
         return res
     res["dask"] = dask_figures(data, packs, 1)
 
-    res["cli_scan_s"], res["cli_scan_exit"] = cli_scan(data / "parquet")
+    res["cli_scan_s"], res["cli_scan_exit"] = min((cli_scan(data / "parquet") for _ in range(repeat)),
+                                                  key=lambda run: run[0])
     res["gate"] = gate_figures(data / "parquet", snap, packs, repeat)
     res["load_csv_s"], _ = timed(lambda: read_snapshot(data / "csv"))
 

@@ -22,10 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, Any
-
-import xlsxwriter
-from xlsxwriter.worksheet import Worksheet
+from typing import IO, TYPE_CHECKING, Any
 
 from ledgerguard.scanner.contract import Finding
 from ledgerguard.scanner.fsutil import atomic_file
@@ -36,6 +33,9 @@ from .document import FINDING_COLUMNS, SEVERITIES, View
 from .i18n import localized
 from .messages import evidence_key, evidence_value, message
 from .safe import as_text, spreadsheet_cell
+
+if TYPE_CHECKING:  # xlsxwriter is imported when a workbook is written, not by every scan
+    from xlsxwriter.worksheet import Worksheet
 
 MAX_ROWS = 1_048_576  # rows in one Excel sheet, header included
 SEVERITY_COLOURS = {
@@ -56,6 +56,8 @@ class _Book:
     def __init__(self, out: IO[bytes], view: View) -> None:
         self.view = view
         self.labels = view.labels
+        import xlsxwriter
+
         self.wb = xlsxwriter.Workbook(
             out,
             {

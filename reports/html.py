@@ -25,9 +25,8 @@ import unicodedata
 from collections import Counter
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 from markupsafe import Markup
 
 from ledgerguard.scanner.contract import severity_key
@@ -39,6 +38,9 @@ from .document import SEVERITIES, SEVERITY_RANK, View, location_text, waiver_tex
 from .i18n import localized
 from .messages import evidence_key, evidence_value, message
 from .safe import as_text, clean_text, truncate
+
+if TYPE_CHECKING:  # jinja2 is imported when a report is rendered, not by every scan
+    import jinja2
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC_ROWS = 1000  # findings rendered as HTML rows (the no-JavaScript view)
@@ -61,6 +63,8 @@ def _finalize(value: Any) -> Any:
 
 @cache
 def _environment() -> jinja2.Environment:
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=True,

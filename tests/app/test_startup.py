@@ -18,10 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pandas", "numpy", "pyarrow")
 
 
-def imported(*args: str) -> set[str]:
+def imported(*args: str, ends: tuple[int, ...] = (0,)) -> set[str]:
     run = subprocess.run([sys.executable, "-X", "importtime", "-m", "ledgerguard.app.cli", *args],
                          capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.returncode in ends, run.stderr[-2000:]
     return {line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
 
 
@@ -31,6 +31,28 @@ def test_commands_that_read_no_table_import_no_table_library(args):
     modules = imported(*args)
     assert "ledgerguard.scanner.policy" in modules or args == ["--help"]  # the check reads real imports
     assert not [m for m in modules if m.split(".")[0] in HEAVY]
+
+
+def test_a_json_only_scan_imports_no_other_report_library(make_snapshot, tmp_path):
+    """jinja2 (html) and xlsxwriter (xlsx) load when their report is written, not because
+    ``--format`` looked up the registered format names; jsonschema only where a file is checked."""
+    snap = make_snapshot({"identities": [{"person_id": "p1", "status": "active"}]})
+    modules = imported("scan", "--snapshot", str(snap), "--format", "json", "--out", str(tmp_path / "out"),
+                       "--fail-on", "never", ends=(0, 3))  # 3: most policies find no table here
+    assert "ledgerguard.reports.fourfold" in modules  # imported by the xlsx and html modules: they ran
+    assert not {"jinja2", "xlsxwriter"} & modules
+    assert "jsonschema" not in imported("--help") and "importlib.metadata" not in imported("--help")
+
+
+def test_the_console_script_ends_with_mains_exit_code_and_its_whole_output(tmp_path):
+    """``entry`` skips the interpreter's teardown: the exit code, the output written up to
+    the end, and the files are what ``main`` produced."""
+    listed = subprocess.run([sys.executable, "-m", "ledgerguard.app.cli", "policies", "list"],
+                            capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert listed.returncode == 0 and listed.stdout.count("\n") > 25 and listed.stdout.endswith("\n")
+    bad = subprocess.run([sys.executable, "-m", "ledgerguard.app.cli", "validate", str(tmp_path / "none.yaml")],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert bad.returncode == 2 and "no such file" in bad.stderr
 
 
 def test_a_scan_still_loads_them_on_first_use(tmp_path):

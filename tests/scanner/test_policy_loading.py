@@ -119,3 +119,72 @@ def test_policies_show_fills_defaults(cli, write_yaml):
     assert "enabled_after_departure" in result.output
     result = cli("policies", "show", "NOPE-1", "--policies", path)
     assert result.exit_code == 2
+
+
+def test_libyaml_reads_every_shipped_yaml_file_as_the_reference_parser_does():
+    """The fast path (libyaml's parser) must give the same values at the same lines and
+    columns as PyYAML's pure-Python parser, which it replaced for speed."""
+    from pathlib import Path
+
+    from ledgerguard.scanner.yamlload import Positions, _compose, _FastLoader, _NoAliasLoader
+
+    root = Path(__file__).resolve().parents[2]
+    files = [p for d in ("policies", "examples", "connectors") for p in (root / d).rglob("*.y*ml")]
+    assert len(files) > 20
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        fast, reference = Positions(str(path)), Positions(str(path))
+        assert _compose(_FastLoader, text, fast, []) == _compose(_NoAliasLoader, text, reference, []), path
+        assert fast == reference, path
+
+
+def test_a_file_libyaml_refuses_is_reported_in_the_reference_parsers_words(write_yaml):
+    from yaml import MarkedYAMLError
+
+    from ledgerguard.scanner.errors import InputError
+    from ledgerguard.scanner.yamlload import Positions, _compose, _NoAliasLoader, parse_yaml
+
+    text = "a: [1,\nb: {c: 2\n"
+    try:
+        _compose(_NoAliasLoader, text, Positions("x.yaml"), [])
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        expected = f"x.yaml:{mark.line + 1}:{mark.column + 1}: invalid YAML: {exc.context} {exc.problem}"
+    try:
+        parse_yaml(text, "x.yaml")
+    except InputError as exc:
+        assert str(exc.problems[0]) == expected
+    else:
+        raise AssertionError("not refused")
+
+
+def test_the_fast_validity_check_agrees_with_the_full_pack_schema():
+    """``policy._valid`` (each policy against its own kind's branch only) says valid exactly
+    when the full schema finds no error: on every shipped pack file, and on each of them
+    with one policy broken in a way each branch of the schema catches."""
+    import copy
+    from pathlib import Path
+
+    from ledgerguard.scanner.policy import BUILTIN, _valid, pack_files, pack_schema
+    from ledgerguard.scanner.yamlload import YamlDoc, load_yaml, validate
+
+    breaks = [lambda p: p["params"].update(no_such_param=1), lambda p: p.update(kind="no_such_kind"),
+              lambda p: p.update(params=[]), lambda p: p.update(severity="urgent"), lambda p: p.pop("title"),
+              lambda p: p.update(kind="table_rule", params={}), lambda p: p.update(id="bad id")]
+    root = Path(__file__).resolve().parents[2]
+    files = pack_files([BUILTIN]) + sorted((root / "examples").rglob("*policies*.yaml"))
+    checked = 0
+    for path in files:
+        doc = load_yaml(path)
+        if not isinstance(doc.data, dict) or doc.data.get("kind") != "PolicyPack":
+            continue
+        assert _valid(doc.data) and validate(doc, pack_schema()) == [], path
+        for i, policy in enumerate(doc.data.get("policies", [])):
+            for n, broken in enumerate(breaks):
+                data = copy.deepcopy(doc.data)
+                data["policies"][i].setdefault("params", {})
+                broken(data["policies"][i])
+                full = validate(YamlDoc(data, doc.positions), pack_schema())
+                assert _valid(data) == (full == []), (path, policy["id"], n)
+                checked += 1
+    assert checked > 100
