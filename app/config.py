@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from ledgerguard.scanner.contract import FAIL_ON
-from ledgerguard.scanner.errors import InputError
-from ledgerguard.scanner.yamlload import load_yaml, validate
+from ledgerguard.scanner.errors import InputError, Problem
+from ledgerguard.scanner.yamlload import YamlDoc, load_yaml, validate
 
 CONFIG_FILE = "ledgerguard.yaml"
 LANGS = ("en", "zh")
@@ -93,6 +93,8 @@ def load_config(path: str | Path) -> dict[str, Any]:
         except ValueError:
             problems = [doc.positions.problem(("as_of",), f"as_of: {doc.data['as_of']!r} is not a date "
                                                           "(YYYY-MM-DD) or ISO 8601 timestamp")]
+    if not problems and "formats" in doc.data:
+        problems = _format_problems(doc)
     if problems:
         raise InputError(problems)
     data = dict(doc.data)
@@ -106,6 +108,20 @@ def load_config(path: str | Path) -> dict[str, Any]:
             {k: (str(_relative(p, v)) if k == "file" else v) for k, v in ref.items()}
             for ref in data["notify"]["urls"]]}
     return data
+
+
+def _format_problems(doc: YamlDoc) -> list[Problem]:
+    """Unknown report formats, at their place in the file: a scan would otherwise stop with
+    click's usage error, which cannot say that the name came from the config file."""
+    from ledgerguard.reports.base import FORMATS
+
+    allowed = [name for name, reporter in FORMATS.items() if not reporter.gate_only]
+    value = doc.data["formats"]
+    items = [((), value)] if isinstance(value, str) else [((i,), v) for i, v in enumerate(value)]
+    return [doc.positions.problem(("formats", *index), f"formats: unknown format {name!r} "
+                                                      f"(choose from {', '.join(allowed)})")
+            for index, item in items for name in (n.strip() for n in item.split(","))
+            if name and name not in allowed]
 
 
 def _relative(config: Path, value: str) -> Path:

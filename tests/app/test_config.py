@@ -139,6 +139,16 @@ def test_unknown_format_and_missing_snapshot_folder(cli, tmp_path):
     assert "manifest.json" not in r.stderr
 
 
+def test_an_unknown_format_in_the_config_file_is_located(cli, write_yaml, tmp_path):
+    """Found by the fuzz test: ``formats: high`` ended in click's usage error, with no file or line."""
+    write_yaml("ledgerguard.yaml", "snapshot: x\nformats: high\n")
+    r = cli("scan", cwd=tmp_path)
+    assert r.exit_code == 2 and "ledgerguard.yaml:2:10: formats: unknown format 'high'" in r.stderr
+    write_yaml("ledgerguard.yaml", "snapshot: x\nformats:\n  - html\n  - xlsx,pfd\n")
+    r = cli("scan", cwd=tmp_path)
+    assert r.exit_code == 2 and "ledgerguard.yaml:4:5: formats: unknown format 'pfd'" in r.stderr
+
+
 def test_provenance_and_the_as_of_guard_rail(cli, make_snapshot, write_yaml, tmp_path):
     snap = make_snapshot(TABLES, timezone="Asia/Shanghai", taken_at="2026-11-23T02:00:00Z")
     waivers = write_yaml("w.yaml", "waivers: []\n")
