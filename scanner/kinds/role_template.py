@@ -33,6 +33,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from ..context import ACCOUNT, Context, glob_mask
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
 
@@ -236,13 +237,21 @@ class RoleTemplate(PolicyKind):
         role exists: one finding per person (``person:ID``), not one per unrelated account. A
         role that exists in no system of the policy's scope is a coverage warning instead."""
         people = acc[["person_id", "position", "identity.name"]].drop_duplicates("person_id")
-        systems_of = acc.groupby("person_id", sort=False)["system"].agg(set)
-        rows = [(pid, r, ", ".join(sorted(exists[r])))
-                for pid, pos in zip(people["person_id"], people["position"], strict=True)
-                for r in self._template(pos)["required_roles"] if exists[r] and not systems_of[pid] & exists[r]]
-        if not rows:
+        # which systems each person has a judged account in: a people × systems table of booleans
+        system_codes, systems = pd.factorize(acc["system"])
+        has = np.zeros((len(people), len(systems)), dtype=bool)
+        has[pd.Index(people["person_id"]).get_indexer(acc["person_id"]), system_codes] = True
+        parts = []
+        for pos in people["position"].drop_duplicates():
+            of_pos = (people["position"] == pos).to_numpy() if isinstance(pos, str) else people["position"].isna().to_numpy()
+            for r in self._template(pos)["required_roles"]:
+                if exists[r]:
+                    lacks = of_pos & ~has[:, [i for i, s in enumerate(systems) if s in exists[r]]].any(axis=1)
+                    parts.append(pd.DataFrame({"person_id": people["person_id"][lacks].to_numpy(), "required": r,
+                                               "role_systems": ", ".join(sorted(exists[r]))}))
+        lacking = pd.concat(parts, ignore_index=True) if parts else None
+        if lacking is None or lacking.empty:
             return concat_findings([])
-        lacking = pd.DataFrame(rows, columns=["person_id", "required", "role_systems"])
         per = joined_per(lacking, ["person_id"], "required", "missing_roles").merge(
             joined_per(lacking, ["person_id"], "role_systems", "systems_with_role", sep="; "),
             on="person_id", sort=False)
