@@ -16,6 +16,7 @@ is not repeated here. Borrow events are archive_borrowing's.
 from __future__ import annotations
 
 from ..context import ACCOUNT, Context, glob_mask
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, emit_where, glob_counts, text
 
@@ -56,14 +57,15 @@ class ArchiveAccess(PolicyKind):
         holders = grants.merge(held, on=[ACCOUNT, "role"]).merge(
             accounts[[ACCOUNT, "person_id", "disabled_at"]], on=ACCOUNT)
         holders = holders[~blank(holders["person_id"])]
-        ev = pd.DataFrame({"_row": events.index, "person": person.to_numpy(), "at": events["at"].to_numpy()})
+        # .array, not .to_numpy(): the latter turns tz-aware instants into Timestamp objects
+        ev = pd.DataFrame({"_row": np.arange(len(events)), "person": person.array, "at": events["at"].array})
         both = ev.merge(holders, left_on="person", right_on="person_id")
         at = both["at"]
         ok = ((both["granted_at"].isna() | (both["granted_at"] <= at))
               & (both["expires_at"].isna() | (both["expires_at"] > at))
               & (both["disabled_at"].isna() | (both["disabled_at"] > at)))
-        allowed = set(both.loc[ok, "_row"].tolist())
-        bad = ~events.index.isin(list(allowed))
+        bad = np.ones(len(events), dtype=bool)
+        bad[both.loc[ok, "_row"].to_numpy()] = False
         rows = events.assign(person=person)
         return emit_where(rows, pd.Series(bad, index=events.index), code="access_without_permission",
                           subject=lambda r: "access:" + text(r["event_id"]), person_id="person",
