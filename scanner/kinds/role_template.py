@@ -242,8 +242,9 @@ class RoleTemplate(PolicyKind):
         has = np.zeros((len(people), len(systems)), dtype=bool)
         has[pd.Index(people["person_id"]).get_indexer(acc["person_id"]), system_codes] = True
         parts = []
-        for pos in people["position"].drop_duplicates():
-            of_pos = (people["position"] == pos).to_numpy() if isinstance(pos, str) else people["position"].isna().to_numpy()
+        position = people["position"]
+        for pos in position.drop_duplicates():
+            of_pos = (position == pos if isinstance(pos, str) else position.isna()).to_numpy()
             for r in self._template(pos)["required_roles"]:
                 if exists[r]:
                     lacks = of_pos & ~has[:, [i for i, s in enumerate(systems) if s in exists[r]]].any(axis=1)
