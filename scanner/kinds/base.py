@@ -279,7 +279,10 @@ def text(s: pd.Series) -> pd.Series:
 
 
 def blank(s: pd.Series) -> pd.Series:
-    """Empty values: missing, or text that is only whitespace (§5.1: empty = never / false)."""
+    """Empty values: missing, or text that is only whitespace (§5.1: empty = never / false).
+    A number, date or flag is never whitespace: only its missing values are empty."""
+    if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
+        return s.isna()
     return s.isna() | (s.astype("str").str.strip() == "")
 
 
