@@ -199,6 +199,19 @@ class Context:
         return self.identities.drop_duplicates("person_id")
 
     @cached_property
+    def people_by_id(self) -> pd.DataFrame:
+        """``people`` indexed by person_id (lookups of a person's position or status hash the
+        100k ids once per scan, not once per policy)."""
+        return self.people.set_index("person_id")
+
+    @cached_property
+    def person_of_account(self) -> pd.Series:
+        """Each account's person_id (the first row of an account), indexed by its ``ACCOUNT`` code."""
+        acc = self.keyed("accounts")
+        return pd.Series(acc["person_id"].array, index=acc[ACCOUNT].to_numpy()).loc[
+            lambda s: ~s.index.duplicated()]
+
+    @cached_property
     def accounts_with_identity(self) -> pd.DataFrame:
         """accounts ⟕ identities on person_id; identity columns as ``identity.<col>``; keyed."""
         return self.with_identity(self.keyed("accounts"))
