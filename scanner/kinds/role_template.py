@@ -32,7 +32,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
@@ -106,7 +106,9 @@ class RoleTemplate(PolicyKind):
         judged = glob_mask(acc["system"], self.params["systems"]) & acc["identity.person_id"].notna()
         if not self.params["include_disabled"]:
             judged &= acc["enabled"]
-        acc = acc[judged].copy()
+        # the columns findings use (accounts ⟕ identities has ~30: each selection would take them all)
+        acc = acc.loc[judged, [ACCOUNT, "system", "account_id", "person_id", "display_name", "identity.name",
+                               "identity.position", "identity.previous_position", "identity.transfer_date"]]
         acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
         positions = acc["position"].drop_duplicates()
         acc = acc[acc["position"].isin([p for p in positions if self._template(p) is not None])
@@ -128,8 +130,7 @@ class RoleTemplate(PolicyKind):
         grants = ctx.shared("grants.distinct_roles", lambda: ctx.keyed("grants")[[ACCOUNT, "system", "role"]]
                             .dropna(subset=["role"]).drop_duplicates([ACCOUNT, "role"]))
         held = grants.merge(acc[[ACCOUNT, "position", "previous"]], on=ACCOUNT, sort=False)
-        held = held.merge(self._role_verdicts(held), on=["position", "previous", "system", "role"],
-                          how="left", sort=False)
+        held["allowed"], held["kept"] = self._role_verdicts(held)
         parts = [
             self._not_in_template(acc, held),
             self._forbidden(ctx, acc, held),
@@ -138,18 +139,23 @@ class RoleTemplate(PolicyKind):
         ]
         return concat_findings(parts)
 
-    def _role_verdicts(self, held: pd.DataFrame) -> pd.DataFrame:
-        """allowed / kept-by-grace for each distinct (position, previous, system, role)."""
-        combos = held[["position", "previous", "system", "role"]].drop_duplicates()
+    def _role_verdicts(self, held: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """allowed / kept-by-grace of each held role, decided once per distinct (position,
+        previous, system, role): the four columns packed into one integer code, no merge."""
+        columns = ["position", "previous", "system", "role"]
+        code = np.zeros(len(held), dtype="int64")
+        for c in columns:
+            codes, uniques = pd.factorize(held[c], use_na_sentinel=False)
+            code = code * len(uniques) + codes
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
         allowed, kept = [], []
-        for pos, prev, system, role in combos.itertuples(index=False):
+        for pos, prev, system, role in held[columns].iloc[first].itertuples(index=False):
             now_ok = _role_match(system, role, self._template(pos)["allowed_roles"])
             prev_t = self._template(prev) if isinstance(prev, str) else None
             allowed.append(now_ok)
             kept.append(not now_ok and prev_t is not None and _role_match(system, role, prev_t["allowed_roles"]))
         # bool even when empty: an empty object column would select columns, not rows
-        return combos.assign(allowed=pd.Series(allowed, dtype=bool, index=combos.index),
-                             kept=pd.Series(kept, dtype=bool, index=combos.index))
+        return np.array(allowed, dtype=bool)[inverse], np.array(kept, dtype=bool)[inverse]
 
     def _not_in_template(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         bad = held[~held["allowed"] & ~held["kept"]]
@@ -169,6 +175,7 @@ class RoleTemplate(PolicyKind):
         perms = ctx.account_permissions[[ACCOUNT, "role", "permission"]]
         # only permissions some template forbids can be findings: narrow before joining
         perms = perms[glob_mask(perms["permission"], patterns)]
+        held = held[isin(held[ACCOUNT], perms[ACCOUNT].unique())]  # the few accounts with such a permission
         perms = perms.merge(held[[ACCOUNT, "role", "position", "kept"]], on=[ACCOUNT, "role"], sort=False)
         # a permission any non-kept role grants is held for good; only grace-kept roles excuse it
         lasting = perms[~perms["kept"]][[ACCOUNT, "permission"]].drop_duplicates().assign(lasting=True)
@@ -242,9 +249,9 @@ class RoleTemplate(PolicyKind):
         has = np.zeros((len(people), len(systems)), dtype=bool)
         has[pd.Index(people["person_id"]).get_indexer(acc["person_id"]), system_codes] = True
         parts = []
-        position = people["position"]
-        for pos in position.drop_duplicates():
-            of_pos = (position == pos if isinstance(pos, str) else position.isna()).to_numpy()
+        position, positions = pd.factorize(people["position"], use_na_sentinel=False)
+        for i, pos in enumerate(positions):
+            of_pos = position == i
             for r in self._template(pos)["required_roles"]:
                 if exists[r]:
                     lacks = of_pos & ~has[:, [i for i, s in enumerate(systems) if s in exists[r]]].any(axis=1)
