@@ -278,17 +278,20 @@ def text(s: pd.Series) -> pd.Series:
     return s.astype("str").fillna("")
 
 
-def per_value(s: pd.Series, fn: Callable[[Any], Any], *, empty: Any) -> np.ndarray:
-    """``fn`` of each row's value, called once per distinct value (``empty`` for a missing one):
-    vocabulary columns (status, format, category) have a handful of values over 1M archives,
-    and one factorize replaces a chain of text operations over every row."""
-    codes, uniques = pd.factorize(s)
-    return np.array([*(fn(u) for u in uniques), empty])[codes]  # code -1 (missing) picks ``empty``
+class Words:
+    """A vocabulary column (status, format, category) factorised once: each distinct value as
+    the kinds compare it (text, stripped, lower-case; "" for a missing value) in ``words``, and
+    each row's position in it in ``codes``. A million archives have a handful of statuses, so
+    a test runs once per word instead of a chain of text operations over every row."""
 
+    def __init__(self, s: pd.Series) -> None:
+        codes, uniques = pd.factorize(s)
+        self.words = [str(u).strip().lower() for u in uniques] + [""]
+        self.codes = codes  # -1 (missing) picks the last word: ""
 
-def folded(value: Any) -> str:
-    """A vocabulary value as the kinds compare it: text, stripped, lower-case."""
-    return str(value).strip().lower()
+    def where(self, test: Callable[[str], bool]) -> np.ndarray:
+        """Rows whose word passes ``test``."""
+        return np.array([test(w) for w in self.words], dtype=bool)[self.codes]
 
 
 def blank(s: pd.Series) -> pd.Series:

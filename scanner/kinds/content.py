@@ -25,7 +25,7 @@ from __future__ import annotations
 from ..context import Context, glob_mask
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, folded, per_value, text
+from .base import KINDS, PolicyKind, Words, blank, concat_findings, emit_where, text
 from .integrity import archive_subject, in_custody
 
 SYNONYMS = {"jpeg": "jpg", "jfif": "jpg", "tiff": "tif"}
@@ -42,7 +42,8 @@ class _Formats:
         self.ids: dict[str, int] = {"": 0}
 
     def codes(self, s: pd.Series) -> np.ndarray:
-        return per_value(s, lambda v: self.id(SYNONYMS.get(folded(v), folded(v))), empty=0)
+        words = Words(s)
+        return np.array([self.id(SYNONYMS.get(w, w)) for w in words.words], dtype="int64")[words.codes]
 
     def id(self, word: str) -> int:
         return self.ids.setdefault(word, len(self.ids))

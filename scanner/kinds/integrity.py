@@ -25,7 +25,7 @@ from ..context import Context
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, SEVERITY, PolicyKind, blank, concat_findings, emit, emit_where, folded, per_value, text
+from .base import KINDS, SEVERITY, PolicyKind, Words, blank, concat_findings, emit, emit_where, text
 
 LEFT_CUSTODY = ("destroyed", "transferred")
 #: archive columns every file/hash/format finding shows
@@ -35,7 +35,7 @@ EVIDENCE = ["category", "fiscal_year", "path", "format", "sha256", "actual_sha25
 def in_custody(arc: pd.DataFrame) -> pd.Series:
     """Archives still held: like retention_period, a destroyed_at date means destroyed
     whatever the status says."""
-    held = per_value(arc["status"], lambda v: folded(v) not in LEFT_CUSTODY, empty=True)
+    held = Words(arc["status"]).where(lambda w: w not in LEFT_CUSTODY)
     return pd.Series(held, index=arc.index) & arc["destroyed_at"].isna()
 
 
@@ -113,8 +113,7 @@ class ArchiveIntegrity(PolicyKind):
         exists = arc["file_exists"]
         allowed = [f.lower() for f in self.params["allowed_formats"]]
         # an empty or blank format is not allowed either: its folded text is ""
-        not_allowed = pd.Series(per_value(arc["format"], lambda v: folded(v) not in allowed, empty=True),
-                                index=arc.index)
+        not_allowed = pd.Series(Words(arc["format"]).where(lambda w: w not in allowed), index=arc.index)
         checks = [
             ("hash_missing", custody & recorded, lambda r: _name(r) + " has no recorded sha256"),
             ("file_missing", custody & ~exists, lambda r: _name(r) + " file is missing" + _where(r)),

@@ -37,7 +37,7 @@ from ..context import Context, lookup
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, SEVERITY, PolicyKind, blank, concat_findings, emit_where, folded, per_value, text
+from .base import KINDS, SEVERITY, PolicyKind, Words, blank, concat_findings, emit_where, text
 
 YEARS = {"type": "integer", "minimum": 1, "maximum": 200}
 
@@ -114,11 +114,10 @@ class RetentionPeriod(PolicyKind):
         self.cover(len(arc), "archives", categories={c: int(counts.get(c, 0)) for c in schedule})
         arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule, codes, categories))
         # status words and categories are a handful of values: each is judged once
-        destroyed = (pd.Series(per_value(arc["status"], lambda v: folded(v) == "destroyed", empty=False),
-                               index=arc.index) | arc["destroyed_at"].notna())
+        status = Words(arc["status"])
+        destroyed = pd.Series(status.where(lambda w: w == "destroyed"), index=arc.index) | arc["destroyed_at"].notna()
         known = pd.Series(np.append([c in schedule for c in categories], False)[codes], index=arc.index)
-        active = pd.Series(per_value(arc["status"], lambda v: folded(v) in ("active", ""), empty=True),
-                           index=arc.index)
+        active = pd.Series(status.where(lambda w: w in ("active", "")), index=arc.index)
         # an archive on hold is never destroyable (§3), so it is not due for appraisal either
         due = (active & ~destroyed & ~arc["hold"] & arc["destroyable_from"].notna()
                & (arc["destroyable_from"] <= ctx.today) & arc["appraised_at"].isna())
