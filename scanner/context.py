@@ -249,6 +249,9 @@ class Context:
         """
         grants = self.keyed("grants")[["system", "account_id", ACCOUNT, "role"]]
         perms = self.table("role_permissions")
+        # the inner join below keeps only roles role_permissions names: narrow by one hash lookup
+        # first, so the two-text-column join hashes those grants, not all of them
+        grants = grants[isin(grants["role"], perms["role"]).to_numpy()]
         effect = perms["effect"].fillna("allow").str.lower()
         joined = grants.merge(perms.assign(effect=effect)[["system", "role", "permission", "effect"]],
                               on=["system", "role"], how="inner", sort=False)
