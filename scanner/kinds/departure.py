@@ -160,7 +160,7 @@ class RevokeOnDeparture(PolicyKind):
             "identity.departure_date": people["departure_date"]})
         actors = pd.concat([by_account, people], ignore_index=True)[
             ["actor", "subject", "person_id", "who", "departed_on", "identity.departure_date"]]
-        hits = log.merge(actors, on="actor")
+        hits = log[isin(log["actor"], actors["actor"])].merge(actors, on="actor")  # few events are theirs
         hits = hits[ctx.local_day(hits["at"]) > hits["departed_on"]]
         if hits.empty:
             return concat_findings([])
