@@ -102,13 +102,15 @@ class RoleTemplate(PolicyKind):
         return None if t is None else {"allowed_roles": [], "required_roles": [], "forbidden_permissions": [], **t}
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        acc = ctx.accounts_with_identity
-        judged = glob_mask(acc["system"], self.params["systems"]) & acc["identity.person_id"].notna()
+        acc = ctx.keyed("accounts")
+        judged = glob_mask(acc["system"], self.params["systems"])
         if not self.params["include_disabled"]:
             judged &= acc["enabled"]
-        # the columns findings use (accounts ⟕ identities has ~30: each selection would take them all)
-        acc = acc.loc[judged, [ACCOUNT, "system", "account_id", "person_id", "display_name", "identity.name",
-                               "identity.position", "identity.previous_position", "identity.transfer_date"]]
+        # the judged accounts and the identity columns findings use, joined (each selection
+        # below would otherwise take all ~30 columns of accounts ⟕ identities)
+        acc = ctx.with_identity(acc.loc[judged, [ACCOUNT, "system", "account_id", "person_id", "display_name"]],
+                                ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]])
+        acc = acc[acc["identity.person_id"].notna()]
         acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
         positions = acc["position"].drop_duplicates()
         acc = acc[acc["position"].isin([p for p in positions if self._template(p) is not None])
