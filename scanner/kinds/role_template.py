@@ -55,6 +55,17 @@ def _applies(system: str, pattern: str) -> bool:
     return ":" not in pattern or fnmatchcase(system, pattern.split(":", 1)[0])
 
 
+def _known_roles(ctx: Context) -> pd.DataFrame:
+    """Every distinct (system, role) that grants or role_permissions name, as text."""
+    def known() -> pd.DataFrame:
+        frames = [ctx.table("grants")[["system", "role"]]]
+        if ctx.optional("role_permissions") is not None:
+            frames.append(ctx.table("role_permissions")[["system", "role"]])
+        return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
+
+    return ctx.shared("roles.known", known)
+
+
 @KINDS.register("role_template")
 class RoleTemplate(PolicyKind):
     subject = "account (account:SYSTEM:ID)"
@@ -204,14 +215,7 @@ class RoleTemplate(PolicyKind):
         patterns = {r for t in self.params["templates"].values() for r in t.get("required_roles") or ()}
         if not patterns:
             return {}
-
-        def known() -> pd.DataFrame:
-            frames = [ctx.table("grants")[["system", "role"]]]
-            if ctx.optional("role_permissions") is not None:
-                frames.append(ctx.table("role_permissions")[["system", "role"]])
-            return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
-
-        roles = ctx.shared("roles.known", known)
+        roles = _known_roles(ctx)
         roles = roles[glob_mask(roles["system"], self.params["systems"])]
         return {p: {s for s, r in roles.itertuples(index=False) if _role_match(s, r, [p])} for p in sorted(patterns)}
 
@@ -223,11 +227,12 @@ class RoleTemplate(PolicyKind):
             columns=["position", "system", "required"])
         need = (acc[[ACCOUNT, "system", "position"]].drop_duplicates(ACCOUNT)
                 .merge(need, on=["position", "system"], sort=False))
-        # which held (system, role) satisfies which pattern: once per distinct combination
-        combos = held[["system", "role"]].drop_duplicates().merge(
-            need[["system", "required"]].drop_duplicates(), on="system", sort=False)
+        # which known (system, role) satisfies which pattern: once per distinct combination (the
+        # roles any account holds are among them), then only the grants of those roles are joined
+        combos = _known_roles(ctx).merge(need[["system", "required"]].drop_duplicates(), on="system", sort=False)
         combos = combos[pd.Series([_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)],
                                   index=combos.index, dtype=bool)]  # a bool mask even when empty
+        held = held[isin(held["role"], combos["role"]).to_numpy()]
         have = held[[ACCOUNT, "system", "role"]].merge(combos, on=["system", "role"], sort=False)
         have = have[[ACCOUNT, "required"]].drop_duplicates().assign(_have=True)
         need = need.merge(have, on=[ACCOUNT, "required"], how="left", sort=False)
@@ -245,18 +250,20 @@ class RoleTemplate(PolicyKind):
         """Required roles for which a person has no judged account in any system where the
         role exists: one finding per person (``person:ID``), not one per unrelated account. A
         role that exists in no system of the policy's scope is a coverage warning instead."""
-        people = acc[["person_id", "position", "identity.name"]].drop_duplicates("person_id")
+        person = pd.factorize(acc["person_id"])[0]
+        _, first = np.unique(person, return_index=True)  # each person's first account, in order
+        people = acc[["person_id", "position", "identity.name"]].iloc[first]
         # which systems each person has a judged account in: a people × systems table of booleans
         system_codes, systems = pd.factorize(acc["system"])
         has = np.zeros((len(people), len(systems)), dtype=bool)
-        has[pd.Index(people["person_id"]).get_indexer(acc["person_id"]), system_codes] = True
+        has[person, system_codes] = True
         parts = []
         position, positions = pd.factorize(people["position"], use_na_sentinel=False)
         for i, pos in enumerate(positions):
             of_pos = position == i
             for r in self._template(pos)["required_roles"]:
                 if exists[r]:
-                    lacks = of_pos & ~has[:, [i for i, s in enumerate(systems) if s in exists[r]]].any(axis=1)
+                    lacks = of_pos & ~has[:, [j for j, s in enumerate(systems) if s in exists[r]]].any(axis=1)
                     parts.append(pd.DataFrame({"person_id": people["person_id"][lacks].to_numpy(), "required": r,
                                                "role_systems": ", ".join(sorted(exists[r]))}))
         lacking = pd.concat(parts, ignore_index=True) if parts else None
