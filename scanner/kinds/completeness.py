@@ -147,11 +147,10 @@ class ArchiveCompleteness(PolicyKind):
     def _years(self, group: np.ndarray, year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every (group code, fiscal year) that must be complete: the listed ``years``, else
         each group's first to last archived year."""
-        groups = np.unique(group)
+        at, groups = pd.factorize(group, sort=True)  # each row's position among the sorted groups
         if self.params["years"]:
             listed = np.array(self.params["years"], dtype="int64")
             return np.repeat(groups, len(listed)), np.tile(listed, len(groups))
-        at = np.searchsorted(groups, group)
         first = np.full(len(groups), year.max(initial=0))
         last = np.full(len(groups), year.min(initial=0))
         np.minimum.at(first, at, year)
