@@ -15,7 +15,7 @@ is not repeated here. Borrow events are archive_borrowing's.
 
 from __future__ import annotations
 
-from ..context import ACCOUNT, Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, emit_where, glob_counts, text
@@ -43,11 +43,16 @@ class ArchiveAccess(PolicyKind):
         log = ctx.table("access_log")
         events = log[log["action"].astype("str").str.strip().str.lower().isin(self.params["actions"])]
         accounts = ctx.keyed("accounts")
-        # the actor as a person: system:account_id → that account's person, else the actor itself
-        by_account = pd.Series(accounts["person_id"].to_numpy(),
-                               index=text(accounts["system"]) + ":" + text(accounts["account_id"]))
-        by_account = by_account[~by_account.index.duplicated()]
         actor = text(events["actor"])
+        # the actor as a person: system:account_id → that account's person, else the actor itself.
+        # Only accounts whose id follows a colon of some actor can be named so: their keys alone
+        # are built as text (not 174k of them)
+        refs = pd.unique(actor[actor.str.contains(":", regex=False)])
+        suffixes = {a[i + 1:] for a in refs for i, c in enumerate(a) if c == ":"}
+        named = accounts[isin(accounts["account_id"], list(suffixes)).to_numpy()]
+        by_account = pd.Series(named["person_id"].to_numpy(),
+                               index=text(named["system"]) + ":" + text(named["account_id"]))
+        by_account = by_account[~by_account.index.duplicated()]
         person = actor.map(by_account).where(lambda s: s.notna() & (s != ""), actor)
         perms = ctx.account_permissions
         self.cover(len(events), f"archive events ({', '.join(self.params['actions'])})",
