@@ -25,7 +25,6 @@ from ..context import glob_mask
 from ..contract import SEVERITIES
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from ..lazy import pyarrow as pa
 from ..registry import Registry
 from ..timeutil import iso_text
 
@@ -247,28 +246,6 @@ def concat_findings(parts: list[pd.DataFrame]) -> pd.DataFrame:
 
 def account_subject(df: pd.DataFrame) -> pd.Series:
     return "account:" + df["system"].astype("str") + ":" + df["account_id"].astype("str")
-
-
-def repeated(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(rows whose value occurs more than once, the first row of each such value) as boolean
-    arrays; empty values count as one value, as in ``Series.duplicated``.
-
-    Ids such as archive ids are mostly unique and usually exported in order: when the
-    column has no empty value and never decreases, equal values are neighbours and one
-    comparison of each row with the next finds them (hashing 1M ids costs ~0.2 s, this ~0.02 s).
-    """
-    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
-
-    arr = pa.array(values) if isinstance(values.dtype, pd.StringDtype) else None
-    if arr is not None and len(arr) > 1 and arr.null_count == 0:
-        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-        after, before = arr[1:], arr[:-1]
-        if pc.all(pc.greater_equal(after, before)).as_py():
-            same = pc.equal(after, before).to_numpy(zero_copy_only=False)
-            as_before, as_next = np.concatenate([[False], same]), np.concatenate([same, [False]])
-            return as_before | as_next, as_next & ~as_before
-    dup = values.duplicated(keep=False).to_numpy()
-    return dup, dup & ~values.duplicated().to_numpy()
 
 
 def text(s: pd.Series) -> pd.Series:

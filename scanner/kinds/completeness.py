@@ -21,11 +21,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..context import Context, glob_mask, lookup
+from ..context import Context, glob_mask, lookup, repeated
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, PolicyKind, concat_findings, emit, emit_where, repeated, text
+from .base import KINDS, PolicyKind, concat_findings, emit, emit_where, text
 from .integrity import archive_subject
 from .periods import LABELS, period_codes
 

@@ -47,7 +47,7 @@ def test_missing_periods_duplicate_and_malformed_ids(cli, make_snapshot, write_y
 
 def test_duplicate_ids_of_a_catalog_in_id_order(cli, make_snapshot, write_yaml, tmp_path):
     """A catalog exported in id order (the usual case) takes the neighbour comparison in
-    base.repeated, not the hash: the same findings, counts and first rows."""
+    context.repeated, not the hash: the same findings, counts and first rows."""
     ids = ["Q001-2024-PZ-0001", "Q001-2024-PZ-0002", "Q001-2024-PZ-0002", "Q001-2024-PZ-0002",
            "Q001-2024-PZ-0003", "Q001-2024-PZ-0004", "Q001-2024-PZ-0004"]
     rows = [_arc(aid, year="2024", period=str(m), title=f"row {i}")
