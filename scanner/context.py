@@ -40,6 +40,28 @@ def isin(values: pd.Series, candidates: object) -> pd.Series:
     return pd.Series(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), index=values.index)
 
 
+def repeated(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(rows whose value occurs more than once, the first row of each such value) as boolean
+    arrays; empty values count as one value, as in ``Series.duplicated``.
+
+    Ids such as archive ids are mostly unique and usually exported in order: when the
+    column has no empty value and never decreases, equal values are neighbours and one
+    comparison of each row with the next finds them (hashing 1M ids costs ~0.2 s, this ~0.02 s).
+    """
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+    arr = pa.array(values) if isinstance(values.dtype, pd.StringDtype) else None
+    if arr is not None and len(arr) > 1 and arr.null_count == 0:
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        after, before = arr[1:], arr[:-1]
+        if pc.all(pc.greater_equal(after, before)).as_py():
+            same = pc.equal(after, before).to_numpy(zero_copy_only=False)
+            as_before, as_next = np.concatenate([[False], same]), np.concatenate([same, [False]])
+            return as_before | as_next, as_next & ~as_before
+    dup = values.duplicated(keep=False).to_numpy()
+    return dup, dup & ~values.duplicated().to_numpy()
+
+
 def lookup(values: pd.Series, mapping: dict | pd.Series) -> pd.Series:
     """``values.map(mapping)`` through the distinct values: one factorize of the column,
     then a dictionary lookup per distinct value (categories, positions, statuses repeat)."""
@@ -196,7 +218,21 @@ class Context:
     @cached_property
     def people(self) -> pd.DataFrame:
         """The identities, one row per person_id: the first row of a person_id counts."""
-        return self.identities.drop_duplicates("person_id")
+        repeats, first = repeated(self.identities["person_id"])
+        return self.identities[~repeats | first]
+
+    @cached_property
+    def people_by_id(self) -> pd.DataFrame:
+        """``people`` indexed by person_id (lookups of a person's position or status hash the
+        100k ids once per scan, not once per policy)."""
+        return self.people.set_index("person_id")
+
+    @cached_property
+    def person_of_account(self) -> pd.Series:
+        """Each account's person_id (the first row of an account), indexed by its ``ACCOUNT`` code."""
+        acc = self.keyed("accounts")
+        return pd.Series(acc["person_id"].array, index=acc[ACCOUNT].to_numpy()).loc[
+            lambda s: ~s.index.duplicated()]
 
     @cached_property
     def accounts_with_identity(self) -> pd.DataFrame:
@@ -236,6 +272,9 @@ class Context:
         """
         grants = self.keyed("grants")[["system", "account_id", ACCOUNT, "role"]]
         perms = self.table("role_permissions")
+        # the inner join below keeps only roles role_permissions names: narrow by one hash lookup
+        # first, so the two-text-column join hashes those grants, not all of them
+        grants = grants[isin(grants["role"], perms["role"]).to_numpy()]
         effect = perms["effect"].fillna("allow").str.lower()
         joined = grants.merge(perms.assign(effect=effect)[["system", "role", "permission", "effect"]],
                               on=["system", "role"], how="inner", sort=False)

@@ -15,7 +15,8 @@ is not repeated here. Borrow events are archive_borrowing's.
 
 from __future__ import annotations
 
-from ..context import ACCOUNT, Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask, isin
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, emit_where, glob_counts, text
 
@@ -42,11 +43,16 @@ class ArchiveAccess(PolicyKind):
         log = ctx.table("access_log")
         events = log[log["action"].astype("str").str.strip().str.lower().isin(self.params["actions"])]
         accounts = ctx.keyed("accounts")
-        # the actor as a person: system:account_id → that account's person, else the actor itself
-        by_account = pd.Series(accounts["person_id"].to_numpy(),
-                               index=text(accounts["system"]) + ":" + text(accounts["account_id"]))
-        by_account = by_account[~by_account.index.duplicated()]
         actor = text(events["actor"])
+        # the actor as a person: system:account_id → that account's person, else the actor itself.
+        # Only accounts whose id follows a colon of some actor can be named so: their keys alone
+        # are built as text (not 174k of them)
+        refs = pd.unique(actor[actor.str.contains(":", regex=False)])
+        suffixes = {a[i + 1:] for a in refs for i, c in enumerate(a) if c == ":"}
+        named = accounts[isin(accounts["account_id"], list(suffixes)).to_numpy()]
+        by_account = pd.Series(named["person_id"].to_numpy(),
+                               index=text(named["system"]) + ":" + text(named["account_id"]))
+        by_account = by_account[~by_account.index.duplicated()]
         person = actor.map(by_account).where(lambda s: s.notna() & (s != ""), actor)
         perms = ctx.account_permissions
         self.cover(len(events), f"archive events ({', '.join(self.params['actions'])})",
@@ -56,14 +62,15 @@ class ArchiveAccess(PolicyKind):
         holders = grants.merge(held, on=[ACCOUNT, "role"]).merge(
             accounts[[ACCOUNT, "person_id", "disabled_at"]], on=ACCOUNT)
         holders = holders[~blank(holders["person_id"])]
-        ev = pd.DataFrame({"_row": events.index, "person": person.to_numpy(), "at": events["at"].to_numpy()})
+        # .array, not .to_numpy(): the latter turns tz-aware instants into Timestamp objects
+        ev = pd.DataFrame({"_row": np.arange(len(events)), "person": person.array, "at": events["at"].array})
         both = ev.merge(holders, left_on="person", right_on="person_id")
         at = both["at"]
         ok = ((both["granted_at"].isna() | (both["granted_at"] <= at))
               & (both["expires_at"].isna() | (both["expires_at"] > at))
               & (both["disabled_at"].isna() | (both["disabled_at"] > at)))
-        allowed = set(both.loc[ok, "_row"].tolist())
-        bad = ~events.index.isin(list(allowed))
+        bad = np.ones(len(events), dtype=bool)
+        bad[both.loc[ok, "_row"].to_numpy()] = False
         rows = events.assign(person=person)
         return emit_where(rows, pd.Series(bad, index=events.index), code="access_without_permission",
                           subject=lambda r: "access:" + text(r["event_id"]), person_id="person",

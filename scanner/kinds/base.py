@@ -255,8 +255,27 @@ def text(s: pd.Series) -> pd.Series:
     return s.astype("str").fillna("")
 
 
+class Words:
+    """A vocabulary column (status, format, category) factorised once: each distinct value as
+    the kinds compare it (text, stripped, lower-case; "" for a missing value) in ``words``, and
+    each row's position in it in ``codes``. A million archives have a handful of statuses, so
+    a test runs once per word instead of a chain of text operations over every row."""
+
+    def __init__(self, s: pd.Series) -> None:
+        codes, uniques = pd.factorize(s)
+        self.words = [str(u).strip().lower() for u in uniques] + [""]
+        self.codes = codes  # -1 (missing) picks the last word: ""
+
+    def where(self, test: Callable[[str], bool]) -> np.ndarray:
+        """Rows whose word passes ``test``."""
+        return np.array([test(w) for w in self.words], dtype=bool)[self.codes]
+
+
 def blank(s: pd.Series) -> pd.Series:
-    """Empty values: missing, or text that is only whitespace (§5.1: empty = never / false)."""
+    """Empty values: missing, or text that is only whitespace (§5.1: empty = never / false).
+    A number, date or flag is never whitespace: only its missing values are empty."""
+    if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
+        return s.isna()
     return s.isna() | (s.astype("str").str.strip() == "")
 
 

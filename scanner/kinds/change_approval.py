@@ -35,7 +35,7 @@ changes (``Snapshot.with_tables``).
 
 from __future__ import annotations
 
-from ..context import Context
+from ..context import ACCOUNT, Context, lookup
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 
@@ -148,18 +148,14 @@ class ChangeApproval(PolicyKind):
 
     @staticmethod
     def _target_person(ctx: Context, ch: pd.DataFrame) -> pd.Series:
-        acc = ctx.table("accounts")[["system", "account_id", "person_id"]].drop_duplicates(["system", "account_id"])
-        person = ch[["system", "account_id"]].merge(acc, how="left", on=["system", "account_id"],
-                                                    sort=False)["person_id"]
-        person.index = ch.index
+        person = lookup(ctx.keyed("changes").loc[ch.index, ACCOUNT], ctx.person_of_account)
         if "person_id" in ch.columns:
             person = ch["person_id"].where(~blank(ch["person_id"]), person)
         return person
 
     def _approver_position(self, ctx: Context, ch: pd.DataFrame, approver: pd.Series) -> tuple:
         """The approver_position check, with the approver's position in its evidence."""
-        ids = ctx.people.set_index("person_id")["position"]
-        position = approver.map(ids)
+        position = lookup(approver, ctx.people_by_id["position"])
         allowed = position.isin(self.params["approver_positions"])
         mask = ~blank(approver) & ~allowed
         tail = (" was approved by " + text(approver) + " whose position "

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..context import Context, glob_mask, lookup
+from ..context import Context, glob_mask, lookup, repeated
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
@@ -106,10 +106,12 @@ class ArchiveCompleteness(PolicyKind):
         y0, span = min(seen), max(seen) - min(seen) + 1  # year offsets pack into the keys
         req_group, req_year = self._years(group[known], year[known].astype("int64"))
         pcode, plabels = period_codes(arc["period"]) if any(r["every"] != "year" for r in rules) else (None, None)
+        category, categories = pd.factorize(arc["category"])
         missing = []
         for rule in rules:
             labels = LABELS[rule["every"]]
-            hit = glob_mask(arc["category"], [rule["category"]]).to_numpy() & known
+            hit = glob_mask(pd.Series(categories), [rule["category"]]).to_numpy()
+            hit = np.append(hit, False)[category] & known  # code -1 (empty) picks the appended False
             if rule["every"] == "year":
                 pos = np.zeros(len(arc), dtype="int64")
             else:  # a monthly report of a quarter's last month does not count for the quarter
@@ -145,23 +147,25 @@ class ArchiveCompleteness(PolicyKind):
     def _years(self, group: np.ndarray, year: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Every (group code, fiscal year) that must be complete: the listed ``years``, else
         each group's first to last archived year."""
-        groups = np.unique(group)
+        at, groups = pd.factorize(group, sort=True)  # each row's position among the sorted groups
         if self.params["years"]:
             listed = np.array(self.params["years"], dtype="int64")
             return np.repeat(groups, len(listed)), np.tile(listed, len(groups))
-        span = pd.Series(year).groupby(group).agg(["min", "max"])
-        lengths = (span["max"] - span["min"] + 1).to_numpy(dtype="int64")
-        starts = np.repeat(span["min"].to_numpy(dtype="int64"), lengths)
+        first = np.full(len(groups), year.max(initial=0))
+        last = np.full(len(groups), year.min(initial=0))
+        np.minimum.at(first, at, year)
+        np.maximum.at(last, at, year)
+        lengths = last - first + 1
         offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        return np.repeat(span.index.to_numpy(dtype="int64"), lengths), starts + offsets
+        return np.repeat(groups, lengths), np.repeat(first, lengths) + offsets
 
     def _ids(self, arc: pd.DataFrame) -> list[pd.DataFrame]:
         ids = arc["archive_id"]
-        dup = ids.duplicated(keep=False)
+        dup, first = repeated(ids)
         parts = []
         if dup.any():
             counts = ids[dup].value_counts()
-            rows = arc[dup & ~ids.duplicated()]
+            rows = arc[first]
             n = ids[rows.index].map(counts)
             parts.append(emit(rows, code="id_duplicate", subject=archive_subject(rows),
                               message="archive id " + text(rows["archive_id"]) + " is used on " + n.astype("str")

@@ -62,7 +62,8 @@ class VoucherContinuity(PolicyKind):
         self.cover(int(numbered.sum()), "numbered vouchers")
         if not numbered.any():
             return concat_findings([])
-        sub = arc[numbered] if not numbered.all() else arc
+        sub = arc[[*keys, "voucher_no"]]  # the columns used: a row selection takes every column
+        sub = sub[numbered] if not numbered.all() else sub
         number = sub["voucher_no"].to_numpy(dtype="int64")
         codes, uniques = [], []
         for k in keys:

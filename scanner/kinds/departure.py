@@ -66,8 +66,11 @@ class RevokeOnDeparture(PolicyKind):
         if departed.empty:
             return concat_findings([])
         # departures are few: narrow the accounts before joining the identities
-        acc = acc[in_scope & isin(acc["person_id"], departed["person_id"])]
-        acc = ctx.with_identity(acc, departed).copy()
+        # with the columns findings use only: each selection below takes every column
+        acc = acc.loc[in_scope & isin(acc["person_id"], departed["person_id"]),
+                      ["system", "account_id", "person_id", "display_name", "enabled", "expired", "expires_at",
+                       "disabled_at", "last_login_at"]]
+        acc = ctx.with_identity(acc, departed[["person_id", "departure_date"]])
         acc["departed_on"] = ctx.local_day(acc["identity.departure_date"])
         acc["deadline"] = acc["departed_on"] + pd.Timedelta(days=self.params["grace_days"])
         acc["subject"] = account_subject(acc)
@@ -157,7 +160,7 @@ class RevokeOnDeparture(PolicyKind):
             "identity.departure_date": people["departure_date"]})
         actors = pd.concat([by_account, people], ignore_index=True)[
             ["actor", "subject", "person_id", "who", "departed_on", "identity.departure_date"]]
-        hits = log.merge(actors, on="actor")
+        hits = log[isin(log["actor"], actors["actor"])].merge(actors, on="actor")  # few events are theirs
         hits = hits[ctx.local_day(hits["at"]) > hits["departed_on"]]
         if hits.empty:
             return concat_findings([])

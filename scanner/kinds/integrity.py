@@ -25,7 +25,7 @@ from ..context import Context
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, SEVERITY, PolicyKind, blank, concat_findings, emit, emit_where, text
+from .base import KINDS, SEVERITY, PolicyKind, Words, blank, concat_findings, emit, emit_where, text
 
 LEFT_CUSTODY = ("destroyed", "transferred")
 #: archive columns every file/hash/format finding shows
@@ -35,7 +35,8 @@ EVIDENCE = ["category", "fiscal_year", "path", "format", "sha256", "actual_sha25
 def in_custody(arc: pd.DataFrame) -> pd.Series:
     """Archives still held: like retention_period, a destroyed_at date means destroyed
     whatever the status says."""
-    return ~arc["status"].astype("str").str.strip().str.lower().isin(LEFT_CUSTODY) & arc["destroyed_at"].isna()
+    held = Words(arc["status"]).where(lambda w: w not in LEFT_CUSTODY)
+    return pd.Series(held, index=arc.index) & arc["destroyed_at"].isna()
 
 
 def archive_subject(rows: pd.DataFrame) -> pd.Series:
@@ -110,8 +111,9 @@ class ArchiveIntegrity(PolicyKind):
         custody = in_custody(arc)
         recorded, actual = blank(arc["sha256"]), blank(arc["actual_sha256"])
         exists = arc["file_exists"]
-        fmt = arc["format"].astype("str").str.strip().str.lower()
         allowed = [f.lower() for f in self.params["allowed_formats"]]
+        # an empty or blank format is not allowed either: its folded text is ""
+        not_allowed = pd.Series(Words(arc["format"]).where(lambda w: w not in allowed), index=arc.index)
         checks = [
             ("hash_missing", custody & recorded, lambda r: _name(r) + " has no recorded sha256"),
             ("file_missing", custody & ~exists, lambda r: _name(r) + " file is missing" + _where(r)),
@@ -119,7 +121,7 @@ class ArchiveIntegrity(PolicyKind):
              lambda r: _name(r) + " file's sha256 differs from the recorded one" + _where(r)),
             ("not_verified", custody & exists & ~recorded & actual,
              lambda r: _name(r) + " file was not hashed, its integrity is unverified" + _where(r)),
-            ("format_not_allowed", blank(arc["format"]) | ~fmt.isin(allowed),
+            ("format_not_allowed", not_allowed,
              lambda r: _name(r) + " has format " + text(r["format"]).replace("", "(empty)") + ", allowed: "
              + ", ".join(allowed)),
         ]

@@ -50,7 +50,7 @@ class OrphanAccount(PolicyKind):
         acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
         if acc.empty:
             return concat_findings([])
-        status = ctx.people.set_index("person_id")["status"]
+        status = ctx.people_by_id["status"]
         allowed = [t.lower() for t in self.params["allow_types"]]
         owned = acc["account_type"].astype("str").str.strip().str.lower().isin(allowed)
         no_person, no_owner = blank(acc["person_id"]), blank(acc["owner_person_id"])

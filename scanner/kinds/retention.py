@@ -37,7 +37,7 @@ from ..context import Context, lookup
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, SEVERITY, PolicyKind, blank, concat_findings, emit_where, text
+from .base import KINDS, SEVERITY, PolicyKind, Words, blank, concat_findings, emit_where, text
 
 YEARS = {"type": "integer", "minimum": 1, "maximum": 200}
 
@@ -109,13 +109,15 @@ class RetentionPeriod(PolicyKind):
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
         # only the columns findings show: every finding's rows are taken from this frame
         arc = arc[list(dict.fromkeys(["archive_id", "category", "fiscal_year", *EVIDENCE[1:], *froms]))]
-        counts = arc["category"].value_counts()
+        codes, categories = pd.factorize(arc["category"])
+        counts = dict(zip(categories, np.bincount(codes[codes >= 0], minlength=len(categories)), strict=True))
         self.cover(len(arc), "archives", categories={c: int(counts.get(c, 0)) for c in schedule})
-        arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule))
-        status = arc["status"].astype("str").str.strip().str.lower()
-        destroyed = (status == "destroyed") | arc["destroyed_at"].notna()
-        known = arc["category"].isin(list(schedule))
-        active = (status == "active") | blank(arc["status"])
+        arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule, codes, categories))
+        # status words and categories are a handful of values: each is judged once
+        status = Words(arc["status"])
+        destroyed = pd.Series(status.where(lambda w: w == "destroyed"), index=arc.index) | arc["destroyed_at"].notna()
+        known = pd.Series(np.append([c in schedule for c in categories], False)[codes], index=arc.index)
+        active = pd.Series(status.where(lambda w: w in ("active", "")), index=arc.index)
         # an archive on hold is never destroyable (§3), so it is not due for appraisal either
         due = (active & ~destroyed & ~arc["hold"] & arc["destroyable_from"].notna()
                & (arc["destroyable_from"] <= ctx.today) & arc["appraised_at"].isna())
@@ -152,11 +154,12 @@ class RetentionPeriod(PolicyKind):
         return concat_findings(parts)
 
     @staticmethod
-    def _destroyable_from(arc: pd.DataFrame, schedule: dict[str, Any]) -> pd.Series:
-        """First local date each archive may be destroyed (NaT: not destroyable / unknown)."""
+    def _destroyable_from(arc: pd.DataFrame, schedule: dict[str, Any], codes: np.ndarray,
+                          categories: pd.Index) -> pd.Series:
+        """First local date each archive may be destroyed (NaT: not destroyable / unknown);
+        ``codes`` and ``categories``: the category column factorised."""
         out = np.full(len(arc), np.datetime64("NaT"), dtype="datetime64[us]")
         # per distinct category, then per row through the codes (-1, no category: the last, NaN)
-        codes, categories = pd.factorize(arc["category"])
         years = np.array([*(float(e) if isinstance(e := schedule.get(c), int) else np.nan for c in categories),
                           np.nan])
         first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[codes] + 1

@@ -36,13 +36,14 @@ class AccessReview(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.keyed("accounts")
-        acc = acc[acc["enabled"]]
+        # with the columns used only: a row selection takes every column
+        acc = acc.loc[acc["enabled"], [ACCOUNT, "system", "account_id", "person_id", "enabled", "created_at",
+                                       "last_login_at"]]
         systems = glob_counts(acc["system"], self.params["systems"])
         acc = acc[glob_mask(acc["system"], self.params["systems"])]
         self.cover(len(acc), "enabled accounts of the listed systems", systems=systems)
         if acc.empty:
             return concat_findings([])
-        acc = acc[[ACCOUNT, "system", "account_id", "person_id", "enabled", "created_at", "last_login_at"]]
         reviews = ctx.keyed("reviews")[[ACCOUNT, "reviewed_at", "reviewer", "decision"]].dropna(subset=["reviewed_at"])
         newest = reviews.sort_values("reviewed_at", kind="stable").drop_duplicates(ACCOUNT, keep="last")
         acc = acc.merge(newest, how="left", on=ACCOUNT, sort=False)

@@ -32,7 +32,8 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, glob_mask
+from ..context import ACCOUNT, Context, glob_mask, isin
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
 
@@ -52,6 +53,17 @@ def _role_match(system: str, role: str, patterns: list[str]) -> bool:
 def _applies(system: str, pattern: str) -> bool:
     """A ``system:role`` pattern concerns only accounts of the systems its first part matches."""
     return ":" not in pattern or fnmatchcase(system, pattern.split(":", 1)[0])
+
+
+def _known_roles(ctx: Context) -> pd.DataFrame:
+    """Every distinct (system, role) that grants or role_permissions name, as text."""
+    def known() -> pd.DataFrame:
+        frames = [ctx.table("grants")[["system", "role"]]]
+        if ctx.optional("role_permissions") is not None:
+            frames.append(ctx.table("role_permissions")[["system", "role"]])
+        return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
+
+    return ctx.shared("roles.known", known)
 
 
 @KINDS.register("role_template")
@@ -101,11 +113,15 @@ class RoleTemplate(PolicyKind):
         return None if t is None else {"allowed_roles": [], "required_roles": [], "forbidden_permissions": [], **t}
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        acc = ctx.accounts_with_identity
-        judged = glob_mask(acc["system"], self.params["systems"]) & acc["identity.person_id"].notna()
+        acc = ctx.keyed("accounts")
+        judged = glob_mask(acc["system"], self.params["systems"])
         if not self.params["include_disabled"]:
             judged &= acc["enabled"]
-        acc = acc[judged].copy()
+        # the judged accounts and the identity columns findings use, joined (each selection
+        # below would otherwise take all ~30 columns of accounts ⟕ identities)
+        acc = ctx.with_identity(acc.loc[judged, [ACCOUNT, "system", "account_id", "person_id", "display_name"]],
+                                ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]])
+        acc = acc[acc["identity.person_id"].notna()]
         acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
         positions = acc["position"].drop_duplicates()
         acc = acc[acc["position"].isin([p for p in positions if self._template(p) is not None])
@@ -127,8 +143,7 @@ class RoleTemplate(PolicyKind):
         grants = ctx.shared("grants.distinct_roles", lambda: ctx.keyed("grants")[[ACCOUNT, "system", "role"]]
                             .dropna(subset=["role"]).drop_duplicates([ACCOUNT, "role"]))
         held = grants.merge(acc[[ACCOUNT, "position", "previous"]], on=ACCOUNT, sort=False)
-        held = held.merge(self._role_verdicts(held), on=["position", "previous", "system", "role"],
-                          how="left", sort=False)
+        held["allowed"], held["kept"] = self._role_verdicts(held)
         parts = [
             self._not_in_template(acc, held),
             self._forbidden(ctx, acc, held),
@@ -137,18 +152,23 @@ class RoleTemplate(PolicyKind):
         ]
         return concat_findings(parts)
 
-    def _role_verdicts(self, held: pd.DataFrame) -> pd.DataFrame:
-        """allowed / kept-by-grace for each distinct (position, previous, system, role)."""
-        combos = held[["position", "previous", "system", "role"]].drop_duplicates()
+    def _role_verdicts(self, held: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """allowed / kept-by-grace of each held role, decided once per distinct (position,
+        previous, system, role): the four columns packed into one integer code, no merge."""
+        columns = ["position", "previous", "system", "role"]
+        code = np.zeros(len(held), dtype="int64")
+        for c in columns:
+            codes, uniques = pd.factorize(held[c], use_na_sentinel=False)
+            code = code * len(uniques) + codes
+        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
         allowed, kept = [], []
-        for pos, prev, system, role in combos.itertuples(index=False):
+        for pos, prev, system, role in held[columns].iloc[first].itertuples(index=False):
             now_ok = _role_match(system, role, self._template(pos)["allowed_roles"])
             prev_t = self._template(prev) if isinstance(prev, str) else None
             allowed.append(now_ok)
             kept.append(not now_ok and prev_t is not None and _role_match(system, role, prev_t["allowed_roles"]))
         # bool even when empty: an empty object column would select columns, not rows
-        return combos.assign(allowed=pd.Series(allowed, dtype=bool, index=combos.index),
-                             kept=pd.Series(kept, dtype=bool, index=combos.index))
+        return np.array(allowed, dtype=bool)[inverse], np.array(kept, dtype=bool)[inverse]
 
     def _not_in_template(self, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
         bad = held[~held["allowed"] & ~held["kept"]]
@@ -168,6 +188,7 @@ class RoleTemplate(PolicyKind):
         perms = ctx.account_permissions[[ACCOUNT, "role", "permission"]]
         # only permissions some template forbids can be findings: narrow before joining
         perms = perms[glob_mask(perms["permission"], patterns)]
+        held = held[isin(held[ACCOUNT], perms[ACCOUNT].unique())]  # the few accounts with such a permission
         perms = perms.merge(held[[ACCOUNT, "role", "position", "kept"]], on=[ACCOUNT, "role"], sort=False)
         # a permission any non-kept role grants is held for good; only grace-kept roles excuse it
         lasting = perms[~perms["kept"]][[ACCOUNT, "permission"]].drop_duplicates().assign(lasting=True)
@@ -194,14 +215,7 @@ class RoleTemplate(PolicyKind):
         patterns = {r for t in self.params["templates"].values() for r in t.get("required_roles") or ()}
         if not patterns:
             return {}
-
-        def known() -> pd.DataFrame:
-            frames = [ctx.table("grants")[["system", "role"]]]
-            if ctx.optional("role_permissions") is not None:
-                frames.append(ctx.table("role_permissions")[["system", "role"]])
-            return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
-
-        roles = ctx.shared("roles.known", known)
+        roles = _known_roles(ctx)
         roles = roles[glob_mask(roles["system"], self.params["systems"])]
         return {p: {s for s, r in roles.itertuples(index=False) if _role_match(s, r, [p])} for p in sorted(patterns)}
 
@@ -213,11 +227,12 @@ class RoleTemplate(PolicyKind):
             columns=["position", "system", "required"])
         need = (acc[[ACCOUNT, "system", "position"]].drop_duplicates(ACCOUNT)
                 .merge(need, on=["position", "system"], sort=False))
-        # which held (system, role) satisfies which pattern: once per distinct combination
-        combos = held[["system", "role"]].drop_duplicates().merge(
-            need[["system", "required"]].drop_duplicates(), on="system", sort=False)
+        # which known (system, role) satisfies which pattern: once per distinct combination (the
+        # roles any account holds are among them), then only the grants of those roles are joined
+        combos = _known_roles(ctx).merge(need[["system", "required"]].drop_duplicates(), on="system", sort=False)
         combos = combos[pd.Series([_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)],
                                   index=combos.index, dtype=bool)]  # a bool mask even when empty
+        held = held[isin(held["role"], combos["role"]).to_numpy()]
         have = held[[ACCOUNT, "system", "role"]].merge(combos, on=["system", "role"], sort=False)
         have = have[[ACCOUNT, "required"]].drop_duplicates().assign(_have=True)
         need = need.merge(have, on=[ACCOUNT, "required"], how="left", sort=False)
@@ -235,14 +250,25 @@ class RoleTemplate(PolicyKind):
         """Required roles for which a person has no judged account in any system where the
         role exists: one finding per person (``person:ID``), not one per unrelated account. A
         role that exists in no system of the policy's scope is a coverage warning instead."""
-        people = acc[["person_id", "position", "identity.name"]].drop_duplicates("person_id")
-        systems_of = acc.groupby("person_id", sort=False)["system"].agg(set)
-        rows = [(pid, r, ", ".join(sorted(exists[r])))
-                for pid, pos in zip(people["person_id"], people["position"], strict=True)
-                for r in self._template(pos)["required_roles"] if exists[r] and not systems_of[pid] & exists[r]]
-        if not rows:
+        person = pd.factorize(acc["person_id"])[0]
+        _, first = np.unique(person, return_index=True)  # each person's first account, in order
+        people = acc[["person_id", "position", "identity.name"]].iloc[first]
+        # which systems each person has a judged account in: a people × systems table of booleans
+        system_codes, systems = pd.factorize(acc["system"])
+        has = np.zeros((len(people), len(systems)), dtype=bool)
+        has[person, system_codes] = True
+        parts = []
+        position, positions = pd.factorize(people["position"], use_na_sentinel=False)
+        for i, pos in enumerate(positions):
+            of_pos = position == i
+            for r in self._template(pos)["required_roles"]:
+                if exists[r]:
+                    lacks = of_pos & ~has[:, [j for j, s in enumerate(systems) if s in exists[r]]].any(axis=1)
+                    parts.append(pd.DataFrame({"person_id": people["person_id"][lacks].to_numpy(), "required": r,
+                                               "role_systems": ", ".join(sorted(exists[r]))}))
+        lacking = pd.concat(parts, ignore_index=True) if parts else None
+        if lacking is None or lacking.empty:
             return concat_findings([])
-        lacking = pd.DataFrame(rows, columns=["person_id", "required", "role_systems"])
         per = joined_per(lacking, ["person_id"], "required", "missing_roles").merge(
             joined_per(lacking, ["person_id"], "role_systems", "systems_with_role", sep="; "),
             on="person_id", sort=False)

@@ -25,7 +25,7 @@ from typing import Any
 from ..context import ACCOUNT, Context, glob_mask, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit, group_lists
+from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
 
@@ -106,44 +106,42 @@ class SegregationOfDuties(PolicyKind):
 
     def _findings(self, ctx: Context, perms: EnabledPermissions, sid: np.ndarray,
                   found: list[tuple[int, pd.Index, np.ndarray, np.ndarray]]) -> pd.DataFrame:
-        """One finding per (rule, conflicting subject), in rule order."""
+        """One finding per (rule, conflicting subject), in rule order. The conflicting subjects'
+        rows are a few hundred, so their evidence is gathered in plain Python: there, each
+        pandas call would cost more than the work it does."""
         rules = self.params["rules"]
-        sides, order = [], []
+        at = np.flatnonzero(np.isin(sid, np.concatenate([sids.to_numpy() for _, sids, _, _ in found])))
+        rows = _with_subjects(perms.rows.iloc[at], self.params["level"])
+        account, subject, role, permission = (rows[c].tolist() for c in ("account", "subject", "role", "permission"))
+        person = rows["person_id"].astype(object).where(rows["person_id"].notna(), None).tolist()
+        of: dict[int, list[int]] = {}  # subject code → its rows (positions in ``rows``, ascending)
+        for i, s in enumerate(sid[at].tolist()):
+            of.setdefault(s, []).append(i)
+
+        def side(name: str, ids: list[int]) -> dict[str, list[str]]:
+            return {f"{name}_permissions": sorted({permission[i] for i in ids}),
+                    f"{name}_via": sorted({f"{account[i]}/{role[i]} → {permission[i]}" for i in ids})}
+
+        out = []
         for n, sids, left, right in found:
-            pick = np.isin(sid, sids)
-            sides += [pd.DataFrame({"at": np.flatnonzero(mask & pick), "rule": n, "side": side})
-                      for side, mask in (("left", left), ("right", right))]
-            order.append(pd.DataFrame({"rule": n, "sid": sids.to_numpy()}))
-        hits = pd.concat(sides, ignore_index=True)
-        at = hits["at"].to_numpy()
-        part = _with_subjects(perms.rows.iloc[at].reset_index(drop=True).assign(
-            sid=sid[at], rule=hits["rule"].to_numpy(), side=hits["side"].to_numpy()), self.params["level"])
-        part["key"] = part["rule"].astype("str") + "\x1f" + part["subject"]
-        first = part[part["side"] == "left"].drop_duplicates(["rule", "sid"])
-        rows = pd.concat(order, ignore_index=True).merge(
-            first[["rule", "sid", "subject", "person_id", "key"]], on=["rule", "sid"], how="left", sort=False)
-        hit = pd.Index(rows["key"])
-        ev: dict[str, pd.Series] = {}
-        for side in ("left", "right"):
-            p = part[part["side"] == side]
-            via = p["account"] + "/" + p["role"].astype("str") + " → " + p["permission"]
-            ev[f"{side}_permissions"] = group_lists(p["key"], p["permission"]).reindex(hit)
-            ev[f"{side}_via"] = group_lists(p["key"], via).reindex(hit)
-        ev["accounts"] = group_lists(part["key"], part["account"]).reindex(hit)
-        ev = {k: pd.Series(v.to_numpy(), index=rows.index) for k, v in ev.items()}
-        rule_id = pd.Series([rules[n]["id"] for n in rows["rule"]], index=rows.index, dtype="str")
-        rule_name = pd.Series([rules[n].get("name") or rules[n]["id"] for n in rows["rule"]], index=rows.index,
-                              dtype="str")
-        who = rows["subject"].copy()
-        named = _names(ctx, rows["person_id"])
-        has_name = named.notna()
-        who[has_name] = named[has_name] + " (" + rows.loc[has_name, "person_id"].astype("str") + ")"
-        message = (who + " holds both sides of " + rule_id + " '" + rule_name + "': "
-                   + ev["left_permissions"].str.join(", ") + " and " + ev["right_permissions"].str.join(", "))
-        return emit(
-            rows, code="incompatible_duties", subject=rows["subject"], person_id=rows["person_id"],
-            message=message, key=rule_id, evidence={"rule": rule_id, "rule_name": rule_name, **ev},
-        )
+            on_left, on_right = left[at], right[at]
+            for s in sids.tolist():
+                lefts, rights = [i for i in of[s] if on_left[i]], [i for i in of[s] if on_right[i]]
+                first = lefts[0]  # the subject and person of the finding: its first left row's
+                out.append({"subject": subject[first], "person_id": person[first], "rule": rules[n]["id"],
+                            "rule_name": rules[n].get("name") or rules[n]["id"],
+                            **side("left", lefts), **side("right", rights),
+                            "accounts": sorted({account[i] for i in lefts + rights})})
+        found_rows = pd.DataFrame(out)
+        named = _names(ctx, found_rows["person_id"])
+        who = [f"{name} ({pid})" if isinstance(name, str) else subj
+               for name, pid, subj in zip(named, found_rows["person_id"], found_rows["subject"], strict=True)]
+        message = [f"{w} holds both sides of {f['rule']} '{f['rule_name']}': {', '.join(f['left_permissions'])}"
+                   f" and {', '.join(f['right_permissions'])}" for w, f in zip(who, out, strict=True)]
+        evidence = ["rule", "rule_name", "left_permissions", "left_via", "right_permissions", "right_via", "accounts"]
+        return emit(found_rows, code="incompatible_duties", subject=found_rows["subject"],
+                    person_id=found_rows["person_id"], message=pd.Series(message, index=found_rows.index),
+                    key=found_rows["rule"], evidence={k: found_rows[k] for k in evidence})
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,19 @@ def test_missing_periods_duplicate_and_malformed_ids(cli, make_snapshot, write_y
     assert dup["evidence"]["rows"] == 12 and dup["dat70"] == "真实性/元数据重复性"
 
 
+def test_duplicate_ids_of_a_catalog_in_id_order(cli, make_snapshot, write_yaml, tmp_path):
+    """A catalog exported in id order (the usual case) takes the neighbour comparison in
+    context.repeated, not the hash: the same findings, counts and first rows."""
+    ids = ["Q001-2024-PZ-0001", "Q001-2024-PZ-0002", "Q001-2024-PZ-0002", "Q001-2024-PZ-0002",
+           "Q001-2024-PZ-0003", "Q001-2024-PZ-0004", "Q001-2024-PZ-0004"]
+    rows = [_arc(aid, year="2024", period=str(m), title=f"row {i}")
+            for i, (aid, m) in enumerate(zip(ids, range(1, 13), strict=False))]
+    snap = make_snapshot({"archives": rows})
+    code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(COMPLETE)), tmp_path / "out")
+    dups = {f["subject"]: f["evidence"]["rows"] for f in doc["findings"] if f["code"] == "id_duplicate"}
+    assert code == 1 and dups == {"archive:Q001-2024-PZ-0002": 3, "archive:Q001-2024-PZ-0004": 2}
+
+
 def test_unreadable_period_is_an_error_naming_the_value(cli, make_snapshot, write_yaml, tmp_path):
     snap = make_snapshot({"archives": [_arc("A1", period="sometime")]})
     r = cli("scan", "--snapshot", snap, "--policies", write_yaml("p.yaml", policy_pack(COMPLETE)),
