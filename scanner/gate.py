@@ -69,6 +69,9 @@ LOCAL_KINDS = frozenset({
     # one finding per access event (its actor's grants), per grant, per change or handover
     "archive_access", "unrecorded_change", "period_close_freeze",
 })
+#: kinds whose findings a change can alter beyond its region, but whose kind names the people
+#: whose rows decide them (``gate_people``): evaluated on both states cut down to those
+NARROWED = frozenset({"handover"})
 #: tables a local kind reads when the snapshot has them, beyond its ``reads()`` (the tables it
 #: cannot work without); tests/gate/test_incremental.py checks these against what each kind reads
 ALSO_READS = {
@@ -165,6 +168,34 @@ class Region:
             ids = tables["identities"]
             who = _named_people(cut) | self.people | self.named
             cut["identities"] = ids[isin(ids["person_id"], sorted(who)).to_numpy()]
+        return snapshot.with_tables(**cut)
+
+
+    def with_people(self, snapshot: Snapshot, people: set[str]) -> Snapshot:
+        """The snapshot cut down to the rows of ``people`` (accounts, their grants and recorded
+        changes), this region's accounts, the handovers naming one of them (or an unknown
+        person, so a bad register is an error here as on the whole state) and the identities
+        those rows name: what a narrowed kind (``NARROWED``) is evaluated on."""
+        tables = snapshot.tables
+        acc = tables["accounts"]
+        acc = acc[(isin(acc["person_id"], sorted(people)) | acc.index.isin(_rows_of(acc, set(self.accounts)).index))
+                  .to_numpy()]
+        pairs = set(zip(acc["system"], acc["account_id"], strict=True))
+        cut = {"accounts": acc.reset_index(drop=True)}
+        cut |= {name: _rows_of(tables[name], pairs).reset_index(drop=True)
+                for name in ("grants", "changes") if name in tables}
+        named = set(people)
+        if "handovers" in tables and "identities" in tables:
+            h = tables["handovers"]
+            cols = ("from_person_id", "to_person_id", "supervisor_id")
+            hit = ~isin(h["from_person_id"], tables["identities"]["person_id"])
+            for c in cols:
+                hit |= isin(h[c], sorted(people))
+            cut["handovers"] = h[hit.to_numpy()]  # its index: the register's row numbers in messages
+            named |= {p for c in cols for p in _people(cut["handovers"][c])}
+        if "identities" in tables:
+            ids = tables["identities"]
+            cut["identities"] = ids[isin(ids["person_id"], sorted(named | self.people | self.named)).to_numpy()]
         return snapshot.with_tables(**cut)
 
 
@@ -269,26 +300,42 @@ class _States:
             self.before[i] = self.after[i] = PolicyOutcome(policy, status, [], error, coverage)
 
 
+def _narrowable(policy: Policy, snapshot: Snapshot) -> bool:
+    """Is the policy's kind one the gate narrows (``NARROWED``), with every table it reads usable?
+    (Otherwise it runs on the whole states, where a missing table is the policy's error.)"""
+    reads = may_read(policy) | {"accounts", "identities"}
+    return policy.kind in NARROWED and all(name in snapshot.tables for name in reads if snapshot.has(name)) \
+        and all(snapshot.has(name) for name in KINDS.get(policy.kind)(policy.params).reads())
+
+
 def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,
                    jobs: int | None, incremental: bool) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
     """Each policy's outcome in the current and the proposed state, in ``policies`` order, and
     the proposed state (the region's when every policy is local). The local kinds run on
     the region (in this process: it is small), the others on the whole states."""
     local = [i for i, p in enumerate(policies) if incremental and p.kind in LOCAL_KINDS]
-    whole = [i for i in range(len(policies)) if i not in set(local)]
+    narrowed = [i for i, p in enumerate(policies) if incremental and _narrowable(p, snapshot)]
+    whole = [i for i in range(len(policies)) if i not in {*local, *narrowed}]
     states = _States(policies, {}, {})
     proposed = None
-    if whole or not local:
+    if whole or not (local or narrowed):
         proposed = propose(snapshot, changes, now)  # also checks every change
         states.run(whole, snapshot, proposed, now, jobs)
-    if local:
-        current = Region.of(snapshot, changes).restrict(snapshot)
+    if local or narrowed:
+        region = Region.of(snapshot, changes)
+        current = region.restrict(snapshot)
         changed = propose(current, changes, now, whole=snapshot)
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
         hit = [i for i in local if may_read(policies[i]) & modified]
         states.run(hit, current, changed, now, 1)
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
-        states.in_region(local)
+        for i in narrowed:
+            kind = KINDS.get(policies[i].kind)(policies[i].params)
+            people = kind.gate_people(Context(snapshot, now), Context(current, now), Context(changed, now),
+                                      set(region.people))
+            before = region.with_people(snapshot, people)
+            states.run([i], before, propose(before, changes, now, whole=snapshot), now, 1)
+        states.in_region(local + narrowed)
         proposed = proposed or changed
     order = range(len(policies))
     return [states.before[i] for i in order], [states.after[i] for i in order], proposed
@@ -304,7 +351,8 @@ def _unchanged(policies: list[Policy], outcomes: list[PolicyOutcome], new: dict[
     named = {w.policy for w in waivers}
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
     resolved = {fid for fid in old if fid not in new}
-    regional = [p for p in policies if incremental and p.kind in LOCAL_KINDS and p.id in named and p.id in judged]
+    regional = [p for p in policies if incremental and p.kind in LOCAL_KINDS | NARROWED and p.id in named
+                and p.id in judged]
     still = [f for fid, f in new.items() if fid in old and f["policy_id"] not in {p.id for p in regional}]
     if regional:
         for o in evaluate(regional, Context(snapshot, now), 1):

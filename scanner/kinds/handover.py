@@ -309,6 +309,56 @@ class Handover(PolicyKind):
         return ctx.shared(f"handover.holders:{sorted(self.params['systems'])}:{sorted(self.params['duties'].items())}",
                           build)
 
+    # ── the incremental gate ─────────────────────────────────────────────────────
+    def gate_people(self, whole: Context, before: Context, after: Context, people: set[str]) -> set[str]:
+        """The people whose rows decide every finding a change can alter, for the incremental
+        gate (scanner/gate.py), which evaluates this kind on both states cut down to them.
+
+        ``whole`` is the current state; ``before`` and ``after`` are the change's region
+        (every account of ``people``, the people the change touches) in both states.
+        A change alters only rows of ``people``, so a finding can differ between the states
+        only if it is (a) about a leaver in ``people``, (b) a duty gap of a duty whose
+        holdings differ in the region (``duties`` below), (c) an overlap whose receiver or
+        leaver is in ``people``, or (d) a register row naming one of them. Each is computed
+        exactly from the rows of: ``people``; everyone holding or having revoked a role that
+        grants one of those duties (every holder a gap counts, every leaver who held it);
+        and the receivers and leavers of the handovers of ``people``. The duties are those
+        whose holdings differ plus every duty a leaver in ``people`` held in either state.
+        Any other finding reads only rows the change leaves alone, the same in both cut
+        states (a cut can make it differ from the whole state's, never between the two),
+        so it cancels out of the gate's difference."""
+        def holdings(ctx: Context) -> set[tuple]:
+            h = self._holders(ctx)
+            return set(zip(h["person_id"], h["system"], h["account_id"], h["role"], h["start_day"], h["duty"],
+                           strict=True))
+
+        duties = {row[-1] for row in holdings(before) ^ holdings(after)}
+        for ctx in (before, after):
+            duties |= set(self._held(ctx, self._events(ctx))["duty"])
+        keep = set(people)
+        if duties:
+            rp = whole.table("role_permissions")
+            rp = rp[rp["effect"].fillna("allow").astype("str").str.lower() != "deny"]
+            rp = rp[glob_mask(rp["permission"], [g for d in sorted(duties) for g in self.params["duties"][d]])]
+            roles = set(zip(rp["system"], rp["role"], strict=True))
+            rows = [whole.table("grants")]
+            changes = whole.optional("changes")
+            if changes is not None:
+                rows.append(changes[changes["action"].astype("str").str.strip().str.lower() == "revoke"])
+            accounts = set()
+            for t in rows:
+                t = t[isin(t["role"], sorted({r for _, r in roles})).to_numpy()]
+                accounts |= {(s, a) for s, a, r in zip(t["system"], t["account_id"], t["role"], strict=True)
+                             if (s, r) in roles}
+            acc = whole.table("accounts")
+            acc = acc[isin(acc["account_id"], sorted({a for _, a in accounts})).to_numpy()]
+            keep |= {p for s, a, p in zip(acc["system"], acc["account_id"], acc["person_id"], strict=True)
+                     if (s, a) in accounts and isinstance(p, str)}
+        h = whole.table("handovers")
+        keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
+        keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
+        return keep
+
     def _gaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
         d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
         d = d[d["check_day"] <= ctx.today]
