@@ -160,6 +160,9 @@ class Region:
             on_account = pd.Series(False, index=ch.index)
             on_account[_rows_of(ch, set(self.accounts)).index] = True
             cut["changes"] = ch[(mask | on_account).to_numpy()].reset_index(drop=True)
+            if "accounts" in tables:  # a change's target person is its account's (change_approval)
+                targets = set(zip(cut["changes"]["system"], cut["changes"]["account_id"], strict=True))
+                cut["accounts"] = _rows_of(tables["accounts"], set(self.accounts) | targets).reset_index(drop=True)
         if "access_log" in tables:
             log = tables["access_log"]
             actors = sorted({f"{s}:{a}" for s, a in self.accounts} | self.people)
