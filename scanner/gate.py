@@ -52,6 +52,7 @@ from .contract import Finding, PolicyOutcome
 from .engine import evaluate
 from .errors import TableUnavailable
 from .findings import assemble
+from .gatecache import GateCache
 from .kinds.base import KINDS, blank
 from .lazy import numpy as np
 from .lazy import pandas as pd
@@ -270,10 +271,14 @@ class _States:
     after: dict[int, PolicyOutcome]
 
     def run(self, indexes: list[int], current: Snapshot, changed: Snapshot, now: pd.Timestamp,
-            jobs: int | None) -> None:
+            jobs: int | None, cache: GateCache | None = None) -> None:
+        """Evaluate on both states; the current one's outcomes from ``cache`` when given (the
+        whole current state's: change-independent)."""
         if indexes:
             chosen = [self.policies[i] for i in indexes]
-            self.before.update(zip(indexes, evaluate(chosen, Context(current, now), jobs), strict=True))
+            before = (cache.outcomes(chosen, lambda missing: evaluate(missing, Context(current, now), jobs))
+                      if cache else evaluate(chosen, Context(current, now), jobs))
+            self.before.update(zip(indexes, before, strict=True))
             self.after.update(zip(indexes, evaluate(chosen, Context(changed, now), jobs), strict=True))
 
     def in_region(self, indexes: list[int]) -> None:
@@ -312,7 +317,8 @@ def _narrowable(policy: Policy, snapshot: Snapshot) -> bool:
 
 
 def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,
-                   jobs: int | None, incremental: bool) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
+                   jobs: int | None, incremental: bool,
+                   cache: GateCache) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
     """Each policy's outcome in the current and the proposed state, in ``policies`` order, and
     the proposed state (the region's when every policy is local). The local kinds run on
     the region (in this process: it is small), the others on the whole states."""
@@ -323,7 +329,7 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
     proposed = None
     if whole or not (local or narrowed):
         proposed = propose(snapshot, changes, now)  # also checks every change
-        states.run(whole, snapshot, proposed, now, jobs)
+        states.run(whole, snapshot, proposed, now, jobs, cache if incremental else None)
     if local or narrowed:
         region = Region.of(snapshot, changes)
         current = region.restrict(snapshot)
@@ -334,8 +340,8 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
         for i in narrowed:
             kind = KINDS.get(policies[i].kind)(policies[i].params)
-            people = kind.gate_people(Context(snapshot, now), Context(current, now), Context(changed, now),
-                                      set(region.people))
+            base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
+            people = kind.gate_people(base, Context(current, now), Context(changed, now), set(region.people))
             before = region.with_people(snapshot, people)
             states.run([i], before, propose(before, changes, now, whole=snapshot), now, 1)
         states.in_region(local + narrowed)
@@ -346,7 +352,7 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
 
 def _unchanged(policies: list[Policy], outcomes: list[PolicyOutcome], new: dict[str, Finding],
                old: dict[str, Finding], snapshot: Snapshot, now: pd.Timestamp,
-               waivers: list[Waiver], incremental: bool) -> list[Finding]:
+               waivers: list[Waiver], incremental: bool, cache: GateCache) -> list[Finding]:
     """The proposed state's findings the change leaves alone, of the policies a waiver names.
 
     A region's evaluation holds only the region's findings: the rest of such a policy's
@@ -358,7 +364,7 @@ def _unchanged(policies: list[Policy], outcomes: list[PolicyOutcome], new: dict[
                 and p.id in judged]
     still = [f for fid, f in new.items() if fid in old and f["policy_id"] not in {p.id for p in regional}]
     if regional:
-        for o in evaluate(regional, Context(snapshot, now), 1):
+        for o in cache.outcomes(regional, lambda missing: evaluate(missing, Context(snapshot, now), 1)):
             still += [f for f in o.findings if f["id"] not in resolved]
     return still
 
@@ -374,16 +380,20 @@ def run_gate(
     jobs: int | None = 1,
     provenance: dict[str, Any] | None = None,
     incremental: bool = True,
+    cache: bool = False,
 ) -> dict[str, Any]:
     """The findings document of a gate: introduced findings (located), resolved ones.
 
     ``incremental=False`` evaluates every policy on the whole current and proposed states
-    (``gate --full``); the default evaluates the local kinds on the change's region only."""
+    (``gate --full``); the default evaluates the local kinds on the change's region only.
+    ``cache``: read and write what an incremental gate derives from the current state alone
+    beside the snapshot (scanner/gatecache.py)."""
     started = clock()
     if not snapshot.has("changes"):
         snapshot = snapshot.with_tables(changes=empty_table("changes", snapshot.timezone))
     policies = [p for p in all_policies(packs) if relevant(p)]
-    before, after, proposed = _evaluate_both(policies, snapshot, changes, now, jobs, incremental)
+    base = GateCache(snapshot, policies, now.isoformat(), enabled=cache and incremental)
+    before, after, proposed = _evaluate_both(policies, snapshot, changes, now, jobs, incremental, base)
     outcomes = [_merge(b, a) for b, a in zip(before, after, strict=True)]
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
     old = {f["id"]: f for o in before if o.policy.id in judged for f in o.findings}
@@ -402,7 +412,8 @@ def run_gate(
     resolved = [{**f, "baseline": "resolved"} for fid, f in old.items() if fid not in new]
     # waivers are judged on the whole proposed state: one that accepts a finding the
     # change leaves alone is active there, not stale
-    still = _unchanged(policies, outcomes, new, old, snapshot, now, waivers or [], incremental)
+    still = _unchanged(policies, outcomes, new, old, snapshot, now, waivers or [], incremental, base)
+    base.save()
     today = Context(proposed, now).today
     waiver_records = apply_waivers(introduced + still, waivers or [], today.date())
     doc = assemble(

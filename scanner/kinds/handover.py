@@ -310,23 +310,34 @@ class Handover(PolicyKind):
                           build)
 
     # ── the incremental gate ─────────────────────────────────────────────────────
-    def gate_people(self, whole: Context, before: Context, after: Context, people: set[str]) -> set[str]:
+    def gate_base(self, ctx: Context) -> dict[str, Any]:
+        """What ``gate_people`` needs of the current state, whatever the change (JSON, so the
+        gate can cache it beside the snapshot): the duties each leaver held, and per duty its
+        holders in the order their holding began (undated first: they count from any day)."""
+        held = self._held(ctx, self._events(ctx))
+        holders = self._holders(ctx).sort_values(["duty", "start_day"], na_position="first", kind="stable")
+        return {"held": sorted({(p, d) for p, d in zip(held["person_id"], held["duty"], strict=True)}),
+                "holders": {duty: list(dict.fromkeys(rows["person_id"]))
+                            for duty, rows in holders.groupby("duty", sort=True)}}
+
+    def gate_people(self, base: dict[str, Any], before: Context, after: Context, people: set[str]) -> set[str]:
         """The people whose rows decide every finding a change can alter, for the incremental
         gate (scanner/gate.py), which evaluates this kind on both states cut down to them.
 
-        ``whole`` is the current state; ``before`` and ``after`` are the change's region
-        (every account of ``people``, the people the change touches) in both states.
+        ``base`` is ``gate_base`` of the current state; ``before`` and ``after`` are the change's
+        region (every account of ``people``, the people the change touches) in both states.
         A change alters only rows of ``people``, so a finding can differ between the states
-        only if it is (a) about a leaver in ``people``, (b) a duty gap of a duty whose
-        holdings differ in the region (``duties`` below), (c) an overlap whose receiver or
-        leaver is in ``people``, or (d) a register row naming one of them. Each is computed
-        exactly from the rows of: ``people``; everyone holding or having revoked a role that
-        grants one of those duties (every holder a gap counts, every leaver who held it);
-        and the receivers and leavers of the handovers of ``people``. The duties are those
-        whose holdings differ plus every duty a leaver in ``people`` held in either state.
-        Any other finding reads only rows the change leaves alone, the same in both cut
-        states (a cut can make it differ from the whole state's, never between the two),
-        so it cancels out of the gate's difference."""
+        only if it is (a) about a leaver in ``people``, (b) a duty gap of a duty whose holdings
+        differ in the region, or one a leaver in ``people`` held in either state (``duties``),
+        (c) an overlap whose receiver or leaver is in ``people``, or (d) a register row naming
+        one of them. Each is computed exactly from the rows of: ``people``; every leaver who
+        held one of ``duties``; per such duty the two earliest holders outside ``people`` (a
+        gap is "no holding other than the leaver's own began by the check day": if any did,
+        the earliest one not the leaver's did, and all of ``people``'s holdings are there);
+        and the receivers and leavers of the handovers of ``people``. Any other finding reads
+        only rows the change leaves alone, the same in both cut states (a cut can make it
+        differ from the whole state's, never between the two), so it cancels out of the
+        gate's difference."""
         def holdings(ctx: Context) -> set[tuple]:
             h = self._holders(ctx)
             return set(zip(h["person_id"], h["system"], h["account_id"], h["role"], h["start_day"], h["duty"],
@@ -335,26 +346,10 @@ class Handover(PolicyKind):
         duties = {row[-1] for row in holdings(before) ^ holdings(after)}
         for ctx in (before, after):
             duties |= set(self._held(ctx, self._events(ctx))["duty"])
-        keep = set(people)
-        if duties:
-            rp = whole.table("role_permissions")
-            rp = rp[rp["effect"].fillna("allow").astype("str").str.lower() != "deny"]
-            rp = rp[glob_mask(rp["permission"], [g for d in sorted(duties) for g in self.params["duties"][d]])]
-            roles = set(zip(rp["system"], rp["role"], strict=True))
-            rows = [whole.table("grants")]
-            changes = whole.optional("changes")
-            if changes is not None:
-                rows.append(changes[changes["action"].astype("str").str.strip().str.lower() == "revoke"])
-            accounts = set()
-            for t in rows:
-                t = t[isin(t["role"], sorted({r for _, r in roles})).to_numpy()]
-                accounts |= {(s, a) for s, a, r in zip(t["system"], t["account_id"], t["role"], strict=True)
-                             if (s, r) in roles}
-            acc = whole.table("accounts")
-            acc = acc[isin(acc["account_id"], sorted({a for _, a in accounts})).to_numpy()]
-            keep |= {p for s, a, p in zip(acc["system"], acc["account_id"], acc["person_id"], strict=True)
-                     if (s, a) in accounts and isinstance(p, str)}
-        h = whole.table("handovers")
+        keep = set(people) | {p for p, d in base["held"] if d in duties}
+        for duty in duties:
+            keep |= set([p for p in base["holders"].get(duty, []) if p not in people][:2])
+        h = before.table("handovers")
         keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
         keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
         return keep
