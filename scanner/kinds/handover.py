@@ -325,27 +325,29 @@ class Handover(PolicyKind):
         gate (scanner/gate.py), which evaluates this kind on both states cut down to them.
 
         ``base`` is ``gate_base`` of the current state; ``before`` and ``after`` are the change's
-        region (every account of ``people``, the people the change touches) in both states.
-        A change alters only rows of ``people``, so a finding can differ between the states
-        only if it is (a) about a leaver in ``people``, (b) a duty gap of a duty whose holdings
-        differ in the region, or one a leaver in ``people`` held in either state (``duties``),
-        (c) an overlap whose receiver or leaver is in ``people``, or (d) a register row naming
-        one of them. Each is computed exactly from the rows of: ``people``; every leaver who
-        held one of ``duties``; per such duty the two earliest holders outside ``people`` (a
-        gap is "no holding other than the leaver's own began by the check day": if any did,
-        the earliest one not the leaver's did, and all of ``people``'s holdings are there);
-        and the receivers and leavers of the handovers of ``people``. Any other finding reads
-        only rows the change leaves alone, the same in both cut states (a cut can make it
-        differ from the whole state's, never between the two), so it cancels out of the
-        gate's difference."""
-        def holdings(ctx: Context) -> set[tuple]:
-            h = self._holders(ctx)
-            return set(zip(h["person_id"], h["system"], h["account_id"], h["role"], h["start_day"], h["duty"],
-                           strict=True))
-
-        duties = {row[-1] for row in holdings(before) ^ holdings(after)}
+        region (every account of ``people``, the people the change touches, and the recorded
+        changes on those accounts) in both states. A change alters only rows of ``people``,
+        so a finding can differ between the states only if it is (a) about a leaver in
+        ``people``, (b) a duty gap of a duty whose holdings differ, or one such a leaver held
+        — both among ``duties``: every duty a role of their accounts grants, held or revoked
+        in either state, (c) an overlap whose receiver or leaver is in ``people``, or (d) a
+        register row naming one of them. Each is computed exactly from the rows of:
+        ``people``; every leaver who held one of ``duties``; per such duty the two earliest
+        holders outside ``people`` (a gap is "no holding other than the leaver's own began by
+        the check day": if any did, the earliest one not the leaver's did, and all of
+        ``people``'s holdings are there); and the receivers and leavers of the handovers of
+        ``people``. Any other finding reads only rows the change leaves alone, the same in
+        both cut states (a cut can make it differ from the whole state's, never between the
+        two), so it cancels out of the gate's difference."""
+        roles = set()
         for ctx in (before, after):
-            duties |= set(self._held(ctx, self._events(ctx))["duty"])
+            roles |= set(zip(ctx.table("grants")["system"], ctx.table("grants")["role"], strict=True))
+            changes = ctx.optional("changes")
+            if changes is not None:
+                roles |= set(zip(changes["system"], changes["role"], strict=True))
+        roles = sorted((s, r) for s, r in roles if isinstance(s, str) and isinstance(r, str))
+        held = self._with_duties(before, pd.DataFrame(roles, columns=["system", "role"], dtype="str"))
+        duties = set(held["duty"])
         keep = set(people) | {p for p, d in base["held"] if d in duties}
         for duty in duties:
             keep |= set([p for p in base["holders"].get(duty, []) if p not in people][:2])
