@@ -28,9 +28,12 @@ account, one person (SoD pools a person's accounts: all of them are in the regio
 change, grant or handover, or one archive access (judged by its actor's grants), and
 reads only that subject's rows plus the identities they name and the role permissions,
 so a finding outside the region is the same in both states and cancels out of the
-difference. Any other kind (``handover``, whose duty gap depends on every other holder
-of a duty; ``table_rule``, whose subject template may group rows of many accounts; kinds
-added later) is evaluated on the whole states, as before.
+difference. A kind in ``NARROWED`` (``handover``, whose duty gap depends on every other
+holder of a duty) names the people whose rows decide what the change can alter
+(``gate_people``); both states are cut down to them (``Region.with_people``). Any other
+kind (``table_rule``, whose subject template may group rows of many accounts; kinds
+added later) is evaluated on the whole states, as before. What the gate derives from
+the current state alone can be cached beside the snapshot (``gatecache.GateCache``).
 ``tests/gate/test_incremental.py`` checks that both paths give the same document on
 generated changes of every action against the built-in pack; ``incremental=False``
 (``gate --full``) keeps the whole-state evaluation.
