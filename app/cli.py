@@ -433,9 +433,12 @@ def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -
               help="Accepted findings with reason, approver and expiry (docs/waivers.md).")
 @click.option("--full", is_flag=True, help="Evaluate every policy on the whole current and proposed states "
               "(default: only what the change can affect; docs/performance.md).")
+@click.option("--no-cache", "no_cache", is_flag=True, help="Neither read nor write the base cache kept beside "
+              "the snapshot (.ledgerguard/gate-*.json: what the gate derives from the snapshot alone).")
 @scan_options(gate=True)
 @handle_errors
-def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: bool, policies: tuple[str, ...],
+def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: bool, no_cache: bool,
+         policies: tuple[str, ...],
          only: tuple[str, ...], skip: tuple[str, ...], as_of: str | None, formats: str, out: str, fail_on: str,
          lang: str, jobs: int | None) -> None:
     """Judge a change file before it is applied: only the findings it introduces fail.
@@ -461,6 +464,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: 
         snapshot = read_snapshot(snapshot_dir, only=None if full else gate_tables(packs))
         now = resolve_now(as_of, snapshot)
         doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs, incremental=not full,
+                       cache=not no_cache,
                        waivers=_waivers_and_baseline(waivers, None, now)["waivers"],
                        provenance=_provenance(as_of, snapshot, only, skip, waivers=waivers,
                                               **{f"change {i}": c for i, c in enumerate(change, 1)}))

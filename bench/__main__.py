@@ -176,6 +176,10 @@ def print_targets(results: dict) -> None:
                   f"the scan ({g['scan_s']:.2f} s; full gate {g['gate_full_s']:.2f} s), CLI {g['cli_gate_s']:.2f} s"
                   f" wall   ≤ 0.15×: {verdict(g['gate_s'] / g['scan_s'], 0.15)}, CLI ≤ 1.0 s: "
                   f"{verdict(g['cli_gate_s'], 1.0) if size == 'M' else 'M only'}")
+            if "gate_uncached_s" in g:
+                print(f"  gate {size} without its base cache (--no-cache): {g['gate_uncached_s']:.3f} s in process = "
+                      f"{g['gate_uncached_s'] / g['scan_s']:.2f}× the scan, CLI {g['cli_gate_uncached_s']:.2f} s wall; "
+                      f"cached and uncached gates agree: {'yes' if g['cached_same'] else 'NO'}")
         for name in ("cli_scan_exit", "cli_gate_exit"):
             end = r.get(name) or (g or {}).get(name) or {}
             if end.get("code", 0) > 1:

@@ -158,7 +158,8 @@ GATE_CHANGE = """changes:
 
 def gate_figures(snapshot: Path, snap, packs, repeat: int) -> dict[str, Any]:
     """A one-line change against the snapshot: the incremental gate in process and as the CLI,
-    against the in-process scan of the same snapshot (measured here, in the same run)."""
+    with and without its base cache (written beside the snapshot, in bench/data), against the
+    in-process scan of the same snapshot (measured here, in the same run)."""
     from ledgerguard.scanner.changes import load_changes
     from ledgerguard.scanner.gate import run_gate
 
@@ -172,13 +173,20 @@ def gate_figures(snapshot: Path, snap, packs, repeat: int) -> dict[str, Any]:
                                              approver=people.iloc[2]), encoding="utf-8")
         changes = load_changes([change])
         res["scan_s"], _ = timed(lambda: run_scan(snap, packs, AS_OF, jobs=None), repeat)
-        res["gate_s"], doc = timed(lambda: run_gate(snap, packs, changes, AS_OF, jobs=None), repeat)
+        # uncached: every run derives the current state's part again; cached: the base cache beside
+        # the snapshot (scanner/gatecache.py) is written by the first run and read by the others
+        res["gate_uncached_s"], doc = timed(lambda: run_gate(snap, packs, changes, AS_OF, jobs=None), repeat)
+        run_gate(snap, packs, changes, AS_OF, jobs=None, cache=True)
+        res["gate_s"], cached = timed(lambda: run_gate(snap, packs, changes, AS_OF, jobs=None, cache=True), repeat)
         res["gate_full_s"], _ = timed(lambda: run_gate(snap, packs, changes, AS_OF, jobs=None, incremental=False))
         res["introduced"] = len(doc["findings"])
+        res["cached_same"] = [f["id"] for f in cached["findings"]] == [f["id"] for f in doc["findings"]]
         res["policy_errors"] = sorted(p["id"] for p in doc["policies"] if p["status"] == "error")
-        cli = [cli_wall(["gate", "--snapshot", str(snapshot), "--change", str(change), "--as-of",
-                         AS_OF.date().isoformat(), "--format", "json", "--out", str(Path(tmp) / "out"),
-                         "--fail-on", "never"]) for _ in range(repeat)]
+        args = ["gate", "--snapshot", str(snapshot), "--change", str(change), "--as-of", AS_OF.date().isoformat(),
+                "--format", "json", "--out", str(Path(tmp) / "out"), "--fail-on", "never"]
+        uncached = [cli_wall([*args, "--no-cache"]) for _ in range(repeat)]
+        cli = [cli_wall(args) for _ in range(repeat)]  # the in-process runs above wrote the cache
+        res["cli_gate_uncached_s"] = min(wall for wall, _ in uncached)
         res["cli_gate_s"] = min(wall for wall, _ in cli)
         res["cli_gate_exit"] = cli[-1][1]
     return res

@@ -28,9 +28,12 @@ account, one person (SoD pools a person's accounts: all of them are in the regio
 change, grant or handover, or one archive access (judged by its actor's grants), and
 reads only that subject's rows plus the identities they name and the role permissions,
 so a finding outside the region is the same in both states and cancels out of the
-difference. Any other kind (``handover``, whose duty gap depends on every other holder
-of a duty; ``table_rule``, whose subject template may group rows of many accounts; kinds
-added later) is evaluated on the whole states, as before.
+difference. A kind in ``NARROWED`` (``handover``, whose duty gap depends on every other
+holder of a duty) names the people whose rows decide what the change can alter
+(``gate_people``); both states are cut down to them (``Region.with_people``). Any other
+kind (``table_rule``, whose subject template may group rows of many accounts; kinds
+added later) is evaluated on the whole states, as before. What the gate derives from
+the current state alone can be cached beside the snapshot (``gatecache.GateCache``).
 ``tests/gate/test_incremental.py`` checks that both paths give the same document on
 generated changes of every action against the built-in pack; ``incremental=False``
 (``gate --full``) keeps the whole-state evaluation.
@@ -52,6 +55,7 @@ from .contract import Finding, PolicyOutcome
 from .engine import evaluate
 from .errors import TableUnavailable
 from .findings import assemble
+from .gatecache import GateCache
 from .kinds.base import KINDS, blank
 from .lazy import numpy as np
 from .lazy import pandas as pd
@@ -69,6 +73,9 @@ LOCAL_KINDS = frozenset({
     # one finding per access event (its actor's grants), per grant, per change or handover
     "archive_access", "unrecorded_change", "period_close_freeze",
 })
+#: kinds whose findings a change can alter beyond its region, but whose kind names the people
+#: whose rows decide them (``gate_people``): evaluated on both states cut down to those
+NARROWED = frozenset({"handover"})
 #: tables a local kind reads when the snapshot has them, beyond its ``reads()`` (the tables it
 #: cannot work without); tests/gate/test_incremental.py checks these against what each kind reads
 ALSO_READS = {
@@ -157,6 +164,9 @@ class Region:
             on_account = pd.Series(False, index=ch.index)
             on_account[_rows_of(ch, set(self.accounts)).index] = True
             cut["changes"] = ch[(mask | on_account).to_numpy()].reset_index(drop=True)
+            if "accounts" in tables:  # a change's target person is its account's (change_approval)
+                targets = set(zip(cut["changes"]["system"], cut["changes"]["account_id"], strict=True))
+                cut["accounts"] = _rows_of(tables["accounts"], set(self.accounts) | targets).reset_index(drop=True)
         if "access_log" in tables:
             log = tables["access_log"]
             actors = sorted({f"{s}:{a}" for s, a in self.accounts} | self.people)
@@ -165,6 +175,34 @@ class Region:
             ids = tables["identities"]
             who = _named_people(cut) | self.people | self.named
             cut["identities"] = ids[isin(ids["person_id"], sorted(who)).to_numpy()]
+        return snapshot.with_tables(**cut)
+
+
+    def with_people(self, snapshot: Snapshot, people: set[str]) -> Snapshot:
+        """The snapshot cut down to the rows of ``people`` (accounts, their grants and recorded
+        changes), this region's accounts, the handovers naming one of them (or an unknown
+        person, so a bad register is an error here as on the whole state) and the identities
+        those rows name: what a narrowed kind (``NARROWED``) is evaluated on."""
+        tables = snapshot.tables
+        acc = tables["accounts"]
+        acc = acc[(isin(acc["person_id"], sorted(people)) | acc.index.isin(_rows_of(acc, set(self.accounts)).index))
+                  .to_numpy()]
+        pairs = set(zip(acc["system"], acc["account_id"], strict=True))
+        cut = {"accounts": acc.reset_index(drop=True)}
+        cut |= {name: _rows_of(tables[name], pairs).reset_index(drop=True)
+                for name in ("grants", "changes") if name in tables}
+        named = set(people)
+        if "handovers" in tables and "identities" in tables:
+            h = tables["handovers"]
+            cols = ("from_person_id", "to_person_id", "supervisor_id")
+            hit = ~isin(h["from_person_id"], tables["identities"]["person_id"])
+            for c in cols:
+                hit |= isin(h[c], sorted(people))
+            cut["handovers"] = h[hit.to_numpy()]  # its index: the register's row numbers in messages
+            named |= {p for c in cols for p in _people(cut["handovers"][c])}
+        if "identities" in tables:
+            ids = tables["identities"]
+            cut["identities"] = ids[isin(ids["person_id"], sorted(named | self.people | self.named)).to_numpy()]
         return snapshot.with_tables(**cut)
 
 
@@ -236,10 +274,14 @@ class _States:
     after: dict[int, PolicyOutcome]
 
     def run(self, indexes: list[int], current: Snapshot, changed: Snapshot, now: pd.Timestamp,
-            jobs: int | None) -> None:
+            jobs: int | None, cache: GateCache | None = None) -> None:
+        """Evaluate on both states; the current one's outcomes from ``cache`` when given (the
+        whole current state's: change-independent)."""
         if indexes:
             chosen = [self.policies[i] for i in indexes]
-            self.before.update(zip(indexes, evaluate(chosen, Context(current, now), jobs), strict=True))
+            before = (cache.outcomes(chosen, lambda missing: evaluate(missing, Context(current, now), jobs))
+                      if cache else evaluate(chosen, Context(current, now), jobs))
+            self.before.update(zip(indexes, before, strict=True))
             self.after.update(zip(indexes, evaluate(chosen, Context(changed, now), jobs), strict=True))
 
     def in_region(self, indexes: list[int]) -> None:
@@ -269,26 +311,43 @@ class _States:
             self.before[i] = self.after[i] = PolicyOutcome(policy, status, [], error, coverage)
 
 
+def _narrowable(policy: Policy, snapshot: Snapshot) -> bool:
+    """Is the policy's kind one the gate narrows (``NARROWED``), with every table it reads usable?
+    (Otherwise it runs on the whole states, where a missing table is the policy's error.)"""
+    reads = may_read(policy) | {"accounts", "identities"}
+    return policy.kind in NARROWED and all(name in snapshot.tables for name in reads if snapshot.has(name)) \
+        and all(snapshot.has(name) for name in KINDS.get(policy.kind)(policy.params).reads())
+
+
 def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,
-                   jobs: int | None, incremental: bool) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
+                   jobs: int | None, incremental: bool,
+                   cache: GateCache) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
     """Each policy's outcome in the current and the proposed state, in ``policies`` order, and
     the proposed state (the region's when every policy is local). The local kinds run on
     the region (in this process: it is small), the others on the whole states."""
     local = [i for i, p in enumerate(policies) if incremental and p.kind in LOCAL_KINDS]
-    whole = [i for i in range(len(policies)) if i not in set(local)]
+    narrowed = [i for i, p in enumerate(policies) if incremental and _narrowable(p, snapshot)]
+    whole = [i for i in range(len(policies)) if i not in {*local, *narrowed}]
     states = _States(policies, {}, {})
     proposed = None
-    if whole or not local:
+    if whole or not (local or narrowed):
         proposed = propose(snapshot, changes, now)  # also checks every change
-        states.run(whole, snapshot, proposed, now, jobs)
-    if local:
-        current = Region.of(snapshot, changes).restrict(snapshot)
+        states.run(whole, snapshot, proposed, now, jobs, cache if incremental else None)
+    if local or narrowed:
+        region = Region.of(snapshot, changes)
+        current = region.restrict(snapshot)
         changed = propose(current, changes, now, whole=snapshot)
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
         hit = [i for i in local if may_read(policies[i]) & modified]
         states.run(hit, current, changed, now, 1)
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
-        states.in_region(local)
+        for i in narrowed:
+            kind = KINDS.get(policies[i].kind)(policies[i].params)
+            base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
+            people = kind.gate_people(base, Context(current, now), Context(changed, now), set(region.people))
+            before = region.with_people(snapshot, people)
+            states.run([i], before, propose(before, changes, now, whole=snapshot), now, 1)
+        states.in_region(local + narrowed)
         proposed = proposed or changed
     order = range(len(policies))
     return [states.before[i] for i in order], [states.after[i] for i in order], proposed
@@ -296,7 +355,7 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
 
 def _unchanged(policies: list[Policy], outcomes: list[PolicyOutcome], new: dict[str, Finding],
                old: dict[str, Finding], snapshot: Snapshot, now: pd.Timestamp,
-               waivers: list[Waiver], incremental: bool) -> list[Finding]:
+               waivers: list[Waiver], incremental: bool, cache: GateCache) -> list[Finding]:
     """The proposed state's findings the change leaves alone, of the policies a waiver names.
 
     A region's evaluation holds only the region's findings: the rest of such a policy's
@@ -304,10 +363,11 @@ def _unchanged(policies: list[Policy], outcomes: list[PolicyOutcome], new: dict[
     named = {w.policy for w in waivers}
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
     resolved = {fid for fid in old if fid not in new}
-    regional = [p for p in policies if incremental and p.kind in LOCAL_KINDS and p.id in named and p.id in judged]
+    regional = [p for p in policies if incremental and p.kind in LOCAL_KINDS | NARROWED and p.id in named
+                and p.id in judged]
     still = [f for fid, f in new.items() if fid in old and f["policy_id"] not in {p.id for p in regional}]
     if regional:
-        for o in evaluate(regional, Context(snapshot, now), 1):
+        for o in cache.outcomes(regional, lambda missing: evaluate(missing, Context(snapshot, now), 1)):
             still += [f for f in o.findings if f["id"] not in resolved]
     return still
 
@@ -323,16 +383,20 @@ def run_gate(
     jobs: int | None = 1,
     provenance: dict[str, Any] | None = None,
     incremental: bool = True,
+    cache: bool = False,
 ) -> dict[str, Any]:
     """The findings document of a gate: introduced findings (located), resolved ones.
 
     ``incremental=False`` evaluates every policy on the whole current and proposed states
-    (``gate --full``); the default evaluates the local kinds on the change's region only."""
+    (``gate --full``); the default evaluates the local kinds on the change's region only.
+    ``cache``: read and write what an incremental gate derives from the current state alone
+    beside the snapshot (scanner/gatecache.py)."""
     started = clock()
     if not snapshot.has("changes"):
         snapshot = snapshot.with_tables(changes=empty_table("changes", snapshot.timezone))
     policies = [p for p in all_policies(packs) if relevant(p)]
-    before, after, proposed = _evaluate_both(policies, snapshot, changes, now, jobs, incremental)
+    base = GateCache(snapshot, policies, now.isoformat(), enabled=cache and incremental)
+    before, after, proposed = _evaluate_both(policies, snapshot, changes, now, jobs, incremental, base)
     outcomes = [_merge(b, a) for b, a in zip(before, after, strict=True)]
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
     old = {f["id"]: f for o in before if o.policy.id in judged for f in o.findings}
@@ -351,7 +415,8 @@ def run_gate(
     resolved = [{**f, "baseline": "resolved"} for fid, f in old.items() if fid not in new]
     # waivers are judged on the whole proposed state: one that accepts a finding the
     # change leaves alone is active there, not stale
-    still = _unchanged(policies, outcomes, new, old, snapshot, now, waivers or [], incremental)
+    still = _unchanged(policies, outcomes, new, old, snapshot, now, waivers or [], incremental, base)
+    base.save()
     today = Context(proposed, now).today
     waiver_records = apply_waivers(introduced + still, waivers or [], today.date())
     doc = assemble(

@@ -309,6 +309,53 @@ class Handover(PolicyKind):
         return ctx.shared(f"handover.holders:{sorted(self.params['systems'])}:{sorted(self.params['duties'].items())}",
                           build)
 
+    # ── the incremental gate ─────────────────────────────────────────────────────
+    def gate_base(self, ctx: Context) -> dict[str, Any]:
+        """What ``gate_people`` needs of the current state, whatever the change (JSON, so the
+        gate can cache it beside the snapshot): the duties each leaver held, and per duty its
+        holders in the order their holding began (undated first: they count from any day)."""
+        held = self._held(ctx, self._events(ctx))
+        holders = self._holders(ctx).sort_values(["duty", "start_day"], na_position="first", kind="stable")
+        return {"held": sorted({(p, d) for p, d in zip(held["person_id"], held["duty"], strict=True)}),
+                "holders": {duty: list(dict.fromkeys(rows["person_id"]))
+                            for duty, rows in holders.groupby("duty", sort=True)}}
+
+    def gate_people(self, base: dict[str, Any], before: Context, after: Context, people: set[str]) -> set[str]:
+        """The people whose rows decide every finding a change can alter, for the incremental
+        gate (scanner/gate.py), which evaluates this kind on both states cut down to them.
+
+        ``base`` is ``gate_base`` of the current state; ``before`` and ``after`` are the change's
+        region (every account of ``people``, the people the change touches, and the recorded
+        changes on those accounts) in both states. A change alters only rows of ``people``,
+        so a finding can differ between the states only if it is (a) about a leaver in
+        ``people``, (b) a duty gap of a duty whose holdings differ, or one such a leaver held
+        — both among ``duties``: every duty a role of their accounts grants, held or revoked
+        in either state, (c) an overlap whose receiver or leaver is in ``people``, or (d) a
+        register row naming one of them. Each is computed exactly from the rows of:
+        ``people``; every leaver who held one of ``duties``; per such duty the two earliest
+        holders outside ``people`` (a gap is "no holding other than the leaver's own began by
+        the check day": if any did, the earliest one not the leaver's did, and all of
+        ``people``'s holdings are there); and the receivers and leavers of the handovers of
+        ``people``. Any other finding reads only rows the change leaves alone, the same in
+        both cut states (a cut can make it differ from the whole state's, never between the
+        two), so it cancels out of the gate's difference."""
+        roles = set()
+        for ctx in (before, after):
+            roles |= set(zip(ctx.table("grants")["system"], ctx.table("grants")["role"], strict=True))
+            changes = ctx.optional("changes")
+            if changes is not None:
+                roles |= set(zip(changes["system"], changes["role"], strict=True))
+        roles = sorted((s, r) for s, r in roles if isinstance(s, str) and isinstance(r, str))
+        held = self._with_duties(before, pd.DataFrame(roles, columns=["system", "role"], dtype="str"))
+        duties = set(held["duty"])
+        keep = set(people) | {p for p, d in base["held"] if d in duties}
+        for duty in duties:
+            keep |= set([p for p in base["holders"].get(duty, []) if p not in people][:2])
+        h = before.table("handovers")
+        keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
+        keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
+        return keep
+
     def _gaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
         d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
         d = d[d["check_day"] <= ctx.today]
