@@ -190,6 +190,17 @@ def test_a_cell_past_the_limit_is_refused_with_its_row_and_column(cli, make_snap
     assert "column 'display_name'" in msg and "(the limit)" in msg
 
 
+def test_the_cell_limit_counts_characters_not_bytes(cli, make_snapshot, pack, tmp_path, monkeypatch):
+    """A Chinese name of 60 characters is 180 UTF-8 bytes: within a 100-character limit."""
+    monkeypatch.setattr(limits, "MAX_CELL_CHARS", 100)
+    snap = make_snapshot({**TABLES, "accounts": [{**TABLES["accounts"][0], "display_name": "财" * 60}]})
+    assert cli("scan", "--snapshot", snap, "--policies", pack, "--out", tmp_path / "o").exit_code in (0, 1)
+    snap = make_snapshot({**TABLES, "accounts": [{**TABLES["accounts"][0], "display_name": "财" * 101}]})
+    msg = located(cli("scan", "--snapshot", snap, "--policies", pack, "--out", tmp_path / "o2"),
+                  snap / "accounts.csv", 2)
+    assert "column 'display_name': 101 characters" in msg
+
+
 def test_rows_past_the_limit_are_refused(cli, make_snapshot, pack, tmp_path, monkeypatch):
     monkeypatch.setattr(limits, "MAX_TABLE_ROWS", 1)
     snap = make_snapshot({**TABLES, "accounts": TABLES["accounts"] * 2})
