@@ -61,6 +61,17 @@ ARCHIVE_KINDS = frozenset({"retention_period", "archive_integrity"})
 BY_PERSON = ("accounts", "grants", "reviews", "logins", "changes", "access_log")
 BY_ARCHIVE = ("archives",)
 _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
+#: rows of a cut table one partition task should hold at most (by default): 1M archive rows
+#: are ~0.45 GB in memory (docs/performance.md, L: 31 columns × 10M rows ≈ 4.5 GB), and a
+#: task holds its partition and the frames the kind builds from it, a few times that
+ROWS_PER_PARTITION = 1_000_000
+
+
+def partition_count(rows: int, workers: int) -> int:
+    """The default partition count: two per worker (so a slow task does not idle the
+    others), more when the largest cut table has more than ``ROWS_PER_PARTITION`` rows a
+    partition, so that a worker's memory follows its partition, not the whole snapshot."""
+    return max(2 * max(1, workers), -(-rows // ROWS_PER_PARTITION))
 
 
 def partitioning(kind: str) -> str:
@@ -186,7 +197,7 @@ def dask_evaluator(scheduler: str | None = None, partitions: int | None = None, 
                    workers: int = 2) -> Callable[[list[Policy], Context], list[PolicyOutcome]]:
     """An evaluator for ``run_scan(evaluator=…)``: on the cluster at ``scheduler``, else on a
     local cluster of ``workers`` processes; ``partitions`` per partitioned kind (default:
-    two per worker); the partition files under ``workdir`` (default: a temporary folder,
+    ``partition_count`` of the largest cut table); the partition files under ``workdir`` (default: a temporary folder,
     which only workers on this machine can read)."""
 
     def run(policies: list[Policy], ctx: Context) -> list[PolicyOutcome]:
@@ -200,8 +211,8 @@ def dask_evaluator(scheduler: str | None = None, partitions: int | None = None, 
         tmp = tempfile.mkdtemp(prefix="ledgerguard-dask-", dir=workdir)
         try:
             with Client(scheduler or cluster) as client:
-                n = partitions or 2 * max(1, len(client.scheduler_info()["workers"]))
-                return _run(client, policies, ctx, Path(tmp), n)
+                return _run(client, policies, ctx, Path(tmp), partitions,
+                            len(client.scheduler_info()["workers"]))
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
             if cluster is not None:
@@ -210,7 +221,8 @@ def dask_evaluator(scheduler: str | None = None, partitions: int | None = None, 
     return run
 
 
-def _run(client: Any, policies: list[Policy], ctx: Context, root: Path, n: int) -> list[PolicyOutcome]:
+def _run(client: Any, policies: list[Policy], ctx: Context, root: Path, n: int | None, workers: int
+         ) -> list[PolicyOutcome]:
     from .kinds.base import KINDS
 
     groups: dict[str, list[int]] = {}
@@ -224,6 +236,9 @@ def _run(client: Any, policies: list[Policy], ctx: Context, root: Path, n: int) 
             (BY_PERSON, ("identities", "role_permissions")) if way == "person" else ()))
     if "whole" in reads:
         reads["whole"] = set(ctx.snapshot.tables)
+    cut = {name for way, names in reads.items() if way != "whole" for name in names} & {*BY_PERSON, *BY_ARCHIVE}
+    n = n or partition_count(max((len(ctx.snapshot.tables[t]) for t in cut & ctx.snapshot.tables.keys()),
+                                 default=0), workers)
     tasks = write_partitions(ctx.snapshot, root, n, reads)
     snapshot = Snapshot(ctx.snapshot.path, ctx.snapshot.timezone, ctx.snapshot.taken_at, {},
                         unusable=ctx.snapshot.unusable)

@@ -10,7 +10,7 @@ import pytest
 from bench.generate import TZ, Size, generate
 from ledgerguard.app.demo import default_as_of
 from ledgerguard.app.demo.org import build_tables
-from ledgerguard.scanner.dask_engine import dask_evaluator, partitioning
+from ledgerguard.scanner.dask_engine import ROWS_PER_PARTITION, dask_evaluator, partition_count, partitioning
 from ledgerguard.scanner.policy import load_packs
 from ledgerguard.scanner.scan import run_scan
 from ledgerguard.scanner.snapshot import TABLES, read_snapshot, write_snapshot
@@ -58,3 +58,12 @@ def test_every_kind_gives_the_in_process_findings_on_dask(cluster, tmp_path):
     # every way of partitioning had findings to get right, SoD across systems included
     assert {partitioning(k) for k in kinds} == {"person", "archive", "whole"}
     assert pooled > 0
+
+
+def test_the_default_partition_count_follows_the_data():
+    # two per worker while the largest cut table is small; then one per ROWS_PER_PARTITION rows
+    assert partition_count(1000, 2) == 4
+    assert partition_count(0, 0) == 2
+    assert partition_count(10 * ROWS_PER_PARTITION, 2) == 10
+    assert partition_count(10 * ROWS_PER_PARTITION + 1, 2) == 11
+    assert partition_count(10 * ROWS_PER_PARTITION, 8) == 16
