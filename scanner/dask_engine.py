@@ -7,20 +7,44 @@ of the partitions are concatenated. The partitioning rule of each kind:
 
 * **by person** — ``PERSON_KINDS`` (role_template, segregation_of_duties,
   privileged_mfa, access_review, dormant_account, orphan_account, revoke_on_departure,
-  change_approval): every finding is about one account, one person (SoD pools a
-  person's accounts) or one change, and reads only that subject's rows plus global
-  facts (the same argument as the incremental gate). An account goes to the partition
-  of its ``person_id`` (an account without one: of its own ``system:account_id``);
-  ``grants``, ``reviews`` and ``logins`` follow their account, ``changes`` the account
-  they change, ``access_log`` its actor (an account, else a person). ``identities`` and
-  ``role_permissions`` are global facts (who exists, positions, statuses, what a role
-  grants): every partition gets them whole (broadcast).
-* **by archive** — retention_period and archive_integrity judge each ``archives`` row
-  on its own: partitioned by ``archive_id`` (every row of one archive together).
+  change_approval, archive_access): every finding is about one account, one person (SoD
+  pools a person's accounts), one change or one access event of one person, and reads
+  only that subject's rows plus global facts (the same argument as the incremental
+  gate). An account goes to the partition of its ``person_id`` (an account without one:
+  of its own ``system:account_id``); ``grants``, ``reviews`` and ``logins`` follow their
+  account, ``changes`` the account they change, ``access_log`` its actor (an actor
+  ``system:account_id`` of a listed account: that account's partition; else the actor
+  is a person_id: the partition of that person's accounts). archive_access judges an
+  event by the grants of the actor's person, which are all in that partition.
+  ``identities`` and ``role_permissions`` are global facts (who exists, positions,
+  statuses, what a role grants): every partition gets them whole (broadcast).
+* **by archive** — retention_period, archive_integrity and archive_content judge each
+  ``archives`` row on its own; archive_borrowing judges each ``borrows`` row on its own
+  and matches an ``access_log`` borrow event to the register entries of the same
+  archive. The cut: ``archives``, ``borrows`` and ``access_log`` by ``archive_id``;
+  ``unlisted_files`` (archive_content: one finding per row) by ``path``, so each such
+  row is in exactly one partition.
+* **by batch** — handover_batches counts and sums the archives of each batch against
+  its ``batches`` row: ``archives`` and ``batches`` by ``batch_id`` (archives of no
+  batch are not judged; they land in the partition of the empty key).
+* **by account set** — voucher_continuity judges each numbering run (its ``keys``,
+  default account_set × year × period × type) on its own, so when ``account_set`` is
+  one of its keys, ``archives`` by ``account_set`` holds every run whole. (Its packing
+  limit, "too many runs × numbers", can only be hit less in a partition than whole.)
+  A policy whose keys lack ``account_set`` runs whole.
 * **unpartitioned** — everything else runs as one task on the whole tables:
-  backup_frequency (its params name datasets that must exist: a partition without one's
-  rows would report it missing), table_rule (its subject template may group rows of
-  many accounts), and any kind not listed here.
+  archive_completeness (period_missing needs every row of a ``group_by`` group,
+  id_duplicate every row of one archive id; a row is in both, and the two keys differ,
+  so no one cut keeps both whole), backup_frequency (its params name datasets that
+  must exist: a partition without one's rows would report it missing), handover,
+  period_close_freeze and unrecorded_change (they set changes against handovers, a
+  closed period or the previous snapshot, none of which is cut here), table_rule (its
+  subject template may group rows of many accounts), and any kind not listed here.
+
+Coverage: each cut table's rows are in exactly one partition, so a kind's ``examined``
+count (rows, events, batches, vouchers of a cut table) sums to the in-process one.
+The partition count defaults to ``partition_count``: two per worker, or one per
+``ROWS_PER_PARTITION`` rows of the largest cut table when that is more.
 
 A partition's tables are read by the worker from ``workdir`` (a path every worker can
 read: a shared or object-store mount for a real cluster). ``tests/scanner/test_dask_engine.py``
@@ -48,18 +72,28 @@ from .lazy import pyarrow as pa
 from .policy import Policy
 from .snapshot import Snapshot
 
-#: kinds whose every finding is about one account, person or change of one person's
-#: accounts (the incremental gate's argument, gate.py): split by person. The gate's other
-#: local kinds read tables this engine does not cut by person (handovers, the access log's
+#: kinds whose every finding is about one account, person, or change or access event of
+#: one person's accounts (the incremental gate's argument, gate.py): split by person. The
+#: gate's other local kinds read tables this engine does not cut by person (handovers, the access log's
 #: order) and run unpartitioned here.
 PERSON_KINDS = frozenset({
     "role_template", "segregation_of_duties", "privileged_mfa", "access_review", "dormant_account",
-    "orphan_account", "revoke_on_departure", "change_approval",
+    "orphan_account", "revoke_on_departure", "change_approval", "archive_access",
 })
-ARCHIVE_KINDS = frozenset({"retention_period", "archive_integrity"})
-#: tables cut by person (an account's person; see the module docstring) and by archive
+#: tables cut by person (an account's person; see the module docstring)
 BY_PERSON = ("accounts", "grants", "reviews", "logins", "changes", "access_log")
-BY_ARCHIVE = ("archives",)
+#: the other cuts: per cut, the key column of each table it splits (rows with equal keys,
+#: across tables too, land in one partition); a table a kind of the cut reads that is not
+#: listed is broadcast whole
+CUTS: dict[str, dict[str, str]] = {
+    "archive": {"archives": "archive_id", "unlisted_files": "path", "borrows": "archive_id",
+                "access_log": "archive_id"},
+    "batch": {"archives": "batch_id", "batches": "batch_id"},
+    "account_set": {"archives": "account_set"},
+}
+#: the kinds cut by archive or by batch (voucher_continuity: by account set when its keys hold it)
+KIND_CUTS = {"retention_period": "archive", "archive_integrity": "archive", "archive_content": "archive",
+             "archive_borrowing": "archive", "handover_batches": "batch"}
 _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 #: rows of a cut table one partition task should hold at most (by default): 1M archive rows
 #: are ~0.45 GB in memory (docs/performance.md, L: 31 columns × 10M rows ≈ 4.5 GB), and a
@@ -74,9 +108,14 @@ def partition_count(rows: int, workers: int) -> int:
     return max(2 * max(1, workers), -(-rows // ROWS_PER_PARTITION))
 
 
-def partitioning(kind: str) -> str:
-    """How a kind's evaluation is split: ``person``, ``archive`` or ``whole``."""
-    return "person" if kind in PERSON_KINDS else "archive" if kind in ARCHIVE_KINDS else "whole"
+def partitioning(kind: str, params: dict[str, Any] | None = None) -> str:
+    """How a policy of ``kind`` (with ``params``; None: the kind's defaults) is split:
+    ``person``, a cut of ``CUTS`` or ``whole``."""
+    if kind in PERSON_KINDS:
+        return "person"
+    if kind == "voucher_continuity":  # a numbering run is whole in one account set's partition
+        return "account_set" if params is None or "account_set" in params["keys"] else "whole"
+    return KIND_CUTS.get(kind, "whole")
 
 
 def _bucket(keys: pd.Series, n: int) -> np.ndarray:
@@ -107,10 +146,13 @@ def person_parts(tables: dict[str, pd.DataFrame], n: int) -> dict[str, np.ndarra
         if name in tables:
             out[name] = of_account(tables[name])
     if "access_log" in tables:
+        # an actor names an account as ``system:account_id`` (archive_access resolves it so,
+        # whatever colons the system holds), else a person: the bucket of that person_id
         actor = tables["access_log"]["actor"].astype("str")
-        as_account = actor.str.replace(":", "\x1f", n=1, regex=False)
-        known = as_account.isin(owner.keys())
-        out["access_log"] = np.where(known, as_account.map(owner).fillna(-1), _bucket(actor, n)).astype("int64")
+        named = dict(zip(acc["system"].astype("str").fillna("") + ":" + acc["account_id"].astype("str").fillna(""),
+                         out["accounts"], strict=True)) if acc is not None else {}
+        known = actor.isin(named.keys())
+        out["access_log"] = np.where(known, actor.map(named).fillna(-1), _bucket(actor, n)).astype("int64")
     return out
 
 
@@ -138,25 +180,21 @@ def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str
             whole[name] = _write(tables[name], root / "whole" / f"{name}.parquet")
         return whole[name]
 
-    if "person" in tables_of:
-        parts = person_parts(tables, n)
+    for way, names in tables_of.items():
+        names = names & tables.keys()
+        if way == "whole":
+            tasks[way] = [{name: whole_file(name) for name in names}]
+            continue
+        # a table without its key column (the kind reports it) goes whole to the first partition
+        parts = person_parts(tables, n) if way == "person" else {
+            name: (_bucket(tables[name][key], n) if key in tables[name] else np.zeros(len(tables[name]), "int64"))
+            for name, key in CUTS[way].items() if name in names}
         files: list[dict[str, str]] = [{} for _ in range(n)]
-        for name in tables_of["person"] & tables.keys():
+        for name in names:
             for k in range(n):
                 files[k][name] = (whole_file(name) if name not in parts
-                                  else _write(tables[name][parts[name] == k], root / name / f"part-{k}.parquet"))
-        tasks["person"] = files
-    if "archive" in tables_of:
-        files = [{} for _ in range(n)]
-        for name in tables_of["archive"] & tables.keys():
-            if name in BY_ARCHIVE:
-                part = _bucket(tables[name]["archive_id"], n)
-            for k in range(n):
-                files[k][name] = (_write(tables[name][part == k], root / name / f"part-{k}.parquet")
-                                  if name in BY_ARCHIVE else whole_file(name))
-        tasks["archive"] = files
-    if "whole" in tables_of:
-        tasks["whole"] = [{name: whole_file(name) for name in tables_of["whole"] & tables.keys()}]
+                                  else _write(tables[name][parts[name] == k], root / way / name / f"part-{k}.parquet"))
+        tasks[way] = files
     return tasks
 
 
@@ -228,15 +266,15 @@ def _run(client: Any, policies: list[Policy], ctx: Context, root: Path, n: int |
     groups: dict[str, list[int]] = {}
     reads: dict[str, set[str]] = {}
     for i, p in enumerate(policies):
-        way = partitioning(p.kind)
-        groups.setdefault(way, []).append(i)
         kind = KINDS.get(p.kind)(p.params)
+        way = partitioning(p.kind, kind.params)
+        groups.setdefault(way, []).append(i)
         # a kind may read optional tables too: a partition carries every table of its cut
         reads.setdefault(way, set()).update(kind.reads(), *(
             (BY_PERSON, ("identities", "role_permissions")) if way == "person" else ()))
     if "whole" in reads:
         reads["whole"] = set(ctx.snapshot.tables)
-    cut = {name for way, names in reads.items() if way != "whole" for name in names} & {*BY_PERSON, *BY_ARCHIVE}
+    cut = {name for way in reads if way != "whole" for name in (BY_PERSON if way == "person" else CUTS[way])}
     n = n or partition_count(max((len(ctx.snapshot.tables[t]) for t in cut & ctx.snapshot.tables.keys()),
                                  default=0), workers)
     tasks = write_partitions(ctx.snapshot, root, n, reads)

@@ -1,6 +1,7 @@
-"""The Dask engine gives exactly the in-process findings, kind by kind, on a 2-worker
-local cluster (processes, loopback): person-partitioned kinds (SoD pooled across systems
-for one person included), archive-partitioned ones and the unpartitioned rest."""
+"""The Dask engine gives exactly the in-process findings, statuses and examined counts,
+kind by kind, on a 2-worker local cluster (processes, loopback): person-partitioned kinds
+(SoD pooled across systems for one person, archive_access included), the kinds cut by
+archive, by batch and by account set, and the unpartitioned rest."""
 
 from __future__ import annotations
 
@@ -39,8 +40,12 @@ def _snapshots(root):
 
 
 def _by_policy(doc):
-    return {p["id"]: (p["status"], p["error"], sorted((f for f in doc["findings"] if f["policy_id"] == p["id"]),
-                                                      key=lambda f: f["id"]))
+    """Per policy: status, error, what it examined (count and unit), its coverage warnings and
+    findings. (A ``matched`` count is the largest partition's on Dask: only whether it is zero,
+    the warnings, must agree.)"""
+    return {p["id"]: (p["status"], p["error"], p["coverage"] and (p["coverage"]["examined"], p["coverage"]["unit"]),
+                      p["warnings"], sorted((f for f in doc["findings"] if f["policy_id"] == p["id"]),
+                                            key=lambda f: f["id"]))
             for p in doc["policies"]}
 
 
@@ -56,7 +61,9 @@ def test_every_kind_gives_the_in_process_findings_on_dask(cluster, tmp_path):
         pooled += sum(1 for f in local["findings"] if f["kind"] == "segregation_of_duties"
                       and len({a.split(":")[1] for a in f["evidence"]["accounts"]}) > 1)
     # every way of partitioning had findings to get right, SoD across systems included
-    assert {partitioning(k) for k in kinds} == {"person", "archive", "whole"}
+    assert {partitioning(k) for k in kinds} == {"person", "archive", "batch", "account_set", "whole"}
+    assert kinds >= {"archive_content", "archive_access", "archive_borrowing", "handover_batches",
+                     "voucher_continuity"}, kinds
     assert pooled > 0
 
 
