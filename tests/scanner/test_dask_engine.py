@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from bench.generate import TZ, Size, generate
+from bench.generate import SIZES, TZ, generate
 from ledgerguard.app.demo import default_as_of
 from ledgerguard.app.demo.org import build_tables
 from ledgerguard.scanner.dask_engine import ROWS_PER_PARTITION, dask_evaluator, partition_count, partitioning
@@ -30,7 +30,7 @@ def _snapshots(root):
     as_of = default_as_of()
     write_snapshot(root / "demo", build_tables(as_of), timezone="Asia/Shanghai", fmt="parquet")
     yield read_snapshot(root / "demo"), pd.Timestamp(as_of.isoformat(), tz="Asia/Shanghai")
-    tables = generate(Size("T", 3000, 5000, 4), seed=11)
+    tables = generate(SIZES["S"], seed=11)
     for name, df in tables.items():
         for col in TABLES[name]:
             if col.type == "time" and col.name in df:
