@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +198,30 @@ def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str
     return tasks
 
 
+class _Tables(Mapping):
+    """A task's tables, each read from its Parquet file when a kind first asks for it: a
+    task holds only the tables its kinds use. (An unpartitioned task is offered every
+    table, as a kind may read optional tables its ``reads()`` does not name.)"""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files, self.loaded = files, {}
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self.loaded:
+            self.loaded[name] = _read(self.files[name])
+        return self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.files)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+
 def _evaluate_part(files: dict[str, str], snapshot: Snapshot, policies: list[Policy], now: pd.Timestamp
                    ) -> list[tuple[str, list[Finding], str | None]]:
     """A task: the policies on one partition's tables (status, findings, error of each)."""
-    part = Snapshot(snapshot.path, snapshot.timezone, snapshot.taken_at,
-                    {name: _read(path) for name, path in files.items()}, unusable=snapshot.unusable)
+    part = Snapshot(snapshot.path, snapshot.timezone, snapshot.taken_at, _Tables(files), unusable=snapshot.unusable)
     ctx = Context(part, now)
     return [(o.status, o.findings, o.error, o.coverage) for o in (evaluate_policy(p, ctx) for p in policies)]
 
