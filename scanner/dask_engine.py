@@ -32,17 +32,22 @@ of the partitions are concatenated. The partitioning rule of each kind:
   one of its keys, ``archives`` by ``account_set`` holds every run whole. (Its packing
   limit, "too many runs × numbers", can only be hit less in a partition than whole.)
   A policy whose keys lack ``account_set`` runs whole.
+* **by linked group** — archive_completeness: period_missing judges each ``group_by``
+  group (default fonds × account set) from that group's rows alone, id_duplicate each
+  archive id from its rows, id_pattern each row. ``linked_parts`` keeps both whole:
+  groups that share an archive id are linked, and each linked set of groups goes to
+  one partition (with distinct ids, as expected, every group is its own set).
 * **unpartitioned** — everything else runs as one task on the whole tables:
-  archive_completeness (period_missing needs every row of a ``group_by`` group,
-  id_duplicate every row of one archive id; a row is in both, and the two keys differ,
-  so no one cut keeps both whole), backup_frequency (its params name datasets that
+  backup_frequency (its params name datasets that
   must exist: a partition without one's rows would report it missing), handover,
   period_close_freeze and unrecorded_change (they set changes against handovers, a
   closed period or the previous snapshot, none of which is cut here), table_rule (its
   subject template may group rows of many accounts), and any kind not listed here.
 
 Coverage: each cut table's rows are in exactly one partition, so a kind's ``examined``
-count (rows, events, batches, vouchers of a cut table) sums to the in-process one.
+count (rows, events, batches, vouchers of a cut table) sums to the in-process one. A
+task reads a table file only when a kind asks for it, so the unpartitioned task holds
+only the tables its kinds use.
 The partition count defaults to ``partition_count``: two per worker, or one per
 ``ROWS_PER_PARTITION`` rows of the largest cut table when that is more.
 
@@ -92,6 +97,8 @@ CUTS: dict[str, dict[str, str]] = {
     "account_set": {"archives": "account_set"},
 }
 #: the kinds cut by archive or by batch (voucher_continuity: by account set when its keys hold it)
+#: archive_completeness's cut: ``LINKED`` + its group_by columns (``linked_parts``)
+LINKED = "linked:"
 KIND_CUTS = {"retention_period": "archive", "archive_integrity": "archive", "archive_content": "archive",
              "archive_borrowing": "archive", "handover_batches": "batch"}
 _TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
@@ -115,7 +122,34 @@ def partitioning(kind: str, params: dict[str, Any] | None = None) -> str:
         return "person"
     if kind == "voucher_continuity":  # a numbering run is whole in one account set's partition
         return "account_set" if params is None or "account_set" in params["keys"] else "whole"
+    if kind == "archive_completeness":  # its groups, linked by shared archive ids (``linked_parts``)
+        return LINKED + ",".join(params["group_by"] if params else ("fonds", "account_set"))
     return KIND_CUTS.get(kind, "whole")
+
+
+def linked_parts(archives: pd.DataFrame, keys: list[str], n: int) -> np.ndarray:
+    """The partition of each ``archives`` row such that every group of ``keys`` and every
+    archive id is whole in one partition: groups that share an archive id are linked
+    (union-find over the groups), and each linked set goes to one partition. Without a
+    key column (archive_completeness reports it) every row goes to the first partition."""
+    if not keys or any(k not in archives for k in [*keys, "archive_id"]):
+        return np.zeros(len(archives), dtype="int64")
+    group = archives.groupby(keys, dropna=False, sort=False).ngroup().to_numpy()
+    ids = pd.factorize(archives["archive_id"], use_na_sentinel=False)[0]
+    pairs = pd.DataFrame({"id": ids, "group": group}).drop_duplicates()
+    low = pairs.groupby("id")["group"].transform("min")
+    root = list(range(int(group.max(initial=-1)) + 1))
+
+    def find(g: int) -> int:
+        while root[g] != g:
+            root[g] = root[root[g]]
+            g = root[g]
+        return g
+
+    for a, b in set(zip(pairs["group"].tolist(), low.tolist(), strict=True)):
+        root[find(a)] = find(b)
+    return _bucket(pd.Series([find(g) for g in range(len(root))], dtype="int64").iloc[group].reset_index(drop=True),
+                   n)
 
 
 def _bucket(keys: pd.Series, n: int) -> np.ndarray:
@@ -186,9 +220,14 @@ def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str
             tasks[way] = [{name: whole_file(name) for name in names}]
             continue
         # a table without its key column (the kind reports it) goes whole to the first partition
-        parts = person_parts(tables, n) if way == "person" else {
-            name: (_bucket(tables[name][key], n) if key in tables[name] else np.zeros(len(tables[name]), "int64"))
-            for name, key in CUTS[way].items() if name in names}
+        if way == "person":
+            parts = person_parts(tables, n)
+        elif way.startswith(LINKED):
+            parts = {"archives": linked_parts(tables["archives"], way.removeprefix(LINKED).split(","), n)}
+        else:
+            parts = {name: (_bucket(tables[name][key], n) if key in tables[name]
+                            else np.zeros(len(tables[name]), "int64"))
+                     for name, key in CUTS[way].items() if name in names}
         files: list[dict[str, str]] = [{} for _ in range(n)]
         for name in names:
             for k in range(n):
@@ -293,7 +332,8 @@ def _run(client: Any, policies: list[Policy], ctx: Context, root: Path, n: int |
             (BY_PERSON, ("identities", "role_permissions")) if way == "person" else ()))
     if "whole" in reads:
         reads["whole"] = set(ctx.snapshot.tables)
-    cut = {name for way in reads if way != "whole" for name in (BY_PERSON if way == "person" else CUTS[way])}
+    cut = {name for way in reads if way != "whole"
+           for name in (BY_PERSON if way == "person" else ("archives",) if way.startswith(LINKED) else CUTS[way])}
     n = n or partition_count(max((len(ctx.snapshot.tables[t]) for t in cut & ctx.snapshot.tables.keys()),
                                  default=0), workers)
     tasks = write_partitions(ctx.snapshot, root, n, reads)

@@ -11,7 +11,13 @@ import pytest
 from bench.generate import SIZES, TZ, generate
 from ledgerguard.app.demo import default_as_of
 from ledgerguard.app.demo.org import build_tables
-from ledgerguard.scanner.dask_engine import ROWS_PER_PARTITION, dask_evaluator, partition_count, partitioning
+from ledgerguard.scanner.dask_engine import (
+    ROWS_PER_PARTITION,
+    dask_evaluator,
+    linked_parts,
+    partition_count,
+    partitioning,
+)
 from ledgerguard.scanner.policy import load_packs
 from ledgerguard.scanner.scan import run_scan
 from ledgerguard.scanner.snapshot import TABLES, read_snapshot, write_snapshot
@@ -61,9 +67,10 @@ def test_every_kind_gives_the_in_process_findings_on_dask(cluster, tmp_path):
         pooled += sum(1 for f in local["findings"] if f["kind"] == "segregation_of_duties"
                       and len({a.split(":")[1] for a in f["evidence"]["accounts"]}) > 1)
     # every way of partitioning had findings to get right, SoD across systems included
-    assert {partitioning(k) for k in kinds} == {"person", "archive", "batch", "account_set", "whole"}
+    assert {partitioning(k) for k in kinds} == {"person", "archive", "batch", "account_set",
+                                                "linked:fonds,account_set", "whole"}
     assert kinds >= {"archive_content", "archive_access", "archive_borrowing", "handover_batches",
-                     "voucher_continuity"}, kinds
+                     "voucher_continuity", "archive_completeness"}, kinds
     assert pooled > 0
 
 
@@ -74,3 +81,17 @@ def test_the_default_partition_count_follows_the_data():
     assert partition_count(10 * ROWS_PER_PARTITION, 2) == 10
     assert partition_count(10 * ROWS_PER_PARTITION + 1, 2) == 11
     assert partition_count(10 * ROWS_PER_PARTITION, 8) == 16
+
+
+def test_archive_completeness_keeps_each_group_and_each_archive_id_whole():
+    # groups (fonds × account set) f/0 … f/9; archive id X is in groups 1 and 2, id Y in 2 and 7,
+    # so 1, 2 and 7 must share a partition; every group is whole
+    groups = [f"{g}" for g in range(10) for _ in range(5)]
+    ids = [f"{g}-{i}" for g in range(10) for i in range(5)]
+    ids[5], ids[10], ids[11], ids[35] = "X", "X", "Y", "Y"
+    archives = pd.DataFrame({"fonds": "f", "account_set": groups, "archive_id": ids})
+    parts = linked_parts(archives, ["fonds", "account_set"], 7)
+    of = pd.Series(parts).groupby(archives["account_set"]).agg(set)
+    assert all(len(p) == 1 for p in of)
+    assert of["1"] == of["2"] == of["7"]
+    assert len(set(parts)) > 1  # the unlinked groups still spread
