@@ -117,7 +117,7 @@ def partition_count(rows: int, workers: int) -> int:
 
 def partitioning(kind: str, params: dict[str, Any] | None = None) -> str:
     """How a policy of ``kind`` (with ``params``; None: the kind's defaults) is split:
-    ``person``, a cut of ``CUTS`` or ``whole``."""
+    ``person``, a cut of ``CUTS``, ``LINKED`` + group_by columns, or ``whole``."""
     if kind in PERSON_KINDS:
         return "person"
     if kind == "voucher_continuity":  # a numbering run is whole in one account set's partition
@@ -229,10 +229,11 @@ def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str
                             else np.zeros(len(tables[name]), "int64"))
                      for name, key in CUTS[way].items() if name in names}
         files: list[dict[str, str]] = [{} for _ in range(n)]
+        folder = way.replace(":", "-").replace(",", "+")  # a plain folder name on any store
         for name in names:
             for k in range(n):
-                files[k][name] = (whole_file(name) if name not in parts
-                                  else _write(tables[name][parts[name] == k], root / way / name / f"part-{k}.parquet"))
+                files[k][name] = (whole_file(name) if name not in parts else
+                                  _write(tables[name][parts[name] == k], root / folder / name / f"part-{k}.parquet"))
         tasks[way] = files
     return tasks
 
