@@ -92,15 +92,13 @@ class RevokeOnDeparture(PolicyKind):
             _emit("enabled_after_departure", [
                 d.found(i, f"{d.who[i]} is still enabled in {d.system[i]}; the person left on {d.left_on(i)}"
                            f" (grace {grace} days)",
-                        enabled=True, grace_days=grace, days_overdue=_days(d.today - d.deadline[i]),
-                        last_login_at=d.iso["last_login_at"][i])
-                for i in still.tolist()]),
+                        enabled=True, grace_days=grace, days_overdue=overdue, last_login_at=d.iso["last_login_at"][i])
+                for i, overdue in zip(still.tolist(), _days(d.today - d.deadline[still]), strict=True)]),
             _emit("late_revocation", [
-                d.found(i, f"{d.who[i]} was disabled on {d.revoked_on[i]}, "
-                           f"{_days(d.revoked_on[i] - d.deadline[i])} day(s) late; the person left on {d.left_on(i)}",
-                        disabled_at=d.iso["disabled_at"][i], expires_at=d.iso["expires_at"][i],
-                        days_late=_days(d.revoked_on[i] - d.deadline[i]))
-                for i in late.tolist()]),
+                d.found(i, f"{d.who[i]} was disabled on {on}, {days} day(s) late; the person left on {d.left_on(i)}",
+                        disabled_at=d.iso["disabled_at"][i], expires_at=d.iso["expires_at"][i], days_late=days)
+                for i, on, days in zip(late.tolist(), np.datetime_as_string(d.revoked_on[late]).tolist(),
+                                       _days(d.revoked_on[late] - d.deadline[late]), strict=True)]),
             _emit("activity_after_departure", [
                 d.found(i, f"{d.who[i]} was used after the person left on {d.left_on(i, '')}"
                            f" (last activity {last[:10]})",
@@ -284,5 +282,6 @@ def _iso_times(times: pd.Series) -> list[str | None]:
     return iso_text(times).tolist()
 
 
-def _days(span: np.timedelta64) -> int | None:
-    return None if np.isnat(span) else int(span.astype("int64"))
+def _days(spans: np.ndarray) -> list[int | None]:
+    """Whole days of each span (None where a date was empty)."""
+    return np.where(np.isnat(spans), None, spans.astype("int64")).tolist()
