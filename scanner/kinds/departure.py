@@ -192,12 +192,11 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     people = ids[(ids["status"] == "departed").to_numpy(dtype=bool)]
     people = people[~people["person_id"].duplicated().to_numpy()]
     actor = pd.concat([acc["system"] + ":" + acc["account_id"], people["person_id"]], ignore_index=True)
-    hit = isin(log["actor"], actor).to_numpy(dtype=bool)  # few events are theirs
+    pos = _positions(log["actor"], actor)  # an actor's first row speaks for it
+    hit = pos >= 0  # few events are theirs
     if not hit.any():
         return []
-    hits = log.loc[hit, ["actor", "archive_id", "action", "at"]]
-    first = np.flatnonzero(~actor.duplicated().to_numpy())  # an actor's first row speaks for it
-    pos = first[pd.Index(actor.to_numpy()[first]).get_indexer(hits["actor"])]
+    hits, pos = log.loc[hit, ["archive_id", "action", "at"]], pos[hit]
     after = _local_days(hits["at"]) > np.concatenate([d.departed_on, _local_days(people["departure_date"])])[pos]
     seen: dict[int, list] = {}
     for p, t, archive, action in zip(pos[after].tolist(), _micros(hits["at"])[after].tolist(),
@@ -235,7 +234,7 @@ def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
     disabled = np.flatnonzero(~d.enabled)
     keys = d.acc[_KEYS].take(disabled).assign(row=disabled)
     # few accounts are disabled: narrow the grants by id (a hash lookup) before the join
-    held = grants.loc[isin(grants["account_id"], keys["account_id"]), [*_KEYS, "role"]].merge(keys, on=_KEYS)
+    held = grants.loc[_positions(grants["account_id"], keys["account_id"]) >= 0, [*_KEYS, "role"]].merge(keys, on=_KEYS)
     roles: dict[int, set[str]] = {}
     for row, role in zip(held["row"].tolist(), held["role"].astype("str").tolist(), strict=True):
         if isinstance(role, str):
@@ -255,7 +254,8 @@ def _emit(code: str, found: list[dict[str, Any]], severity: str | None = None) -
 
 
 def _positions(values: pd.Series, candidates: pd.Series) -> np.ndarray:
-    """Position of each value in ``candidates`` (-1: absent or empty), by one Arrow hash lookup."""
+    """Position of each value in ``candidates`` (its first; -1: absent or empty), by one Arrow
+    hash lookup (``context.isin`` without making the candidates distinct first)."""
     import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
 
     arr = pa.array(values)
