@@ -64,7 +64,8 @@ class RevokeOnDeparture(PolicyKind):
     }
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        departed = ctx.people[ctx.people["status"] == "departed"]
+        people = ctx.people
+        departed = people[["person_id", "departure_date"]][(people["status"] == "departed").to_numpy(dtype=bool)]
         acc = ctx.table("accounts")
         in_scope = glob_mask(acc["system"], self.params["systems"])
         self.cover(int(in_scope.sum()), "accounts of the listed systems",
