@@ -30,7 +30,7 @@ from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from ..lazy import pyarrow as pa
 from ..timeutil import iso_text
-from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, emit, glob_counts
+from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, findings_frame, glob_counts
 
 #: the accounts columns findings use: a selection of rows takes every column, so these first
 _COLUMNS = ["system", "account_id", "person_id", "display_name", "enabled", "expired", "expires_at",
@@ -245,13 +245,13 @@ def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
 
 def _emit(code: str, found: list[dict[str, Any]], severity: str | None = None) -> pd.DataFrame:
     """Findings from plain rows: subject, person_id, message; the other keys but ``who``
-    are the evidence, in order."""
-    if not found:
-        return concat_findings([])
-    rows = pd.DataFrame(found, dtype=object)
-    evidence = [k for k in found[0] if k not in ("subject", "person_id", "who", "message")]
-    return emit(rows, code=code, subject=rows["subject"], person_id=rows["person_id"], message=rows["message"],
-                evidence={k: rows[k] for k in evidence}, severity=severity)
+    are the evidence, in order (values already as JSON: ISO text, int, bool, None)."""
+    drop = ("subject", "person_id", "who", "message")
+    none = [None] * len(found)
+    return findings_frame(code=[code] * len(found), subject=[f["subject"] for f in found],
+                          person_id=[f["person_id"] for f in found], message=[f["message"] for f in found],
+                          evidence=[{k: v for k, v in f.items() if k not in drop} for f in found],
+                          key=none, severity=[severity] * len(found), messages=none)
 
 
 def _positions(values: pd.Series, candidates: pd.Series) -> np.ndarray:
