@@ -146,7 +146,7 @@ class _Departed:
         self.subject = spread([f"account:{s}:{a}" for s, a in zip(system, account, strict=True)])
         self.who = spread([f"{n if isinstance(n, str) else a} ({p})"
                            for n, a, p in zip(sub["display_name"].tolist(), account, person, strict=True)])
-        self.iso = {c: spread(iso_text(sub[c]).to_numpy())
+        self.iso = {c: spread(_iso_times(sub[c]))
                     for c in ("departure_date", "disabled_at", "expires_at", "last_login_at")}
 
     def left_on(self, i: int, unrecorded: str = "an unrecorded date") -> str:
@@ -280,7 +280,7 @@ def _iso(ctx: Context, micros: list[int]) -> list[str]:
 
 
 def _iso_times(times: pd.Series) -> list[str | None]:
-    return iso_text(times).tolist()
+    return iso_text(times).tolist() if len(times) else []  # (Arrow has no kernel for an empty column's nulls)
 
 
 def _days(spans: np.ndarray) -> list[int | None]:
