@@ -106,9 +106,7 @@ class RevokeOnDeparture(PolicyKind):
                         first_activity=first, last_activity=last, login_events=logins)
                 for i, (first, last, logins) in activity.items()]),
             _emit("archive_access_after_departure", [
-                {**who, "message": f"{who['who']} accessed archives ({seen['actions']}) {seen['events']}"
-                                   f" time(s) after leaving on {(who['departure_date'] or '')[:10]}", **seen}
-                for who, seen in ((d.found(a, "") if isinstance(a, int) else a, seen) for a, seen in access)]),
+                _accessed(d.found(a, "") if isinstance(a, int) else a, seen) for a, seen in access]),
             _emit("grants_on_disabled_account", [
                 d.found(i, f"{d.who[i]} is disabled but still holds {len(roles)} role(s): {', '.join(roles)}",
                         role_count=len(roles), roles=", ".join(roles))
@@ -209,22 +207,27 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
         actions.update([action] if isinstance(action, str) else [])
     order = sorted(seen)
     last_access = _iso(ctx, [seen[p][1] for p in order])
-    person = people.reset_index(drop=True)
+    # the departed people with findings, as their findings name them
+    gone = [p - len(acc) for p in order if p >= len(acc)]
+    who = people.take(gone)
+    person = {len(acc) + at: {"subject": f"person:{pid}", "person_id": pid, "message": "",
+                              "who": f"{name if isinstance(name, str) else pid} ({pid})", "departure_date": left}
+              for at, pid, name, left in zip(gone, who["person_id"].tolist(), who["name"].tolist(),
+                                             _iso_times(who["departure_date"]), strict=True)}
     out: list[tuple[int | dict[str, Any], dict[str, Any]]] = []
     for p, last in zip(order, last_access, strict=True):
         events, _, archives, actions = seen[p]
-        found = {"events": events, "last_access": last,
-                 "archives": ", ".join(sorted(archives)[:10]) or None, "actions": ", ".join(sorted(actions)) or None}
-        if p < len(acc):
-            out.append((p, found))
-            continue
-        who = person.iloc[p - len(acc)]
-        pid, name = who["person_id"], who["name"]
-        out.append(({"subject": f"person:{pid}", "person_id": pid,
-                     "who": f"{name if isinstance(name, str) else pid} ({pid})",
-                     "message": "", "departure_date": _iso_times(person["departure_date"].iloc[[p - len(acc)]])[0]},
-                    found))
+        out.append((person.get(p, p), {"events": events, "last_access": last,
+                                       "archives": ", ".join(sorted(archives)[:10]) or None,
+                                       "actions": ", ".join(sorted(actions)) or None}))
     return out
+
+
+def _accessed(actor: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
+    """The archive access finding of ``actor`` (a row's ``_Departed.found``, or a person's)."""
+    left_on = (actor["departure_date"] or "")[:10]
+    return {**actor, "message": f"{actor['who']} accessed archives ({seen['actions']}) {seen['events']} time(s)"
+                                f" after leaving on {left_on}", **seen}
 
 
 def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
