@@ -177,19 +177,27 @@ def emit(
 
     if person_id is not None:
         person_id = person_id.astype(object).where(person_id.notna(), None)
-    return pd.DataFrame({
-        "code": column(code),
-        "subject": column(subject),
-        "person_id": column(person_id),
-        "message": column(message),
-        "evidence": [dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names
+    return findings_frame(
+        code=column(code),
+        subject=column(subject),
+        person_id=column(person_id),
+        message=column(message),
+        evidence=[dict(zip(names, row, strict=True)) for row in zip(*values, strict=True)] if names
         else [{} for _ in range(len(idx))],
-        "key": column(key),
-        "severity": column(severity),
-        "messages": [dict(zip(messages, row, strict=True)) for row in zip(*(column(m) for m in messages.values()),
-                                                                            strict=True)]
+        key=column(key),
+        severity=column(severity),
+        messages=[dict(zip(messages, row, strict=True)) for row in zip(*(column(m) for m in messages.values()),
+                                                                        strict=True)]
         if messages else column(None),
-    }, columns=FINDING_COLUMNS, dtype=object)
+    )
+
+
+def findings_frame(**columns: list) -> pd.DataFrame:
+    """The findings frame from plain lists, one value per finding for each of FINDING_COLUMNS
+    (evidence: dicts of JSON values). ``emit`` ends here; a kind that gathers its findings in
+    plain Python (a few thousand rows, where each pandas call costs more than the work it
+    does) may build the lists itself."""
+    return pd.DataFrame(columns, columns=FINDING_COLUMNS, dtype=object)
 
 
 if TYPE_CHECKING:

@@ -13,24 +13,30 @@ Finds, for people whose identity status is ``departed``:
   person_id belongs to no system); ``logins`` and ``access_log`` are used when present;
 * grants left on a departed person's disabled account (hygiene: re-enabling it
   would restore every role).
+
+How: the departed people's accounts are a few thousand of 100k+. One Arrow hash lookup of
+each account's person among the departed selects them and gives each its departure date
+(no join); the checks are NumPy masks over those rows; texts and evidence are then built
+in plain Python for the rows with findings only — per finding, a pandas call would cost
+more than the work it does (as in segregation_of_duties).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..context import Context, glob_mask, isin
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import (
-    KINDS,
-    SEVERITY,
-    SYSTEMS_PARAM,
-    PolicyKind,
-    account_subject,
-    concat_findings,
-    emit,
-    glob_counts,
-    joined_per,
-    text,
-)
+from ..lazy import pyarrow as pa
+from ..timeutil import iso_text
+from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, findings_frame, glob_counts
+
+#: the accounts columns findings use: a selection of rows takes every column, so these first
+_COLUMNS = ["system", "account_id", "person_id", "display_name", "enabled", "expired", "expires_at",
+            "disabled_at", "last_login_at"]
+_KEYS = ["system", "account_id"]
+_DAY = np.timedelta64(1, "D")
 
 
 @KINDS.register("revoke_on_departure")
@@ -58,149 +64,228 @@ class RevokeOnDeparture(PolicyKind):
     }
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        departed = ctx.people[ctx.people["status"] == "departed"]
+        people = ctx.people
+        departed = people[["person_id", "departure_date"]][(people["status"] == "departed").to_numpy(dtype=bool)]
         acc = ctx.table("accounts")
         in_scope = glob_mask(acc["system"], self.params["systems"])
         self.cover(int(in_scope.sum()), "accounts of the listed systems",
                    systems=glob_counts(acc["system"], self.params["systems"]))
         if departed.empty:
             return concat_findings([])
-        # departures are few: narrow the accounts before joining the identities
-        # with the columns findings use only: each selection below takes every column
-        acc = acc.loc[in_scope & isin(acc["person_id"], departed["person_id"]),
-                      ["system", "account_id", "person_id", "display_name", "enabled", "expired", "expires_at",
-                       "disabled_at", "last_login_at"]]
-        acc = ctx.with_identity(acc, departed[["person_id", "departure_date"]])
-        acc["departed_on"] = ctx.local_day(acc["identity.departure_date"])
-        acc["deadline"] = acc["departed_on"] + pd.Timedelta(days=self.params["grace_days"])
-        acc["subject"] = account_subject(acc)
-        acc["who"] = (acc["display_name"].fillna(acc["account_id"]) + " ("
-                      + acc["person_id"].astype("str") + ")")
-        parts = [
-            self._still_enabled(ctx, acc),
-            self._late(ctx, acc),
-            self._logins_after(ctx, acc),
-            self._archive_access_after(ctx, acc),
-            self._leftover_grants(ctx, acc),
-        ]
-        return concat_findings(parts)
+        # each account's person among the departed (-1: not departed) selects their accounts
+        # and gives each its departure date, without a join
+        person = _positions(acc["person_id"], departed["person_id"])
+        at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
+        acc = acc[_COLUMNS].take(at).reset_index(drop=True)
+        acc["departure_date"] = departed["departure_date"].array.take(person[at])
+        d = _Departed(ctx, acc, self.params["grace_days"])
+        # the checks, as rows of ``acc`` with what each finding adds; texts after, once for
+        # all the rows with a finding
+        still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
+        recent = d.today - d.departed_on <= self.params["lookback_days"] * _DAY
+        late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
+        activity = _activity(ctx, d)
+        access = _archive_access(ctx, d)
+        leftover = _leftover_grants(ctx, d)
+        d.describe([still, late, list(activity), [a for a, _ in access if isinstance(a, int)], list(leftover)])
+        grace = self.params["grace_days"]
+        return concat_findings([
+            _emit("enabled_after_departure", [
+                d.found(i, f"{d.who[i]} is still enabled in {d.system[i]}; the person left on {d.left_on(i)}"
+                           f" (grace {grace} days)",
+                        enabled=True, grace_days=grace, days_overdue=overdue, last_login_at=d.iso["last_login_at"][i])
+                for i, overdue in zip(still.tolist(), _days(d.today - d.deadline[still]), strict=True)]),
+            _emit("late_revocation", [
+                d.found(i, f"{d.who[i]} was disabled on {on}, {days} day(s) late; the person left on {d.left_on(i)}",
+                        disabled_at=d.iso["disabled_at"][i], expires_at=d.iso["expires_at"][i], days_late=days)
+                for i, on, days in zip(late.tolist(), np.datetime_as_string(d.revoked_on[late]).tolist(),
+                                       _days(d.revoked_on[late] - d.deadline[late]), strict=True)]),
+            _emit("activity_after_departure", [
+                d.found(i, f"{d.who[i]} was used after the person left on {d.left_on(i, '')}"
+                           f" (last activity {last[:10]})",
+                        first_activity=first, last_activity=last, login_events=logins)
+                for i, (first, last, logins) in activity.items()]),
+            _emit("archive_access_after_departure", [
+                _accessed(d.found(a, "") if isinstance(a, int) else a, seen) for a, seen in access]),
+            _emit("grants_on_disabled_account", [
+                d.found(i, f"{d.who[i]} is disabled but still holds {len(roles)} role(s): {', '.join(roles)}",
+                        role_count=len(roles), roles=", ".join(roles))
+                for i, roles in leftover.items()], severity=self.params["leftover_grants_severity"]),
+        ])
 
-    def _still_enabled(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
-        late = acc["enabled"] & (acc["departed_on"].isna() | (acc["deadline"] < ctx.today))
-        rows = acc[late]
-        overdue = (ctx.today - rows["deadline"]).dt.days
-        return emit(
-            rows, code="enabled_after_departure", subject=rows["subject"], person_id=rows["person_id"],
-            message=(rows["who"] + " is still enabled in " + rows["system"] + "; the person left on "
-                     + _left_on(rows) + " (grace " + str(self.params["grace_days"]) + " days)"),
-            evidence={"departure_date": rows["identity.departure_date"], "enabled": rows["enabled"],
-                      "grace_days": pd.Series(self.params["grace_days"], index=rows.index),
-                      "days_overdue": overdue, "last_login_at": rows["last_login_at"]},
-        )
 
-    def _late(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
+class _Departed:
+    """The departed people's accounts in scope (``acc``) as NumPy columns for the checks,
+    and texts for the rows with findings (``describe``): built once, for those rows only."""
+
+    def __init__(self, ctx: Context, acc: pd.DataFrame, grace_days: int) -> None:
+        self.acc = acc
+        self.today = np.datetime64(ctx.today.date(), "D")
+        self.departed_on = _local_days(acc["departure_date"])
+        self.deadline = self.departed_on + grace_days * _DAY
+        self.enabled = acc["enabled"].to_numpy(dtype=bool)
         # an expiry already reached is a revocation too (§5.1): the earlier of the two counts
-        revoked = acc["disabled_at"].where(
-            ~acc["expired"] | (acc["disabled_at"] <= acc["expires_at"]), acc["expires_at"])
-        disabled_on = ctx.local_day(revoked)
-        recent = (ctx.today - acc["departed_on"]).dt.days <= self.params["lookback_days"]
-        late = ~acc["enabled"] & disabled_on.notna() & (disabled_on > acc["deadline"]) & recent
-        rows = acc[late]
-        days_late = (disabled_on[late] - rows["deadline"]).dt.days
-        return emit(
-            rows, code="late_revocation", subject=rows["subject"], person_id=rows["person_id"],
-            message=(rows["who"] + " was disabled on " + text(revoked[late]) + ", "
-                     + days_late.astype("str") + " day(s) late; the person left on "
-                     + _left_on(rows)),
-            evidence={"departure_date": rows["identity.departure_date"],
-                      "disabled_at": rows["disabled_at"], "expires_at": rows["expires_at"],
-                      "days_late": days_late},
-        )
+        by_expiry = (acc["expired"] & ~(acc["disabled_at"] <= acc["expires_at"])).to_numpy(dtype=bool)
+        self.revoked_on = np.where(by_expiry, _local_days(acc["expires_at"]), _local_days(acc["disabled_at"]))
 
-    def _logins_after(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
-        """last_login_at and the logins table, one finding per account."""
-        keys = ["system", "account_id"]
-        events = [acc[[*keys, "last_login_at", "departed_on"]].rename(columns={"last_login_at": "at"})
-                  .assign(source="last_login_at")]
-        logins = ctx.optional("logins")
-        if logins is not None:
-            # like dormant_account: a failed attempt is not use (an empty success is false, §5.1)
-            ok = logins[logins["success"] & isin(logins["account_id"], acc["account_id"])][[*keys, "at"]]
-            events.append(ok.merge(acc[[*keys, "departed_on"]], on=keys).assign(source="logins"))
-        ev = pd.concat(events, ignore_index=True).dropna(subset=["at"])
-        ev = ev[ctx.local_day(ev["at"]) > ev["departed_on"]]
-        if ev.empty:
-            return concat_findings([])
-        per = ev.assign(login=ev["source"] == "logins").groupby(["system", "account_id"], sort=False).agg(
-            last_activity=("at", "max"), first_activity=("at", "min"), login_events=("login", "sum"),
-        ).reset_index()
-        rows = acc.merge(per, on=["system", "account_id"])
-        return emit(
-            rows, code="activity_after_departure", subject=rows["subject"], person_id=rows["person_id"],
-            message=(rows["who"] + " was used after the person left on "
-                     + text(rows["identity.departure_date"]) + " (last activity "
-                     + text(rows["last_activity"]) + ")"),
-            evidence={"departure_date": rows["identity.departure_date"],
-                      **{c: rows[c] for c in ("first_activity", "last_activity", "login_events")}},
-        )
+    def describe(self, rows: list) -> None:
+        """Texts of ``rows`` (lists of positions, repeats allowed): who, system, subject and
+        the ISO evidence of each time column, as arrays indexed by position (None elsewhere)."""
+        at = np.unique(np.concatenate([np.asarray(r, dtype="int64") for r in rows]))
+        sub = self.acc.take(at)
 
-    def _archive_access_after(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
-        log = ctx.optional("access_log")
-        if log is None or log.empty:
-            return concat_findings([])
-        by_account = acc.assign(actor=acc["system"] + ":" + acc["account_id"])
-        # access by person_id belongs to no system: every departed person is judged,
-        # with or without accounts (e.g. borrowing paper archives after leaving)
-        people = ctx.identities[ctx.identities["status"] == "departed"].drop_duplicates("person_id")
-        people = pd.DataFrame({
-            "actor": people["person_id"], "subject": "person:" + people["person_id"].astype("str"),
-            "person_id": people["person_id"],
-            "who": people["name"].fillna(people["person_id"]) + " (" + people["person_id"] + ")",
-            "departed_on": ctx.local_day(people["departure_date"]),
-            "identity.departure_date": people["departure_date"]})
-        actors = pd.concat([by_account, people], ignore_index=True)[
-            ["actor", "subject", "person_id", "who", "departed_on", "identity.departure_date"]]
-        hits = log[isin(log["actor"], actors["actor"])].merge(actors, on="actor")  # few events are theirs
-        hits = hits[ctx.local_day(hits["at"]) > hits["departed_on"]]
-        if hits.empty:
-            return concat_findings([])
-        per = hits.groupby("actor", sort=False).agg(events=("event_id", "size"), last_access=("at", "max"))
-        for column, name, limit in (("archive_id", "archives", 10), ("action", "actions", None)):
-            per = per.merge(joined_per(hits, ["actor"], column, name, limit=limit).set_index("actor"),
-                            left_index=True, right_index=True, how="left")
-        per = per.reset_index()
-        rows = actors.drop_duplicates("actor").merge(per, on="actor")
-        return emit(
-            rows, code="archive_access_after_departure", subject=rows["subject"],
-            person_id=rows["person_id"],
-            message=(rows["who"] + " accessed archives (" + rows["actions"] + ") "
-                     + rows["events"].astype("str") + " time(s) after leaving on "
-                     + text(rows["identity.departure_date"])),
-            evidence={"departure_date": rows["identity.departure_date"],
-                      **{c: rows[c] for c in ("events", "last_access", "archives", "actions")}},
-        )
+        def spread(values: list | np.ndarray) -> np.ndarray:
+            out = np.full(len(self.acc), None, dtype=object)
+            out[at] = values
+            return out
 
-    def _leftover_grants(self, ctx: Context, acc: pd.DataFrame) -> pd.DataFrame:
-        grants = ctx.optional("grants")
-        if grants is None:
-            return concat_findings([])
-        disabled = acc[~acc["enabled"]]
-        # few accounts are disabled: narrow the grants by id (a hash lookup) before the join
-        held = grants[isin(grants["account_id"], disabled["account_id"])].merge(
-            disabled[["system", "account_id"]], on=["system", "account_id"])
-        if held.empty:
-            return concat_findings([])
-        per = joined_per(held, ["system", "account_id"], "role", "roles", count="role_count")
-        rows = disabled.merge(per, on=["system", "account_id"])
-        return emit(
-            rows, code="grants_on_disabled_account", subject=rows["subject"], person_id=rows["person_id"],
-            message=(rows["who"] + " is disabled but still holds " + rows["role_count"].astype("str")
-                     + " role(s): " + rows["roles"]),
-            evidence={"departure_date": rows["identity.departure_date"],
-                      "role_count": rows["role_count"], "roles": rows["roles"]},
-            severity=self.params["leftover_grants_severity"],
-        )
+        system, account, person = (sub[c].tolist() for c in ("system", "account_id", "person_id"))
+        self.system, self.person = spread(system), spread(person)
+        self.subject = spread([f"account:{s}:{a}" for s, a in zip(system, account, strict=True)])
+        self.who = spread([f"{n if isinstance(n, str) else a} ({p})"
+                           for n, a, p in zip(sub["display_name"].tolist(), account, person, strict=True)])
+        self.iso = {c: spread(_iso_times(sub[c]))
+                    for c in ("departure_date", "disabled_at", "expires_at", "last_login_at")}
+
+    def left_on(self, i: int, unrecorded: str = "an unrecorded date") -> str:
+        return (self.iso["departure_date"][i] or "")[:10] or unrecorded
+
+    def found(self, i: int, message: str, **evidence: Any) -> dict[str, Any]:
+        """The finding about row ``i``; every code's evidence starts with the departure date."""
+        return {"subject": self.subject[i], "person_id": self.person[i], "who": self.who[i], "message": message,
+                "departure_date": self.iso["departure_date"][i], **evidence}
 
 
-def _left_on(rows: pd.DataFrame) -> pd.Series:
-    return text(rows["identity.departure_date"]).replace("", "an unrecorded date")
+def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
+    """Per row used on a later date than its departure date, in row order: first and last
+    use (ISO) and how many successful ``logins`` rows; ``last_login_at`` is one use."""
+    acc = d.acc
+    after = np.flatnonzero(_local_days(acc["last_login_at"]) > d.departed_on)
+    rows, times, counted = [after], [_micros(acc["last_login_at"])[after]], [np.zeros(len(after), dtype=bool)]
+    logins = ctx.optional("logins")
+    if logins is not None:
+        # like dormant_account: a failed attempt is not use (an empty success is false, §5.1)
+        ok = logins[logins["success"] & isin(logins["account_id"], acc["account_id"])][[*_KEYS, "at"]]
+        ok = ok.merge(acc[_KEYS].assign(row=np.arange(len(acc))), on=_KEYS)
+        ok = ok[_local_days(ok["at"]) > d.departed_on[ok["row"].to_numpy()]]
+        rows.append(ok["row"].to_numpy())
+        times.append(_micros(ok["at"]))
+        counted.append(np.ones(len(ok), dtype=bool))
+    per: dict[int, tuple[int, int, int]] = {}
+    for row, t, login in zip(*(np.concatenate(x).tolist() for x in (rows, times, counted)), strict=True):
+        first, last, n = per.get(row, (t, t, 0))
+        per[row] = (min(first, t), max(last, t), n + login)
+    order = sorted(per)
+    texts = _iso(ctx, [per[r][0] for r in order] + [per[r][1] for r in order])
+    return {r: (texts[k], texts[len(order) + k], per[r][2]) for k, r in enumerate(order)}
+
+
+def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, Any], dict[str, Any]]]:
+    """Access after the departure date per actor, in actor order: a row of ``d.acc`` (its
+    ``system:account_id``), else a departed person (by person_id: every departed person,
+    with or without accounts, e.g. borrowing paper archives after leaving)."""
+    log = ctx.optional("access_log")
+    if log is None or log.empty:
+        return []
+    acc, ids = d.acc, ctx.identities
+    people = ids[(ids["status"] == "departed").to_numpy(dtype=bool)]
+    people = people[~people["person_id"].duplicated().to_numpy()]
+    actor = pd.concat([acc["system"] + ":" + acc["account_id"], people["person_id"]], ignore_index=True)
+    pos = _positions(log["actor"], actor)  # an actor's first row speaks for it
+    hit = pos >= 0  # few events are theirs
+    if not hit.any():
+        return []
+    hits, pos = log.loc[hit, ["archive_id", "action", "at"]], pos[hit]
+    after = _local_days(hits["at"]) > np.concatenate([d.departed_on, _local_days(people["departure_date"])])[pos]
+    seen: dict[int, list] = {}
+    for p, t, archive, action in zip(pos[after].tolist(), _micros(hits["at"])[after].tolist(),
+                                     hits["archive_id"].astype("str")[after].tolist(),
+                                     hits["action"].astype("str")[after].tolist(), strict=True):
+        events, last, archives, actions = seen.setdefault(p, [0, t, set(), set()])
+        seen[p][:2] = events + 1, max(last, t)
+        archives.update([archive] if isinstance(archive, str) else [])
+        actions.update([action] if isinstance(action, str) else [])
+    order = sorted(seen)
+    last_access = _iso(ctx, [seen[p][1] for p in order])
+    # the departed people with findings, as their findings name them
+    gone = [p - len(acc) for p in order if p >= len(acc)]
+    who = people.take(gone)
+    person = {len(acc) + at: {"subject": f"person:{pid}", "person_id": pid, "message": "",
+                              "who": f"{name if isinstance(name, str) else pid} ({pid})", "departure_date": left}
+              for at, pid, name, left in zip(gone, who["person_id"].tolist(), who["name"].tolist(),
+                                             _iso_times(who["departure_date"]), strict=True)}
+    out: list[tuple[int | dict[str, Any], dict[str, Any]]] = []
+    for p, last in zip(order, last_access, strict=True):
+        events, _, archives, actions = seen[p]
+        out.append((person.get(p, p), {"events": events, "last_access": last,
+                                       "archives": ", ".join(sorted(archives)[:10]) or None,
+                                       "actions": ", ".join(sorted(actions)) or None}))
+    return out
+
+
+def _accessed(actor: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
+    """The archive access finding of ``actor`` (a row's ``_Departed.found``, or a person's)."""
+    left_on = (actor["departure_date"] or "")[:10]
+    return {**actor, "message": f"{actor['who']} accessed archives ({seen['actions']}) {seen['events']} time(s)"
+                                f" after leaving on {left_on}", **seen}
+
+
+def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
+    """Per disabled row holding grants, in row order: its distinct roles, sorted."""
+    grants = ctx.optional("grants")
+    if grants is None:
+        return {}
+    disabled = np.flatnonzero(~d.enabled)
+    keys = d.acc[_KEYS].take(disabled).assign(row=disabled)
+    # few accounts are disabled: narrow the grants by id (a hash lookup) before the join
+    held = grants.loc[_positions(grants["account_id"], keys["account_id"]) >= 0, [*_KEYS, "role"]].merge(keys, on=_KEYS)
+    roles: dict[int, set[str]] = {}
+    for row, role in zip(held["row"].tolist(), held["role"].astype("str").tolist(), strict=True):
+        if isinstance(role, str):
+            roles.setdefault(row, set()).add(role)
+    return {r: sorted(roles[r]) for r in sorted(roles)}
+
+
+def _emit(code: str, found: list[dict[str, Any]], severity: str | None = None) -> pd.DataFrame:
+    """Findings from plain rows: subject, person_id, message; the other keys but ``who``
+    are the evidence, in order (values already as JSON: ISO text, int, bool, None)."""
+    drop = ("subject", "person_id", "who", "message")
+    none = [None] * len(found)
+    return findings_frame(code=[code] * len(found), subject=[f["subject"] for f in found],
+                          person_id=[f["person_id"] for f in found], message=[f["message"] for f in found],
+                          evidence=[{k: v for k, v in f.items() if k not in drop} for f in found],
+                          key=none, severity=[severity] * len(found), messages=none)
+
+
+def _positions(values: pd.Series, candidates: pd.Series) -> np.ndarray:
+    """Position of each value in ``candidates`` (its first; -1: absent or empty), by one Arrow
+    hash lookup (``context.isin`` without making the candidates distinct first)."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+    arr = pa.array(values)
+    found = pc.index_in(arr, value_set=pa.array(candidates).cast(arr.type), skip_nulls=True)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+
+
+def _local_days(times: pd.Series) -> np.ndarray:
+    """Local calendar dates (NaT where empty)."""
+    return times.dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
+
+
+def _micros(times: pd.Series) -> np.ndarray:
+    """Instants as microseconds since the epoch (comparable across zones)."""
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype("int64")
+
+
+def _iso(ctx: Context, micros: list[int]) -> list[str]:
+    """``_micros`` back to ISO text in the snapshot's zone, as evidence shows times."""
+    return _iso_times(pd.Series(pd.to_datetime(micros, unit="us", utc=True)).dt.tz_convert(ctx.tz)) if micros else []
+
+
+def _iso_times(times: pd.Series) -> list[str | None]:
+    return iso_text(times).tolist() if len(times) else []  # (Arrow has no kernel for an empty column's nulls)
+
+
+def _days(spans: np.ndarray) -> list[int | None]:
+    """Whole days of each span (None where a date was empty)."""
+    return np.where(np.isnat(spans), None, spans.astype("int64")).tolist()

@@ -133,3 +133,15 @@ def test_systems_param_limits_the_accounts(cli, make_snapshot, write_yaml, tmp_p
               "accounts": [_acc("zhangsan", "P1", "true"), _acc("zhangsan", "P1", "true", system="corp-ad")]}
     _, doc = _run(cli, make_snapshot, write_yaml, tmp_path, tables, POLICY + "params: {systems: ['corp-*']}\n")
     assert hits(doc) == {("enabled_after_departure", "account:corp-ad:zhangsan")}
+
+
+def test_departed_accounts_without_findings_pass(cli, make_snapshot, write_yaml, tmp_path):
+    """Departed people whose accounts were all disabled on time, with no roles and no use after
+    leaving: the policy passes (nothing to describe; an empty evidence column is no error)."""
+    tables = {"identities": [_person("P1", "张三", "2026-11-01"), _person("P2", "李四", "2026-11-20", status="active")],
+              "accounts": [_acc("zhangsan", "P1", disabled_at="2026-11-01T18:00:00+08:00"), _acc("lisi", "P2", "true")],
+              "grants": [{"system": "erp", "account_id": "lisi", "role": "gl_clerk"}]}
+    code, doc = _run(cli, make_snapshot, write_yaml, tmp_path, tables)
+    assert code == 0
+    assert [p["status"] for p in doc["policies"]] == ["pass"]
+    assert doc["findings"] == []
