@@ -36,7 +36,6 @@ from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, f
 _COLUMNS = ["system", "account_id", "person_id", "display_name", "enabled", "expired", "expires_at",
             "disabled_at", "last_login_at"]
 _KEYS = ["system", "account_id"]
-_DAY = np.timedelta64(1, "D")
 
 
 @KINDS.register("revoke_on_departure")
@@ -82,7 +81,7 @@ class RevokeOnDeparture(PolicyKind):
         # the checks, as rows of ``acc`` with what each finding adds; texts after, once for
         # all the rows with a finding
         still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
-        recent = d.today - d.departed_on <= self.params["lookback_days"] * _DAY
+        recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
         late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
         activity = _activity(ctx, d)
         access = _archive_access(ctx, d)
@@ -122,7 +121,7 @@ class _Departed:
         self.acc = acc
         self.today = np.datetime64(ctx.today.date(), "D")
         self.departed_on = _local_days(acc["departure_date"])
-        self.deadline = self.departed_on + grace_days * _DAY
+        self.deadline = self.departed_on + np.timedelta64(grace_days, "D")
         self.enabled = acc["enabled"].to_numpy(dtype=bool)
         # an expiry already reached is a revocation too (§5.1): the earlier of the two counts
         by_expiry = (acc["expired"] & ~(acc["disabled_at"] <= acc["expires_at"])).to_numpy(dtype=bool)
