@@ -29,10 +29,10 @@ CONFIG_COMMANDS = ("scan", "gate", "history")
 
 
 def report_formats(gate: bool = False) -> list[str]:
-    """The registered report formats; github and gitlab annotate a change file (gate, report)."""
-    from ledgerguard.reports.base import FORMATS
+    """The registered report formats (looked up when needed: help text, option checks)."""
+    from ledgerguard.reports.base import format_names
 
-    return [name for name, reporter in FORMATS.items() if gate or not reporter.gate_only]
+    return format_names(gate)
 
 
 def demo_formats() -> list[str]:

@@ -113,9 +113,9 @@ def load_config(path: str | Path) -> dict[str, Any]:
 def _format_problems(doc: YamlDoc) -> list[Problem]:
     """Unknown report formats, at their place in the file: a scan would otherwise stop with
     click's usage error, which cannot say that the name came from the config file."""
-    from ledgerguard.reports.base import FORMATS
+    from ledgerguard.reports.base import format_names
 
-    allowed = [name for name, reporter in FORMATS.items() if not reporter.gate_only]
+    allowed = format_names()
     value = doc.data["formats"]
     items = [((), value)] if isinstance(value, str) else [((i,), v) for i, v in enumerate(value)]
     return [doc.positions.problem(("formats", *index), f"formats: unknown format {name!r} "

@@ -25,6 +25,12 @@ class Reporter:
         raise NotImplementedError
 
 
+def format_names(gate: bool = False) -> list[str]:
+    """The registered formats a command may write; github and gitlab annotate a change file
+    (gate, report), so a scan cannot choose them."""
+    return [name for name, reporter in FORMATS.items() if gate or not reporter.gate_only]
+
+
 def write_reports(doc: dict[str, Any], formats: list[str], out_dir: Path, lang: str = "en") -> list[Path]:
     """Render each requested format into ``out_dir``; returns the written paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
