@@ -185,7 +185,8 @@ class Region:
         those rows name: what a narrowed kind (``NARROWED``) is evaluated on."""
         tables = snapshot.tables
         acc = tables["accounts"]
-        acc = acc[(isin(acc["person_id"], sorted(people)) | acc.index.isin(_rows_of(acc, set(self.accounts)).index))
+        wanted = sorted(people)
+        acc = acc[(isin(acc["person_id"], wanted) | acc.index.isin(_rows_of(acc, set(self.accounts)).index))
                   .to_numpy()]
         pairs = set(zip(acc["system"], acc["account_id"], strict=True))
         cut = {"accounts": acc.reset_index(drop=True)}
@@ -197,7 +198,7 @@ class Region:
             cols = ("from_person_id", "to_person_id", "supervisor_id")
             hit = ~isin(h["from_person_id"], tables["identities"]["person_id"])
             for c in cols:
-                hit |= isin(h[c], sorted(people))
+                hit |= isin(h[c], wanted)
             cut["handovers"] = h[hit.to_numpy()]  # its index: the register's row numbers in messages
             named |= {p for c in cols for p in _people(cut["handovers"][c])}
         if "identities" in tables:

@@ -29,7 +29,7 @@ from ..context import Context, glob_mask, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from ..lazy import pyarrow as pa
-from ..timeutil import iso_text
+from ..timeutil import iso_text, local_day
 from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, findings_frame, glob_counts
 
 #: the accounts columns findings use: a selection of rows takes every column, so these first
@@ -267,8 +267,8 @@ def _positions(values: pd.Series, candidates: pd.Series) -> np.ndarray:
 
 
 def _local_days(times: pd.Series) -> np.ndarray:
-    """Local calendar dates (NaT where empty)."""
-    return times.dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
+    """Local calendar dates (``timeutil.local_day``) as a day array (NaT where empty)."""
+    return local_day(times).to_numpy(dtype="datetime64[D]")
 
 
 def _micros(times: pd.Series) -> np.ndarray:
