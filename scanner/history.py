@@ -11,7 +11,10 @@ Concurrency: several scans may record into one file at once (two timers, a CI jo
 Each record is one ``BEGIN IMMEDIATE`` transaction (the writer lock is taken before
 anything is read, so two writers serialise instead of failing half-way) and the file
 runs in WAL mode, so readers never block the writer; ``busy_timeout`` makes a writer
-wait for the other instead of failing at once.
+wait for the other instead of failing at once. SQLite does not call the busy handler
+when a connection switches a fresh file to WAL while another one holds it, so that one
+statement is retried by hand within the same time limit (two first scans at once on a
+new history failed with "database is locked" in CI before).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import contextlib
 import datetime as dt
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +99,7 @@ class History:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
             self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.db.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal()
             self.db.execute("PRAGMA foreign_keys = ON")
             with self._write():
                 for statement in _DDL.split(";"):
@@ -109,6 +113,17 @@ class History:
                                              f"understands ({SCHEMA_VERSION})", str(self.path)))
         except sqlite3.DatabaseError as exc:
             raise InputError(Problem(f"not a usable ledgerguard history: {exc}", str(self.path))) from None
+
+    def _enable_wal(self) -> None:
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def __enter__(self) -> History:
         return self
