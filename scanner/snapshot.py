@@ -114,6 +114,14 @@ VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
     "reviews": {"decision": ("keep", "revoke")},
 }
 
+#: the key of a table whose rows other tables join to: two rows with one key would make
+#: "which one counts" a guess (an enabled and a disabled row for one account), so a repeat
+#: is bad input naming both rows (SPEC §3: ``(system, account_id)`` is an account's key)
+KEYS: dict[str, tuple[str, ...]] = {
+    "identities": ("person_id",),
+    "accounts": ("system", "account_id"),
+}
+
 _TRUE = {"true", "1", "yes", "y", "t", "是"}
 _FALSE = {"false", "0", "no", "n", "f", "否"}
 _BOOLS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
@@ -213,9 +221,33 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
                     )
                 )
         df[col.name] = typed
+    problems.extend(_repeated_keys(name, df, file))
     if problems:
         raise InputError(problems)
     return df
+
+
+def _repeated_keys(name: str, df: pd.DataFrame, file: str) -> list[Problem]:
+    """The first repeats of the table's key, each naming the row it repeats."""
+    key = list(KEYS.get(name, ()))
+    if not key or len(df) < 2:
+        return []
+    repeated = df.duplicated(key, keep=False).to_numpy().nonzero()[0]
+    if not len(repeated):
+        return []
+    first: dict[tuple, int] = {}
+    problems = []
+    for pos in repeated:
+        value = tuple(df[c].iloc[pos] for c in key)
+        if value not in first:
+            first[value] = int(pos)
+            continue
+        shown = ", ".join(f"{c}={_short(v)!r}" for c, v in zip(key, value, strict=True))
+        problems.append(Problem(f"row {pos + 1}: key {shown} repeats row {first[value] + 1} "
+                                f"(a key names one row of table {name!r})", file, int(pos) + 2))
+        if len(problems) == MAX_BAD_VALUES_PER_COLUMN:
+            break
+    return problems
 
 
 def _closed(values: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:

@@ -61,6 +61,25 @@ def test_bad_values_name_file_row_and_column(make_snapshot):
     assert "column 'created_at': '2026-02-30' is not an ISO 8601 date" in text
 
 
+def test_a_repeated_account_or_person_is_bad_input_naming_both_rows(cli, make_snapshot, tmp_path):
+    """Two rows for one account (one enabled, one disabled) used to pass: which one a
+    policy saw was an accident of row order."""
+    root = make_snapshot({
+        "identities": [{"person_id": "P1", "name": "a", "status": "departed", "departure_date": "2026-01-01"},
+                       {"person_id": "P1", "name": "a", "status": "active"}],
+        "accounts": [{"system": "erp", "account_id": "a", "person_id": "P1", "enabled": "false"},
+                     {"system": "erp", "account_id": "b", "person_id": "P1", "enabled": "true"},
+                     {"system": "erp", "account_id": "a", "person_id": "P1", "enabled": "true"},
+                     {"system": "crm", "account_id": "a", "person_id": "P1", "enabled": "true"}],
+    })
+    r = cli("scan", "--snapshot", root, "--out", tmp_path / "o")
+    assert r.exit_code == 2, r.output
+    assert "accounts.csv:4:" in r.stderr and "system='erp', account_id='a' repeats row 1" in r.stderr
+    assert "identities.csv:3:" in r.stderr and "person_id='P1' repeats row 1" in r.stderr
+    assert "crm" not in r.stderr  # the same account_id in another system is another account
+    assert not (tmp_path / "o" / "findings.json").exists()
+
+
 def test_missing_required_column_is_an_error(make_snapshot):
     root = make_snapshot({"identities": [{"person_id": "P1", "name": "x"}]})
     with pytest.raises(InputError, match=r"lacks required column.*status"):
