@@ -66,7 +66,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .context import Context
+from .context import Context, isin
 from .contract import Finding, PolicyOutcome
 from .engine import evaluate_policy
 from .errors import InputError, Problem
@@ -174,7 +174,7 @@ def person_parts(tables: dict[str, pd.DataFrame], n: int) -> dict[str, np.ndarra
 
     def of_account(t: pd.DataFrame) -> np.ndarray:
         keys = _account_keys(t["system"], t["account_id"])
-        return np.where(keys.isin(owner.keys()), keys.map(owner).fillna(-1), _bucket(keys, n)).astype("int64")
+        return np.where(isin(keys, list(owner)), keys.map(owner).fillna(-1), _bucket(keys, n)).astype("int64")
 
     for name in ("grants", "reviews", "logins", "changes"):
         if name in tables:
@@ -185,14 +185,16 @@ def person_parts(tables: dict[str, pd.DataFrame], n: int) -> dict[str, np.ndarra
         actor = tables["access_log"]["actor"].astype("str")
         named = dict(zip(acc["system"].astype("str").fillna("") + ":" + acc["account_id"].astype("str").fillna(""),
                          out["accounts"], strict=True)) if acc is not None else {}
-        known = actor.isin(named.keys())
+        known = isin(actor, list(named))
         out["access_log"] = np.where(known, actor.map(named).fillna(-1), _bucket(actor, n)).astype("int64")
     return out
 
 
-def _write(df: pd.DataFrame, path: Path) -> str:
+def _write(table: pa.Table, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+    # lz4 and no column statistics: a partition is read once, whole, by one task (at M this
+    # wrote ~15 % and read ~40 % faster than the snappy + statistics default, as large)
+    pq.write_table(table, path, compression="lz4", write_statistics=False)
     return str(path)
 
 
@@ -208,11 +210,26 @@ def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str
     tables = snapshot.tables
     tasks: dict[str, list[dict[str, str]]] = {}
     whole: dict[str, str] = {}
+    arrow: dict[str, pa.Table] = {}
+
+    def as_arrow(name: str) -> pa.Table:  # zero-copy for the Arrow-backed text columns
+        if name not in arrow:
+            arrow[name] = pa.Table.from_pandas(tables[name], preserve_index=False)
+        return arrow[name]
 
     def whole_file(name: str) -> str:
         if name not in whole:
-            whole[name] = _write(tables[name], root / "whole" / f"{name}.parquet")
+            whole[name] = _write(as_arrow(name), root / "whole" / f"{name}.parquet")
         return whole[name]
+
+    def part_files(name: str, part: np.ndarray, folder: str) -> list[str]:
+        """One file per partition of table ``name``, its rows in table order: one stable sort of
+        the partition numbers, then a take per partition (a boolean mask per partition would
+        scan every column of the table once per partition: n times the table)."""
+        order = np.argsort(part, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(part, minlength=n))])
+        return [_write(as_arrow(name).take(pa.array(order[bounds[k]:bounds[k + 1]])),
+                       root / folder / name / f"part-{k}.parquet") for k in range(n)]
 
     for way, names in tables_of.items():
         names = names & tables.keys()
@@ -228,13 +245,9 @@ def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str
             parts = {name: (_bucket(tables[name][key], n) if key in tables[name]
                             else np.zeros(len(tables[name]), "int64"))
                      for name, key in CUTS[way].items() if name in names}
-        files: list[dict[str, str]] = [{} for _ in range(n)]
         folder = way.replace(":", "-").replace(",", "+")  # a plain folder name on any store
-        for name in names:
-            for k in range(n):
-                files[k][name] = (whole_file(name) if name not in parts else
-                                  _write(tables[name][parts[name] == k], root / folder / name / f"part-{k}.parquet"))
-        tasks[way] = files
+        cut = {name: part_files(name, parts[name], folder) for name in names if name in parts}
+        tasks[way] = [{name: cut[name][k] if name in cut else whole_file(name) for name in names} for k in range(n)]
     return tasks
 
 

@@ -190,9 +190,14 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
                                  "(the limit)", file))
     problems.extend(_long_cells(df, file))
     df = df.copy(deep=False)
+    # one column per type serves every absent column of that type: the frames share it
+    # copy-on-write (at L, grants lack four text columns and archives two time columns)
+    empty: dict[str, pd.Series] = {}
     for col in columns:
         if col.name not in df.columns:
-            df[col.name] = _empty(col.type, len(df), tz)
+            if col.type not in empty:
+                empty[col.type] = _empty(col.type, len(df), tz)
+            df[col.name] = empty[col.type]
             continue
         values = df[col.name]
         if col.type == "time":
