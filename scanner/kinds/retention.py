@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import Context
+from ..context import Context, positions
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
@@ -103,16 +103,18 @@ class RetentionPeriod(PolicyKind):
         missing = sorted(froms - set(arc.columns))
         if missing:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
-        codes, categories = pd.factorize(arc["category"])
-        counts = dict(zip(categories, np.bincount(codes[codes >= 0], minlength=len(categories)), strict=True))
-        self.cover(len(arc), "archives", categories={c: int(counts.get(c, 0)) for c in schedule})
-        # the checks, as NumPy masks over every archive: status words and categories are a
-        # handful of values, each judged once
+        # each archive's entry in the schedule (-1: a category it does not list), by one hash lookup
+        entries = list(schedule.values())
+        entry = positions(arc["category"], list(schedule))
+        counts = np.bincount(entry[entry >= 0], minlength=len(entries))
+        self.cover(len(arc), "archives", categories=dict(zip(schedule, counts.tolist(), strict=True)))
+        # the checks, as NumPy masks over every archive: status words are a handful of values,
+        # each judged once
         today = np.datetime64(ctx.today.date(), "D")
-        destroyable = _destroyable_from(arc, schedule, codes, categories)
+        destroyable = _destroyable_from(arc, entries, entry)
         status = Words(arc["status"])
         destroyed = status.where(lambda w: w == "destroyed") | arc["destroyed_at"].notna().to_numpy()
-        known = np.append([c in schedule for c in categories], False)[codes]
+        known = entry >= 0
         hold = arc["hold"].to_numpy(dtype=bool)
         # an archive on hold is never destroyable (§3), so it is not due for appraisal either
         due = (status.where(lambda w: w in ("active", "")) & ~destroyed & ~hold
@@ -132,8 +134,8 @@ class RetentionPeriod(PolicyKind):
             ("due_for_appraisal", np.flatnonzero(due)),
             ("unknown_category", np.flatnonzero(~known)),
         ]
-        periods = [None if e is None else _period_text(e) for e in (schedule.get(c) for c in categories)]
-        rows = _Rows(arc, np.unique(np.concatenate([at for _, at in found])), destroyable, codes, [*periods, None])
+        periods = [*map(_period_text, entries), None]
+        rows = _Rows(arc, np.unique(np.concatenate([at for _, at in found])), destroyable, entry, periods)
         severity = {"due_for_appraisal": "info", "unknown_category": self.params["unknown_category_severity"]}
         columns: dict[str, list] = {c: [] for c in FINDING_COLUMNS}
         for code, at in found:
@@ -145,14 +147,12 @@ class RetentionPeriod(PolicyKind):
         return findings_frame(**{**columns, "person_id": none, "key": none, "messages": none})
 
 
-def _destroyable_from(arc: pd.DataFrame, schedule: dict[str, Any], codes: np.ndarray,
-                      categories: pd.Index) -> np.ndarray:
+def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray) -> np.ndarray:
     """First local date each archive may be destroyed, as a day array (NaT: not destroyable
-    / unknown); ``codes`` and ``categories``: the category column factorised."""
-    # per distinct category, then per row through the codes (-1, no category: the last, NaN)
-    years = np.array([*(float(e) if isinstance(e := schedule.get(c), int) else np.nan for c in categories),
-                      np.nan])
-    first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[codes] + 1
+    / unknown); ``entry``: each archive's position in the schedule's ``entries`` (-1: none)."""
+    # per schedule entry, then per row through ``entry`` (-1, not listed: the last, NaN)
+    years = np.array([*(float(e) if isinstance(e, int) else np.nan for e in entries), np.nan])
+    first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[entry] + 1
     empty = np.isnan(first)
     year = np.where(empty, 1970, first).astype("int64") - 1970
     low, high = int(year.min(initial=0)), int(year.max(initial=0))
@@ -161,12 +161,11 @@ def _destroyable_from(arc: pd.DataFrame, schedule: dict[str, Any], codes: np.nda
     else:  # (absurd fiscal years: no table that wide)
         out = year.astype("datetime64[Y]").astype("datetime64[D]")
     out[empty] = np.datetime64("NaT")
-    counted = {(e["from"], e["years"]): [c for c, x in schedule.items() if x == e]
-               for e in schedule.values() if isinstance(e, dict)}
-    for (column, n), names in counted.items():
-        rows = np.flatnonzero(np.isin(codes, [i for i, c in enumerate(categories) if c in names]))
-        start = local_day(arc[column].take(rows))
-        out[rows] = (start + pd.DateOffset(years=n) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
+    for at, e in enumerate(entries):
+        if isinstance(e, dict):  # N years from a column's local date (29 Feb + N years: 28 Feb)
+            rows = np.flatnonzero(entry == at)
+            start = local_day(arc[e["from"]].take(rows))
+            out[rows] = (start + pd.DateOffset(years=e["years"]) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
     return out
 
 
@@ -187,7 +186,7 @@ class _Rows:
     in plain Python — a few thousand of a million rows, where a pandas call per code and
     text would cost more than the work it does."""
 
-    def __init__(self, arc: pd.DataFrame, at: np.ndarray, destroyable: np.ndarray, codes: np.ndarray,
+    def __init__(self, arc: pd.DataFrame, at: np.ndarray, destroyable: np.ndarray, entry: np.ndarray,
                  periods: list[str | None]) -> None:
         def values(column: str) -> list:
             return arc[column].take(at).to_numpy(dtype=object, na_value=None).tolist()
@@ -207,7 +206,7 @@ class _Rows:
         self.name = [f"archive {a} ({c or 'no category'}, {'no fiscal year' if y is None else y})"
                      for a, c, y in zip(archive, category, year, strict=True)]
         self.until = np.array(np.where(np.isnat(days), None, np.datetime_as_string(days)))[spread].tolist()
-        self.retention = [periods[c] for c in codes[at].tolist()]
+        self.retention = [periods[e] for e in entry[at].tolist()]
         self.register, self.approver = values("destruction_register_id"), values("destruction_approved_by")
         self.destroyed_at, self.appraised_at = times("destroyed_at"), times("appraised_at")
         self.evidence = [
