@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, glob_mask, isin
+from ..context import ACCOUNT, Context, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, findings_frame
@@ -160,7 +160,7 @@ class EnabledPermissions:
     the person (the account where there is no person_id). Shared by every SoD policy."""
 
     rows: pd.DataFrame
-    permissions: pd.Series
+    permissions: list[str]
     permission: np.ndarray
     subject: dict[str, np.ndarray]
     #: per level: how many distinct subjects
@@ -169,7 +169,7 @@ class EnabledPermissions:
 
     def matching(self, globs: list[str]) -> np.ndarray:
         """Which of ``permissions`` match a glob (each distinct permission is matched once)."""
-        return glob_mask(self.permissions, globs).to_numpy()
+        return np.array([any(fnmatchcase(p, g) for g in globs) for p in self.permissions], dtype=bool)
 
     def pairs(self, level: str) -> tuple[np.ndarray, np.ndarray]:
         """The distinct (subject, permission) codes of ``level``, sorted (rows without a
@@ -188,7 +188,7 @@ def _enabled_permissions(ctx: Context) -> EnabledPermissions:
     person = pd.factorize(perms["person_id"].where(~no_person))[0]
     codes, permissions = pd.factorize(perms["permission"])
     subject = {"account": account, "person": np.where(no_person, person.max(initial=-1) + 1 + account, person)}
-    return EnabledPermissions(perms, pd.Series(permissions, dtype="str"), codes, subject,
+    return EnabledPermissions(perms, [str(p) for p in permissions], codes, subject,
                               {level: int(np.count_nonzero(np.bincount(s))) for level, s in subject.items()})
 
 
