@@ -188,7 +188,8 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     acc, ids = d.acc, ctx.identities
     people = ids[(ids["status"] == "departed").to_numpy(dtype=bool)]
     people = people[~people["person_id"].duplicated().to_numpy()]
-    actor = pd.concat([acc["system"] + ":" + acc["account_id"], people["person_id"]], ignore_index=True)
+    actor = [f"{s}:{a}" for s, a in zip(acc["system"].tolist(), acc["account_id"].tolist(), strict=True)]
+    actor += people["person_id"].tolist()
     pos = positions(log["actor"], actor)  # an actor's first row speaks for it
     hit = pos >= 0  # few events are theirs
     if not hit.any():
