@@ -40,6 +40,16 @@ def isin(values: pd.Series, candidates: object) -> pd.Series:
     return pd.Series(pc.fill_null(hit, False).to_numpy(zero_copy_only=False), index=values.index)
 
 
+def positions(values: pd.Series, candidates: pd.Series | list[str]) -> np.ndarray:
+    """Position of each value in ``candidates`` (its first; -1: absent or empty), by one Arrow
+    hash lookup (``isin`` without making the candidates distinct first)."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+    arr = pa.array(values)
+    found = pc.index_in(arr, value_set=pa.array(candidates).cast(arr.type), skip_nulls=True)
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+
+
 def repeated(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(rows whose value occurs more than once, the first row of each such value) as boolean
     arrays; empty values count as one value, as in ``Series.duplicated``.

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import Context, glob_mask, isin
+from ..context import Context, glob_mask, isin, positions
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from ..lazy import pyarrow as pa
 from ..timeutil import iso_text, local_day
 from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, findings_frame, glob_counts
 
@@ -73,7 +72,7 @@ class RevokeOnDeparture(PolicyKind):
             return concat_findings([])
         # each account's person among the departed (-1: not departed) selects their accounts
         # and gives each its departure date, without a join
-        person = _positions(acc["person_id"], departed["person_id"])
+        person = positions(acc["person_id"], departed["person_id"])
         at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
         acc = acc[_COLUMNS].take(at).reset_index(drop=True)
         acc["departure_date"] = departed["departure_date"].array.take(person[at])
@@ -189,8 +188,9 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     acc, ids = d.acc, ctx.identities
     people = ids[(ids["status"] == "departed").to_numpy(dtype=bool)]
     people = people[~people["person_id"].duplicated().to_numpy()]
-    actor = pd.concat([acc["system"] + ":" + acc["account_id"], people["person_id"]], ignore_index=True)
-    pos = _positions(log["actor"], actor)  # an actor's first row speaks for it
+    actor = [f"{s}:{a}" for s, a in zip(acc["system"].tolist(), acc["account_id"].tolist(), strict=True)]
+    actor += people["person_id"].tolist()
+    pos = positions(log["actor"], actor)  # an actor's first row speaks for it
     hit = pos >= 0  # few events are theirs
     if not hit.any():
         return []
@@ -237,7 +237,7 @@ def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
     disabled = np.flatnonzero(~d.enabled)
     keys = d.acc[_KEYS].take(disabled).assign(row=disabled)
     # few accounts are disabled: narrow the grants by id (a hash lookup) before the join
-    held = grants.loc[_positions(grants["account_id"], keys["account_id"]) >= 0, [*_KEYS, "role"]].merge(keys, on=_KEYS)
+    held = grants.loc[positions(grants["account_id"], keys["account_id"]) >= 0, [*_KEYS, "role"]].merge(keys, on=_KEYS)
     roles: dict[int, set[str]] = {}
     for row, role in zip(held["row"].tolist(), held["role"].astype("str").tolist(), strict=True):
         if isinstance(role, str):
@@ -254,16 +254,6 @@ def _emit(code: str, found: list[dict[str, Any]], severity: str | None = None) -
                           person_id=[f["person_id"] for f in found], message=[f["message"] for f in found],
                           evidence=[{k: v for k, v in f.items() if k not in drop} for f in found],
                           key=none, severity=[severity] * len(found), messages=none)
-
-
-def _positions(values: pd.Series, candidates: pd.Series) -> np.ndarray:
-    """Position of each value in ``candidates`` (its first; -1: absent or empty), by one Arrow
-    hash lookup (``context.isin`` without making the candidates distinct first)."""
-    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
-
-    arr = pa.array(values)
-    found = pc.index_in(arr, value_set=pa.array(candidates).cast(arr.type), skip_nulls=True)
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
 
 
 def _local_days(times: pd.Series) -> np.ndarray:

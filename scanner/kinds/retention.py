@@ -33,11 +33,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import Context, lookup
+from ..context import Context, positions
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, SEVERITY, PolicyKind, Words, blank, concat_findings, emit_where, text
+from ..timeutil import iso_text, local_day
+from .base import FINDING_COLUMNS, KINDS, SEVERITY, PolicyKind, Words, blank, findings_frame
 
 YEARS = {"type": "integer", "minimum": 1, "maximum": 200}
 
@@ -49,11 +50,6 @@ ENTERPRISE_SCHEDULE: dict[str, Any] = {
     "银行存款余额调节表": 10, "银行对账单": 10, "纳税申报表": 10, "会计档案移交清册": 30,
     "会计档案保管清册": "permanent", "会计档案销毁清册": "permanent", "会计档案鉴定意见书": "permanent",
 }
-
-
-#: archive columns every finding shows (after category, fiscal_year and the retention text)
-EVIDENCE = ["destroyable_from", "status", "destroyed_at", "hold", "destruction_register_id",
-            "destruction_approved_by", "appraised_at", "disposed_at"]
 
 
 def _period_text(entry: Any) -> str:
@@ -107,87 +103,146 @@ class RetentionPeriod(PolicyKind):
         missing = sorted(froms - set(arc.columns))
         if missing:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
-        # only the columns findings show: every finding's rows are taken from this frame
-        arc = arc[list(dict.fromkeys(["archive_id", "category", "fiscal_year", *EVIDENCE[1:], *froms]))]
-        codes, categories = pd.factorize(arc["category"])
-        counts = dict(zip(categories, np.bincount(codes[codes >= 0], minlength=len(categories)), strict=True))
-        self.cover(len(arc), "archives", categories={c: int(counts.get(c, 0)) for c in schedule})
-        arc = arc.assign(destroyable_from=self._destroyable_from(arc, schedule, codes, categories))
-        # status words and categories are a handful of values: each is judged once
+        # each archive's entry in the schedule (-1: a category it does not list), by one hash lookup
+        entries = list(schedule.values())
+        entry = positions(arc["category"], list(schedule))
+        counts = np.bincount(entry[entry >= 0], minlength=len(entries))
+        self.cover(len(arc), "archives", categories=dict(zip(schedule, counts.tolist(), strict=True)))
+        # the checks, as NumPy masks over every archive: status words are a handful of values,
+        # each judged once
+        today = np.datetime64(ctx.today.date(), "D")
+        destroyable = _destroyable_from(arc, entries, entry)
         status = Words(arc["status"])
-        destroyed = pd.Series(status.where(lambda w: w == "destroyed"), index=arc.index) | arc["destroyed_at"].notna()
-        known = pd.Series(np.append([c in schedule for c in categories], False)[codes], index=arc.index)
-        active = pd.Series(status.where(lambda w: w in ("active", "")), index=arc.index)
+        destroyed = status.where(lambda w: w == "destroyed") | arc["destroyed_at"].notna().to_numpy()
+        known = entry >= 0
+        hold = arc["hold"].to_numpy(dtype=bool)
         # an archive on hold is never destroyable (§3), so it is not due for appraisal either
-        due = (active & ~destroyed & ~arc["hold"] & arc["destroyable_from"].notna()
-               & (arc["destroyable_from"] <= ctx.today) & arc["appraised_at"].isna())
+        due = (status.where(lambda w: w in ("active", "")) & ~destroyed & ~hold
+               & arc["appraised_at"].isna().to_numpy() & (destroyable <= today))
         # the destruction checks look at destroyed archives only: a small share of the store
-        gone = arc[destroyed]
-        destroyed_on, appraised_on = ctx.local_day(gone["destroyed_at"]), ctx.local_day(gone["appraised_at"])
-        dest = gone["destroyable_from"]
-        early = known[destroyed] & (dest.isna() | (destroyed_on < dest) | (destroyed_on.isna() & (dest > ctx.today)))
-        register_missing = blank(gone["destruction_register_id"])
-        approval_missing = blank(gone["destruction_approved_by"])
-        checks = [
-            (gone, "destroyed_early", early,
-             lambda r: _name(r) + _destroyed(r) + "; retention " + r["retention"].fillna("")
-             + ", destroyable from " + _until(r)),
-            (gone, "destroyed_on_hold", gone["hold"], lambda r: _name(r) + _destroyed(r) + " while on hold"),
-            (gone, "destruction_undocumented", register_missing | approval_missing,
-             lambda r: _name(r) + _destroyed(r) + " without " + _lacking(register_missing[r.index],
-                                                                    approval_missing[r.index])),
-            (gone, "destroyed_before_appraisal", appraised_on.isna() | (appraised_on > destroyed_on),
-             lambda r: _name(r) + _destroyed(r) + (r["appraised_at"].isna().map(
-                 {True: " without an appraisal", False: " before its appraisal on "}) + text(r["appraised_at"]))),
-            (arc, "due_for_appraisal", due,
-             lambda r: _name(r) + " has been destroyable since " + _until(r) + " and awaits appraisal"),
-            (arc, "unknown_category", ~known,
-             lambda r: _name(r) + " has a category the retention schedule does not list"),
+        gone = np.flatnonzero(destroyed)
+        destroyed_on = _local_days(arc["destroyed_at"], gone)
+        appraised_on = _local_days(arc["appraised_at"], gone)
+        until = destroyable[gone]
+        early = known[gone] & (np.isnat(until) | (destroyed_on < until) | (np.isnat(destroyed_on) & (until > today)))
+        found = [
+            ("destroyed_early", gone[early]),
+            ("destroyed_on_hold", gone[hold[gone]]),
+            ("destruction_undocumented", gone[(blank(arc["destruction_register_id"].take(gone))
+                                               | blank(arc["destruction_approved_by"].take(gone))).to_numpy()]),
+            ("destroyed_before_appraisal", gone[np.isnat(appraised_on) | (appraised_on > destroyed_on)]),
+            ("due_for_appraisal", np.flatnonzero(due)),
+            ("unknown_category", np.flatnonzero(~known)),
         ]
+        periods = [*map(_period_text, entries), None]
+        rows = _Rows(arc, np.unique(np.concatenate([at for _, at in found])), destroyable, entry, periods)
         severity = {"due_for_appraisal": "info", "unknown_category": self.params["unknown_category_severity"]}
-        periods = {c: _period_text(e) for c, e in schedule.items()}
-        parts = [emit_where(frame, mask, code=code, message=message, severity=severity.get(code),
-                            subject=lambda r: "archive:" + r["archive_id"].astype("str"),
-                            extend=lambda r: r.assign(retention=lookup(r["category"], periods)),
-                            evidence=["category", "fiscal_year", "retention", *EVIDENCE])
-                 for frame, code, mask, message in checks]
-        return concat_findings(parts)
-
-    @staticmethod
-    def _destroyable_from(arc: pd.DataFrame, schedule: dict[str, Any], codes: np.ndarray,
-                          categories: pd.Index) -> pd.Series:
-        """First local date each archive may be destroyed (NaT: not destroyable / unknown);
-        ``codes`` and ``categories``: the category column factorised."""
-        out = np.full(len(arc), np.datetime64("NaT"), dtype="datetime64[us]")
-        # per distinct category, then per row through the codes (-1, no category: the last, NaN)
-        years = np.array([*(float(e) if isinstance(e := schedule.get(c), int) else np.nan for c in categories),
-                          np.nan])
-        first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[codes] + 1
-        rows = ~np.isnan(first)
-        # Jan 1 of the first destroyable year, through numpy's year unit (no per-row parsing)
-        out[rows] = (first[rows].astype("int64") - 1970).astype("datetime64[Y]").astype("datetime64[us]")
-        counted = {(e["from"], e["years"]): [c for c, x in schedule.items() if x == e]
-                   for e in schedule.values() if isinstance(e, dict)}
-        for (column, n), names in counted.items():
-            rows = np.isin(codes, [i for i, c in enumerate(categories) if c in names])
-            start = Context.local_day(arc.loc[rows, column])
-            out[rows] = (start + pd.DateOffset(years=n) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[us]")
-        return pd.Series(out, index=arc.index)
+        columns: dict[str, list] = {c: [] for c in FINDING_COLUMNS}
+        for code, at in found:
+            subject, message, evidence = rows.findings(code, at)
+            for column, values in (("code", [code] * len(at)), ("subject", subject), ("message", message),
+                                   ("evidence", evidence), ("severity", [severity.get(code)] * len(at))):
+                columns[column] += values
+        none = [None] * len(columns["code"])
+        return findings_frame(**{**columns, "person_id": none, "key": none, "messages": none})
 
 
-def _name(r: pd.DataFrame) -> pd.Series:
-    return "archive " + r["archive_id"] + " (" + r["category"] + ", " + r["fiscal_year"].astype("str") + ")"
+def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray) -> np.ndarray:
+    """First local date each archive may be destroyed, as a day array (NaT: not destroyable
+    / unknown); ``entry``: each archive's position in the schedule's ``entries`` (-1: none)."""
+    # per schedule entry, then per row through ``entry`` (-1, not listed: the last, NaN)
+    years = np.array([*(float(e) if isinstance(e, int) else np.nan for e in entries), np.nan])
+    first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[entry] + 1
+    empty = np.isnan(first)
+    year = np.where(empty, 1970, first).astype("int64") - 1970
+    low, high = int(year.min(initial=0)), int(year.max(initial=0))
+    if high - low <= 10_000:  # Jan 1 of each first destroyable year, once per distinct year
+        out = np.arange(low, high + 1).astype("datetime64[Y]").astype("datetime64[D]")[year - low]
+    else:  # (absurd fiscal years: no table that wide)
+        out = year.astype("datetime64[Y]").astype("datetime64[D]")
+    out[empty] = np.datetime64("NaT")
+    for at, e in enumerate(entries):
+        if isinstance(e, dict):  # N years from a column's local date (29 Feb + N years: 28 Feb)
+            rows = np.flatnonzero(entry == at)
+            start = local_day(arc[e["from"]].take(rows))
+            out[rows] = (start + pd.DateOffset(years=e["years"]) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
+    return out
 
 
-def _destroyed(r: pd.DataFrame) -> pd.Series:
-    return " destroyed " + text(r["destroyed_at"]).replace("", "on an unrecorded date")
+def _iso_text(times: pd.Series) -> list[str | None]:
+    return iso_text(times).tolist() if len(times) else []  # (Arrow has no kernel for an empty column's nulls)
 
 
-def _until(r: pd.DataFrame) -> pd.Series:
-    return text(r["destroyable_from"]).replace("", "never (period not running or permanent)")
+def _local_days(times: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """Local calendar dates of ``times`` at ``rows`` (NaT where empty)."""
+    return local_day(times.take(rows)).to_numpy(dtype="datetime64[D]")
 
 
-def _lacking(register_missing: pd.Series, approval_missing: pd.Series) -> pd.Series:
-    return (register_missing.map({True: "a destruction register", False: ""})
-            + (register_missing & approval_missing).map({True: " and ", False: ""})
-            + approval_missing.map({True: "an approver", False: ""}))
+NEVER = "never (period not running or permanent)"
+
+
+class _Rows:
+    """The archives with findings (``at``, positions): their texts and evidence read once,
+    in plain Python — a few thousand of a million rows, where a pandas call per code and
+    text would cost more than the work it does."""
+
+    def __init__(self, arc: pd.DataFrame, at: np.ndarray, destroyable: np.ndarray, entry: np.ndarray,
+                 periods: list[str | None]) -> None:
+        def values(column: str) -> list:
+            return arc[column].take(at).to_numpy(dtype=object, na_value=None).tolist()
+
+        def times(column: str) -> list[str | None]:  # (of the set values only: most are empty)
+            out = [None] * len(at)
+            valid = np.flatnonzero(arc[column].take(at).notna().to_numpy())
+            for i, v in zip(valid.tolist(), _iso_text(arc[column].take(at[valid])), strict=True):
+                out[i] = v
+            return out
+
+        days, spread = np.unique(destroyable[at], return_inverse=True)  # (a few distinct days)
+        self.at = at
+        archive, category, year = values("archive_id"), values("category"), values("fiscal_year")
+        self.subject = [f"archive:{a}" for a in archive]
+        # (an empty category or year was a missing message, NaN in findings.json, before)
+        self.name = [f"archive {a} ({c or 'no category'}, {'no fiscal year' if y is None else y})"
+                     for a, c, y in zip(archive, category, year, strict=True)]
+        self.until = np.array(np.where(np.isnat(days), None, np.datetime_as_string(days)))[spread].tolist()
+        self.retention = [periods[e] for e in entry[at].tolist()]
+        self.register, self.approver = values("destruction_register_id"), values("destruction_approved_by")
+        self.destroyed_at, self.appraised_at = times("destroyed_at"), times("appraised_at")
+        self.evidence = [
+            {"category": c, "fiscal_year": y, "retention": r, "destroyable_from": u, "status": s, "destroyed_at": d,
+             "hold": h, "destruction_register_id": g, "destruction_approved_by": a, "appraised_at": p,
+             "disposed_at": x}
+            for c, y, r, u, s, d, h, g, a, p, x in zip(
+                category, year, self.retention, self.until, values("status"), self.destroyed_at, values("hold"),
+                self.register, self.approver, self.appraised_at, times("disposed_at"), strict=True)]
+
+    def findings(self, code: str, rows: np.ndarray) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+        """Subjects, messages and evidence of ``code`` at ``rows`` (positions in the archives)."""
+        at = np.searchsorted(self.at, rows).tolist()
+        message = getattr(self, f"_{code}")
+        return [self.subject[i] for i in at], [message(i) for i in at], [self.evidence[i].copy() for i in at]
+
+    def _destroyed(self, i: int) -> str:
+        return f"{self.name[i]} destroyed {(self.destroyed_at[i] or '')[:10] or 'on an unrecorded date'}"
+
+    def _destroyed_early(self, i: int) -> str:
+        return f"{self._destroyed(i)}; retention {self.retention[i] or ''}, destroyable from {self.until[i] or NEVER}"
+
+    def _destroyed_on_hold(self, i: int) -> str:
+        return f"{self._destroyed(i)} while on hold"
+
+    def _destruction_undocumented(self, i: int) -> str:
+        lacking = [w for w, v in (("a destruction register", self.register[i]), ("an approver", self.approver[i]))
+                   if v is None or not v.strip()]
+        return f"{self._destroyed(i)} without {' and '.join(lacking)}"
+
+    def _destroyed_before_appraisal(self, i: int) -> str:
+        on = self.appraised_at[i]
+        return f"{self._destroyed(i)} " + (f"before its appraisal on {on[:10]}" if on else "without an appraisal")
+
+    def _due_for_appraisal(self, i: int) -> str:
+        return f"{self.name[i]} has been destroyable since {self.until[i] or NEVER} and awaits appraisal"
+
+    def _unknown_category(self, i: int) -> str:
+        return f"{self.name[i]} has a category the retention schedule does not list"

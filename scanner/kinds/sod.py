@@ -19,13 +19,14 @@ the accounts that give each side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, glob_mask, isin
+from ..context import ACCOUNT, Context, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, PolicyKind, account_subject, blank, concat_findings, emit
+from .base import KINDS, PolicyKind, blank, concat_findings, findings_frame
 
 _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}}
 
@@ -73,50 +74,56 @@ class SegregationOfDuties(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         perms = ctx.shared("sod.enabled_permissions", lambda: _enabled_permissions(ctx))
+        level = self.params["level"]
         self._cover(ctx, perms)
-        if perms.rows.empty:
-            return concat_findings([])
-        sid = perms.subject[self.params["level"]]
-        # every rule's conflicts first, as integer codes; then texts and evidence for all of
+        # every rule's conflicts first, as subject codes; then texts and evidence for all of
         # them at once (a handful of subjects: per-rule pandas calls would cost more)
         found = []
         for n, rule in enumerate(self.params["rules"]):
             left, right = perms.matching(rule["left"]), perms.matching(rule["right"])
-            sids = _conflicting(sid, perms.permission, left, right)
+            sids = _conflicting(*perms.pairs(level), left, right)
             if len(sids):
                 found.append((n, sids, left, right))
-        return self._findings(ctx, perms, sid, found) if found else concat_findings([])
+        return self._findings(ctx, perms, found) if found else concat_findings([])
 
     def _cover(self, ctx: Context, perms: EnabledPermissions) -> None:
         """Subjects examined, and per rule how many permissions of the snapshot (role_permissions)
         its two sides match together — 0 when either side matches none: such a rule can never
         find a conflict."""
-        known = ctx.table("role_permissions")["permission"]
+        known = ctx.shared("sod.known_permissions",
+                           lambda: [str(p) for p in pd.unique(ctx.table("role_permissions")["permission"].dropna())])
 
         def matched(globs: list[str]) -> int:
-            return int(known[glob_mask(known, globs)].nunique())
+            return sum(any(fnmatchcase(p, g) for g in globs) for p in known)
 
         rules = {}
         for rule in self.params["rules"]:
             left, right = matched(rule["left"]), matched(rule["right"])
             rules[rule["id"]] = left + right if left and right else 0
-        examined = len(np.unique(perms.subject[self.params["level"]]))
-        self.cover(examined, f"{self.params['level']}s holding permissions through enabled accounts",
+        level = self.params["level"]
+        self.cover(perms.examined[level], f"{level}s holding permissions through enabled accounts",
                    decisive="rules", rules=rules)
 
-    def _findings(self, ctx: Context, perms: EnabledPermissions, sid: np.ndarray,
-                  found: list[tuple[int, pd.Index, np.ndarray, np.ndarray]]) -> pd.DataFrame:
-        """One finding per (rule, conflicting subject), in rule order. The conflicting subjects'
-        rows are a few hundred, so their evidence is gathered in plain Python: there, each
-        pandas call would cost more than the work it does."""
-        rules = self.params["rules"]
-        at = np.flatnonzero(np.isin(sid, np.concatenate([sids.to_numpy() for _, sids, _, _ in found])))
-        rows = _with_subjects(perms.rows.iloc[at], self.params["level"])
-        account, subject, role, permission = (rows[c].tolist() for c in ("account", "subject", "role", "permission"))
-        person = rows["person_id"].astype(object).where(rows["person_id"].notna(), None).tolist()
+    def _findings(self, ctx: Context, perms: EnabledPermissions,
+                  found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]) -> pd.DataFrame:
+        """One finding per (rule, conflicting subject), in rule order, then in order of each
+        subject's first row on the rule's left. The conflicting subjects' rows are a few
+        hundred, so their evidence is gathered in plain Python: there, each pandas call would
+        cost more than the work it does."""
+        rules, level = self.params["rules"], self.params["level"]
+        sid = perms.subject[level]
+        at = np.flatnonzero(np.isin(sid, np.concatenate([sids for _, sids, _, _ in found])))
+        rows = perms.rows.take(at)
+        system, account_id, role, permission = (rows[c].astype(object).tolist()
+                                                for c in ("system", "account_id", "role", "permission"))
+        person = rows["person_id"].to_numpy(dtype=object, na_value=None).tolist()
+        account = [f"account:{s}:{a}" for s, a in zip(system, account_id, strict=True)]
+        subject = account if level == "account" else [
+            a if p is None or not p.strip() else f"person:{p}" for a, p in zip(account, person, strict=True)]
         of: dict[int, list[int]] = {}  # subject code → its rows (positions in ``rows``, ascending)
         for i, s in enumerate(sid[at].tolist()):
             of.setdefault(s, []).append(i)
+        code = perms.permission[at]
 
         def side(name: str, ids: list[int]) -> dict[str, list[str]]:
             return {f"{name}_permissions": sorted({permission[i] for i in ids}),
@@ -124,24 +131,25 @@ class SegregationOfDuties(PolicyKind):
 
         out = []
         for n, sids, left, right in found:
-            on_left, on_right = left[at], right[at]
-            for s in sids.tolist():
-                lefts, rights = [i for i in of[s] if on_left[i]], [i for i in of[s] if on_right[i]]
+            on_left, on_right = np.append(left, False)[code].tolist(), np.append(right, False)[code].tolist()
+            sides = [([i for i in of[s] if on_left[i]], [i for i in of[s] if on_right[i]]) for s in sids.tolist()]
+            for lefts, rights in sorted(sides, key=lambda lr: lr[0][0]):
                 first = lefts[0]  # the subject and person of the finding: its first left row's
                 out.append({"subject": subject[first], "person_id": person[first], "rule": rules[n]["id"],
                             "rule_name": rules[n].get("name") or rules[n]["id"],
                             **side("left", lefts), **side("right", rights),
                             "accounts": sorted({account[i] for i in lefts + rights})})
-        found_rows = pd.DataFrame(out)
-        named = _names(ctx, found_rows["person_id"])
-        who = [f"{name} ({pid})" if isinstance(name, str) else subj
-               for name, pid, subj in zip(named, found_rows["person_id"], found_rows["subject"], strict=True)]
-        message = [f"{w} holds both sides of {f['rule']} '{f['rule_name']}': {', '.join(f['left_permissions'])}"
-                   f" and {', '.join(f['right_permissions'])}" for w, f in zip(who, out, strict=True)]
-        evidence = ["rule", "rule_name", "left_permissions", "left_via", "right_permissions", "right_via", "accounts"]
-        return emit(found_rows, code="incompatible_duties", subject=found_rows["subject"],
-                    person_id=found_rows["person_id"], message=pd.Series(message, index=found_rows.index),
-                    key=found_rows["rule"], evidence={k: found_rows[k] for k in evidence})
+        named = _names(ctx, [f["person_id"] for f in out])
+        drop = ("subject", "person_id")
+        none = [None] * len(out)
+        return findings_frame(
+            code=["incompatible_duties"] * len(out), subject=[f["subject"] for f in out],
+            person_id=[f["person_id"] for f in out],
+            message=[f"{f['subject'] if name is None else f'{name} ({pid})'} holds both sides of {f['rule']}"
+                     f" '{f['rule_name']}': {', '.join(f['left_permissions'])} and {', '.join(f['right_permissions'])}"
+                     for f, name, pid in zip(out, named, (f["person_id"] for f in out), strict=True)],
+            evidence=[{k: v for k, v in f.items() if k not in drop} for f in out],
+            key=[f["rule"] for f in out], severity=none, messages=none)
 
 
 @dataclass(frozen=True)
@@ -152,15 +160,26 @@ class EnabledPermissions:
     the person (the account where there is no person_id). Shared by every SoD policy."""
 
     rows: pd.DataFrame
-    permissions: pd.Series
+    permissions: list[str]
     permission: np.ndarray
     subject: dict[str, np.ndarray]
+    #: per level: how many distinct subjects
+    examined: dict[str, int]
+    _pairs: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def matching(self, globs: list[str]) -> np.ndarray:
-        """Rows whose permission matches a glob; each distinct permission is matched once."""
-        return np.append(glob_mask(self.permissions, globs).to_numpy(), False)[self.permission]
+        """Which of ``permissions`` match a glob (each distinct permission is matched once)."""
+        return np.array([any(fnmatchcase(p, g) for g in globs) for p in self.permissions], dtype=bool)
 
-
+    def pairs(self, level: str) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct (subject, permission) codes of ``level``, sorted (rows without a
+        permission left out): what a rule's sides are counted over."""
+        if level not in self._pairs:
+            width = len(self.permissions) + 1
+            pairs = np.unique(self.subject[level].astype("int64") * width + (self.permission + 1))
+            pairs = pairs[pairs % width != 0]
+            self._pairs[level] = (pairs // width, pairs % width - 1)
+        return self._pairs[level]
 def _enabled_permissions(ctx: Context) -> EnabledPermissions:
     perms = ctx.account_permissions
     perms = perms[perms["enabled"]].reset_index(drop=True)
@@ -168,44 +187,31 @@ def _enabled_permissions(ctx: Context) -> EnabledPermissions:
     no_person = blank(perms["person_id"]).to_numpy()
     person = pd.factorize(perms["person_id"].where(~no_person))[0]
     codes, permissions = pd.factorize(perms["permission"])
-    return EnabledPermissions(
-        perms, pd.Series(permissions, dtype="str"), codes,
-        {"account": account, "person": np.where(no_person, person.max(initial=-1) + 1 + account, person)})
+    subject = {"account": account, "person": np.where(no_person, person.max(initial=-1) + 1 + account, person)}
+    return EnabledPermissions(perms, [str(p) for p in permissions], codes, subject,
+                              {level: int(np.count_nonzero(np.bincount(s))) for level, s in subject.items()})
 
 
-def _conflicting(sid: np.ndarray, permission: np.ndarray, left: np.ndarray, right: np.ndarray) -> pd.Index:
-    """Subject codes holding a permission of each side, in order of appearance on the left
-    (the order findings come out in); a single permission matching both sides is not two duties."""
+def _conflicting(subject: np.ndarray, permission: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Subject codes holding a permission of each side (``left``, ``right``: which permission
+    codes match it), from the distinct (subject, permission) pairs; a single permission
+    matching both sides is not two duties."""
     if not left.any() or not right.any():
-        return pd.Index([], dtype="int64")
-    ls, lcount, lfirst = _per_subject(sid[left], permission[left])
-    rs, rcount, rfirst = _per_subject(sid[right], permission[right])
-    common, li, ri = np.intersect1d(ls, rs, assume_unique=True, return_indices=True)
-    conflict = common[~((lcount[li] == 1) & (rcount[ri] == 1) & (lfirst[li] == rfirst[ri]))]
-    subjects, first_at = np.unique(sid[left], return_index=True)
-    return pd.Index(conflict[np.argsort(first_at[np.searchsorted(subjects, conflict)], kind="stable")])
+        return np.array([], dtype="int64")
+    n = int(subject.max(initial=-1)) + 1
+    on_left, on_right = left[permission], right[permission]
+    lcount, rcount = (np.bincount(subject[on], minlength=n) for on in (on_left, on_right))
+    # with one permission on each side, the sum of the side's codes is that permission
+    lsum, rsum = (np.bincount(subject[on], weights=permission[on], minlength=n) for on in (on_left, on_right))
+    return np.flatnonzero((lcount > 0) & (rcount > 0) & ~((lcount == 1) & (rcount == 1) & (lsum == rsum)))
 
 
-def _per_subject(sid: np.ndarray, permission: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per subject code (sorted): how many distinct permissions, and the smallest one."""
-    width = int(permission.max()) + 2
-    pairs = np.unique(sid.astype("int64") * width + (permission + 1))
-    subjects, start, count = np.unique(pairs // width, return_index=True, return_counts=True)
-    return subjects, count, pairs[start] % width - 1
-
-
-def _names(ctx: Context, person_ids: pd.Series) -> pd.Series:
+def _names(ctx: Context, person_ids: list[str | None]) -> list[str | None]:
     """The names ``Context.people`` gives ``person_ids``."""
     if ctx.optional("identities") is None:
-        return pd.Series(None, index=person_ids.index, dtype=object)
-    ids = ctx.people[isin(ctx.people["person_id"], person_ids.dropna())]
-    return person_ids.map(pd.Series(ids["name"].to_numpy(), index=ids["person_id"].to_numpy())).astype(object)
-
-
-def _with_subjects(perms: pd.DataFrame, level: str) -> pd.DataFrame:
-    """Rows of ``_enabled_permissions`` with their texts: ``account`` and ``subject``."""
-    account = account_subject(perms)
-    if level == "account":
-        return perms.assign(account=account, subject=account)
-    person = account.where(blank(perms["person_id"]), "person:" + perms["person_id"].astype("str"))
-    return perms.assign(account=account, subject=person)
+        return [None] * len(person_ids)
+    wanted = [p for p in person_ids if p is not None]
+    ids = ctx.people[isin(ctx.people["person_id"], wanted)] if wanted else ctx.people.iloc[:0]
+    name = dict(zip(ids["person_id"].tolist(), ids["name"].to_numpy(dtype=object, na_value=None).tolist(),
+                    strict=True))
+    return [name.get(p) if p is not None else None for p in person_ids]
