@@ -378,6 +378,18 @@ class _States:
                     f for f in a.findings if f["subject"] in held and f["subject"].partition(":")[0] in kept],
                     a.error, a.coverage)
 
+    def same(self, indexes: list[int], current: Snapshot, now: pd.Timestamp, jobs: int | None,
+             cache: GateCache) -> None:
+        """Policies of the whole states whose every table is one the changes leave as it is: the
+        proposed state gives them the current state's outcome (from ``cache`` when on), so it
+        is not built for them."""
+        if indexes:
+            chosen = [self.policies[i] for i in indexes]
+            outcomes = cache.outcomes(chosen, lambda missing: evaluate(missing, Context(current, now), jobs))
+            for i, o in zip(indexes, outcomes, strict=True):
+                self.before[i] = o
+                self.after[i] = PolicyOutcome(o.policy, o.status, [{**f} for f in o.findings], o.error, o.coverage)
+
     def in_region(self, indexes: list[int]) -> None:
         """Say that these outcomes' coverage counts the change's region, not the snapshot (its
         "matched nothing" would be no warning about the snapshot: ``coverage_warnings``)."""
@@ -417,20 +429,22 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
                    jobs: int | None, incremental: bool,
                    cache: GateCache) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
     """Each policy's outcome in the current and the proposed state, in ``policies`` order, and
-    the proposed state (the region's when every policy is local). The local kinds run on
-    the region (in this process: it is small), the others on the whole states."""
+    the proposed state (the region's unless a policy runs on the whole states). The local
+    kinds run on the region (in this process: it is small), the others on the whole states
+    — but one of those that reads only tables the changes leave alone (its reads known:
+    ``ALSO_READS``) has the same outcome in both, so the whole proposed state is built only
+    for the others."""
     local = [i for i, p in enumerate(policies) if incremental and p.kind in LOCAL_KINDS]
     narrowed = [i for i, p in enumerate(policies) if incremental and _narrowable(p, snapshot)]
     whole = [i for i in range(len(policies)) if i not in {*local, *narrowed}]
     states = _States(policies, {}, {})
     proposed = None
-    if whole or not (local or narrowed):
-        proposed = propose(snapshot, changes, now)  # also checks every change
-        states.run(whole, snapshot, proposed, now, jobs, cache if incremental else None)
     if local or narrowed:
         region = Region.of(snapshot, changes)
         current = region.restrict(snapshot)
-        changed = propose(current, changes, now, whole=snapshot)
+        changed = propose(current, changes, now, whole=snapshot)  # also checks every change
+        # the tables the changes modify: the same in the region as in the whole state, which
+        # holds no other row of the accounts and people a change names
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
         hit = [i for i in local if may_read(policies[i]) & modified]
         if cache.enabled:
@@ -445,7 +459,13 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
             before = region.with_people(snapshot, people)
             states.run([i], before, propose(before, changes, now, whole=snapshot), now, 1)
         states.in_region(local + narrowed)
-        proposed = proposed or changed
+        proposed = changed
+        untouched = [i for i in whole if policies[i].kind in ALSO_READS and not may_read(policies[i]) & modified]
+        states.same(untouched, snapshot, now, jobs, cache)
+        whole = [i for i in whole if i not in set(untouched)]
+    if whole or proposed is None:
+        proposed = propose(snapshot, changes, now)  # also checks every change
+        states.run(whole, snapshot, proposed, now, jobs, cache if incremental else None)
     order = range(len(policies))
     return [states.before[i] for i in order], [states.after[i] for i in order], proposed
 
