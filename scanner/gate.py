@@ -251,7 +251,11 @@ class Region:
         if "handovers" in tables and "identities" in tables:
             h = tables["handovers"]
             cols = ("from_person_id", "to_person_id", "supervisor_id")
-            hit = ~isin(h["from_person_id"], tables["identities"]["person_id"])
+            ids = tables["identities"]["person_id"]
+            # the register's people that identities knows: looked up among its few names, not
+            # by hashing every identity
+            known = ids[isin(ids, h["from_person_id"]).to_numpy()]
+            hit = ~isin(h["from_person_id"], known)
             for c in cols:
                 hit |= isin(h[c], wanted)
             cut["handovers"] = h[hit.to_numpy()]  # its index: the register's row numbers in messages
