@@ -38,8 +38,9 @@ the current state alone can be cached beside the snapshot (``gatecache.GateCache
 generated changes of every action against the built-in pack; ``incremental=False``
 (``gate --full``) keeps the whole-state evaluation.
 
-**The current state's side from the base cache.** With the cache on, a local kind is
-evaluated on the region's *proposed* state only; its current-state findings are those of
+**The current state's side from the base cache.** With the cache on (and a regional base
+there or writable beside the snapshot), a local kind is evaluated on the region's
+*proposed* state only; its current-state findings are those of
 the whole current state (computed once per snapshot, policies and as-of, and kept by
 ``gatecache.GateCache.regional``) whose subject the region holds *whole* — every row that
 decides the finding is in the region, so the region's evaluation gives exactly the whole
@@ -451,7 +452,7 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         # holds no other row of the accounts and people a change names
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
         hit = [i for i in local if may_read(policies[i]) & modified]
-        if cache.enabled:
+        if cache.enabled and cache.keeps_regional([policies[i] for i in local]):
             states.from_base(hit, local, region, snapshot, current, changed, now, jobs, cache)
         else:
             states.run(hit, current, changed, now, 1)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Collection
 from dataclasses import asdict
 from functools import cache
@@ -135,6 +136,20 @@ class GateCache:
             self._data["bases"][policy.id] = json.loads(json.dumps(compute()))
             self._dirty = True
         return self._data["bases"][policy.id]
+
+    def keeps_regional(self, policies: list[Policy]) -> bool:
+        """Does a regional base of ``policies`` exist, or can one be written? Computing it is a
+        whole-state evaluation, worth paying only when the next gates can read it: beside a
+        read-only snapshot the gate evaluates the region's current state instead."""
+        if self.path is None:
+            return False
+        heads = self._regional_heads()
+        if heads is not None and all(p.id in heads for p in policies):
+            return True
+        folder = self.path.parent
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK)
+        return os.access(folder.parent, os.W_OK)
 
     def regional(self, policies: list[Policy], wanted: list[Policy], subjects: Collection[str],
                  compute: Callable[[list[Policy]], list[PolicyOutcome]]) -> list[PolicyOutcome]:
