@@ -38,6 +38,42 @@ the current state alone can be cached beside the snapshot (``gatecache.GateCache
 generated changes of every action against the built-in pack; ``incremental=False``
 (``gate --full``) keeps the whole-state evaluation.
 
+**The current state's side from the base cache.** With the cache on (and a regional base
+there or writable beside the snapshot), a local kind is evaluated on the region's
+*proposed* state only; its current-state findings are those of
+the whole current state (computed once per snapshot, policies and as-of, and kept by
+``gatecache.GateCache.regional``) whose subject the region holds *whole* — every row that
+decides the finding is in the region, so the region's evaluation gives exactly the whole
+state's finding (``Region.subjects``): an account of the region (``account:S:A``), a
+person of the region (``person:P``: all their accounts are in it), a proposed change, and
+a recorded change or access event every row of which the region's ``changes`` /
+``access_log`` hold (``change:ID``, ``access:ID``). Both sides keep only findings of those
+subjects. That is exact because a finding's subject is either such a subject (evaluated
+exactly on both sides) or one the change cannot alter (the same in the whole current and
+proposed states: nothing is introduced or resolved there, as above). Per kind (``SUBJECTS``; ``ALSO_READS`` lists the
+tables each reads):
+
+* ``access_review``, ``dormant_account``, ``orphan_account``, ``privileged_mfa``,
+  ``revoke_on_departure``: one finding per account, from its row, its grants, reviews,
+  logins and access events (actor = the account or its person, both in the region), its
+  person's and owner's identities (kept whole) and the role permissions (whole); and
+  (``revoke_on_departure``) per person for archive access by a person after departure
+  (their identity and every access event of theirs: all in the region for its people);
+* ``unrecorded_change``: per account (its grants and the recorded changes on it, all in
+  the region); ``snapshot:previous`` reads no row a change touches (``UNCHANGED``);
+* ``role_template``: per account (its grants, its person's position) and, for a missing
+  required role, per person (every account of a region person is in the region);
+* ``segregation_of_duties``: per person, pooling every account of a region person;
+* ``change_approval``: per change, from its row (kept whole), the identities it names and
+  its account's person (the region keeps the target accounts and their people);
+* ``period_close_freeze``: per change (its row alone); a handover finding reads only the
+  handover register, which no change touches (``UNCHANGED``);
+* ``archive_access``: per access event, from the grants of its actor (an account of the
+  region or a person of it: every account of theirs is in the region).
+
+A finding of a subject kind not listed for its kind (a kind changed since) makes the gate
+evaluate that policy on the region's current state too, as without the cache.
+
 Waivers need every finding of the proposed state (an unchanged finding a waiver
 accepts keeps it from being ``stale``): the policies a waiver names are evaluated
 once on the whole current state, and the proposed state's findings are that minus
@@ -91,6 +127,15 @@ ALSO_READS = {
     "handover": ("changes",),
     "table_rule": ("identities", "accounts"),
 }
+#: the subjects (prefix before ``:``) of each local kind's findings that the region can hold
+#: whole, and those a change cannot alter: see "The current state's side from the base cache"
+SUBJECTS = {
+    "access_review": ("account",), "dormant_account": ("account",), "orphan_account": ("account",),
+    "privileged_mfa": ("account",), "revoke_on_departure": ("account", "person"), "unrecorded_change": ("account",),
+    "role_template": ("account", "person"), "segregation_of_duties": ("person",),
+    "change_approval": ("change",), "period_close_freeze": ("change",), "archive_access": ("access",),
+}
+UNCHANGED = {"unrecorded_change": ("snapshot",), "period_close_freeze": ("handover",)}
 #: tables cut down to the region's accounts, by (system, account_id)
 _BY_ACCOUNT = ("accounts", "grants", "reviews", "logins")
 
@@ -178,6 +223,17 @@ class Region:
         return snapshot.with_tables(**cut)
 
 
+    def subjects(self, current: Snapshot, whole: Snapshot) -> set[str]:
+        """The finding subjects this region holds whole (``current`` is ``restrict(whole)``):
+        its accounts and people, the proposed changes, and the recorded changes and access events
+        all of whose rows it holds."""
+        held = {f"account:{s}:{a}" for s, a in self.accounts} | {f"person:{p}" for p in self.people}
+        held |= {f"change:{i}" for i in self.change_ids}
+        for name, column, prefix in (("changes", "change_id", "change"), ("access_log", "event_id", "access")):
+            if name in current.tables and name in whole.tables:
+                held |= {f"{prefix}:{i}" for i in _whole(current.tables[name][column], whole.tables[name][column])}
+        return held
+
     def with_people(self, snapshot: Snapshot, people: set[str]) -> Snapshot:
         """The snapshot cut down to the rows of ``people`` (accounts, their grants and recorded
         changes), this region's accounts, the handovers naming one of them (or an unknown
@@ -196,7 +252,11 @@ class Region:
         if "handovers" in tables and "identities" in tables:
             h = tables["handovers"]
             cols = ("from_person_id", "to_person_id", "supervisor_id")
-            hit = ~isin(h["from_person_id"], tables["identities"]["person_id"])
+            ids = tables["identities"]["person_id"]
+            # the register's people that identities knows: looked up among its few names, not
+            # by hashing every identity
+            known = ids[isin(ids, h["from_person_id"]).to_numpy()]
+            hit = ~isin(h["from_person_id"], known)
             for c in cols:
                 hit |= isin(h[c], wanted)
             cut["handovers"] = h[hit.to_numpy()]  # its index: the register's row numbers in messages
@@ -205,6 +265,13 @@ class Region:
             ids = tables["identities"]
             cut["identities"] = ids[isin(ids["person_id"], sorted(named | self.people | self.named)).to_numpy()]
         return snapshot.with_tables(**cut)
+
+
+def _whole(cut: pd.Series, whole: pd.Series) -> set[str]:
+    """The ids in ``cut`` (a column of a table cut from ``whole``'s) whose every row is in the cut."""
+    mine = cut.dropna().astype("str").value_counts()
+    everywhere = whole[isin(whole, sorted(mine.index)).to_numpy()].astype("str").value_counts()
+    return {i for i, n in mine.items() if everywhere.get(i) == n}
 
 
 def _cause(finding: Finding, changes: list[Change], person_of: dict[tuple[str, str], Any]) -> Change | None:
@@ -285,6 +352,49 @@ class _States:
             self.before.update(zip(indexes, before, strict=True))
             self.after.update(zip(indexes, evaluate(chosen, Context(changed, now), jobs), strict=True))
 
+    def from_base(self, indexes: list[int], local: list[int], region: Region, whole: Snapshot,
+                  current: Snapshot, changed: Snapshot, now: pd.Timestamp, jobs: int | None,
+                  cache: GateCache) -> None:
+        """Evaluate on the region's proposed state only; the current state's findings are the
+        whole current state's of the subjects the region holds whole, from the base cache
+        (computed for every policy of ``local`` when it has none). Both sides keep only those
+        subjects (module docstring). A policy with a finding of a subject kind ``SUBJECTS``
+        does not list for its kind is evaluated on the region's current state as well."""
+        if not indexes:
+            return
+        held = region.subjects(current, whole)
+        after = dict(zip(indexes, evaluate([self.policies[i] for i in indexes], Context(changed, now), 1),
+                         strict=True))
+        base = dict(zip(indexes, cache.regional(
+            [self.policies[i] for i in local], [self.policies[i] for i in indexes], held,
+            lambda missing: evaluate(missing, Context(whole, now), jobs)), strict=True))
+
+        def known(i: int, f: Finding) -> bool:
+            kind = self.policies[i].kind
+            return f["subject"].partition(":")[0] in (*SUBJECTS.get(kind, ()), *UNCHANGED.get(kind, ()))
+
+        odd = [i for i in indexes if not all(known(i, f) for o in (after[i], base[i]) for f in o.findings)]
+        self.run(odd, current, changed, now, 1)
+        for i in indexes:
+            if i not in odd:
+                a, kept = after[i], SUBJECTS[self.policies[i].kind]
+                self.before[i] = base[i]
+                self.after[i] = PolicyOutcome(a.policy, a.status, [
+                    f for f in a.findings if f["subject"] in held and f["subject"].partition(":")[0] in kept],
+                    a.error, a.coverage)
+
+    def same(self, indexes: list[int], current: Snapshot, now: pd.Timestamp, jobs: int | None,
+             cache: GateCache) -> None:
+        """Policies of the whole states whose every table is one the changes leave as it is: the
+        proposed state gives them the current state's outcome (from ``cache`` when on), so it
+        is not built for them."""
+        if indexes:
+            chosen = [self.policies[i] for i in indexes]
+            outcomes = cache.outcomes(chosen, lambda missing: evaluate(missing, Context(current, now), jobs))
+            for i, o in zip(indexes, outcomes, strict=True):
+                self.before[i] = o
+                self.after[i] = PolicyOutcome(o.policy, o.status, [{**f} for f in o.findings], o.error, o.coverage)
+
     def in_region(self, indexes: list[int]) -> None:
         """Say that these outcomes' coverage counts the change's region, not the snapshot (its
         "matched nothing" would be no warning about the snapshot: ``coverage_warnings``)."""
@@ -324,23 +434,28 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
                    jobs: int | None, incremental: bool,
                    cache: GateCache) -> tuple[list[PolicyOutcome], list[PolicyOutcome], Snapshot]:
     """Each policy's outcome in the current and the proposed state, in ``policies`` order, and
-    the proposed state (the region's when every policy is local). The local kinds run on
-    the region (in this process: it is small), the others on the whole states."""
+    the proposed state (the region's unless a policy runs on the whole states). The local
+    kinds run on the region (in this process: it is small), the others on the whole states
+    — but one of those that reads only tables the changes leave alone (its reads known:
+    ``ALSO_READS``) has the same outcome in both, so the whole proposed state is built only
+    for the others."""
     local = [i for i, p in enumerate(policies) if incremental and p.kind in LOCAL_KINDS]
     narrowed = [i for i, p in enumerate(policies) if incremental and _narrowable(p, snapshot)]
     whole = [i for i in range(len(policies)) if i not in {*local, *narrowed}]
     states = _States(policies, {}, {})
     proposed = None
-    if whole or not (local or narrowed):
-        proposed = propose(snapshot, changes, now)  # also checks every change
-        states.run(whole, snapshot, proposed, now, jobs, cache if incremental else None)
     if local or narrowed:
         region = Region.of(snapshot, changes)
         current = region.restrict(snapshot)
-        changed = propose(current, changes, now, whole=snapshot)
+        changed = propose(current, changes, now, whole=snapshot)  # also checks every change
+        # the tables the changes modify: the same in the region as in the whole state, which
+        # holds no other row of the accounts and people a change names
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
         hit = [i for i in local if may_read(policies[i]) & modified]
-        states.run(hit, current, changed, now, 1)
+        if cache.enabled and cache.keeps_regional([policies[i] for i in local]):
+            states.from_base(hit, local, region, snapshot, current, changed, now, jobs, cache)
+        else:
+            states.run(hit, current, changed, now, 1)
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
         for i in narrowed:
             kind = KINDS.get(policies[i].kind)(policies[i].params)
@@ -349,7 +464,13 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
             before = region.with_people(snapshot, people)
             states.run([i], before, propose(before, changes, now, whole=snapshot), now, 1)
         states.in_region(local + narrowed)
-        proposed = proposed or changed
+        proposed = changed
+        untouched = [i for i in whole if policies[i].kind in ALSO_READS and not may_read(policies[i]) & modified]
+        states.same(untouched, snapshot, now, jobs, cache)
+        whole = [i for i in whole if i not in set(untouched)]
+    if whole or proposed is None:
+        proposed = propose(snapshot, changes, now)  # also checks every change
+        states.run(whole, snapshot, proposed, now, jobs, cache if incremental else None)
     order = range(len(policies))
     return [states.before[i] for i in order], [states.after[i] for i in order], proposed
 

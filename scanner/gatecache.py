@@ -7,9 +7,17 @@ from the snapshot without looking at the change is the same each time:
 * ``outcomes``: a policy's outcome on the whole current state — of the policies the gate
   evaluates on the whole states (kinds neither local nor narrowed, scanner/gate.py), and
   of the policies a waiver names (a waiver is judged on the whole proposed state);
-* ``bases``: what a narrowed kind needs to choose its people (``Handover.gate_base``).
+* ``bases``: what a narrowed kind needs to choose its people (``Handover.gate_base``);
+* the *regional base* (``regional``): the whole current state's findings of the policies
+  the gate evaluates on the change's region (its local kinds), so that the region's
+  current-state findings are looked up instead of evaluated (scanner/gate.py says why
+  that is exact). They are many (thousands at 100k people) while a gate needs the few of
+  its region, so they live in a Parquet file beside the JSON, sorted by subject in small
+  row groups: a gate reads the row groups whose subjects it names, and parses only
+  those findings.
 
-The file is ``<snapshot>/.ledgerguard/gate-<key>.json`` and holds its whole key: the
+The files are ``<snapshot>/.ledgerguard/gate-<key>.json`` and ``gate-<key>.parquet`` (its
+schema metadata holds the key and each policy's status, error and coverage); each holds its whole key: the
 snapshot's content hashes (the manifest's), the policies (their files' bytes and their
 full definitions, params included), the as-of instant, the tool's version and the
 digest of the scanner's source. A file whose key differs in anything, that does not
@@ -24,7 +32,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Collection
 from dataclasses import asdict
 from functools import cache
 from pathlib import Path
@@ -32,7 +41,8 @@ from typing import Any
 
 from . import __version__
 from .contract import PolicyOutcome
-from .fsutil import atomic_write_text
+from .fsutil import atomic_file, atomic_write_text
+from .lazy import pyarrow as pa
 from .policy import Policy
 from .snapshot import Snapshot
 
@@ -41,6 +51,10 @@ log = logging.getLogger(__name__)
 #: the shape of the file; a file of another format is ignored
 FORMAT = 1
 FOLDER = ".ledgerguard"
+#: schema metadata keys of the regional base's Parquet file
+_KEY, _HEADS = b"ledgerguard.gate.key", b"ledgerguard.gate.outcomes"
+#: rows per row group of that file: a gate reads the groups whose subject range holds one of its subjects
+_GROUP = 512
 
 
 @cache
@@ -77,6 +91,11 @@ class GateCache:
         self._policies = {p.id: p for p in policies}
         self._data = self._read()
         self._dirty = False
+
+    @property
+    def enabled(self) -> bool:
+        """Is there a cache file to read and write (not ``--no-cache``, the snapshot has a folder)?"""
+        return self.path is not None
 
     def _read(self) -> dict[str, Any]:
         empty: dict[str, Any] = {"outcomes": {}, "bases": {}}
@@ -117,6 +136,98 @@ class GateCache:
             self._data["bases"][policy.id] = json.loads(json.dumps(compute()))
             self._dirty = True
         return self._data["bases"][policy.id]
+
+    def keeps_regional(self, policies: list[Policy]) -> bool:
+        """Does a regional base of ``policies`` exist, or can one be written? Computing it is a
+        whole-state evaluation, worth paying only when the next gates can read it: beside a
+        read-only snapshot the gate evaluates the region's current state instead."""
+        if self.path is None:
+            return False
+        heads = self._regional_heads()
+        if heads is not None and all(p.id in heads for p in policies):
+            return True
+        folder = self.path.parent
+        if folder.exists():
+            return folder.is_dir() and os.access(folder, os.W_OK)
+        return os.access(folder.parent, os.W_OK)
+
+    def regional(self, policies: list[Policy], wanted: list[Policy], subjects: Collection[str],
+                 compute: Callable[[list[Policy]], list[PolicyOutcome]]) -> list[PolicyOutcome]:
+        """The outcomes of ``wanted`` on the whole current state, holding only the findings whose
+        subject is one of ``subjects``. From the regional base when it holds every one of
+        ``policies`` (a valid file of this key); otherwise all of ``policies`` are computed
+        (together: ``compute`` may use worker processes) and the file is written, so the next
+        gate of any change finds them."""
+        heads = self._regional_heads()
+        if heads is None or any(p.id not in heads for p in policies):
+            outcomes = {o.policy.id: o for o in compute(policies)}
+            self._write_regional(list(outcomes.values()))
+            mine = set(subjects)
+            return [PolicyOutcome(p, outcomes[p.id].status,
+                                  [json.loads(json.dumps(f, ensure_ascii=False))  # as read from the file
+                                   for f in outcomes[p.id].findings if f["subject"] in mine],
+                                  outcomes[p.id].error, outcomes[p.id].coverage) for p in wanted]
+        import pyarrow.parquet as pq
+
+        ids = [p.id for p in wanted]
+        rows = pq.read_table(self._regional_path, columns=["policy_id", "n", "finding"],
+                             filters=[("subject", "in", sorted(subjects)), ("policy_id", "in", ids)])
+        found: dict[str, list[tuple[int, str]]] = {pid: [] for pid in ids}
+        for pid, n, text in zip(*(rows.column(c).to_pylist() for c in ("policy_id", "n", "finding")), strict=True):
+            found[pid].append((n, text))
+        found = {pid: [json.loads(text) for _, text in sorted(these)] for pid, these in found.items()}  # kind's order
+        return [PolicyOutcome(p, heads[p.id]["status"], found[p.id], heads[p.id]["error"], heads[p.id]["coverage"])
+                for p in wanted]
+
+    @property
+    def _regional_path(self) -> Path:
+        assert self.path is not None
+        return self.path.with_suffix(".parquet")
+
+    def _regional_heads(self) -> dict[str, Any] | None:
+        """Each policy's status, error and coverage in a regional base of this key; None when
+        there is none (or a stale, foreign or unreadable one: ignored, then rewritten)."""
+        if self.path is None or not self._regional_path.is_file():
+            return None
+        import pyarrow.parquet as pq
+
+        try:
+            meta = pq.read_schema(self._regional_path).metadata or {}
+            if meta.get(_KEY) != json.dumps(self.key, sort_keys=True).encode():
+                raise ValueError("written for another snapshot, policy set, as-of or version")
+            heads = json.loads(meta[_HEADS])
+            if not (isinstance(heads, dict) and all(
+                    pid in self._policies and isinstance(h, dict) and {"status", "error", "coverage"} <= set(h)
+                    for pid, h in heads.items())):
+                raise ValueError("outcomes malformed")
+        except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
+            log.info("gate cache %s not used (%s): computing the base evaluation again", self._regional_path, exc)
+            return None
+        return heads
+
+    def _write_regional(self, outcomes: list[PolicyOutcome]) -> None:
+        """Write the regional base of ``outcomes`` (atomically; an unwritable folder only costs time)."""
+        if self.path is None:
+            return
+        import pyarrow.parquet as pq
+
+        rows = sorted((f["subject"], o.policy.id, n, json.dumps(f, ensure_ascii=False))
+                      for o in outcomes for n, f in enumerate(o.findings))
+        heads = {o.policy.id: {"status": o.status, "error": o.error, "coverage": o.coverage} for o in outcomes}
+        table = pa.table({name: pa.array([r[i] for r in rows], type)
+                          for i, (name, type) in enumerate((("subject", pa.string()), ("policy_id", pa.string()),
+                                                            ("n", pa.int64()), ("finding", pa.string())))})
+        table = table.replace_schema_metadata({_KEY: json.dumps(self.key, sort_keys=True),
+                                               _HEADS: json.dumps(heads, ensure_ascii=False)})
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            with atomic_file(self._regional_path, "wb") as fh:
+                pq.write_table(table, fh, row_group_size=_GROUP, compression="zstd")
+        except OSError as exc:
+            log.info("gate cache not written to %s (%s): the next gate computes the base evaluation again",
+                     self._regional_path, exc)
+            return
+        log.info("gate cache written to %s", self._regional_path)
 
     def save(self) -> None:
         """Write what this gate added (atomically); an unwritable folder only costs time."""

@@ -128,6 +128,9 @@ def test_an_unwritable_cache_folder_is_no_error(demo, cli, tmp_path, caplog):
         result = cli("-v", *args)
     assert result.exit_code == 0, result.output
     assert "gate cache not written" in caplog.text
+    # the regional base (a whole-state evaluation of the local kinds) is not computed when it
+    # cannot be kept: the gate evaluates the region's current state instead
+    assert ".parquet" not in caplog.text
     written = _comparable(json.loads((out / "findings.json").read_text(encoding="utf-8")))
     computed = _comparable(_gate(snap, now, load_changes([change])))
     assert {**written, "scan": None} == {**computed, "scan": None}  # the CLI's scan adds provenance
@@ -147,3 +150,51 @@ def test_cli_writes_the_cache_and_no_cache_neither_reads_nor_writes_it(demo, cli
     docs = {d: json.loads((tmp_path / d / "findings.json").read_text(encoding="utf-8")) for d in "abcd"}
     assert not _planted(docs["c"]) and _planted(docs["d"])
     assert _comparable(docs["a"]) == _comparable(docs["b"]) == _comparable(docs["c"])
+
+
+def _regional(snap) -> Path:
+    [path] = sorted((Path(snap.path) / gatecache.FOLDER).glob("gate-*.parquet"))
+    return path
+
+
+def _rewrite_regional(path: Path, planted: dict | None = None, key: bytes | None = None) -> None:
+    """Rewrite the regional base with a finding planted in it, or with another key in its metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    if planted is not None:
+        row = {"subject": [planted["subject"]], "policy_id": [planted["policy_id"]], "n": [10**6],
+               "finding": [json.dumps(planted, ensure_ascii=False)]}
+        table = pa.concat_tables([table, pa.table(row, schema=table.schema)])
+    if key is not None:
+        meta[b"ledgerguard.gate.key"] = key
+    pq.write_table(table.replace_schema_metadata(meta), path)
+
+
+def test_the_regional_base_is_used_when_its_key_matches_never_when_stale_foreign_or_corrupt(demo):
+    """The local kinds' current-state findings (the Parquet file beside the JSON): a finding planted
+    there on a proposed change's subject is *resolved* exactly when the gate trusts the file."""
+    snap, now, changes, _ = demo
+    expected = _comparable(_gate(snap, now, changes))
+    assert _comparable(_gate(snap, now, changes, cache=True)) == expected  # computes and writes it
+    path = _regional(snap)
+    planted = {"id": PLANTED, "policy_id": "CHG-001", "kind": "change_approval", "code": "not_approved",
+               "severity": "high", "subject": f"change:{changes[0].change_id}", "person_id": None,
+               "message": "planted", "evidence": {}, "status": "open", "waiver": None, "baseline": None,
+               "key": None, "location": None}
+    _rewrite_regional(path, planted)
+    assert _planted(_gate(snap, now, changes, cache=True))  # same key: trusted
+    assert not _planted(_gate(snap, now + pd.Timedelta(days=1), changes, cache=True))  # another as-of
+    assert not _planted(_gate(snap, now, changes, cache=False))
+
+    # a file whose recorded key differs (copied from another snapshot, another version) is foreign
+    _rewrite_regional(path, key=b'{"as_of": "1999-01-01"}')
+    assert _comparable(_gate(snap, now, changes, cache=True)) == expected
+    assert not _planted(_gate(snap, now, changes, cache=True))  # rewritten with its own key, without the plant
+
+    for damage in (b"", b"PAR1 not parquet", path.read_bytes()[:100]):
+        path.write_bytes(damage)
+        assert _comparable(_gate(snap, now, changes, cache=True)) == expected
+        assert len(path.read_bytes()) > 100  # rewritten

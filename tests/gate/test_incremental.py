@@ -22,7 +22,8 @@ from ledgerguard.app.demo import default_as_of
 from ledgerguard.app.demo.org import build_tables
 from ledgerguard.scanner.changes import load_changes
 from ledgerguard.scanner.context import Context
-from ledgerguard.scanner.gate import LOCAL_KINDS, may_read, relevant, run_gate
+from ledgerguard.scanner.engine import evaluate
+from ledgerguard.scanner.gate import LOCAL_KINDS, SUBJECTS, UNCHANGED, may_read, relevant, run_gate
 from ledgerguard.scanner.kinds.base import KINDS
 from ledgerguard.scanner.policy import all_policies, load_packs
 from ledgerguard.scanner.snapshot import TABLES, Snapshot, read_snapshot, write_snapshot
@@ -219,6 +220,10 @@ def test_incremental_gate_equals_full_gate(org, tmp_path):
             full = run_gate(snap, packs, changes, now, fail_on="never", incremental=False, waivers=waivers)
         fast = run_gate(snap, packs, changes, now, fail_on="never", waivers=waivers)
         assert _comparable(fast) == _comparable(full), path.read_text(encoding="utf-8")
+        # the current state's side of the local kinds from the base cache: computed by the first
+        # change file (written beside the snapshot), read from the file by the others
+        cached = run_gate(snap, packs, changes, now, fail_on="never", waivers=waivers, cache=True)
+        assert _comparable(cached) == _comparable(full), path.read_text(encoding="utf-8")
         regional = [p["coverage"] for p in fast["policies"] if (p.get("coverage") or {}).get("region")]
         assert regional and all(c["unit"].count("in the change's region") == 1 for c in regional)
         judged += len(full["findings"]) + len(full["resolved"])
@@ -283,6 +288,19 @@ def test_local_kinds_read_only_the_tables_the_gate_expects(org):
             assert Watched.read <= may_read(policy), policy.id
             checked.add(policy.kind)
     assert checked == LOCAL_KINDS
+
+
+def test_local_kinds_name_the_subjects_the_gate_expects(org):
+    """SUBJECTS and UNCHANGED list every subject kind of each local kind's findings on the whole
+    state (else a gate with the base cache would evaluate that policy's current side again)."""
+    snap, now = org
+    policies = [p for p in all_policies(load_packs(None)) if relevant(p) and p.kind in LOCAL_KINDS]
+    assert set(SUBJECTS) == LOCAL_KINDS and set(UNCHANGED) <= LOCAL_KINDS
+    seen: dict[str, set[str]] = {}
+    for o in evaluate(policies, Context(snap, now), 1):
+        seen.setdefault(o.policy.kind, set()).update(f["subject"].partition(":")[0] for f in o.findings)
+    for kind, prefixes in seen.items():
+        assert prefixes <= {*SUBJECTS[kind], *UNCHANGED.get(kind, ())}, kind
 
 
 def test_cli_gate_and_gate_full_write_the_same_findings(org, tmp_path, cli):
