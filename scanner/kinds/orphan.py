@@ -13,7 +13,7 @@ person and are not orphans; the other kinds still judge them.
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask, lookup
+from ..context import Context, glob_mask, isin, lookup
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, glob_counts, text
 
@@ -57,7 +57,7 @@ class OrphanAccount(PolicyKind):
         owner_status = lookup(acc["owner_person_id"], status)
         checks = [
             ("no_person", ~owned & no_person, " has no person_id"),
-            ("unknown_person", ~owned & ~no_person & ~ctx.is_person(acc["person_id"]),
+            ("unknown_person", ~owned & ~no_person & ~isin(acc["person_id"], status.index),
              lambda r: " belongs to person_id " + text(r["person_id"]) + ", who is not in identities"),
             ("no_owner", owned & no_owner, lambda r: " is a " + text(r["account_type"]) + " account without an owner"),
             ("unknown_owner", owned & ~no_owner & owner_status.isna(),
