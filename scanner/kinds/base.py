@@ -19,6 +19,7 @@ forgets to call ``cover`` ends in ``error``: no pass without coverage.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..context import glob_mask
@@ -309,7 +310,48 @@ def blank(s: pd.Series) -> pd.Series:
     A number, date or flag is never whitespace: only its missing values are empty."""
     if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
         return s.isna()
+    maybe = _maybe_blank(s)
+    if maybe is not None:  # only the values that may be blank are stripped
+        out = s.isna().to_numpy().copy()
+        at = np.flatnonzero(maybe & ~out)
+        if len(at):
+            out[at] = (s.iloc[at].astype("str").str.strip() == "").to_numpy()
+        return pd.Series(out, index=s.index)
     return s.isna() | (s.astype("str").str.strip() == "")
+
+
+def _maybe_blank(s: pd.Series) -> np.ndarray | None:
+    """For Arrow text: the values that are empty or begin with a byte that may start whitespace
+    (the first UTF-8 byte of a character ``str.strip`` removes); every other value has a
+    non-space first character, so it is not blank. Read from the offsets and first bytes of the
+    Arrow buffers: stripping 1M hashes or paths copies every byte, this reads one per value.
+    None: not Arrow text (the caller strips everything)."""
+    if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
+        return None
+    arr = pa.array(s)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if arr.type not in (pa.string(), pa.large_string()):
+        return None
+    width = "int64" if arr.type == pa.large_string() else "int32"
+    _, offsets, data = arr.buffers()
+    offsets = np.frombuffer(offsets, dtype=width)[arr.offset:arr.offset + len(arr) + 1]
+    starts = offsets[:-1]
+    maybe = offsets[1:] == starts  # empty
+    if data is not None and data.size:
+        # a non-empty value starts before the end of the data; an empty one's byte does not matter
+        maybe |= _space_starts()[np.frombuffer(data, dtype="uint8")[np.minimum(starts, data.size - 1)]]
+    return maybe
+
+
+@cache
+def _space_starts() -> np.ndarray:
+    """Per byte: may a whitespace-only text begin with it. The characters Arrow's (pandas')
+    ``str.strip`` removes are \\t-\\r, \\x1c-\\x1f, space, U+0085, U+00A0 (UTF-8 lead byte C2),
+    U+1680 (E1), U+2000-U+200A, U+2028, U+2029, U+202F, U+205F (E2) and U+3000 (E3);
+    tests/kinds/test_blank.py checks every code point against this table."""
+    starts = np.zeros(256, dtype=bool)
+    starts[[*range(0x09, 0x0E), *range(0x1C, 0x21), 0xC2, 0xE1, 0xE2, 0xE3]] = True
+    return starts
 
 
 SMALL = 5000  # rows below which grouping in plain Python beats a pandas sort
