@@ -171,14 +171,24 @@ class RoleTemplate(PolicyKind):
     def _role_verdicts(self, held: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """allowed / kept-by-grace of each held role, decided once per distinct (position,
         previous, system, role): the four columns packed into one integer code, no merge."""
-        columns = ["position", "previous", "system", "role"]
         code = np.zeros(len(held), dtype="int64")
-        for c in columns:
+        vocabularies = []
+        for c in ("position", "previous", "system", "role"):
             codes, uniques = pd.factorize(held[c], use_na_sentinel=False)
             code = code * len(uniques) + codes
-        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+            vocabularies.append(list(uniques))
+        inverse, distinct = pd.factorize(code)  # a hash of the ~400k codes, not a sort
+
+        def decoded(value: int) -> list:
+            """The four values a code packs, read back from the columns' vocabularies."""
+            out = []
+            for vocabulary in reversed(vocabularies):
+                value, at = divmod(value, len(vocabulary))
+                out.append(vocabulary[at])
+            return out[::-1]
+
         allowed, kept = [], []
-        for pos, prev, system, role in held[columns].iloc[first].itertuples(index=False):
+        for pos, prev, system, role in map(decoded, distinct.tolist()):
             now_ok = _role_match(system, role, self._template(pos)["allowed_roles"])
             prev_t = self._template(prev) if isinstance(prev, str) else None
             allowed.append(now_ok)
