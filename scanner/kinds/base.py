@@ -255,17 +255,32 @@ def emit_where(
     only findings need to those rows. ``key`` tells apart findings of one code about one
     subject (e.g. each duty of a person): part of the finding id.
     """
-    rows = frame if mask is None else frame[mask.fillna(False).astype(bool)]
+    selected = None if mask is None else mask.fillna(False).astype(bool)
+    rows = frame if selected is None else frame[selected]
     if rows.empty:
         return empty_findings()
+    # the selected positions, when the mask lines up with ``frame``: a Series of ``frame``
+    # (evidence, messages) is then cut by position, not looked up label by label
+    at = None if selected is None or extend is not None or not selected.index.equals(frame.index) \
+        else selected.to_numpy()
     if extend is not None:
         rows = extend(rows)
+
+    def cut(s: pd.Series) -> pd.Series:
+        """``s`` aligned to ``rows``."""
+        if s.index is rows.index:
+            return s
+        if at is not None and s.index is frame.index:
+            return pd.Series(s.array[at], index=rows.index, name=s.name)
+        return s.reindex(rows.index)
 
     def of(value: RowValue | Message) -> pd.Series | str:
         if callable(value):
             return value(rows)
-        return value.reindex(rows.index) if isinstance(value, pd.Series) else value
+        return cut(value) if isinstance(value, pd.Series) else value
 
+    if isinstance(evidence, dict):
+        evidence = {k: cut(v) for k, v in evidence.items()}
     return emit(rows, code=code, subject=rows[subject] if isinstance(subject, str) else subject(rows),
                 person_id=None if person_id is None else rows[person_id] if isinstance(person_id, str)
                 else person_id(rows),
