@@ -19,12 +19,14 @@ forgets to call ``cover`` ends in ``error``: no pass without coverage.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..context import glob_mask
 from ..contract import SEVERITIES
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
+from ..lazy import pyarrow as pa
 from ..registry import Registry
 from ..timeutil import iso_text
 
@@ -146,6 +148,30 @@ def jsonable(s: pd.Series) -> pd.Series:
     return s.astype(object).where(s.notna(), None)
 
 
+def _missing(v: object) -> bool:
+    """``pd.isna`` of one evidence value; text, lists and dicts (most values) never ask pandas."""
+    return v is None or (not isinstance(v, str | list | dict | bool | int) and bool(pd.isna(v)))
+
+
+def json_values(s: pd.Series) -> list:
+    """``jsonable(s).tolist()``: each value as a JSON scalar, in a list. The usual evidence
+    columns (Arrow text, object, flags and integers without gaps) go straight to Python values
+    without jsonable's pandas round trips, which cost ~1 ms a column whatever its length —
+    more than the values themselves for the few rows of most findings."""
+    dtype = s.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return pa.array(s).to_pylist()  # nulls come out as None
+    if dtype is np.dtype(object):
+        return [None if _missing(v) else v for v in s.tolist()]
+    if dtype.kind in "bi" and isinstance(dtype, np.dtype):  # numpy bool / int64: no missing values
+        return s.to_numpy().tolist()
+    return jsonable(s).tolist()
+
+
+def _aligned(s: pd.Series, index: pd.Index) -> pd.Series:
+    return s if s.index is index else s.reindex(index)
+
+
 def emit(
     rows: pd.DataFrame,
     *,
@@ -169,14 +195,14 @@ def emit(
     if not isinstance(evidence, dict):
         evidence = {c: rows[c] for c in evidence}
     names = list(evidence)
-    values = [jsonable(evidence[k].reindex(idx)).tolist() for k in names]
+    values = [json_values(_aligned(evidence[k], idx)) for k in names]
 
     def column(value: object) -> list:
         """A Series aligned to ``rows``, else one value for every row."""
-        return value.reindex(idx).tolist() if isinstance(value, pd.Series) else [value] * len(idx)
+        return _aligned(value, idx).tolist() if isinstance(value, pd.Series) else [value] * len(idx)
 
     if person_id is not None:
-        person_id = person_id.astype(object).where(person_id.notna(), None)
+        person_id = pd.Series(json_values(_aligned(person_id, idx)), index=idx, dtype=object)
     return findings_frame(
         code=column(code),
         subject=column(subject),
@@ -229,17 +255,32 @@ def emit_where(
     only findings need to those rows. ``key`` tells apart findings of one code about one
     subject (e.g. each duty of a person): part of the finding id.
     """
-    rows = frame if mask is None else frame[mask.fillna(False).astype(bool)]
+    selected = None if mask is None else mask.fillna(False).astype(bool)
+    rows = frame if selected is None else frame[selected]
     if rows.empty:
         return empty_findings()
+    # the selected positions, when the mask lines up with ``frame``: a Series of ``frame``
+    # (evidence, messages) is then cut by position, not looked up label by label
+    at = None if selected is None or extend is not None or not selected.index.equals(frame.index) \
+        else selected.to_numpy()
     if extend is not None:
         rows = extend(rows)
+
+    def cut(s: pd.Series) -> pd.Series:
+        """``s`` aligned to ``rows``."""
+        if s.index is rows.index:
+            return s
+        if at is not None and s.index is frame.index:
+            return pd.Series(s.array[at], index=rows.index, name=s.name)
+        return s.reindex(rows.index)
 
     def of(value: RowValue | Message) -> pd.Series | str:
         if callable(value):
             return value(rows)
-        return value.reindex(rows.index) if isinstance(value, pd.Series) else value
+        return cut(value) if isinstance(value, pd.Series) else value
 
+    if isinstance(evidence, dict):
+        evidence = {k: cut(v) for k, v in evidence.items()}
     return emit(rows, code=code, subject=rows[subject] if isinstance(subject, str) else subject(rows),
                 person_id=None if person_id is None else rows[person_id] if isinstance(person_id, str)
                 else person_id(rows),
@@ -284,7 +325,48 @@ def blank(s: pd.Series) -> pd.Series:
     A number, date or flag is never whitespace: only its missing values are empty."""
     if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
         return s.isna()
+    maybe = _maybe_blank(s)
+    if maybe is not None:  # only the values that may be blank are stripped
+        out = s.isna().to_numpy().copy()
+        at = np.flatnonzero(maybe & ~out)
+        if len(at):
+            out[at] = (s.iloc[at].astype("str").str.strip() == "").to_numpy()
+        return pd.Series(out, index=s.index)
     return s.isna() | (s.astype("str").str.strip() == "")
+
+
+def _maybe_blank(s: pd.Series) -> np.ndarray | None:
+    """For Arrow text: the values that are empty or begin with a byte that may start whitespace
+    (the first UTF-8 byte of a character ``str.strip`` removes); every other value has a
+    non-space first character, so it is not blank. Read from the offsets and first bytes of the
+    Arrow buffers: stripping 1M hashes or paths copies every byte, this reads one per value.
+    None: not Arrow text (the caller strips everything)."""
+    if not (isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow"):
+        return None
+    arr = pa.array(s)
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    if arr.type not in (pa.string(), pa.large_string()):
+        return None
+    width = "int64" if arr.type == pa.large_string() else "int32"
+    _, offsets, data = arr.buffers()
+    offsets = np.frombuffer(offsets, dtype=width)[arr.offset:arr.offset + len(arr) + 1]
+    starts = offsets[:-1]
+    maybe = offsets[1:] == starts  # empty
+    if data is not None and data.size:
+        # a non-empty value starts before the end of the data; an empty one's byte does not matter
+        maybe |= _space_starts()[np.frombuffer(data, dtype="uint8")[np.minimum(starts, data.size - 1)]]
+    return maybe
+
+
+@cache
+def _space_starts() -> np.ndarray:
+    """Per byte: may a whitespace-only text begin with it. The characters Arrow's (pandas')
+    ``str.strip`` removes are \\t-\\r, \\x1c-\\x1f, space, U+0085, U+00A0 (UTF-8 lead byte C2),
+    U+1680 (E1), U+2000-U+200A, U+2028, U+2029, U+202F, U+205F (E2) and U+3000 (E3);
+    tests/kinds/test_blank.py checks every code point against this table."""
+    starts = np.zeros(256, dtype=bool)
+    starts[[*range(0x09, 0x0E), *range(0x1C, 0x21), 0xC2, 0xE1, 0xE2, 0xE3]] = True
+    return starts
 
 
 SMALL = 5000  # rows below which grouping in plain Python beats a pandas sort

@@ -85,8 +85,8 @@ class ArchiveCompleteness(PolicyKind):
 
     def _periods(self, arc: pd.DataFrame) -> pd.DataFrame:
         """Missing (group, year, category, period) as integer keys: each key column and the
-        period column are coded once, each rule's present keys are one ``np.unique`` and the
-        required grid one ``np.isin``; text is built for the missing ones only."""
+        period column are coded once, each rule's required grid is one ``np.isin`` over
+        its present keys; text is built for the missing ones only."""
         rules = self.params["required"]
         if not rules or arc.empty:
             return concat_findings([])
@@ -118,9 +118,10 @@ class ArchiveCompleteness(PolicyKind):
                 lut = np.array([labels.index(x) if x in labels else -1 for x in plabels], dtype="int64")
                 pos = lut[pcode]
                 hit &= pos >= 0
-            yr = np.where(hit, year, y0).astype("int64") - y0
-            present = np.unique((group[hit] * span + yr[hit]) * len(labels) + pos[hit])
+            present = (group[hit] * span + (year[hit].astype("int64") - y0)) * len(labels) + pos[hit]
             req = ((req_group * span + (req_year - y0))[:, None] * len(labels) + np.arange(len(labels))).ravel()
+            # no np.unique of the ~1M present keys (a sort): isin looks the few required ones up in
+            # a table over the keys' range when it is small enough, else sorts
             gone = req[~np.isin(req, present)]
             missing.append((rule["category"], labels, gone))
         frames = []

@@ -48,9 +48,12 @@ class _Formats:
     def id(self, word: str) -> int:
         return self.ids.setdefault(word, len(self.ids))
 
-    def of(self, words: list[str]) -> list[int]:
-        """The ids of ``words`` as written (lower-cased, no synonym folding)."""
-        return [self.ids[w.lower()] for w in words if w.lower() in self.ids]
+    def among(self, codes: np.ndarray, words: list[str]) -> np.ndarray:
+        """Which ``codes`` are one of ``words`` as written (lower-cased, no synonym folding): a
+        lookup table over the vocabulary, not a set search per row."""
+        table = np.zeros(len(self.ids), dtype=bool)
+        table[[self.ids[w.lower()] for w in words if w.lower() in self.ids]] = True
+        return table[codes]
 
 
 def _true(s: pd.Series) -> pd.Series:
@@ -116,17 +119,18 @@ class ArchiveContent(PolicyKind):
         stale = pd.Series(False, index=arc.index)
         if days is not None:
             stale = held & (arc["fixity_checked_at"].isna() | (ctx.days_since(arc["fixity_checked_at"]) > days))
-        images = np.isin(fmt, words.of(["pdf", "ofd"]))
+        images = words.among(fmt, ["pdf", "ofd"])
+        no_error = blank(arc["read_error"])
         checks = [
             ("format_mismatch", mismatch, lambda r: _name(r) + " is " + text(r["format"]) + " by its content, "
              "catalogued as " + text(r["catalog_format"]).replace("", "-") + ", named ." + text(r["extension"])),
-            ("unreadable", held & ~blank(arc["read_error"]), lambda r: _name(r) + ": " + text(r["read_error"])),
+            ("unreadable", held & ~no_error, lambda r: _name(r) + ": " + text(r["read_error"])),
             ("encrypted", held & _true(arc["encrypted"]), lambda r: _name(r) + " is encrypted"),
             ("nonpublic_compression", held & _true(arc["nonpublic_compression"]),
              lambda r: _name(r) + " uses a non-public compression method"),
-            ("not_pdfa", read & np.isin(fmt, words.of(["pdf"])) & glob_mask(arc["category"], p["pdfa_categories"])
-             & blank(arc["pdfa"]) & blank(arc["read_error"]), lambda r: _name(r) + " claims no PDF/A conformance"),
-            ("unsigned", read & np.isin(fmt, words.of(p["signed_formats"])) & ~_true(arc["signed"]),
+            ("not_pdfa", read & words.among(fmt, ["pdf"]) & glob_mask(arc["category"], p["pdfa_categories"])
+             & blank(arc["pdfa"]) & no_error, lambda r: _name(r) + " claims no PDF/A conformance"),
+            ("unsigned", read & words.among(fmt, p["signed_formats"]) & ~_true(arc["signed"]),
              lambda r: _name(r) + " carries no signature"),
             ("xml_missing", read & images & glob_mask(arc["category"], p["xml_beside_categories"])
              & ~_true(arc["xml_beside"]),
@@ -136,7 +140,9 @@ class ArchiveContent(PolicyKind):
         ]
         evidence = [*EVIDENCE, "catalog_format", "extension", "read_error", "encrypted", "pdfa", "signed",
                     "fixity_checked_at"]
-        parts = [emit_where(arc, mask, code=code, message=message, subject=archive_subject, evidence=evidence)
+        # only the columns findings show: each check's rows are taken from this frame, not all of archives'
+        shown = arc[["archive_id", *evidence]]
+        parts = [emit_where(shown, mask, code=code, message=message, subject=archive_subject, evidence=evidence)
                  for code, mask, message in checks]
         if p["check_unlisted"]:
             parts.append(self._unlisted(ctx.table("unlisted_files")))

@@ -50,6 +50,11 @@ def _role_match(system: str, role: str, patterns: list[str]) -> bool:
     return any(fnmatchcase(f"{system}:{role}" if ":" in p else role, p) for p in patterns)
 
 
+def _permission_match(permission: str, patterns: list[str]) -> bool:
+    """``glob_mask``'s test of one (non-empty) permission."""
+    return "*" in patterns or any(fnmatchcase(str(permission), p) for p in patterns)
+
+
 def _applies(system: str, pattern: str) -> bool:
     """A ``system:role`` pattern concerns only accounts of the systems its first part matches."""
     return ":" not in pattern or fnmatchcase(system, pattern.split(":", 1)[0])
@@ -112,17 +117,29 @@ class RoleTemplate(PolicyKind):
         t = t if t is not None else templates.get(FALLBACK)
         return None if t is None else {"allowed_roles": [], "required_roles": [], "forbidden_permissions": [], **t}
 
+    def _judged(self, ctx: Context) -> pd.DataFrame:
+        """The judged accounts of known people with the identity columns findings use (each
+        selection below would otherwise take all ~30 columns of accounts ⟕ identities), their
+        ``position`` and ``subject``: the same for every policy of this kind with the same
+        ``systems`` and ``include_disabled``, so joined once per scan. Callers select rows of
+        it, never modify it."""
+        def build() -> pd.DataFrame:
+            acc = ctx.keyed("accounts")
+            judged = glob_mask(acc["system"], self.params["systems"])
+            if not self.params["include_disabled"]:
+                judged &= acc["enabled"]
+            acc = ctx.with_identity(
+                acc.loc[judged, [ACCOUNT, "system", "account_id", "person_id", "display_name"]],
+                ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]])
+            acc = acc[acc["identity.person_id"].notna()]
+            acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
+            acc["subject"] = account_subject(acc)
+            return acc
+        return ctx.shared(f"role_template.judged:{sorted(self.params['systems'])}:{self.params['include_disabled']}",
+                          build)
+
     def evaluate(self, ctx: Context) -> pd.DataFrame:
-        acc = ctx.keyed("accounts")
-        judged = glob_mask(acc["system"], self.params["systems"])
-        if not self.params["include_disabled"]:
-            judged &= acc["enabled"]
-        # the judged accounts and the identity columns findings use, joined (each selection
-        # below would otherwise take all ~30 columns of accounts ⟕ identities)
-        acc = ctx.with_identity(acc.loc[judged, [ACCOUNT, "system", "account_id", "person_id", "display_name"]],
-                                ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]])
-        acc = acc[acc["identity.person_id"].notna()]
-        acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
+        acc = self._judged(ctx)
         positions = acc["position"].drop_duplicates()
         acc = acc[acc["position"].isin([p for p in positions if self._template(p) is not None])
                   | (acc["position"].isna() & (FALLBACK in self.params["templates"]))]
@@ -134,7 +151,6 @@ class RoleTemplate(PolicyKind):
                    required_roles={r: len(s) for r, s in self._role_systems(ctx).items()})
         if acc.empty:
             return concat_findings([])
-        acc["subject"] = account_subject(acc)
         prev_pos = acc["identity.previous_position"]
         in_grace = (acc["identity.transfer_date"].notna() & prev_pos.notna()
                     & prev_pos.isin(list(self.params["templates"]))
@@ -155,14 +171,24 @@ class RoleTemplate(PolicyKind):
     def _role_verdicts(self, held: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """allowed / kept-by-grace of each held role, decided once per distinct (position,
         previous, system, role): the four columns packed into one integer code, no merge."""
-        columns = ["position", "previous", "system", "role"]
         code = np.zeros(len(held), dtype="int64")
-        for c in columns:
+        vocabularies = []
+        for c in ("position", "previous", "system", "role"):
             codes, uniques = pd.factorize(held[c], use_na_sentinel=False)
             code = code * len(uniques) + codes
-        _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+            vocabularies.append(list(uniques))
+        inverse, distinct = pd.factorize(code)  # a hash of the ~400k codes, not a sort
+
+        def decoded(value: int) -> list:
+            """The four values a code packs, read back from the columns' vocabularies."""
+            out = []
+            for vocabulary in reversed(vocabularies):
+                value, at = divmod(value, len(vocabulary))
+                out.append(vocabulary[at])
+            return out[::-1]
+
         allowed, kept = [], []
-        for pos, prev, system, role in held[columns].iloc[first].itertuples(index=False):
+        for pos, prev, system, role in map(decoded, distinct.tolist()):
             now_ok = _role_match(system, role, self._template(pos)["allowed_roles"])
             prev_t = self._template(prev) if isinstance(prev, str) else None
             allowed.append(now_ok)
@@ -194,11 +220,16 @@ class RoleTemplate(PolicyKind):
         lasting = perms[~perms["kept"]][[ACCOUNT, "permission"]].drop_duplicates().assign(lasting=True)
         perms = perms.merge(lasting, on=[ACCOUNT, "permission"], how="left", sort=False)
         perms = perms[perms["lasting"].fillna(False).astype(bool)]
-        hits = []
-        for pos in perms["position"].unique():
-            rows = perms[perms["position"] == pos]
-            hits.append(rows[glob_mask(rows["permission"], self._template(pos)["forbidden_permissions"] + default)])
-        bad = pd.concat(hits) if hits else perms.iloc[:0]
+        # forbidden or not: once per distinct (position, permission), both packed into one code
+        # (an account without a position is never reported here)
+        position, positions = pd.factorize(perms["position"])
+        permission, permissions = pd.factorize(perms["permission"])
+        pair = np.where((position < 0) | (permission < 0), -1, position * len(permissions) + permission)
+        pairs, inverse = np.unique(pair, return_inverse=True)
+        forbidden = [bool(p >= 0) and _permission_match(
+            permissions[p % len(permissions)],
+            self._template(positions[p // len(permissions)])["forbidden_permissions"] + default) for p in pairs]
+        bad = perms[np.array(forbidden, dtype=bool)[inverse.ravel()]]
         if bad.empty:
             return concat_findings([])
         per = joined_per(bad, [ACCOUNT], "permission", "permissions").merge(

@@ -21,7 +21,7 @@ nothing happened outside that process. Two views of the same question:
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask
+from ..context import Context, glob_mask, isin
 from ..lazy import pandas as pd
 from ..timeutil import parse_instant
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, blank, concat_findings, emit, emit_where, glob_counts, text
@@ -79,6 +79,9 @@ class UnrecordedChange(PolicyKind):
         accounts = ctx.optional("accounts")
         if accounts is None:
             return pd.Series(None, index=rows.index, dtype=object)
+        # only the accounts ``rows`` can name (one hash lookup of the id) are indexed, not all 174k
+        ids = accounts["account_id"]
+        accounts = accounts[(isin(ids, rows["account_id"]) | ids.isna()).to_numpy()]
         acc = accounts.drop_duplicates(["system", "account_id"]).set_index(["system", "account_id"])["person_id"]
         keys = pd.MultiIndex.from_frame(rows[["system", "account_id"]].astype("str"))
         return pd.Series(acc.reindex(keys).to_numpy(), index=rows.index)
