@@ -122,6 +122,11 @@ KEYS: dict[str, tuple[str, ...]] = {
     "accounts": ("system", "account_id"),
 }
 
+#: columns that name a row, the subject of its findings (``account:erp:zhangsan``,
+#: ``archive:A-1``): an empty one names nothing, so it is bad input, not a row that each
+#: policy handles its own way (an archive policy ended in ``error`` on a subject of NaN)
+NAMING: dict[str, tuple[str, ...]] = {**KEYS, "archives": ("archive_id",)}
+
 _TRUE = {"true", "1", "yes", "y", "t", "是"}
 _FALSE = {"false", "0", "no", "n", "f", "否"}
 _BOOLS = {**dict.fromkeys(_TRUE, True), **dict.fromkeys(_FALSE, False)}
@@ -226,10 +231,22 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
                     )
                 )
         df[col.name] = typed
+    problems.extend(_empty_names(name, df, file))
     problems.extend(_repeated_keys(name, df, file))
     if problems:
         raise InputError(problems)
     return df
+
+
+def _empty_names(name: str, df: pd.DataFrame, file: str) -> list[Problem]:
+    """The first rows whose naming columns (``NAMING``) are empty, per column."""
+    problems = []
+    for column in NAMING.get(name, ()):
+        values = df[column]
+        empty = (values.isna() | (values == "")).to_numpy().nonzero()[0]
+        problems += [Problem(f"row {pos + 1}, column {column!r}: empty, but it names the row (table {name!r})",
+                             file, int(pos) + 2) for pos in empty[:MAX_BAD_VALUES_PER_COLUMN]]
+    return problems
 
 
 def _repeated_keys(name: str, df: pd.DataFrame, file: str) -> list[Problem]:

@@ -80,6 +80,21 @@ def test_a_repeated_account_or_person_is_bad_input_naming_both_rows(cli, make_sn
     assert not (tmp_path / "o" / "findings.json").exists()
 
 
+def test_an_empty_name_of_a_row_is_bad_input(cli, make_snapshot, tmp_path):
+    """An archive row without archive_id made every archive policy end in error (a subject of
+    NaN); an account without account_id was judged as an account named nothing."""
+    root = make_snapshot({
+        "accounts": [{"system": "erp", "account_id": "", "enabled": "true"}],
+        "archives": [{"archive_id": "A-1", "category": "凭证", "fiscal_year": "2020"},
+                     {"archive_id": "", "category": "凭证", "fiscal_year": "2020"}],
+    })
+    r = cli("scan", "--snapshot", root, "--out", tmp_path / "o")
+    assert r.exit_code == 2, r.output
+    assert "accounts.csv:2:" in r.stderr and "column 'account_id': empty, but it names the row" in r.stderr
+    assert "archives.csv:3:" in r.stderr and "column 'archive_id': empty" in r.stderr
+    assert "archives.csv:2:" not in r.stderr
+
+
 def test_missing_required_column_is_an_error(make_snapshot):
     root = make_snapshot({"identities": [{"person_id": "P1", "name": "x"}]})
     with pytest.raises(InputError, match=r"lacks required column.*status"):
