@@ -25,14 +25,21 @@ parse, or that is not shaped as written here is ignored and rewritten: a stale o
 foreign cache is never trusted. Writing is atomic (fsutil.atomic_write_text); a folder
 that cannot be written (a read-only snapshot) only makes the next gate slower, said at
 ``-v``. ``gate --no-cache`` neither reads nor writes it.
+
+Each as-of (and pack, and version) is another key, so a pipeline that passes its own
+``--as-of`` each run would leave a file per run: after writing, the folder keeps the
+``KEEP`` most recently written keys and removes the others' files. A gate that was still
+reading a removed file keeps its open copy; the next one with that key computes it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Collection
 from dataclasses import asdict
 from functools import cache
@@ -53,6 +60,10 @@ FORMAT = 1
 FOLDER = ".ledgerguard"
 #: schema metadata keys of the regional base's Parquet file
 _KEY, _HEADS = b"ledgerguard.gate.key", b"ledgerguard.gate.outcomes"
+#: how many keys' files the folder keeps (the most recently written)
+KEEP = 8
+#: the files this module writes, and only those (never an atomic write's temporary file)
+_OURS = re.compile(r"^gate-[0-9a-f]{24}\.(json|parquet)$")
 #: rows per row group of that file: a gate reads the groups whose subject range holds one of its subjects
 _GROUP = 512
 
@@ -228,6 +239,7 @@ class GateCache:
                      self._regional_path, exc)
             return
         log.info("gate cache written to %s", self._regional_path)
+        self._prune()
 
     def save(self) -> None:
         """Write what this gate added (atomically); an unwritable folder only costs time."""
@@ -242,3 +254,23 @@ class GateCache:
             return
         self._dirty = False
         log.info("gate cache written to %s", self.path)
+        self._prune()
+
+    def _prune(self) -> None:
+        """Remove the files of all but the ``KEEP`` most recently written keys (this one is
+        the newest); a file another gate removed first, or one that cannot go, is left be."""
+        assert self.path is not None
+        newest: dict[str, float] = {}
+        files: list[Path] = []
+        for entry in os.scandir(self.path.parent):
+            if _OURS.match(entry.name):
+                files.append(Path(entry.path))
+                with contextlib.suppress(OSError):
+                    stem = entry.name.rsplit(".", 1)[0]
+                    newest[stem] = max(newest.get(stem, 0.0), entry.stat().st_mtime)
+        kept = set(sorted(newest, key=newest.__getitem__, reverse=True)[:KEEP]) | {self.path.stem}
+        for path in files:
+            if path.name.rsplit(".", 1)[0] not in kept:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    log.info("gate cache %s removed (more than %d keys in the folder)", path, KEEP)

@@ -198,3 +198,27 @@ def test_the_regional_base_is_used_when_its_key_matches_never_when_stale_foreign
         path.write_bytes(damage)
         assert _comparable(_gate(snap, now, changes, cache=True)) == expected
         assert len(path.read_bytes()) > 100  # rewritten
+
+
+def test_the_folder_keeps_the_most_recent_keys_only(demo, monkeypatch):
+    """A pipeline passing its own --as-of each run makes a new key each run: the folder keeps
+    the KEEP most recently written ones and removes the others' files (never a foreign file)."""
+    snap, now, changes, _ = demo
+    monkeypatch.setattr(gatecache, "KEEP", 2)
+    folder = Path(snap.path) / gatecache.FOLDER
+    folder.mkdir(exist_ok=True)
+    (folder / "notes.txt").write_text("someone else's file", encoding="utf-8")
+
+    def stems() -> set[str]:
+        return {p.name.rsplit(".", 1)[0] for p in folder.glob("gate-*")}
+
+    order = []
+    for day in range(4):
+        before = stems()
+        _gate(snap, now + pd.Timedelta(hours=day), changes, cache=True)
+        new = stems() - before
+        assert len(new) == 1  # each as-of is its own key, and the newest is kept
+        order.append(new.pop())
+    assert stems() == set(order[-2:])
+    assert {p.suffix for p in folder.glob(f"{order[-1]}.*")} == {".json", ".parquet"}
+    assert (folder / "notes.txt").exists()
