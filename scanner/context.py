@@ -7,7 +7,7 @@ Joins many kinds need are cached here, so ten policies over grants cost one merg
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from functools import cached_property
 from typing import Any, TypeVar
@@ -84,6 +84,13 @@ def lookup(values: pd.Series, mapping: dict | pd.Series) -> pd.Series:
     return pd.Series(out.to_numpy(), index=values.index, dtype=mapped.dtype)
 
 
+def glob_match(value: object, patterns: Iterable[str]) -> bool:
+    """Shell-style, case-sensitive: does ``value`` (as text) match any of ``patterns``? The
+    test ``glob_mask`` applies to each distinct value, for code that holds a few values in
+    plain Python."""
+    return any(fnmatchcase(str(value), p) for p in patterns)
+
+
 def glob_mask(values: pd.Series, patterns: list[str] | tuple[str, ...]) -> pd.Series:
     """Shell-style, case-sensitive glob match of each value against any pattern.
 
@@ -95,7 +102,7 @@ def glob_mask(values: pd.Series, patterns: list[str] | tuple[str, ...]) -> pd.Se
     if "*" in patterns:
         return values.notna()
     uniq = pd.unique(values.dropna())
-    hits = [v for v in uniq if any(fnmatchcase(str(v), p) for p in patterns)]
+    hits = [v for v in uniq if glob_match(v, patterns)]
     return isin(values, hits)
 
 

@@ -222,7 +222,6 @@ class Region:
             cut["identities"] = ids[isin(ids["person_id"], sorted(who)).to_numpy()]
         return snapshot.with_tables(**cut)
 
-
     def subjects(self, current: Snapshot, whole: Snapshot) -> set[str]:
         """The finding subjects this region holds whole (``current`` is ``restrict(whole)``):
         its accounts and people, the proposed changes, and the recorded changes and access events

@@ -45,10 +45,9 @@ in status ``error`` naming the table, row and column.
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import Context, glob_mask, isin
+from ..context import Context, glob_mask, glob_match, isin
 from ..errors import EvaluationError
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
@@ -161,7 +160,7 @@ class Handover(PolicyKind):
         h["missing_signatures"] = [[_SIGNATURES[c] for c in _SIGNATURES if row[c]]
                                    for row in missing.to_dict("records")]
         supervisor, receiver = h["supervisor_id"], h["to_person_id"]
-        sup_known = ctx.is_person(supervisor)
+        sup_known, rec_known = ctx.is_person(supervisor), ctx.is_person(receiver)
         checks: list[tuple] = [
             ("signature_missing", missing.any(axis=1),
              " lacks the signature of " + h["missing_signatures"].map("; ".join)),
@@ -171,10 +170,10 @@ class Handover(PolicyKind):
             ("supervisor_is_party",
              ~blank(supervisor) & ((supervisor == h["from_person_id"]) | (supervisor == receiver)),
              " was supervised by one of its parties, " + text(supervisor)),
-            ("receiver_unknown", ~ctx.is_person(receiver),
+            ("receiver_unknown", ~rec_known,
              (" names receiver " + text(receiver) + ", unknown to identities").where(~blank(receiver),
                                                                                    " names no receiver")),
-            ("receiver_not_active", ctx.is_person(receiver) & (h["receiver_status"] != "active"),
+            ("receiver_not_active", rec_known & (h["receiver_status"] != "active"),
              " names receiver " + text(receiver) + " whose status is " + text(h["receiver_status"])),
         ]
         if self.params["supervisor_positions"]:
@@ -290,7 +289,7 @@ class Handover(PolicyKind):
             found: dict[tuple, None] = {}
             for name, globs in self.params["duties"].items():
                 for system, role, permission in rows:
-                    if isinstance(permission, str) and any(fnmatchcase(permission, g) for g in globs):
+                    if isinstance(permission, str) and glob_match(permission, globs):
                         found.setdefault((system, role, name), None)
             return pd.DataFrame(list(found), columns=["system", "role", "duty"]).astype(
                 {"system": rp["system"].dtype, "role": rp["role"].dtype, "duty": "str"})

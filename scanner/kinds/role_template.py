@@ -32,7 +32,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, glob_mask, isin
+from ..context import ACCOUNT, Context, glob_mask, glob_match, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
@@ -48,11 +48,6 @@ def _who(rows: pd.DataFrame) -> pd.Series:
 
 def _role_match(system: str, role: str, patterns: list[str]) -> bool:
     return any(fnmatchcase(f"{system}:{role}" if ":" in p else role, p) for p in patterns)
-
-
-def _permission_match(permission: str, patterns: list[str]) -> bool:
-    """``glob_mask``'s test of one (non-empty) permission."""
-    return "*" in patterns or any(fnmatchcase(str(permission), p) for p in patterns)
 
 
 def _applies(system: str, pattern: str) -> bool:
@@ -226,7 +221,7 @@ class RoleTemplate(PolicyKind):
         permission, permissions = pd.factorize(perms["permission"])
         pair = np.where((position < 0) | (permission < 0), -1, position * len(permissions) + permission)
         pairs, inverse = np.unique(pair, return_inverse=True)
-        forbidden = [bool(p >= 0) and _permission_match(
+        forbidden = [bool(p >= 0) and glob_match(
             permissions[p % len(permissions)],
             self._template(positions[p // len(permissions)])["forbidden_permissions"] + default) for p in pairs]
         bad = perms[np.array(forbidden, dtype=bool)[inverse.ravel()]]

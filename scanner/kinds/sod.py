@@ -20,10 +20,9 @@ the accounts that give each side.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, isin
+from ..context import ACCOUNT, Context, glob_match, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, findings_frame
@@ -94,7 +93,7 @@ class SegregationOfDuties(PolicyKind):
                            lambda: [str(p) for p in pd.unique(ctx.table("role_permissions")["permission"].dropna())])
 
         def matched(globs: list[str]) -> int:
-            return sum(any(fnmatchcase(p, g) for g in globs) for p in known)
+            return sum(glob_match(p, globs) for p in known)
 
         rules = {}
         for rule in self.params["rules"]:
@@ -169,7 +168,7 @@ class EnabledPermissions:
 
     def matching(self, globs: list[str]) -> np.ndarray:
         """Which of ``permissions`` match a glob (each distinct permission is matched once)."""
-        return np.array([any(fnmatchcase(p, g) for g in globs) for p in self.permissions], dtype=bool)
+        return np.array([glob_match(p, globs) for p in self.permissions], dtype=bool)
 
     def pairs(self, level: str) -> tuple[np.ndarray, np.ndarray]:
         """The distinct (subject, permission) codes of ``level``, sorted (rows without a
