@@ -404,11 +404,9 @@ class _States:
                     o.coverage = {**o.coverage, "unit": f"{o.coverage['unit']}, in the change's region",
                                   "region": True}
 
-    def unaffected(self, indexes: list[int], current: Snapshot, changed: Snapshot, now: pd.Timestamp,
-                   why: str = "the changes modify no table it reads") -> None:
-        """Policies reading no table the changes modify (or, narrowed, no row they judge): the
-        same findings in both states, so nothing is introduced or resolved; only whether their
-        tables are usable is checked."""
+    def unaffected(self, indexes: list[int], current: Snapshot, changed: Snapshot, now: pd.Timestamp) -> None:
+        """Policies reading no table the changes modify: the same findings in both states, so
+        nothing is introduced or resolved; only whether their tables are usable is checked."""
         for i in indexes:
             policy = self.policies[i]
             status, error = ("pass" if policy.enabled else "skipped"), None
@@ -418,7 +416,7 @@ class _States:
                         Context(state, now).require(KINDS.get(policy.kind)(policy.params).reads())
             except TableUnavailable as exc:
                 status, error = "error", str(exc)
-            coverage = {"examined": 0, "unit": f"rows: {why}, in the change's region",
+            coverage = {"examined": 0, "unit": "rows: the changes modify no table it reads, in the change's region",
                         "matched": {}, "decisive": None, "region": True}
             self.before[i] = self.after[i] = PolicyOutcome(policy, status, [], error, coverage)
 
@@ -462,9 +460,6 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
             kind = KINDS.get(policies[i].kind)(policies[i].params)
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
             people = kind.gate_people(base, Context(current, now), Context(changed, now), set(region.people))
-            if not people:
-                states.unaffected([i], current, changed, now, "the changes alter nothing it judges")
-                continue
             before = region.with_people(snapshot, people)
             states.run([i], before, propose(before, changes, now, whole=snapshot), now, 1)
         states.in_region(local + narrowed)

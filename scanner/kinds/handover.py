@@ -370,8 +370,7 @@ class Handover(PolicyKind):
         ``people``'s holdings are there); and the receivers and leavers of the handovers of
         ``people``. Any other finding reads only rows the change leaves alone, the same in
         both cut states (a cut can make it differ from the whole state's, never between the
-        two), so it cancels out of the gate's difference. No one at all (the gate need not
-        evaluate) when ``people`` has no leaver, no register row and no role that grants a duty."""
+        two), so it cancels out of the gate's difference."""
         roles = set()
         for ctx in (before, after):
             roles |= set(zip(ctx.table("grants")["system"], ctx.table("grants")["role"], strict=True))
@@ -379,18 +378,14 @@ class Handover(PolicyKind):
             if changes is not None:
                 roles |= set(zip(changes["system"], changes["role"], strict=True))
         roles = sorted((s, r) for s, r in roles if isinstance(s, str) and isinstance(r, str))
-        duties = set(self._with_duties(before, pd.DataFrame(roles, columns=["system", "role"], dtype="str"))["duty"])
-        leavers = not (self._events(before).empty and self._events(after).empty)
-        h = before.table("handovers")
-        named = [isin(h[column], sorted(people)).to_numpy() for column in ("from_person_id", "to_person_id",
-                                                                          "supervisor_id")]
-        if not duties and not leavers and not any(mask.any() for mask in named):
-            return set()  # no leaver, holding or register row of theirs: no finding can differ
+        held = self._with_duties(before, pd.DataFrame(roles, columns=["system", "role"], dtype="str"))
+        duties = set(held["duty"])
         keep = set(people) | {p for p, d in base["held"] if d in duties}
         for duty in duties:
             keep |= set([p for p in base["holders"].get(duty, []) if p not in people][:2])
-        keep |= set(h.loc[named[0], "to_person_id"].dropna())
-        keep |= set(h.loc[named[1], "from_person_id"].dropna())
+        h = before.table("handovers")
+        keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
+        keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
         return keep
 
     def _gaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
