@@ -30,7 +30,7 @@ reads only that subject's rows plus the identities they name and the role permis
 so a finding outside the region is the same in both states and cancels out of the
 difference. A kind in ``NARROWED`` (``handover``, whose duty gap depends on every other
 holder of a duty) names the people whose rows decide what the change can alter
-(``gate_people``); both states are cut down to them (``Region.with_people``). Any other
+(``gate_cut``); both states are cut down to them (``Region.with_people``). Any other
 kind (``table_rule``, whose subject template may group rows of many accounts; kinds
 added later) is evaluated on the whole states, as before. What the gate derives from
 the current state alone can be cached beside the snapshot (``gatecache.GateCache``).
@@ -74,6 +74,23 @@ tables each reads):
 A finding of a subject kind not listed for its kind (a kind changed since) makes the gate
 evaluate that policy on the region's current state too, as without the cache.
 
+A narrowed kind's current side comes from the regional base too (``handover``'s findings
+are kept there with the local kinds'). ``Handover.gate_cut`` says which of its findings a
+change can alter — (a) any finding about a leaver among the change's people, (b) a duty
+gap of a duty whose holdings the change can alter (a duty a role of their accounts grants,
+held or revoked in either state), (c) an overlap whose receiver is among them, (d) a
+register row naming one of them (``GateCut.decides``) — and that the cut to its people
+computes each of those exactly (its docstring argues why, duty gaps included: every
+holding of the change's people and the two earliest other holders of each such duty are in
+the cut). Every other finding reads only rows the change leaves alone, so it is the same in
+the whole current and proposed states; both sides keep just the deciding findings, the
+current side as the whole current state has them (subjects ``person:`` of the cut's people
+and ``handover:`` of its register rows). Statuses are not cut: an unknown
+``from_person_id`` in the register ends the policy in ``error`` on the whole current state
+(the base's status) and on the proposed cut (which keeps every register row of a person
+identities does not know), so the gate reports ``error``, never ``pass``
+(``test_an_unknown_leaver_in_the_register_is_an_error_of_every_gate``).
+
 Waivers need every finding of the proposed state (an unchanged finding a waiver
 accepts keeps it from being ``stale``): the policies a waiver names are evaluated
 once on the whole current state, and the proposed state's findings are that minus
@@ -82,6 +99,7 @@ what the change resolves plus what it introduces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,8 +128,9 @@ LOCAL_KINDS = frozenset({
     "archive_access", "unrecorded_change", "period_close_freeze",
 })
 #: kinds whose findings a change can alter beyond its region, but whose kind names the people
-#: whose rows decide them (``gate_people``): evaluated on both states cut down to those
-NARROWED = frozenset({"handover"})
+#: whose rows decide them (``gate_cut``): evaluated on both states cut down to those; with the
+#: subject kinds of their findings (as ``SUBJECTS``)
+NARROWED = {"handover": ("person", "handover")}
 #: tables a local kind reads when the snapshot has them, beyond its ``reads()`` (the tables it
 #: cannot work without); tests/gate/test_incremental.py checks these against what each kind reads
 ALSO_READS = {
@@ -351,36 +370,35 @@ class _States:
             self.before.update(zip(indexes, before, strict=True))
             self.after.update(zip(indexes, evaluate(chosen, Context(changed, now), jobs), strict=True))
 
-    def from_base(self, indexes: list[int], local: list[int], region: Region, whole: Snapshot,
-                  current: Snapshot, changed: Snapshot, now: pd.Timestamp, jobs: int | None,
-                  cache: GateCache) -> None:
-        """Evaluate on the region's proposed state only; the current state's findings are the
-        whole current state's of the subjects the region holds whole, from the base cache
-        (computed for every policy of ``local`` when it has none). Both sides keep only those
-        subjects (module docstring). A policy with a finding of a subject kind ``SUBJECTS``
-        does not list for its kind is evaluated on the region's current state as well."""
+    def from_base(self, indexes: list[int], regional: list[int], held: set[str],
+                  keeps: Callable[[Finding], bool], current: Snapshot, changed: Snapshot, whole: Snapshot,
+                  now: pd.Timestamp, jobs: int | None, cache: GateCache) -> None:
+        """Evaluate on ``changed`` (a cut of the proposed state) only; the current state's
+        findings are the whole current state's of the ``held`` subjects, from the base cache
+        (computed for every policy of ``regional`` when it has none). Both sides keep only the
+        findings ``keeps`` holds: those the cut computes exactly, which are all a change can
+        alter (module docstring). A policy with a finding of a subject kind its kind does not
+        list (``SUBJECTS``, ``NARROWED``) is evaluated on ``current`` (the cut of the current
+        state) as well, as without the cache."""
         if not indexes:
             return
-        held = region.subjects(current, whole)
         after = dict(zip(indexes, evaluate([self.policies[i] for i in indexes], Context(changed, now), 1),
                          strict=True))
         base = dict(zip(indexes, cache.regional(
-            [self.policies[i] for i in local], [self.policies[i] for i in indexes], held,
+            [self.policies[i] for i in regional], [self.policies[i] for i in indexes], held,
             lambda missing: evaluate(missing, Context(whole, now), jobs)), strict=True))
 
         def known(i: int, f: Finding) -> bool:
             kind = self.policies[i].kind
-            return f["subject"].partition(":")[0] in (*SUBJECTS.get(kind, ()), *UNCHANGED.get(kind, ()))
+            return f["subject"].partition(":")[0] in (*SUBJECTS.get(kind, ()), *UNCHANGED.get(kind, ()),
+                                                      *NARROWED.get(kind, ()))
 
         odd = [i for i in indexes if not all(known(i, f) for o in (after[i], base[i]) for f in o.findings)]
         self.run(odd, current, changed, now, 1)
         for i in indexes:
             if i not in odd:
-                a, kept = after[i], SUBJECTS[self.policies[i].kind]
-                self.before[i] = base[i]
-                self.after[i] = PolicyOutcome(a.policy, a.status, [
-                    f for f in a.findings if f["subject"] in held and f["subject"].partition(":")[0] in kept],
-                    a.error, a.coverage)
+                self.before[i], self.after[i] = (PolicyOutcome(o.policy, o.status, [f for f in o.findings if keeps(f)],
+                                                               o.error, o.coverage) for o in (base[i], after[i]))
 
     def same(self, indexes: list[int], current: Snapshot, now: pd.Timestamp, jobs: int | None,
              cache: GateCache) -> None:
@@ -451,17 +469,30 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         # holds no other row of the accounts and people a change names
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
         hit = [i for i in local if may_read(policies[i]) & modified]
-        if cache.enabled and cache.keeps_regional([policies[i] for i in local]):
-            states.from_base(hit, local, region, snapshot, current, changed, now, jobs, cache)
+        # with a regional base (kept or writable beside the snapshot), each state's cut is
+        # evaluated in its proposed state only: the current side comes from the base
+        based = cache.enabled and cache.keeps_regional([policies[i] for i in local + narrowed])
+        if based:
+            held = region.subjects(current, snapshot)
+            states.from_base(hit, local + narrowed, held,
+                             lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]],
+                             current, changed, snapshot, now, jobs, cache)
         else:
             states.run(hit, current, changed, now, 1)
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
         for i in narrowed:
             kind = KINDS.get(policies[i].kind)(policies[i].params)
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
-            people = kind.gate_people(base, Context(current, now), Context(changed, now), set(region.people))
-            before = region.with_people(snapshot, people)
-            states.run([i], before, propose(before, changes, now, whole=snapshot), now, 1)
+            cut = kind.gate_cut(base, Context(current, now), Context(changed, now), set(region.people))
+            before = region.with_people(snapshot, set(cut.people))
+            after = propose(before, changes, now, whole=snapshot)
+            if based:
+                named = before.tables["handovers"]["handover_id"].dropna().astype("str")
+                states.from_base([i], local + narrowed, {f"person:{p}" for p in cut.people}
+                                 | {f"handover:{h}" for h in named}, cut.decides, before, after, snapshot, now,
+                                 jobs, cache)
+            else:
+                states.run([i], before, after, now, 1)
         states.in_region(local + narrowed)
         proposed = changed
         untouched = [i for i in whole if policies[i].kind in ALSO_READS and not may_read(policies[i]) & modified]
@@ -484,7 +515,7 @@ def _unchanged(policies: list[Policy], outcomes: list[PolicyOutcome], new: dict[
     named = {w.policy for w in waivers}
     judged = {o.policy.id for o in outcomes if o.status in ("pass", "fail")}
     resolved = {fid for fid in old if fid not in new}
-    regional = [p for p in policies if incremental and p.kind in LOCAL_KINDS | NARROWED and p.id in named
+    regional = [p for p in policies if incremental and (p.kind in LOCAL_KINDS or p.kind in NARROWED) and p.id in named
                 and p.id in judged]
     still = [f for fid, f in new.items() if fid in old and f["policy_id"] not in {p.id for p in regional}]
     if regional:

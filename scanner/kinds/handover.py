@@ -45,9 +45,11 @@ in status ``error`` naming the table, row and column.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from ..context import Context, glob_mask, glob_match, isin
+from ..contract import Finding
 from ..errors import EvaluationError
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
@@ -343,7 +345,7 @@ class Handover(PolicyKind):
 
     # ── the incremental gate ─────────────────────────────────────────────────────
     def gate_base(self, ctx: Context) -> dict[str, Any]:
-        """What ``gate_people`` needs of the current state, whatever the change (JSON, so the
+        """What ``gate_cut`` needs of the current state, whatever the change (JSON, so the
         gate can cache it beside the snapshot): the duties each leaver held, and per duty its
         holders in the order their holding began (undated first: they count from any day)."""
         held = self._held(ctx, self._events(ctx))
@@ -352,25 +354,27 @@ class Handover(PolicyKind):
                 "holders": {duty: list(dict.fromkeys(rows["person_id"]))
                             for duty, rows in holders.groupby("duty", sort=True)}}
 
-    def gate_people(self, base: dict[str, Any], before: Context, after: Context, people: set[str]) -> set[str]:
-        """The people whose rows decide every finding a change can alter, for the incremental
-        gate (scanner/gate.py), which evaluates this kind on both states cut down to them.
+    def gate_cut(self, base: dict[str, Any], before: Context, after: Context, people: set[str]) -> GateCut:
+        """The people whose rows decide every finding a change can alter, and which findings
+        those are, for the incremental gate (scanner/gate.py), which evaluates this kind on
+        the states cut down to those people.
 
         ``base`` is ``gate_base`` of the current state; ``before`` and ``after`` are the change's
         region (every account of ``people``, the people the change touches, and the recorded
         changes on those accounts) in both states. A change alters only rows of ``people``,
         so a finding can differ between the states only if it is (a) about a leaver in
-        ``people``, (b) a duty gap of a duty whose holdings differ, or one such a leaver held
-        — both among ``duties``: every duty a role of their accounts grants, held or revoked
-        in either state, (c) an overlap whose receiver or leaver is in ``people``, or (d) a
-        register row naming one of them. Each is computed exactly from the rows of:
-        ``people``; every leaver who held one of ``duties``; per such duty the two earliest
-        holders outside ``people`` (a gap is "no holding other than the leaver's own began by
-        the check day": if any did, the earliest one not the leaver's did, and all of
-        ``people``'s holdings are there); and the receivers and leavers of the handovers of
-        ``people``. Any other finding reads only rows the change leaves alone, the same in
-        both cut states (a cut can make it differ from the whole state's, never between the
-        two), so it cancels out of the gate's difference."""
+        ``people``, (b) a duty gap of a duty whose holdings differ — among ``duties``: every
+        duty a role of their accounts grants, held or revoked in either state, (c) an overlap
+        whose receiver is in ``people``, or (d) a register row naming one of them
+        (``GateCut.decides``). Each is computed exactly from the rows of: ``people``; every
+        leaver who held one of ``duties``; per such duty the two earliest holders outside
+        ``people`` (a gap is "no holding other than the leaver's own began by the check day":
+        if any did, the earliest one not the leaver's did, and all of ``people``'s holdings
+        are there); and the receivers and leavers of the handovers of ``people``. Any other
+        finding reads only rows the change leaves alone: the same in the whole current and
+        proposed states (so the gate may take the current state's side of (a)–(d) from the
+        whole state's findings), and the same in both cut states (a cut can make it differ
+        from the whole state's, never between the two)."""
         roles = set()
         for ctx in (before, after):
             roles |= set(zip(ctx.table("grants")["system"], ctx.table("grants")["role"], strict=True))
@@ -386,7 +390,7 @@ class Handover(PolicyKind):
         h = before.table("handovers")
         keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
         keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
-        return keep
+        return GateCut(frozenset(keep), frozenset(people), frozenset(duties))
 
     def _gaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
         d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
@@ -431,6 +435,30 @@ class Handover(PolicyKind):
                           + str(self.params["overlap_days"]) + ")",
                           evidence=["duty", "event", "event_at", "handover_id", "handed_over_at", "to_person_id",
                                     "receiver_from", "leaver_until", "overlap_days", "overlap_limit"])
+
+
+@dataclass(frozen=True)
+class GateCut:
+    """What ``Handover.gate_cut`` chose: the people whose rows the gate's states are cut down to,
+    and what tells the findings a change can alter (computed exactly on that cut) from the others."""
+
+    #: the people whose rows the states are cut down to
+    people: frozenset[str]
+    #: the people the change touches (the gate's region)
+    changed: frozenset[str]
+    #: the duties whose holdings the change can alter
+    duties: frozenset[str]
+
+    def decides(self, finding: Finding) -> bool:
+        """Is this one of the findings (a)–(d) of ``Handover.gate_cut``: a change of ``changed``
+        can alter it, and the cut computes it exactly?"""
+        kind, _, rest = finding["subject"].partition(":")
+        evidence = finding.get("evidence") or {}
+        if kind == "person":
+            return rest in self.changed or (finding["code"] == "duty_gap" and finding.get("key") in self.duties) \
+                or (finding["code"] == "duty_overlap" and evidence.get("to_person_id") in self.changed)
+        return kind == "handover" and any(evidence.get(c) in self.changed
+                                          for c in ("from_person_id", "to_person_id", "supervisor_id"))
 
 
 def _iso(value: Any) -> str | None:

@@ -21,7 +21,7 @@ from test_incremental import _comparable, _demo, _random_changes
 
 from ledgerguard.scanner import gatecache
 from ledgerguard.scanner.changes import load_changes
-from ledgerguard.scanner.gate import relevant, run_gate
+from ledgerguard.scanner.gate import Region, relevant, run_gate
 from ledgerguard.scanner.gatecache import GateCache
 from ledgerguard.scanner.policy import all_policies, load_packs
 from ledgerguard.scanner.snapshot import read_snapshot
@@ -186,6 +186,11 @@ def test_the_regional_base_is_used_when_its_key_matches_never_when_stale_foreign
                "key": None, "location": None}
     _rewrite_regional(path, planted)
     assert _planted(_gate(snap, now, changes, cache=True))  # same key: trusted
+    # and HO-001's (narrowed: Handover.gate_cut) on a person the change touches
+    person = sorted(Region.of(snap, changes).people)[0]
+    _rewrite_regional(path, {**planted, "id": "planted-ho", "policy_id": "HO-001", "kind": "handover",
+                             "code": "no_handover", "subject": f"person:{person}"})
+    assert "planted-ho" in {f["id"] for f in _gate(snap, now, changes, cache=True)["resolved"]}
     assert not _planted(_gate(snap, now + pd.Timedelta(days=1), changes, cache=True))  # another as-of
     assert not _planted(_gate(snap, now, changes, cache=False))
 

@@ -231,7 +231,7 @@ def test_incremental_gate_equals_full_gate(org, tmp_path):
 
 
 def test_incremental_gate_equals_full_gate_on_handover_changes(org, tmp_path, request):
-    """HO-001 runs on the people whose rows decide what a change can alter (Handover.gate_people):
+    """HO-001 runs on the people whose rows decide what a change can alter (Handover.gate_cut):
     changes aimed at its duties, holders, leavers, receivers and supervisors, some waived."""
     snap, now = org
     packs = load_packs(None)
@@ -255,6 +255,10 @@ def test_incremental_gate_equals_full_gate_on_handover_changes(org, tmp_path, re
         full = run_gate(snap, packs, changes, now, fail_on="never", incremental=False, waivers=waivers)
         fast = run_gate(snap, packs, changes, now, fail_on="never", waivers=waivers)
         assert _comparable(fast) == _comparable(full), path.read_text(encoding="utf-8")
+        # HO-001's current side from the regional base (GateCut.decides): computed by the first
+        # file, read by the others (test_gate_cache proves it is read)
+        cached = run_gate(snap, packs, changes, now, fail_on="never", waivers=waivers, cache=True)
+        assert _comparable(cached) == _comparable(full), path.read_text(encoding="utf-8")
         codes |= {f"{f['baseline']} {f['code']}" for f in full["findings"] + full["resolved"]
                   if f["policy_id"] == "HO-001"}
     # the demo's few holders per duty give gaps; the generated org's many holders mostly movers
@@ -318,3 +322,28 @@ def test_cli_gate_and_gate_full_write_the_same_findings(org, tmp_path, cli):
         codes.append(result.exit_code)
         docs.append(_comparable(__import__("json").loads((out / "findings.json").read_text(encoding="utf-8"))))
     assert codes[0] == codes[1] and docs[0] == docs[1]
+
+
+def test_an_unknown_leaver_in_the_register_is_an_error_of_every_gate(tmp_path):
+    """A handover row whose from_person_id identities does not know is bad data: HO-001 ends in
+    error on the whole state, so every gate — full, incremental, with the base cache — says error,
+    never pass, whether or not the change touches that row."""
+    as_of = default_as_of()
+    tables = build_tables(as_of)
+    h = tables["handovers"]
+    tables["handovers"] = pd.concat([h, h.iloc[:1].assign(handover_id="JJ-404", from_person_id="P404")],
+                                    ignore_index=True)
+    write_snapshot(tmp_path / "snap", tables, timezone="Asia/Shanghai", fmt="csv")
+    snap, now = read_snapshot(tmp_path / "snap"), pd.Timestamp(as_of.isoformat(), tz="Asia/Shanghai")
+    packs = load_packs(None)
+    for n in range(3):
+        path = tmp_path / f"c{n}.yaml"
+        path.write_text(yaml.safe_dump({"changes": _random_changes(snap, random.Random(n), 2)}, allow_unicode=True),
+                        encoding="utf-8")
+        changes = load_changes([path])
+        docs = [run_gate(snap, packs, changes, now, fail_on="never", **kw)
+                for kw in ({"incremental": False}, {}, {"cache": True}, {"cache": True})]
+        for doc in docs:
+            [status] = [p["status"] for p in doc["policies"] if p["id"] == "HO-001"]
+            assert status == "error", path.read_text(encoding="utf-8")
+        assert all(_comparable(d) == _comparable(docs[0]) for d in docs[1:])
