@@ -452,8 +452,8 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: 
     from ledgerguard.scanner.changes import load_changes
     from ledgerguard.scanner.findings import exit_code
     from ledgerguard.scanner.gate import gate_tables, run_gate
+    from ledgerguard.scanner.gatetables import read_gate_snapshot
     from ledgerguard.scanner.scan import resolve_now
-    from ledgerguard.scanner.snapshot import read_snapshot
 
     from .console import describe, print_summary, print_warnings
 
@@ -461,7 +461,7 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: 
     try:
         changes = load_changes(list(change))
         packs = _packs(policies, only, skip)
-        snapshot = read_snapshot(snapshot_dir, only=None if full else gate_tables(packs))
+        snapshot = read_gate_snapshot(snapshot_dir, None if full else gate_tables(packs), cache=not no_cache)
         now = resolve_now(as_of, snapshot)
         doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs, incremental=not full,
                        cache=not no_cache,
