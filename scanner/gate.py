@@ -114,7 +114,7 @@ from .kinds.base import KINDS, blank
 from .lazy import numpy as np
 from .lazy import pandas as pd
 from .policy import Policy, PolicyPack, all_policies
-from .proposal import TOUCHED, empty_table, propose
+from .proposal import TOUCHED, Typed, empty_table, propose
 from .snapshot import Snapshot
 from .timeutil import clock, iso
 from .waivers import Waiver, apply_waivers
@@ -351,6 +351,19 @@ def gate_tables(packs: list[PolicyPack]) -> set[str] | None:
     return {*TOUCHED, *(t for p in policies for t in may_read(p))}
 
 
+@dataclass(frozen=True)
+class _Cut:
+    """Policies evaluated on one cut of the states (the region; a narrowed kind's people): the
+    cut of the current and of the proposed state, the finding subjects it holds, and which of
+    its findings it computes exactly (those a change can alter)."""
+
+    indexes: list[int]
+    current: Snapshot
+    changed: Snapshot
+    held: set[str]
+    keeps: Callable[[Finding], bool]
+
+
 @dataclass
 class _States:
     """The two states a gate compares, and the outcome of each policy in both."""
@@ -370,35 +383,38 @@ class _States:
             self.before.update(zip(indexes, before, strict=True))
             self.after.update(zip(indexes, evaluate(chosen, Context(changed, now), jobs), strict=True))
 
-    def from_base(self, indexes: list[int], regional: list[int], held: set[str],
-                  keeps: Callable[[Finding], bool], current: Snapshot, changed: Snapshot, whole: Snapshot,
-                  now: pd.Timestamp, jobs: int | None, cache: GateCache) -> None:
-        """Evaluate on ``changed`` (a cut of the proposed state) only; the current state's
-        findings are the whole current state's of the ``held`` subjects, from the base cache
-        (computed for every policy of ``regional`` when it has none). Both sides keep only the
-        findings ``keeps`` holds: those the cut computes exactly, which are all a change can
-        alter (module docstring). A policy with a finding of a subject kind its kind does not
-        list (``SUBJECTS``, ``NARROWED``) is evaluated on ``current`` (the cut of the current
-        state) as well, as without the cache."""
-        if not indexes:
+    def from_base(self, cuts: list[_Cut], regional: list[int], whole: Snapshot, now: pd.Timestamp,
+                  jobs: int | None, cache: GateCache) -> None:
+        """Evaluate each cut's policies on its proposed state only; the current state's findings
+        are the whole current state's of the subjects the cuts hold, from the base cache
+        (computed for every policy of ``regional`` when it has none; one read for all cuts).
+        Both sides keep only the findings a cut's ``keeps`` holds: those the cut computes
+        exactly, which are all a change can alter (module docstring). A policy with a finding
+        of a subject kind its kind does not list (``SUBJECTS``, ``NARROWED``) is evaluated on
+        its cut of the current state as well, as without the cache."""
+        cuts = [c for c in cuts if c.indexes]
+        if not cuts:
             return
-        after = dict(zip(indexes, evaluate([self.policies[i] for i in indexes], Context(changed, now), 1),
-                         strict=True))
+        after = {i: o for c in cuts for i, o in zip(
+            c.indexes, evaluate([self.policies[i] for i in c.indexes], Context(c.changed, now), 1), strict=True)}
+        indexes = [i for c in cuts for i in c.indexes]
         base = dict(zip(indexes, cache.regional(
-            [self.policies[i] for i in regional], [self.policies[i] for i in indexes], held,
-            lambda missing: evaluate(missing, Context(whole, now), jobs)), strict=True))
+            [self.policies[i] for i in regional], [self.policies[i] for i in indexes], set().union(
+                *(c.held for c in cuts)), lambda missing: evaluate(missing, Context(whole, now), jobs)), strict=True))
 
         def known(i: int, f: Finding) -> bool:
             kind = self.policies[i].kind
             return f["subject"].partition(":")[0] in (*SUBJECTS.get(kind, ()), *UNCHANGED.get(kind, ()),
                                                       *NARROWED.get(kind, ()))
 
-        odd = [i for i in indexes if not all(known(i, f) for o in (after[i], base[i]) for f in o.findings)]
-        self.run(odd, current, changed, now, 1)
-        for i in indexes:
-            if i not in odd:
-                self.before[i], self.after[i] = (PolicyOutcome(o.policy, o.status, [f for f in o.findings if keeps(f)],
-                                                               o.error, o.coverage) for o in (base[i], after[i]))
+        for c in cuts:
+            odd = [i for i in c.indexes if not all(known(i, f) for o in (after[i], base[i]) for f in o.findings)]
+            self.run(odd, c.current, c.changed, now, 1)
+            for i in c.indexes:
+                if i not in odd:
+                    self.before[i], self.after[i] = (
+                        PolicyOutcome(o.policy, o.status, [f for f in o.findings if c.keeps(f)], o.error, o.coverage)
+                        for o in (base[i], after[i]))
 
     def same(self, indexes: list[int], current: Snapshot, now: pd.Timestamp, jobs: int | None,
              cache: GateCache) -> None:
@@ -464,35 +480,32 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
     if local or narrowed:
         region = Region.of(snapshot, changes)
         current = region.restrict(snapshot)
-        changed = propose(current, changes, now, whole=snapshot)  # also checks every change
+        typed: Typed = {}  # the change file's rows, typed once for both cuts
+        changed = propose(current, changes, now, whole=snapshot, typed=typed)  # also checks every change
         # the tables the changes modify: the same in the region as in the whole state, which
         # holds no other row of the accounts and people a change names
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
         hit = [i for i in local if may_read(policies[i]) & modified]
-        # with a regional base (kept or writable beside the snapshot), each state's cut is
-        # evaluated in its proposed state only: the current side comes from the base
+        # with a regional base (kept or writable beside the snapshot), each cut is evaluated in
+        # its proposed state only: the current side comes from the base
         based = cache.enabled and cache.keeps_regional([policies[i] for i in local + narrowed])
-        if based:
-            held = region.subjects(current, snapshot)
-            states.from_base(hit, local + narrowed, held,
-                             lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]],
-                             current, changed, snapshot, now, jobs, cache)
-        else:
-            states.run(hit, current, changed, now, 1)
+        held = region.subjects(current, snapshot) if based else set()
+        cuts = [_Cut(hit, current, changed, held,
+                     lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]])]
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
         for i in narrowed:
             kind = KINDS.get(policies[i].kind)(policies[i].params)
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
             cut = kind.gate_cut(base, Context(current, now), Context(changed, now), set(region.people))
             before = region.with_people(snapshot, set(cut.people))
-            after = propose(before, changes, now, whole=snapshot)
-            if based:
-                named = before.tables["handovers"]["handover_id"].dropna().astype("str")
-                states.from_base([i], local + narrowed, {f"person:{p}" for p in cut.people}
-                                 | {f"handover:{h}" for h in named}, cut.decides, before, after, snapshot, now,
-                                 jobs, cache)
-            else:
-                states.run([i], before, after, now, 1)
+            named = before.tables["handovers"]["handover_id"].dropna().astype("str")
+            cuts.append(_Cut([i], before, propose(before, changes, now, whole=snapshot, typed=typed),
+                             {f"person:{p}" for p in cut.people} | {f"handover:{h}" for h in named}, cut.decides))
+        if based:
+            states.from_base(cuts, local + narrowed, snapshot, now, jobs, cache)
+        else:
+            for c in cuts:
+                states.run(c.indexes, c.current, c.changed, now, 1)
         states.in_region(local + narrowed)
         proposed = changed
         untouched = [i for i in whole if policies[i].kind in ALSO_READS and not may_read(policies[i]) & modified]

@@ -54,12 +54,19 @@ def _as_text(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
 
 
-def _append(name: str, df: pd.DataFrame, records: list[dict[str, Any]], tz: str) -> pd.DataFrame:
+#: rows of a table as text, typed (``_append``): one gate applies its change file to two cuts
+#: of the snapshot (the region, the handover cut), typing the same rows each time
+Typed = dict[tuple[str, str, tuple], pd.DataFrame]
+
+
+def _append(name: str, df: pd.DataFrame, records: list[dict[str, Any]], tz: str, typed: Typed) -> pd.DataFrame:
     """``df`` plus ``records``, typed as the snapshot types the table: a column a record
     leaves out is empty (false, no time, no text), never a mixed-type column a policy
-    trips on."""
-    text = pd.DataFrame([{k: _as_text(v) for k, v in r.items()} for r in records], dtype="str")
-    new = type_table(name, text, tz, name)
+    trips on. ``typed`` keeps the typed rows for the next proposal of the same changes."""
+    text = tuple(tuple((k, _as_text(v)) for k, v in r.items()) for r in records)
+    if (name, tz, text) not in typed:
+        typed[name, tz, text] = type_table(name, pd.DataFrame([dict(r) for r in text], dtype="str"), tz, name)
+    new = typed[name, tz, text].copy(deep=False)
     for col in df.columns.difference(new.columns):
         new[col] = df[col].iloc[:0].reindex(new.index)
     return pd.concat([df, new[[*df.columns, *new.columns.difference(df.columns)]]], ignore_index=True)
@@ -69,9 +76,9 @@ class _Proposal:
     """The tables a change file modifies, applied change by change, checking as it goes."""
 
     def __init__(self, snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,
-                 whole: Snapshot | None = None) -> None:
+                 whole: Snapshot | None = None, typed: Typed | None = None) -> None:
         self.snapshot, self.changes, self.now, self.tz = snapshot, changes, now, snapshot.timezone
-        self.whole = whole
+        self.whole, self.typed = whole, {} if typed is None else typed
         self.tables: dict[str, pd.DataFrame] = {}
         self.problems: list[Problem] = []
         self._outside: dict[str, set[str]] = {}
@@ -109,7 +116,7 @@ class _Proposal:
             rows.append(_change_row(change, self.tz))
         if self.problems:
             raise InputError(self.problems)
-        self.tables["changes"] = _append("changes", self.table("changes"), rows, self.tz)
+        self.tables["changes"] = _append("changes", self.table("changes"), rows, self.tz, self.typed)
         return self.tables
 
     def _existing(self, change: Change) -> tuple[str, str] | None:
@@ -154,7 +161,7 @@ class _Proposal:
             "system": account[0], "account_id": account[1], "role": change.get("role"),
             "scope": change.get("scope"), "granted_at": self.now,
             "granted_by": change.get("performed_by") or change.get("requested_by"),
-        }], self.tz)
+        }], self.tz, self.typed)
 
     def _revoke(self, change: Change) -> None:
         account = self._existing(change)
@@ -193,7 +200,7 @@ class _Proposal:
             "system": account[0], "account_id": account[1], "person_id": change.get("person_id"),
             "display_name": change.get("display_name"), "enabled": True, "created_at": self.now,
             "account_type": change.get("account_type"), "owner_person_id": change.get("owner_person_id"),
-        }], self.tz)
+        }], self.tz, self.typed)
 
     def _delete(self, change: Change) -> None:
         account = self._existing(change)
@@ -237,10 +244,12 @@ def _change_row(change: Change, tz: str) -> dict[str, Any]:
     }
 
 
-def propose(snapshot: Snapshot, changes: list[Change], now: pd.Timestamp, whole: Snapshot | None = None) -> Snapshot:
+def propose(snapshot: Snapshot, changes: list[Change], now: pd.Timestamp, whole: Snapshot | None = None,
+            typed: Typed | None = None) -> Snapshot:
     """The snapshot with the changes applied (copies; the snapshot is not modified).
 
     ``whole``: ``snapshot`` is the gate's region of this snapshot (gate.Region); the
     region holds every row the changes are checked against except the grants naming a
-    role, so roles held only outside the region are still known."""
-    return snapshot.with_tables(**_Proposal(snapshot, changes, now, whole).apply())
+    role, so roles held only outside the region are still known. ``typed``: a dict shared
+    by the proposals of one change file (``_append``)."""
+    return snapshot.with_tables(**_Proposal(snapshot, changes, now, whole, typed).apply())
