@@ -289,26 +289,81 @@ class Context:
 
     @cached_property
     def account_permissions(self) -> pd.DataFrame:
-        """Effective (system, account_id, ACCOUNT, person_id, enabled, role, permission) rows.
+        """Effective (system, account_id, ACCOUNT, role, permission, person_id, enabled) rows,
+        one per (account, role, permission), in the order of the grants, then of role_permissions.
 
         grants ⋈ role_permissions; a ``deny`` row of any role the account holds removes
         that permission (glob allowed) from the account, whatever else grants it.
+
+        How: role_permissions is a few dozen rows, grants hundreds of thousands, of which a
+        fraction hold a role role_permissions names. One Arrow hash lookup of each grant's role
+        finds them; only they are keyed (``_codes``), paired with their role_permissions rows
+        through the code of their (system, role) pair, and with their account through its
+        ``ACCOUNT`` code: positions in NumPy, no merge on text keys (~3× faster at size M).
         """
-        grants = self.keyed("grants")[["system", "account_id", ACCOUNT, "role"]]
-        perms = self.table("role_permissions")
-        # the inner join below keeps only roles role_permissions names: narrow by one hash lookup
-        # first, so the two-text-column join hashes those grants, not all of them
-        grants = grants[isin(grants["role"], perms["role"]).to_numpy()]
-        effect = perms["effect"].fillna("allow").str.lower()
-        joined = grants.merge(perms.assign(effect=effect)[["system", "role", "permission", "effect"]],
-                              on=["system", "role"], how="inner", sort=False)
-        allow = joined[joined["effect"] != "deny"].drop(columns="effect")
-        deny = joined[joined["effect"] == "deny"][["system", "account_id", ACCOUNT, "permission"]]
-        if not deny.empty:
-            denied = _expand_denies(deny.drop_duplicates(), allow)[[ACCOUNT, "permission"]]
-            hit = allow.merge(denied.assign(_deny=True), how="left", on=[ACCOUNT, "permission"], sort=False)["_deny"]
-            allow = allow[hit.isna().to_numpy()]
-        accounts = self.keyed("accounts")[[ACCOUNT, "person_id", "enabled"]]
-        out = allow.merge(accounts, on=ACCOUNT, how="left", sort=False)
-        out["enabled"] = out["enabled"].fillna(False).astype(bool)
-        return out.drop_duplicates([ACCOUNT, "role", "permission"]).reset_index(drop=True)
+        import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+        perms, grants = self.table("role_permissions"), self.table("grants")
+        rp = {c: perms[c].to_numpy(dtype=object, na_value=None).tolist() for c in ("system", "role", "permission")}
+        systems, roles = list(dict.fromkeys(rp["system"])), list(dict.fromkeys(r for r in rp["role"] if r is not None))
+
+        def at(values: pd.Series, vocabulary: list) -> np.ndarray:
+            """Each value's position in ``vocabulary`` (-1: absent; a null finds a null)."""
+            arr = pa.array(values)
+            found = pc.index_in(arr, value_set=pa.array(vocabulary, type=arr.type), skip_nulls=False)
+            return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+
+        role = at(grants["role"], roles)
+        held = np.flatnonzero(role >= 0)  # the grants of a role role_permissions names
+        keys = grants[["system", "account_id"]].take(held)
+        # per (system, role) pair, its role_permissions rows in their order; each grant's rows
+        # are those of its pair (a null system pairs with a null system, as in a merge)
+        of_pair: dict[tuple[int, int], list[int]] = {}
+        for j, (s, r) in enumerate(zip(rp["system"], rp["role"], strict=True)):
+            if r is not None:
+                of_pair.setdefault((systems.index(s), roles.index(r)), []).append(j)
+        pair = np.full((len(systems) + 1, len(roles)), len(of_pair), dtype="int64")  # no pair: the last
+        for n, (s, r) in enumerate(of_pair):
+            pair[s, r] = n
+        pair = pair[at(keys["system"], systems), role[held]]
+        counts = np.array([len(rows) for rows in of_pair.values()] + [0])[pair]
+        grant = np.repeat(np.arange(len(held)), counts)  # each (grant, permission) row's grant
+        nth = np.arange(len(grant)) - np.repeat(np.cumsum(counts) - counts, counts)
+        starts = np.cumsum([0] + [len(rows) for rows in of_pair.values()])
+        rp_row = np.array([j for rows in of_pair.values() for j in rows], dtype="int64")[starts[pair[grant]] + nth]
+        # each grant's account: its ACCOUNT code, and the first accounts row of that code
+        accounts = self.keyed("accounts")
+        system, account = self._codes("system", keys["system"]), self._codes("account_id", keys["account_id"])
+        code = np.where((system < 0) | (account < 0), -1, (account << 20) | system)
+        found = pc.index_in(pa.array(code), value_set=pa.array(accounts[ACCOUNT].to_numpy()))
+        row = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)[grant]
+        code = code[grant]
+        effect = [e is not None and str(e).lower() == "deny" for e in perms["effect"].tolist()]
+        deny = np.array(effect, dtype=bool)[rp_row]
+        keep = np.flatnonzero(~deny)
+        if deny.any():
+            def rows(at: np.ndarray) -> pd.DataFrame:
+                return pd.DataFrame({"system": keys["system"].array.take(grant[at]),
+                                     "account_id": keys["account_id"].array.take(grant[at]),
+                                     ACCOUNT: code[at], "permission": perms["permission"].array.take(rp_row[at])})
+
+            denied = _expand_denies(rows(np.flatnonzero(deny)).drop_duplicates(), rows(keep))[[ACCOUNT, "permission"]]
+            hit = rows(keep).merge(denied.assign(_deny=True), how="left", on=[ACCOUNT, "permission"], sort=False)
+            keep = keep[hit["_deny"].isna().to_numpy()]
+        # one row per (account, role, permission), the first: a code of each (role, permission)
+        # and of each account, combined in one integer
+        duty = {d: n for n, d in enumerate(dict.fromkeys(zip(rp["role"], rp["permission"], strict=True)))}
+        duty_of = np.array([duty[d] for d in zip(rp["role"], rp["permission"], strict=True)], dtype="int64")
+        first = ~pd.Series(pd.factorize(code[keep])[0] * len(duty) + duty_of[rp_row[keep]]).duplicated().to_numpy()
+        keep = keep[first]
+        row = row[keep]
+        out = pd.DataFrame({
+            "system": grants["system"].array.take(held[grant[keep]]),
+            "account_id": grants["account_id"].array.take(held[grant[keep]]),
+            ACCOUNT: code[keep],
+            "role": grants["role"].array.take(held[grant[keep]]),
+            "permission": perms["permission"].array.take(rp_row[keep]),
+        })
+        out["person_id"] = accounts["person_id"].array.take(np.where(row >= 0, row, -1), allow_fill=True)
+        out["enabled"] = np.where(row >= 0, accounts["enabled"].to_numpy(dtype=bool)[np.maximum(row, 0)], False)
+        return out
