@@ -106,24 +106,27 @@ class RetentionPeriod(PolicyKind):
         # each archive's entry in the schedule (-1: a category it does not list), by one hash lookup
         entries = list(schedule.values())
         entry = positions(arc["category"], list(schedule))
-        counts = np.bincount(entry[entry >= 0], minlength=len(entries))
+        counts = np.bincount(entry + 1, minlength=len(entries) + 1)[1:]  # (-1, not listed, counted first)
         self.cover(len(arc), "archives", categories=dict(zip(schedule, counts.tolist(), strict=True)))
         # the checks, as NumPy masks over every archive: status words are a handful of values,
         # each judged once
         today = np.datetime64(ctx.today.date(), "D")
-        destroyable = _destroyable_from(arc, entries, entry)
         status = Words(arc["status"])
         destroyed = status.where(lambda w: w == "destroyed") | arc["destroyed_at"].notna().to_numpy()
         known = entry >= 0
         hold = arc["hold"].to_numpy(dtype=bool)
         # an archive on hold is never destroyable (§3), so it is not due for appraisal either
         due = (status.where(lambda w: w in ("active", "")) & ~destroyed & ~hold
-               & arc["appraised_at"].isna().to_numpy() & (destroyable <= today))
-        # the destruction checks look at destroyed archives only: a small share of the store
+               & arc["appraised_at"].isna().to_numpy() & _destroyable_by(arc, entries, entry, today))
+        # the destruction checks look at destroyed archives only: a small share of the store;
+        # their destroyable dates, and those of the other archives with findings, are computed
+        # for those rows only
         gone = np.flatnonzero(destroyed)
+        judged = np.unique(np.concatenate([gone, np.flatnonzero(due), np.flatnonzero(~known)]))
+        destroyable = _destroyable_from(arc, entries, entry, judged)
         destroyed_on = _local_days(arc["destroyed_at"], gone)
         appraised_on = _local_days(arc["appraised_at"], gone)
-        until = destroyable[gone]
+        until = destroyable[np.searchsorted(judged, gone)]
         early = known[gone] & (np.isnat(until) | (destroyed_on < until) | (np.isnat(destroyed_on) & (until > today)))
         found = [
             ("destroyed_early", gone[early]),
@@ -135,7 +138,8 @@ class RetentionPeriod(PolicyKind):
             ("unknown_category", np.flatnonzero(~known)),
         ]
         periods = [*map(_period_text, entries), None]
-        rows = _Rows(arc, np.unique(np.concatenate([at for _, at in found])), destroyable, entry, periods)
+        at = np.unique(np.concatenate([at for _, at in found]))
+        rows = _Rows(arc, at, destroyable[np.searchsorted(judged, at)], entry, periods)
         severity = {"due_for_appraisal": "info", "unknown_category": self.params["unknown_category_severity"]}
         columns: dict[str, list] = {c: [] for c in FINDING_COLUMNS}
         for code, at in found:
@@ -147,12 +151,13 @@ class RetentionPeriod(PolicyKind):
         return findings_frame(**{**columns, "person_id": none, "key": none, "messages": none})
 
 
-def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray) -> np.ndarray:
-    """First local date each archive may be destroyed, as a day array (NaT: not destroyable
-    / unknown); ``entry``: each archive's position in the schedule's ``entries`` (-1: none)."""
+def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """First local date each archive at ``rows`` may be destroyed, as a day array (NaT: not
+    destroyable / unknown); ``entry``: each archive's position in the schedule's ``entries``
+    (-1: none)."""
     # per schedule entry, then per row through ``entry`` (-1, not listed: the last, NaN)
     years = np.array([*(float(e) if isinstance(e, int) else np.nan for e in entries), np.nan])
-    first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[entry] + 1
+    first = arc["fiscal_year"].take(rows).to_numpy(dtype="float64", na_value=np.nan) + years[entry[rows]] + 1
     empty = np.isnan(first)
     year = np.where(empty, 1970, first).astype("int64") - 1970
     low, high = int(year.min(initial=0)), int(year.max(initial=0))
@@ -162,11 +167,31 @@ def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray) 
         out = year.astype("datetime64[Y]").astype("datetime64[D]")
     out[empty] = np.datetime64("NaT")
     for at, e in enumerate(entries):
-        if isinstance(e, dict):  # N years from a column's local date (29 Feb + N years: 28 Feb)
-            rows = np.flatnonzero(entry == at)
-            start = local_day(arc[e["from"]].take(rows))
-            out[rows] = (start + pd.DateOffset(years=e["years"]) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
+        if isinstance(e, dict):
+            mine = np.flatnonzero(entry[rows] == at)
+            out[mine] = _from_column(arc, e, rows[mine])
     return out
+
+
+def _destroyable_by(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray, today: np.datetime64) -> np.ndarray:
+    """Which archives are destroyable on ``today`` — ``_destroyable_from(…) <= today`` for every
+    archive without a date per archive: for ``N`` years, fiscal year + N + 1 ≤ today's year
+    (the first destroyable day is 1 January of that year)."""
+    year = int(today.astype("datetime64[Y]").astype("int64")) + 1970
+    last = np.array([*(float(year - 1 - e) if isinstance(e, int) else -np.inf for e in entries), -np.inf])
+    out = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) <= last[entry]  # (NaN: never)
+    for at, e in enumerate(entries):
+        if isinstance(e, dict):
+            mine = np.flatnonzero(entry == at)
+            out[mine] = _from_column(arc, e, mine) <= today  # (NaT: never)
+    return out
+
+
+def _from_column(arc: pd.DataFrame, e: dict[str, Any], rows: np.ndarray) -> np.ndarray:
+    """``{years: N, from: COLUMN}``: N years from the column's local date, the day after
+    (29 Feb + N years: 28 Feb), as a day array for ``rows`` (NaT: the period has not started)."""
+    start = local_day(arc[e["from"]].take(rows))
+    return (start + pd.DateOffset(years=e["years"]) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
 
 
 def _iso_text(times: pd.Series) -> list[str | None]:
@@ -188,6 +213,7 @@ class _Rows:
 
     def __init__(self, arc: pd.DataFrame, at: np.ndarray, destroyable: np.ndarray, entry: np.ndarray,
                  periods: list[str | None]) -> None:
+        """``destroyable``: the destroyable dates of the rows ``at``."""
         def values(column: str) -> list:
             return arc[column].take(at).to_numpy(dtype=object, na_value=None).tolist()
 
@@ -198,7 +224,7 @@ class _Rows:
                 out[i] = v
             return out
 
-        days, spread = np.unique(destroyable[at], return_inverse=True)  # (a few distinct days)
+        days, spread = np.unique(destroyable, return_inverse=True)  # (a few distinct days)
         self.at = at
         archive, category, year = values("archive_id"), values("category"), values("fiscal_year")
         self.subject = [f"archive:{a}" for a in archive]
