@@ -57,28 +57,55 @@ HALVES = 200_000
 
 
 def by_halves(kernel: Callable[[pa.Array], pa.Array], arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """``kernel(arr)`` as a NumPy array; for a column of ``HALVES`` rows or more, each half in its
-    own thread. A hash lookup over a large column splits by rows, and Arrow kernels release
-    the GIL: with a second core free (the per-check figures, a gate), a lookup in a 400k-row
-    grants table or a 1M-row archive table takes about half the time."""
+    """``kernel(arr)`` as a NumPy array, each half of a large column in its own thread (``in_halves``)."""
+    return np.concatenate([part.to_numpy(zero_copy_only=False) for part in in_halves(kernel, arr)])
+
+
+def in_halves(kernel: Callable[[Any], T], arr: Any) -> list[T]:
+    """``[kernel(arr)]``, or for a column (or frame) of ``HALVES`` rows or more ``[kernel(first
+    half), kernel(second half)]``, the second half in its own thread. A hash lookup or encoding of a
+    large column splits by rows, and Arrow kernels release the GIL: with a second core free
+    (the per-check figures, a gate), a lookup in a 400k-row grants table or a 1M-row archive
+    table takes about half the time."""
     if len(arr) < HALVES or (os.cpu_count() or 1) < 2:
-        return kernel(arr).to_numpy(zero_copy_only=False)
+        return [kernel(arr)]
     half = len(arr) // 2
     second: list = []
 
     def run() -> None:
         try:
-            second.append(kernel(arr[half:]).to_numpy(zero_copy_only=False))
+            second.append(kernel(arr[half:]))
         except BaseException as exc:  # raised again in the caller's thread
             second.append(exc)
 
-    thread = threading.Thread(target=run, name="by_halves")
+    thread = threading.Thread(target=run, name="in_halves")
     thread.start()
-    first = kernel(arr[:half]).to_numpy(zero_copy_only=False)
+    first = kernel(arr[:half])
     thread.join()
     if isinstance(second[0], BaseException):
         raise second[0]
-    return np.concatenate([first, second[0]])
+    return [first, second[0]]
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, list]:
+    """``pd.factorize(values)``: each value's code (-1: missing) and the distinct values in
+    order of first appearance, as a list. A large Arrow text column is encoded in halves
+    (``in_halves``); the second half's new values follow the first's, so the order is the same."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+    if not isinstance(values.dtype, pd.StringDtype) or values.dtype.storage != "pyarrow" or len(values) < HALVES:
+        codes, uniques = pd.factorize(values)
+        return codes, list(uniques)
+    arr = pa.array(values)
+    parts = in_halves(pc.dictionary_encode, arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+    words = parts[0].dictionary
+    codes = [pc.fill_null(parts[0].indices, -1).to_numpy(zero_copy_only=False).astype("int64")]
+    for part in parts[1:]:
+        new = part.dictionary.filter(pc.invert(pc.is_in(part.dictionary, value_set=words)))
+        words = pa.concat_arrays([words, new])
+        remap = np.append(pc.index_in(part.dictionary, value_set=words).to_numpy(zero_copy_only=False), -1)
+        codes.append(remap[pc.fill_null(part.indices, -1).to_numpy(zero_copy_only=False)])
+    return np.concatenate(codes), words.to_pylist()
 
 
 def repeated(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -341,8 +368,8 @@ class Context:
         def at(values: pd.Series, vocabulary: list) -> np.ndarray:
             """Each value's position in ``vocabulary`` (-1: absent; a null finds a null)."""
             arr = pa.array(values)
-            found = pc.index_in(arr, value_set=pa.array(vocabulary, type=arr.type), skip_nulls=False)
-            return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
+            wanted = pa.array(vocabulary, type=arr.type)
+            return by_halves(lambda part: pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=False), -1), arr)
 
         role = at(grants["role"], roles)
         held = np.flatnonzero(role >= 0)  # the grants of a role role_permissions names

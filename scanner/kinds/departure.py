@@ -23,6 +23,7 @@ more than the work it does (as in segregation_of_duties).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..context import Context, glob_mask, isin, positions
@@ -84,9 +85,13 @@ class RevokeOnDeparture(PolicyKind):
         still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
         recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
         late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
-        activity = _activity(ctx, d)
-        access = _archive_access(ctx, d)
-        leftover = _leftover_grants(ctx, d)
+        # the grants of the disabled rows are looked up in a second thread meanwhile (their
+        # hash lookup over the grants table is Arrow's, which releases the GIL)
+        with ThreadPoolExecutor(1) as pool:
+            leftover = pool.submit(_leftover_grants, ctx, d)
+            activity = _activity(ctx, d)
+            access = _archive_access(ctx, d)
+            leftover = leftover.result()
         d.describe([still, late, list(activity), [a for a, _ in access if isinstance(a, int)], list(leftover)])
         grace = self.params["grace_days"]
         return _emit([

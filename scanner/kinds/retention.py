@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import Context, positions
+from ..context import Context, in_halves, positions
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
@@ -103,30 +103,22 @@ class RetentionPeriod(PolicyKind):
         missing = sorted(froms - set(arc.columns))
         if missing:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
-        # each archive's entry in the schedule (-1: a category it does not list), by one hash lookup
+        # the checks, as NumPy masks over every archive; the two halves of the table are judged
+        # in two threads (Arrow and NumPy release the GIL: the archives are independent rows)
         entries = list(schedule.values())
-        entry = positions(arc["category"], list(schedule))
+        today = np.datetime64(ctx.today.date(), "D")
+        entry, destroyed, due = (np.concatenate(parts) for parts in zip(
+            *in_halves(lambda part: _judge(part, schedule, today), arc), strict=True))
         counts = np.bincount(entry + 1, minlength=len(entries) + 1)[1:]  # (-1, not listed, counted first)
         self.cover(len(arc), "archives", categories=dict(zip(schedule, counts.tolist(), strict=True)))
-        # the checks, as NumPy masks over every archive: status words are a handful of values,
-        # each judged once
-        today = np.datetime64(ctx.today.date(), "D")
-        status = Words(arc["status"])
-        destroyed = status.where(lambda w: w == "destroyed") | arc["destroyed_at"].notna().to_numpy()
         known = entry >= 0
         hold = arc["hold"].to_numpy(dtype=bool)
-        # an archive on hold is never destroyable (§3), so it is not due for appraisal either
-        due = (status.where(lambda w: w in ("active", "")) & ~destroyed & ~hold
-               & arc["appraised_at"].isna().to_numpy() & _destroyable_by(arc, entries, entry, today))
         # the destruction checks look at destroyed archives only: a small share of the store;
-        # their destroyable dates, and those of the other archives with findings, are computed
-        # for those rows only
+        # destroyable dates are computed for those and for the archives with findings only
         gone = np.flatnonzero(destroyed)
-        judged = np.unique(np.concatenate([gone, np.flatnonzero(due), np.flatnonzero(~known)]))
-        destroyable = _destroyable_from(arc, entries, entry, judged)
         destroyed_on = _local_days(arc["destroyed_at"], gone)
         appraised_on = _local_days(arc["appraised_at"], gone)
-        until = destroyable[np.searchsorted(judged, gone)]
+        until = _destroyable_from(arc, entries, entry, gone)
         early = known[gone] & (np.isnat(until) | (destroyed_on < until) | (np.isnat(destroyed_on) & (until > today)))
         found = [
             ("destroyed_early", gone[early]),
@@ -139,7 +131,7 @@ class RetentionPeriod(PolicyKind):
         ]
         periods = [*map(_period_text, entries), None]
         at = np.unique(np.concatenate([at for _, at in found]))
-        rows = _Rows(arc, at, destroyable[np.searchsorted(judged, at)], entry, periods)
+        rows = _Rows(arc, at, _destroyable_from(arc, entries, entry, at), entry, periods)
         severity = {"due_for_appraisal": "info", "unknown_category": self.params["unknown_category_severity"]}
         columns: dict[str, list] = {c: [] for c in FINDING_COLUMNS}
         for code, at in found:
@@ -149,6 +141,19 @@ class RetentionPeriod(PolicyKind):
                 columns[column] += values
         none = [None] * len(columns["code"])
         return findings_frame(**{**columns, "person_id": none, "key": none, "messages": none})
+
+
+def _judge(arc: pd.DataFrame, schedule: dict[str, Any], today: np.datetime64) -> tuple[np.ndarray, ...]:
+    """Over archives ``arc``: each one's entry in the schedule (-1: a category it does not list,
+    by one hash lookup), whether it is destroyed, and whether it is due for appraisal."""
+    entries = list(schedule.values())
+    entry = positions(arc["category"], list(schedule))
+    status = Words(arc["status"])  # a handful of words, each judged once
+    destroyed = status.where(lambda w: w == "destroyed") | arc["destroyed_at"].notna().to_numpy()
+    # an archive on hold is never destroyable (§3), so it is not due for appraisal either
+    due = (status.where(lambda w: w in ("active", "")) & ~destroyed & ~arc["hold"].to_numpy(dtype=bool)
+           & arc["appraised_at"].isna().to_numpy() & _destroyable_by(arc, entries, entry, today))
+    return entry, destroyed, due
 
 
 def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray, rows: np.ndarray) -> np.ndarray:
