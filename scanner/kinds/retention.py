@@ -220,14 +220,16 @@ class _Rows:
                  periods: list[str | None]) -> None:
         """``destroyable``: the destroyable dates of the rows ``at``."""
         def values(column: str) -> list:
-            return arc[column].take(at).to_numpy(dtype=object, na_value=None).tolist()
+            return arc[column].array.take(at).to_numpy(dtype=object, na_value=None).tolist()
 
-        def times(column: str) -> list[str | None]:  # (of the set values only: most are empty)
-            out = [None] * len(at)
-            valid = np.flatnonzero(arc[column].take(at).notna().to_numpy())
-            for i, v in zip(valid.tolist(), _iso_text(arc[column].take(at[valid])), strict=True):
-                out[i] = v
-            return out
+        # the three time columns' set values (most are empty) as ISO text, in one formatting
+        times = ("destroyed_at", "appraised_at", "disposed_at")
+        valid = [np.flatnonzero(~arc[c].array.take(at).isna()) for c in times]
+        text = iter(_iso_text(pd.concat([arc[c].take(at[v]) for c, v in zip(times, valid, strict=True)])))
+        iso = {c: [None] * len(at) for c in times}
+        for c, v in zip(times, valid, strict=True):
+            for i in v.tolist():
+                iso[c][i] = next(text)
 
         days, spread = np.unique(destroyable, return_inverse=True)  # (a few distinct days)
         self.at = at
@@ -239,14 +241,14 @@ class _Rows:
         self.until = np.array(np.where(np.isnat(days), None, np.datetime_as_string(days)))[spread].tolist()
         self.retention = [periods[e] for e in entry[at].tolist()]
         self.register, self.approver = values("destruction_register_id"), values("destruction_approved_by")
-        self.destroyed_at, self.appraised_at = times("destroyed_at"), times("appraised_at")
+        self.destroyed_at, self.appraised_at = iso["destroyed_at"], iso["appraised_at"]
         self.evidence = [
             {"category": c, "fiscal_year": y, "retention": r, "destroyable_from": u, "status": s, "destroyed_at": d,
              "hold": h, "destruction_register_id": g, "destruction_approved_by": a, "appraised_at": p,
              "disposed_at": x}
             for c, y, r, u, s, d, h, g, a, p, x in zip(
                 category, year, self.retention, self.until, values("status"), self.destroyed_at, values("hold"),
-                self.register, self.approver, self.appraised_at, times("disposed_at"), strict=True)]
+                self.register, self.approver, self.appraised_at, iso["disposed_at"], strict=True)]
 
     def findings(self, code: str, rows: np.ndarray) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         """Subjects, messages and evidence of ``code`` at ``rows`` (positions in the archives)."""
