@@ -37,6 +37,7 @@ from ..context import Context, in_halves, positions
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
+from ..lazy import pyarrow as pa
 from ..timeutil import iso_text, local_day
 from .base import FINDING_COLUMNS, KINDS, SEVERITY, PolicyKind, Words, blank, findings_frame
 
@@ -144,16 +145,43 @@ class RetentionPeriod(PolicyKind):
 
 
 def _judge(arc: pd.DataFrame, schedule: dict[str, Any], today: np.datetime64) -> tuple[np.ndarray, ...]:
-    """Over archives ``arc``: each one's entry in the schedule (-1: a category it does not list,
-    by one hash lookup), whether it is destroyed, and whether it is due for appraisal."""
+    """Over archives ``arc``: each one's entry in the schedule (-1: a category it does not list),
+    whether it is destroyed, and whether it is due for appraisal."""
     entries = list(schedule.values())
-    entry = positions(arc["category"], list(schedule))
-    status = Words(arc["status"])  # a handful of words, each judged once
-    destroyed = status.where(lambda w: w == "destroyed") | arc["destroyed_at"].notna().to_numpy()
+    entry = positions(arc["category"], list(schedule))  # (by one hash lookup)
+    destroyed, active = _status(arc["status"])
+    destroyed |= arc["destroyed_at"].notna().to_numpy()
     # an archive on hold is never destroyable (§3), so it is not due for appraisal either
-    due = (status.where(lambda w: w in ("active", "")) & ~destroyed & ~arc["hold"].to_numpy(dtype=bool)
-           & arc["appraised_at"].isna().to_numpy() & _destroyable_by(arc, entries, entry, today))
+    due = (active & ~destroyed & ~arc["hold"].to_numpy(dtype=bool) & arc["appraised_at"].isna().to_numpy()
+           & _destroyable_by(arc, entries, entry, today))
     return entry, destroyed, due
+
+
+def _status(status: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(destroyed, active) by status word: stripped, lower case, empty = active (``Words``).
+    The snapshot's closed vocabulary makes nearly every value one of its exact words or empty:
+    those are compared byte by byte (~1 ms per million rows, a tenth of hashing them); ``Words``
+    judges the others."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+    if not (isinstance(status.dtype, pd.StringDtype) and status.dtype.storage == "pyarrow"):
+        return _by_words(Words(status))
+    arr = pa.array(status)
+
+    def equal(word: str) -> pa.Array:  # (Arrow's bitmaps: one byte per row only for the answers)
+        return pc.fill_null(pc.equal(arr, word), False)
+
+    destroyed, active = equal("destroyed"), pc.or_(equal("active"), pc.is_null(arr))
+    plain = pc.or_(pc.or_(destroyed, active), equal("transferred"))
+    destroyed, active = (a.to_numpy(zero_copy_only=False) for a in (destroyed, active))
+    if not pc.all(plain).as_py():
+        rest = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+        destroyed[rest], active[rest] = _by_words(Words(status.take(rest)))
+    return destroyed, active
+
+
+def _by_words(status: Words) -> tuple[np.ndarray, np.ndarray]:
+    return status.where(lambda w: w == "destroyed"), status.where(lambda w: w in ("active", ""))
 
 
 def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@ import pandas as pd
 from kindtest import hits, scan
 
 from conftest import policy_pack
-from ledgerguard.scanner.kinds.retention import _destroyable_by, _destroyable_from
+from ledgerguard.scanner.kinds.base import Words
+from ledgerguard.scanner.kinds.retention import _by_words, _destroyable_by, _destroyable_from, _status
 
 POLICY = """
 id: ARC-T
@@ -152,3 +153,13 @@ def test_due_by_year_agrees_with_the_destroyable_dates() -> None:
         day = np.datetime64(today, "D")
         dates = _destroyable_from(arc, entries, entry, np.arange(len(arc)))
         assert (_destroyable_by(arc, entries, entry, day) == (dates <= day)).all(), today
+
+
+def test_status_words_by_compare_are_words() -> None:
+    """The exact words of the vocabulary (and empty) are compared byte by byte; anything else
+    (spaces, case, an unknown word, an empty text) is judged as ``Words`` judges it."""
+    values = ["active", None, "destroyed", " Destroyed ", "", "transferred", "ACTIVE", "kept", " "] * 3
+    for dtype in ("str", object):
+        status = pd.Series(values, dtype=dtype)
+        got, want = _status(status), _by_words(Words(status))
+        assert all((g == w).all() for g, w in zip(got, want, strict=True)), dtype
