@@ -85,13 +85,13 @@ class RevokeOnDeparture(PolicyKind):
         still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
         recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
         late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
-        # the grants of the disabled rows are looked up in a second thread meanwhile (their
-        # hash lookup over the grants table is Arrow's, which releases the GIL)
-        with ThreadPoolExecutor(1) as pool:
-            leftover = pool.submit(_leftover_grants, ctx, d)
+        # the grants of the disabled rows and the access log's events are looked up in other
+        # threads meanwhile (their hash lookups over the grants table and the log are Arrow's,
+        # which releases the GIL)
+        with ThreadPoolExecutor(2) as pool:
+            leftover, access = pool.submit(_leftover_grants, ctx, d), pool.submit(_archive_access, ctx, d)
             activity = _activity(ctx, d)
-            access = _archive_access(ctx, d)
-            leftover = leftover.result()
+            leftover, access = leftover.result(), access.result()
         d.describe([still, late, list(activity), [a for a, _ in access if isinstance(a, int)], list(leftover)])
         grace = self.params["grace_days"]
         return _emit([
@@ -161,7 +161,7 @@ class _Departed:
     def found(self, i: int, message: str, **evidence: Any) -> dict[str, Any]:
         """The finding about row ``i``; every code's evidence starts with the departure date."""
         return {"subject": self.subject[i], "person_id": self.person[i], "who": self.who[i], "message": message,
-                "departure_date": self.iso["departure_date"][i], **evidence}
+                "evidence": {"departure_date": self.iso["departure_date"][i], **evidence}}
 
 
 def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
@@ -221,7 +221,8 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     gone = [p - len(acc) for p in order if p >= len(acc)]
     who = people.take(gone)
     person = {len(acc) + at: {"subject": f"person:{pid}", "person_id": pid, "message": "",
-                              "who": f"{name if isinstance(name, str) else pid} ({pid})", "departure_date": left}
+                              "who": f"{name if isinstance(name, str) else pid} ({pid})",
+                              "evidence": {"departure_date": left}}
               for at, pid, name, left in zip(gone, who["person_id"].tolist(), who["name"].tolist(),
                                              _iso_times(who["departure_date"]), strict=True)}
     out: list[tuple[int | dict[str, Any], dict[str, Any]]] = []
@@ -235,9 +236,9 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
 
 def _accessed(actor: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
     """The archive access finding of ``actor`` (a row's ``_Departed.found``, or a person's)."""
-    left_on = (actor["departure_date"] or "")[:10]
+    left_on = (actor["evidence"]["departure_date"] or "")[:10]
     return {**actor, "message": f"{actor['who']} accessed archives ({seen['actions']}) {seen['events']} time(s)"
-                                f" after leaving on {left_on}", **seen}
+                                f" after leaving on {left_on}", "evidence": {**actor["evidence"], **seen}}
 
 
 def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
@@ -263,15 +264,12 @@ def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
 
 def _emit(codes: list[tuple]) -> pd.DataFrame:
     """Findings from plain rows, per code ``(code, rows[, severity])``, in one frame: subject,
-    person_id, message; the other keys but ``who`` are the evidence, in order (values
-    already as JSON: ISO text, int, bool, None)."""
-    drop = ("subject", "person_id", "who", "message")
+    person_id, message and evidence (values already as JSON: ISO text, int, bool, None)."""
     found = [(code, f, severity) for code, rows, *severity in codes for f in rows]
     none = [None] * len(found)
-    return findings_frame(code=[c for c, _, _ in found], subject=[f["subject"] for _, f, _ in found],
-                          person_id=[f["person_id"] for _, f, _ in found], message=[f["message"] for _, f, _ in found],
-                          evidence=[{k: v for k, v in f.items() if k not in drop} for _, f, _ in found],
-                          key=none, severity=[(severity or [None])[0] for _, _, severity in found], messages=none)
+    return findings_frame(**{c: [f[c] for _, f, _ in found] for c in ("subject", "person_id", "message", "evidence")},
+                          code=[c for c, _, _ in found], key=none,
+                          severity=[(severity or [None])[0] for _, _, severity in found], messages=none)
 
 
 def _local_days(times: pd.Series) -> np.ndarray:
