@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..context import glob_mask
+from ..context import factorize, glob_mask
 from ..contract import SEVERITIES
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
@@ -311,7 +311,7 @@ class Words:
     a test runs once per word instead of a chain of text operations over every row."""
 
     def __init__(self, s: pd.Series) -> None:
-        codes, uniques = pd.factorize(s)
+        codes, uniques = factorize(s)
         self.words = [str(u).strip().lower() for u in uniques] + [""]
         self.codes = codes  # -1 (missing) picks the last word: ""
 

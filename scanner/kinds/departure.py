@@ -23,11 +23,13 @@ more than the work it does (as in segregation_of_duties).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..context import Context, glob_mask, isin, positions
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
+from ..lazy import pyarrow as pa
 from ..timeutil import iso_text, local_day
 from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, findings_frame, glob_counts
 
@@ -63,7 +65,8 @@ class RevokeOnDeparture(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         people = ctx.people
-        departed = people[["person_id", "departure_date"]][(people["status"] == "departed").to_numpy(dtype=bool)]
+        departed = people[["person_id", "name", "departure_date"]].take(
+            np.flatnonzero((people["status"] == "departed").to_numpy(dtype=bool)))
         acc = ctx.table("accounts")
         in_scope = glob_mask(acc["system"], self.params["systems"])
         self.cover(int(in_scope.sum()), "accounts of the listed systems",
@@ -76,48 +79,53 @@ class RevokeOnDeparture(PolicyKind):
         at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
         acc = acc[_COLUMNS].take(at).reset_index(drop=True)
         acc["departure_date"] = departed["departure_date"].array.take(person[at])
-        d = _Departed(ctx, acc, self.params["grace_days"])
+        d = _Departed(ctx, acc, departed, self.params["grace_days"])
         # the checks, as rows of ``acc`` with what each finding adds; texts after, once for
         # all the rows with a finding
         still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
         recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
         late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
-        activity = _activity(ctx, d)
-        access = _archive_access(ctx, d)
-        leftover = _leftover_grants(ctx, d)
+        # the grants of the disabled rows and the access log's events are looked up in other
+        # threads meanwhile (their hash lookups over the grants table and the log are Arrow's,
+        # which releases the GIL)
+        with ThreadPoolExecutor(2) as pool:
+            leftover, access = pool.submit(_leftover_grants, ctx, d), pool.submit(_archive_access, ctx, d)
+            activity = _activity(ctx, d)
+            leftover, access = leftover.result(), access.result()
         d.describe([still, late, list(activity), [a for a, _ in access if isinstance(a, int)], list(leftover)])
         grace = self.params["grace_days"]
-        return concat_findings([
-            _emit("enabled_after_departure", [
+        return _emit([
+            ("enabled_after_departure", [
                 d.found(i, f"{d.who[i]} is still enabled in {d.system[i]}; the person left on {d.left_on(i)}"
                            f" (grace {grace} days)",
                         enabled=True, grace_days=grace, days_overdue=overdue, last_login_at=d.iso["last_login_at"][i])
                 for i, overdue in zip(still.tolist(), _days(d.today - d.deadline[still]), strict=True)]),
-            _emit("late_revocation", [
+            ("late_revocation", [
                 d.found(i, f"{d.who[i]} was disabled on {on}, {days} day(s) late; the person left on {d.left_on(i)}",
                         disabled_at=d.iso["disabled_at"][i], expires_at=d.iso["expires_at"][i], days_late=days)
                 for i, on, days in zip(late.tolist(), np.datetime_as_string(d.revoked_on[late]).tolist(),
                                        _days(d.revoked_on[late] - d.deadline[late]), strict=True)]),
-            _emit("activity_after_departure", [
+            ("activity_after_departure", [
                 d.found(i, f"{d.who[i]} was used after the person left on {d.left_on(i, '')}"
                            f" (last activity {last[:10]})",
                         first_activity=first, last_activity=last, login_events=logins)
                 for i, (first, last, logins) in activity.items()]),
-            _emit("archive_access_after_departure", [
+            ("archive_access_after_departure", [
                 _accessed(d.found(a, "") if isinstance(a, int) else a, seen) for a, seen in access]),
-            _emit("grants_on_disabled_account", [
+            ("grants_on_disabled_account", [
                 d.found(i, f"{d.who[i]} is disabled but still holds {len(roles)} role(s): {', '.join(roles)}",
                         role_count=len(roles), roles=", ".join(roles))
-                for i, roles in leftover.items()], severity=self.params["leftover_grants_severity"]),
+                for i, roles in leftover.items()], self.params["leftover_grants_severity"]),
         ])
 
 
 class _Departed:
     """The departed people's accounts in scope (``acc``) as NumPy columns for the checks,
-    and texts for the rows with findings (``describe``): built once, for those rows only."""
+    and texts for the rows with findings (``describe``): built once, for those rows only.
+    ``people``: the departed people (rows of ``Context.people``: person_id, name, departure_date)."""
 
-    def __init__(self, ctx: Context, acc: pd.DataFrame, grace_days: int) -> None:
-        self.acc = acc
+    def __init__(self, ctx: Context, acc: pd.DataFrame, people: pd.DataFrame, grace_days: int) -> None:
+        self.acc, self.people = acc, people
         self.today = np.datetime64(ctx.today.date(), "D")
         self.departed_on = _local_days(acc["departure_date"])
         self.deadline = self.departed_on + np.timedelta64(grace_days, "D")
@@ -142,8 +150,10 @@ class _Departed:
         self.subject = spread([f"account:{s}:{a}" for s, a in zip(system, account, strict=True)])
         self.who = spread([f"{n if isinstance(n, str) else a} ({p})"
                            for n, a, p in zip(sub["display_name"].tolist(), account, person, strict=True)])
-        self.iso = {c: spread(_iso_times(sub[c]))
-                    for c in ("departure_date", "disabled_at", "expires_at", "last_login_at")}
+        # the four time columns as one column: one ISO formatting instead of four
+        times = ("departure_date", "disabled_at", "expires_at", "last_login_at")
+        text = _iso_times(pd.concat([sub[c] for c in times], ignore_index=True))
+        self.iso = {c: spread(text[n * len(at):(n + 1) * len(at)]) for n, c in enumerate(times)}
 
     def left_on(self, i: int, unrecorded: str = "an unrecorded date") -> str:
         return (self.iso["departure_date"][i] or "")[:10] or unrecorded
@@ -151,7 +161,7 @@ class _Departed:
     def found(self, i: int, message: str, **evidence: Any) -> dict[str, Any]:
         """The finding about row ``i``; every code's evidence starts with the departure date."""
         return {"subject": self.subject[i], "person_id": self.person[i], "who": self.who[i], "message": message,
-                "departure_date": self.iso["departure_date"][i], **evidence}
+                "evidence": {"departure_date": self.iso["departure_date"][i], **evidence}}
 
 
 def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
@@ -180,16 +190,17 @@ def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
 
 def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, Any], dict[str, Any]]]:
     """Access after the departure date per actor, in actor order: a row of ``d.acc`` (its
-    ``system:account_id``), else a departed person (by person_id: every departed person,
-    with or without accounts, e.g. borrowing paper archives after leaving)."""
+    ``system:account_id``), else a departed person (by person_id: every departed person of
+    ``d.people``, with or without accounts, e.g. borrowing paper archives after leaving)."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
     log = ctx.optional("access_log")
     if log is None or log.empty:
         return []
-    acc, ids = d.acc, ctx.identities
-    people = ids[(ids["status"] == "departed").to_numpy(dtype=bool)]
-    people = people[~people["person_id"].duplicated().to_numpy()]
-    actor = [f"{s}:{a}" for s, a in zip(acc["system"].tolist(), acc["account_id"].tolist(), strict=True)]
-    actor += people["person_id"].tolist()
+    acc, people = d.acc, d.people
+    system, account, person = (pa.array(c).cast(pa.large_string()) for c in
+                               (acc["system"], acc["account_id"], people["person_id"]))
+    actor = pa.concat_arrays([pc.binary_join_element_wise(system, account, pa.scalar(":", pa.large_string())), person])
     pos = positions(log["actor"], actor)  # an actor's first row speaks for it
     hit = pos >= 0  # few events are theirs
     if not hit.any():
@@ -210,7 +221,8 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     gone = [p - len(acc) for p in order if p >= len(acc)]
     who = people.take(gone)
     person = {len(acc) + at: {"subject": f"person:{pid}", "person_id": pid, "message": "",
-                              "who": f"{name if isinstance(name, str) else pid} ({pid})", "departure_date": left}
+                              "who": f"{name if isinstance(name, str) else pid} ({pid})",
+                              "evidence": {"departure_date": left}}
               for at, pid, name, left in zip(gone, who["person_id"].tolist(), who["name"].tolist(),
                                              _iso_times(who["departure_date"]), strict=True)}
     out: list[tuple[int | dict[str, Any], dict[str, Any]]] = []
@@ -224,9 +236,9 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
 
 def _accessed(actor: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
     """The archive access finding of ``actor`` (a row's ``_Departed.found``, or a person's)."""
-    left_on = (actor["departure_date"] or "")[:10]
+    left_on = (actor["evidence"]["departure_date"] or "")[:10]
     return {**actor, "message": f"{actor['who']} accessed archives ({seen['actions']}) {seen['events']} time(s)"
-                                f" after leaving on {left_on}", **seen}
+                                f" after leaving on {left_on}", "evidence": {**actor["evidence"], **seen}}
 
 
 def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
@@ -235,25 +247,29 @@ def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
     if grants is None:
         return {}
     disabled = np.flatnonzero(~d.enabled)
-    keys = d.acc[_KEYS].take(disabled).assign(row=disabled)
-    # few accounts are disabled: narrow the grants by id (a hash lookup) before the join
-    held = grants.loc[positions(grants["account_id"], keys["account_id"]) >= 0, [*_KEYS, "role"]].merge(keys, on=_KEYS)
+    # their grants are a few thousand of hundreds of thousands: found by one hash lookup of
+    # each grant's account_id among theirs, and only those grants read (no join)
+    at = np.flatnonzero(positions(grants["account_id"], d.acc["account_id"].take(disabled)) >= 0)
+    held = [grants[c].take(at).astype("str").tolist() for c in (*_KEYS, "role")]
+    # the rows of those account ids, by (system, account_id) — a snapshot's account key
+    mine = disabled[isin(d.acc["account_id"].take(disabled), held[1]).to_numpy()]
+    row = dict(zip(zip(*(d.acc[c].take(mine).tolist() for c in _KEYS), strict=True), mine.tolist(), strict=True))
     roles: dict[int, set[str]] = {}
-    for row, role in zip(held["row"].tolist(), held["role"].astype("str").tolist(), strict=True):
-        if isinstance(role, str):
-            roles.setdefault(row, set()).add(role)
+    for system, account, role in zip(*held, strict=True):
+        r = row.get((system, account))
+        if r is not None and isinstance(role, str):
+            roles.setdefault(r, set()).add(role)
     return {r: sorted(roles[r]) for r in sorted(roles)}
 
 
-def _emit(code: str, found: list[dict[str, Any]], severity: str | None = None) -> pd.DataFrame:
-    """Findings from plain rows: subject, person_id, message; the other keys but ``who``
-    are the evidence, in order (values already as JSON: ISO text, int, bool, None)."""
-    drop = ("subject", "person_id", "who", "message")
+def _emit(codes: list[tuple]) -> pd.DataFrame:
+    """Findings from plain rows, per code ``(code, rows[, severity])``, in one frame: subject,
+    person_id, message and evidence (values already as JSON: ISO text, int, bool, None)."""
+    found = [(code, f, severity) for code, rows, *severity in codes for f in rows]
     none = [None] * len(found)
-    return findings_frame(code=[code] * len(found), subject=[f["subject"] for f in found],
-                          person_id=[f["person_id"] for f in found], message=[f["message"] for f in found],
-                          evidence=[{k: v for k, v in f.items() if k not in drop} for f in found],
-                          key=none, severity=[severity] * len(found), messages=none)
+    return findings_frame(**{c: [f[c] for _, f, _ in found] for c in ("subject", "person_id", "message", "evidence")},
+                          code=[c for c, _, _ in found], key=none,
+                          severity=[(severity or [None])[0] for _, _, severity in found], messages=none)
 
 
 def _local_days(times: pd.Series) -> np.ndarray:

@@ -33,10 +33,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..context import Context, positions
+from ..context import Context, in_halves, positions
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
+from ..lazy import pyarrow as pa
 from ..timeutil import iso_text, local_day
 from .base import FINDING_COLUMNS, KINDS, SEVERITY, PolicyKind, Words, blank, findings_frame
 
@@ -103,27 +104,22 @@ class RetentionPeriod(PolicyKind):
         missing = sorted(froms - set(arc.columns))
         if missing:
             raise TableUnavailable(f"table 'archives' has no column(s) {', '.join(missing)} named in schedule")
-        # each archive's entry in the schedule (-1: a category it does not list), by one hash lookup
+        # the checks, as NumPy masks over every archive; the two halves of the table are judged
+        # in two threads (Arrow and NumPy release the GIL: the archives are independent rows)
         entries = list(schedule.values())
-        entry = positions(arc["category"], list(schedule))
-        counts = np.bincount(entry[entry >= 0], minlength=len(entries))
-        self.cover(len(arc), "archives", categories=dict(zip(schedule, counts.tolist(), strict=True)))
-        # the checks, as NumPy masks over every archive: status words are a handful of values,
-        # each judged once
         today = np.datetime64(ctx.today.date(), "D")
-        destroyable = _destroyable_from(arc, entries, entry)
-        status = Words(arc["status"])
-        destroyed = status.where(lambda w: w == "destroyed") | arc["destroyed_at"].notna().to_numpy()
+        entry, destroyed, due = (np.concatenate(parts) for parts in zip(
+            *in_halves(lambda part: _judge(part, schedule, today), arc), strict=True))
+        counts = np.bincount(entry + 1, minlength=len(entries) + 1)[1:]  # (-1, not listed, counted first)
+        self.cover(len(arc), "archives", categories=dict(zip(schedule, counts.tolist(), strict=True)))
         known = entry >= 0
         hold = arc["hold"].to_numpy(dtype=bool)
-        # an archive on hold is never destroyable (§3), so it is not due for appraisal either
-        due = (status.where(lambda w: w in ("active", "")) & ~destroyed & ~hold
-               & arc["appraised_at"].isna().to_numpy() & (destroyable <= today))
-        # the destruction checks look at destroyed archives only: a small share of the store
+        # the destruction checks look at destroyed archives only: a small share of the store;
+        # destroyable dates are computed for those and for the archives with findings only
         gone = np.flatnonzero(destroyed)
         destroyed_on = _local_days(arc["destroyed_at"], gone)
         appraised_on = _local_days(arc["appraised_at"], gone)
-        until = destroyable[gone]
+        until = _destroyable_from(arc, entries, entry, gone)
         early = known[gone] & (np.isnat(until) | (destroyed_on < until) | (np.isnat(destroyed_on) & (until > today)))
         found = [
             ("destroyed_early", gone[early]),
@@ -135,7 +131,8 @@ class RetentionPeriod(PolicyKind):
             ("unknown_category", np.flatnonzero(~known)),
         ]
         periods = [*map(_period_text, entries), None]
-        rows = _Rows(arc, np.unique(np.concatenate([at for _, at in found])), destroyable, entry, periods)
+        at = np.unique(np.concatenate([at for _, at in found]))
+        rows = _Rows(arc, at, _destroyable_from(arc, entries, entry, at), entry, periods)
         severity = {"due_for_appraisal": "info", "unknown_category": self.params["unknown_category_severity"]}
         columns: dict[str, list] = {c: [] for c in FINDING_COLUMNS}
         for code, at in found:
@@ -147,12 +144,53 @@ class RetentionPeriod(PolicyKind):
         return findings_frame(**{**columns, "person_id": none, "key": none, "messages": none})
 
 
-def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray) -> np.ndarray:
-    """First local date each archive may be destroyed, as a day array (NaT: not destroyable
-    / unknown); ``entry``: each archive's position in the schedule's ``entries`` (-1: none)."""
+def _judge(arc: pd.DataFrame, schedule: dict[str, Any], today: np.datetime64) -> tuple[np.ndarray, ...]:
+    """Over archives ``arc``: each one's entry in the schedule (-1: a category it does not list),
+    whether it is destroyed, and whether it is due for appraisal."""
+    entries = list(schedule.values())
+    entry = positions(arc["category"], list(schedule))  # (by one hash lookup)
+    destroyed, active = _status(arc["status"])
+    destroyed |= arc["destroyed_at"].notna().to_numpy()
+    # an archive on hold is never destroyable (§3), so it is not due for appraisal either
+    due = (active & ~destroyed & ~arc["hold"].to_numpy(dtype=bool) & arc["appraised_at"].isna().to_numpy()
+           & _destroyable_by(arc, entries, entry, today))
+    return entry, destroyed, due
+
+
+def _status(status: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(destroyed, active) by status word: stripped, lower case, empty = active (``Words``).
+    The snapshot's closed vocabulary makes nearly every value one of its exact words or empty:
+    those are compared byte by byte (~1 ms per million rows, a tenth of hashing them); ``Words``
+    judges the others."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+    if not (isinstance(status.dtype, pd.StringDtype) and status.dtype.storage == "pyarrow"):
+        return _by_words(Words(status))
+    arr = pa.array(status)
+
+    def equal(word: str) -> pa.Array:  # (Arrow's bitmaps: one byte per row only for the answers)
+        return pc.fill_null(pc.equal(arr, word), False)
+
+    destroyed, active = equal("destroyed"), pc.or_(equal("active"), pc.is_null(arr))
+    plain = pc.or_(pc.or_(destroyed, active), equal("transferred"))
+    destroyed, active = (a.to_numpy(zero_copy_only=False) for a in (destroyed, active))
+    if not pc.all(plain).as_py():
+        rest = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+        destroyed[rest], active[rest] = _by_words(Words(status.take(rest)))
+    return destroyed, active
+
+
+def _by_words(status: Words) -> tuple[np.ndarray, np.ndarray]:
+    return status.where(lambda w: w == "destroyed"), status.where(lambda w: w in ("active", ""))
+
+
+def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """First local date each archive at ``rows`` may be destroyed, as a day array (NaT: not
+    destroyable / unknown); ``entry``: each archive's position in the schedule's ``entries``
+    (-1: none)."""
     # per schedule entry, then per row through ``entry`` (-1, not listed: the last, NaN)
     years = np.array([*(float(e) if isinstance(e, int) else np.nan for e in entries), np.nan])
-    first = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) + years[entry] + 1
+    first = arc["fiscal_year"].take(rows).to_numpy(dtype="float64", na_value=np.nan) + years[entry[rows]] + 1
     empty = np.isnan(first)
     year = np.where(empty, 1970, first).astype("int64") - 1970
     low, high = int(year.min(initial=0)), int(year.max(initial=0))
@@ -162,11 +200,31 @@ def _destroyable_from(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray) 
         out = year.astype("datetime64[Y]").astype("datetime64[D]")
     out[empty] = np.datetime64("NaT")
     for at, e in enumerate(entries):
-        if isinstance(e, dict):  # N years from a column's local date (29 Feb + N years: 28 Feb)
-            rows = np.flatnonzero(entry == at)
-            start = local_day(arc[e["from"]].take(rows))
-            out[rows] = (start + pd.DateOffset(years=e["years"]) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
+        if isinstance(e, dict):
+            mine = np.flatnonzero(entry[rows] == at)
+            out[mine] = _from_column(arc, e, rows[mine])
     return out
+
+
+def _destroyable_by(arc: pd.DataFrame, entries: list[Any], entry: np.ndarray, today: np.datetime64) -> np.ndarray:
+    """Which archives are destroyable on ``today`` — ``_destroyable_from(…) <= today`` for every
+    archive without a date per archive: for ``N`` years, fiscal year + N + 1 ≤ today's year
+    (the first destroyable day is 1 January of that year)."""
+    year = int(today.astype("datetime64[Y]").astype("int64")) + 1970
+    last = np.array([*(float(year - 1 - e) if isinstance(e, int) else -np.inf for e in entries), -np.inf])
+    out = arc["fiscal_year"].to_numpy(dtype="float64", na_value=np.nan) <= last[entry]  # (NaN: never)
+    for at, e in enumerate(entries):
+        if isinstance(e, dict):
+            mine = np.flatnonzero(entry == at)
+            out[mine] = _from_column(arc, e, mine) <= today  # (NaT: never)
+    return out
+
+
+def _from_column(arc: pd.DataFrame, e: dict[str, Any], rows: np.ndarray) -> np.ndarray:
+    """``{years: N, from: COLUMN}``: N years from the column's local date, the day after
+    (29 Feb + N years: 28 Feb), as a day array for ``rows`` (NaT: the period has not started)."""
+    start = local_day(arc[e["from"]].take(rows))
+    return (start + pd.DateOffset(years=e["years"]) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
 
 
 def _iso_text(times: pd.Series) -> list[str | None]:
@@ -188,17 +246,20 @@ class _Rows:
 
     def __init__(self, arc: pd.DataFrame, at: np.ndarray, destroyable: np.ndarray, entry: np.ndarray,
                  periods: list[str | None]) -> None:
+        """``destroyable``: the destroyable dates of the rows ``at``."""
         def values(column: str) -> list:
-            return arc[column].take(at).to_numpy(dtype=object, na_value=None).tolist()
+            return arc[column].array.take(at).to_numpy(dtype=object, na_value=None).tolist()
 
-        def times(column: str) -> list[str | None]:  # (of the set values only: most are empty)
-            out = [None] * len(at)
-            valid = np.flatnonzero(arc[column].take(at).notna().to_numpy())
-            for i, v in zip(valid.tolist(), _iso_text(arc[column].take(at[valid])), strict=True):
-                out[i] = v
-            return out
+        # the three time columns' set values (most are empty) as ISO text, in one formatting
+        times = ("destroyed_at", "appraised_at", "disposed_at")
+        valid = [np.flatnonzero(~arc[c].array.take(at).isna()) for c in times]
+        text = iter(_iso_text(pd.concat([arc[c].take(at[v]) for c, v in zip(times, valid, strict=True)])))
+        iso = {c: [None] * len(at) for c in times}
+        for c, v in zip(times, valid, strict=True):
+            for i in v.tolist():
+                iso[c][i] = next(text)
 
-        days, spread = np.unique(destroyable[at], return_inverse=True)  # (a few distinct days)
+        days, spread = np.unique(destroyable, return_inverse=True)  # (a few distinct days)
         self.at = at
         archive, category, year = values("archive_id"), values("category"), values("fiscal_year")
         self.subject = [f"archive:{a}" for a in archive]
@@ -208,14 +269,14 @@ class _Rows:
         self.until = np.array(np.where(np.isnat(days), None, np.datetime_as_string(days)))[spread].tolist()
         self.retention = [periods[e] for e in entry[at].tolist()]
         self.register, self.approver = values("destruction_register_id"), values("destruction_approved_by")
-        self.destroyed_at, self.appraised_at = times("destroyed_at"), times("appraised_at")
+        self.destroyed_at, self.appraised_at = iso["destroyed_at"], iso["appraised_at"]
         self.evidence = [
             {"category": c, "fiscal_year": y, "retention": r, "destroyable_from": u, "status": s, "destroyed_at": d,
              "hold": h, "destruction_register_id": g, "destruction_approved_by": a, "appraised_at": p,
              "disposed_at": x}
             for c, y, r, u, s, d, h, g, a, p, x in zip(
                 category, year, self.retention, self.until, values("status"), self.destroyed_at, values("hold"),
-                self.register, self.approver, self.appraised_at, times("disposed_at"), strict=True)]
+                self.register, self.approver, self.appraised_at, iso["disposed_at"], strict=True)]
 
     def findings(self, code: str, rows: np.ndarray) -> tuple[list[str], list[str], list[dict[str, Any]]]:
         """Subjects, messages and evidence of ``code`` at ``rows`` (positions in the archives)."""

@@ -171,11 +171,11 @@ class EnabledPermissions:
         return np.array([glob_match(p, globs) for p in self.permissions], dtype=bool)
 
     def pairs(self, level: str) -> tuple[np.ndarray, np.ndarray]:
-        """The distinct (subject, permission) codes of ``level``, sorted (rows without a
-        permission left out): what a rule's sides are counted over."""
+        """The distinct (subject, permission) codes of ``level`` (rows without a permission
+        left out): what a rule's sides are counted over."""
         if level not in self._pairs:
             width = len(self.permissions) + 1
-            pairs = np.unique(self.subject[level].astype("int64") * width + (self.permission + 1))
+            pairs = pd.unique(self.subject[level].astype("int64") * width + (self.permission + 1))  # (by hash)
             pairs = pairs[pairs % width != 0]
             self._pairs[level] = (pairs // width, pairs % width - 1)
         return self._pairs[level]
@@ -206,11 +206,15 @@ def _conflicting(subject: np.ndarray, permission: np.ndarray, left: np.ndarray, 
 
 
 def _names(ctx: Context, person_ids: list[str | None]) -> list[str | None]:
-    """The names ``Context.people`` gives ``person_ids``."""
-    if ctx.optional("identities") is None:
+    """The names ``Context.people`` gives ``person_ids``: those of each person's first
+    identities row. The identities rows of these few hundred people are found by one hash
+    lookup (``Context.people`` would sort out a whole table's repeats first)."""
+    ids = ctx.optional("identities")
+    if ids is None:
         return [None] * len(person_ids)
-    wanted = [p for p in person_ids if p is not None]
-    ids = ctx.people[isin(ctx.people["person_id"], wanted)] if wanted else ctx.people.iloc[:0]
-    name = dict(zip(ids["person_id"].tolist(), ids["name"].to_numpy(dtype=object, na_value=None).tolist(),
-                    strict=True))
+    at = np.flatnonzero(isin(ids["person_id"], [p for p in person_ids if p is not None]).to_numpy())
+    name: dict[str, str | None] = {}
+    for p, n in zip(ids["person_id"].take(at).tolist(), ids["name"].take(at).to_numpy(dtype=object, na_value=None)
+                    .tolist(), strict=True):
+        name.setdefault(p, n)
     return [name.get(p) if p is not None else None for p in person_ids]

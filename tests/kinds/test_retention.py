@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from kindtest import hits, scan
 
 from conftest import policy_pack
+from ledgerguard.scanner.kinds.base import Words
+from ledgerguard.scanner.kinds.retention import _by_words, _destroyable_by, _destroyable_from, _status
 
 POLICY = """
 id: ARC-T
@@ -129,3 +133,33 @@ def test_bad_schedule_entry_is_exit_2_with_line(cli, write_yaml):
     assert result.exit_code == 2
     assert "p.yaml:12:" in result.output and "p.yaml:13:" in result.output
     assert "2 problems" in result.output and "Traceback" not in result.output
+
+
+def test_due_by_year_agrees_with_the_destroyable_dates() -> None:
+    """Whether an archive is destroyable by the as-of date is judged on integers for every
+    archive (fiscal year + N + 1 ≤ the as-of year), its destroyable date computed only for the
+    archives with findings: both must agree on every kind of schedule entry, around the year
+    boundary, for an empty fiscal year and an unknown category."""
+    tz = "Asia/Shanghai"
+    schedule = {"凭证": 10, "年报": "permanent", "卡片": {"years": 5, "from": "disposed_at"}}
+    years = [2014, 2015, 2016, None, 2015, 2015, 2020, 2020, 2020, 2015]
+    category = ["凭证", "凭证", "凭证", "凭证", "年报", "其他", "卡片", "卡片", "卡片", "卡片"]
+    disposed = [None] * 6 + ["2020-02-29", "2021-11-22", "2021-11-23", None]
+    arc = pd.DataFrame({"fiscal_year": pd.array(years, dtype="Int64"), "category": category,
+                        "disposed_at": pd.to_datetime(disposed).tz_localize(tz)})
+    entries = list(schedule.values())
+    entry = np.array([list(schedule).index(c) if c in schedule else -1 for c in category])
+    for today in ("2026-01-01", "2026-12-31", "2025-12-31", "2025-02-28", "2026-11-23", "2026-11-24"):
+        day = np.datetime64(today, "D")
+        dates = _destroyable_from(arc, entries, entry, np.arange(len(arc)))
+        assert (_destroyable_by(arc, entries, entry, day) == (dates <= day)).all(), today
+
+
+def test_status_words_by_compare_are_words() -> None:
+    """The exact words of the vocabulary (and empty) are compared byte by byte; anything else
+    (spaces, case, an unknown word, an empty text) is judged as ``Words`` judges it."""
+    values = ["active", None, "destroyed", " Destroyed ", "", "transferred", "ACTIVE", "kept", " "] * 3
+    for dtype in ("str", object):
+        status = pd.Series(values, dtype=dtype)
+        got, want = _status(status), _by_words(Words(status))
+        assert all((g == w).all() for g, w in zip(got, want, strict=True)), dtype

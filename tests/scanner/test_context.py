@@ -1,0 +1,140 @@
+"""Context helpers the account and archive kinds share: the effective permissions, and the
+lookups that split a large column between two threads. Each is checked against the plain
+pandas operation it replaces, on tables read as a user's snapshot is."""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.generate import TZ, Size, generate
+from ledgerguard.scanner import context
+from ledgerguard.scanner.context import ACCOUNT, Context, factorize, in_halves, isin, positions
+from ledgerguard.scanner.engine import evaluate
+from ledgerguard.scanner.policy import all_policies, load_packs
+from ledgerguard.scanner.snapshot import TABLES, read_snapshot, write_snapshot
+
+NOW = pd.Timestamp("2026-11-23", tz="Asia/Shanghai")
+
+
+def _joined(ctx: Context) -> pd.DataFrame:
+    """What ``account_permissions`` means, as merges: grants ⋈ role_permissions, minus each
+    account's deny entries (globs allowed), ⟕ accounts, one row per (account, role, permission)."""
+    grants = ctx.table("grants")[["system", "account_id", "role"]]
+    perms = ctx.table("role_permissions")
+    perms = perms.assign(deny=perms["effect"].fillna("allow").str.lower() == "deny")
+    joined = grants.merge(perms[["system", "role", "permission", "deny"]], on=["system", "role"], sort=False)
+    denied = {(s, a, p) for s, a, p in joined.loc[joined["deny"], ["system", "account_id", "permission"]]
+              .itertuples(index=False)}
+    allow = joined[~joined["deny"]]
+    kept = [not any(s == ds and a == da and fnmatchcase(p, dp) for ds, da, dp in denied)
+            for s, a, p in allow[["system", "account_id", "permission"]].itertuples(index=False)]
+    allow = allow[kept].drop(columns="deny")
+    accounts = ctx.table("accounts")[["system", "account_id", "person_id", "enabled"]]
+    out = allow.merge(accounts, on=["system", "account_id"], how="left", sort=False)
+    out["enabled"] = out["enabled"].fillna(False).astype(bool)
+    return out.drop_duplicates(["system", "account_id", "role", "permission"]).reset_index(drop=True)
+
+
+def test_account_permissions_is_the_join(make_snapshot) -> None:
+    """Duplicate role_permissions rows, a role of another system, deny rows (literal and glob),
+    an account id in two systems, a grant of an account the accounts table lacks,
+    roles role_permissions does not name, and the same role granted twice."""
+    snap = read_snapshot(make_snapshot({
+        "identities": [{"person_id": "P1", "name": "张三", "status": "active"},
+                       {"person_id": "P2", "name": "李四", "status": "active"}],
+        "accounts": [{"system": "erp", "account_id": "zs", "person_id": "P1", "enabled": "true"},
+                     {"system": "oa", "account_id": "zs", "person_id": "P1", "enabled": "false"},
+                     {"system": "erp", "account_id": "ls", "person_id": "P2", "enabled": "true"},
+                     {"system": "erp", "account_id": "svc", "enabled": "true"}],
+        "grants": [{"system": "erp", "account_id": "zs", "role": "clerk"},
+                   {"system": "oa", "account_id": "zs", "role": "clerk"},
+                   {"system": "erp", "account_id": "ls", "role": "approver"},
+                   {"system": "erp", "account_id": "ls", "role": "no_perms"},
+                   {"system": "erp", "account_id": "ls", "role": "restricted"},
+                   {"system": "erp", "account_id": "zs", "role": "clerk"},
+                   {"system": "erp", "account_id": "svc", "role": "admin"},
+                   {"system": "erp", "account_id": "svc", "role": "no_admin_pay"},
+                   {"system": "erp", "account_id": "gone", "role": "clerk"}],
+        "role_permissions": [
+            {"system": "erp", "role": "clerk", "permission": "gl.voucher.enter"},
+            {"system": "erp", "role": "clerk", "permission": "report.view"},
+            {"system": "erp", "role": "clerk", "permission": "report.view", "description": "again"},
+            {"system": "oa", "role": "clerk", "permission": "oa.flow.start"},
+            {"system": "erp", "role": "approver", "permission": "gl.voucher.approve"},
+            {"system": "erp", "role": "approver", "permission": "report.view"},
+            {"system": "erp", "role": "restricted", "permission": "report.*", "effect": "deny"},
+            {"system": "erp", "role": "admin", "permission": "ap.pay"},
+            {"system": "erp", "role": "admin", "permission": "sys.user.admin"},
+            {"system": "erp", "role": "no_admin_pay", "permission": "ap.pay", "effect": "deny"},
+        ],
+    }))
+    ctx = Context(snap, NOW)
+    got = ctx.account_permissions
+    want = _joined(ctx)
+    assert list(got.columns) == ["system", "account_id", ACCOUNT, "role", "permission", "person_id", "enabled"]
+    pd.testing.assert_frame_equal(got.drop(columns=ACCOUNT), want[list(got.columns.drop(ACCOUNT))])
+    # the account code is the one every keyed table of this scan gives the pair
+    keyed = ctx.keyed("accounts").set_index(["system", "account_id"])[ACCOUNT]
+    known = got[got["account_id"] != "gone"]
+    assert known[ACCOUNT].tolist() == [keyed[(s, a)] for s, a in zip(known["system"], known["account_id"],
+                                                                       strict=True)]
+    assert set(got.loc[got["account_id"] == "gone", ACCOUNT]) <= set(ctx.keyed("grants")[ACCOUNT])
+
+
+def test_large_lookups_in_halves_are_the_one_piece_lookups(monkeypatch) -> None:
+    """``positions``, ``isin`` and ``factorize`` split a column of HALVES rows or more between two
+    threads; the answers are those of the whole column (a value first seen in the second half
+    keeps its place after the first half's)."""
+    values = pd.Series(["b", None, "a", "b", "c", None, "d", "a", "e", "c"] * 3, dtype="str")
+    whole = (positions(values, ["a", "c", "e"]), isin(values, ["d", "b"]).to_numpy(), factorize(values))
+    monkeypatch.setattr(context, "HALVES", 4)
+    assert (positions(values, ["a", "c", "e"]) == whole[0]).all()
+    assert (isin(values, ["d", "b"]).to_numpy() == whole[1]).all()
+    codes, uniques = factorize(values)
+    expected_codes, expected_uniques = pd.factorize(values)
+    assert (codes == expected_codes).all() and (whole[2][0] == expected_codes).all()
+    assert uniques == list(expected_uniques) == ["b", "a", "c", "d", "e"]
+
+
+def test_in_halves_raises_the_second_halfs_error(monkeypatch) -> None:
+    monkeypatch.setattr(context, "HALVES", 2)
+
+    def kernel(part: np.ndarray) -> np.ndarray:
+        if part[0] >= 2:
+            raise ValueError("second half")
+        return part
+
+    with pytest.raises(ValueError, match="second half"):
+        in_halves(kernel, np.arange(4))
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    tables = generate(Size("T", 1500, 3000, 2), seed=11)
+    for name, df in tables.items():
+        for col in TABLES[name]:
+            if col.type == "time" and col.name in df:
+                df[col.name] = df[col.name].astype(f"datetime64[us, {TZ}]")
+    root = tmp_path_factory.mktemp("generated")
+    write_snapshot(root, tables, timezone=TZ, fmt="parquet")
+    return root
+
+
+@pytest.mark.parametrize("kind", ["revoke_on_departure", "segregation_of_duties", "retention_period",
+                                  "archive_integrity", "privileged_mfa"])
+def test_kinds_find_the_same_with_every_lookup_in_halves(generated: Path, monkeypatch, kind: str) -> None:
+    """The per-check kinds (and two other users of the split lookups) give the same finding
+    records whether each large lookup and the archive table are split between two threads or not."""
+    snap = read_snapshot(generated)
+    mine = [p for p in all_policies(load_packs(None)) if p.kind == kind]
+    assert mine
+    whole = [o.findings for o in evaluate(mine, Context(snap, NOW))]
+    monkeypatch.setattr(context, "HALVES", 2)
+    halves = [o.findings for o in evaluate(mine, Context(snap, NOW))]
+    assert halves == whole
+    assert any(whole), f"{kind} found nothing on the generated snapshot: the test would prove nothing"
