@@ -390,9 +390,13 @@ def _read_file(path: Path, data: pa.Buffer) -> pd.DataFrame:
         import pyarrow.parquet as pq  # only Parquet snapshots pay for the import
 
         # ParquetFile.read keeps each row group in one chunk; pd.read_parquet splits it into
-        # 128k-row batches that _contiguous would have to join again (~0.3 s per 1M rows)
+        # 128k-row batches that _contiguous would have to join again (~0.3 s per 1M rows).
+        # split_blocks: one pandas block per column, not the numeric columns copied into one
+        # 2-D block per type that type_table then splits again column by column (the 1M-row
+        # archive table: ~0.03 s instead of 0.04–0.18 s)
         table = pq.ParquetFile(pa.BufferReader(data)).read()
-        return table.to_pandas(types_mapper={pa.string(): _text_dtype(), pa.large_string(): _text_dtype()}.get)
+        return table.to_pandas(types_mapper={pa.string(): _text_dtype(), pa.large_string(): _text_dtype()}.get,
+                               split_blocks=True)
     options = {"dtype": "str", "keep_default_na": False, "na_values": [""], "encoding": "utf-8-sig"}
     try:
         return pd.read_csv(io.BytesIO(data), engine="pyarrow", **options)  # multithreaded, ~4× the C parser
