@@ -30,3 +30,25 @@ def test_empty_document_and_empty_findings(tmp_path: Path) -> None:
     doc = make_doc(0)
     (path,) = write_reports(doc, ["json"], tmp_path)
     assert json.loads(path.read_text(encoding="utf-8")) == doc
+
+
+def test_lines_cut_at_entry_boundaries_only() -> None:
+    """One orjson call for the list, cut at ``},{"id":"``: a message holding that text (escaped
+    inside a string) and a nested object opening with an ``id`` key (then each entry is
+    encoded alone) still give exactly one entry per line."""
+    import orjson
+
+    from ledgerguard.reports.jsonout import _lines
+
+    doc = make_doc(12, hostile=True)
+    findings = doc["findings"]
+    findings[1]["message"] = 'a message with },{"id":" inside'
+    expected = b",\n    ".join(orjson.dumps(f, option=orjson.OPT_NON_STR_KEYS) for f in findings)
+    assert _lines(findings) == expected
+    findings[2]["evidence"] = {"items": [{"id": "x", "n": 1}, {"id": "y", "n": 2}]}  # nested boundary
+    expected = b",\n    ".join(orjson.dumps(f, option=orjson.OPT_NON_STR_KEYS) for f in findings)
+    assert _lines(findings) == expected
+    assert [json.loads(line.rstrip(b",")) for line in _lines(findings).split(b"\n")] == json.loads(
+        json.dumps(findings))
+    odd = [{"policy_id": "P", "id": "late"}, {"id": 7}]  # not led by a text id: encoded one by one
+    assert _lines(odd) == b'{"policy_id":"P","id":"late"},\n    {"id":7}'
