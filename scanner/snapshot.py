@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import io
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -372,20 +371,20 @@ def _text_dtype() -> pd.StringDtype:
     return pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def _file_bytes(path: Path) -> pa.Buffer:
-    """The file's bytes, read once: decoded and hashed from this one buffer. A Parquet file
-    is memory-mapped (no copy; its pages are the page cache's), a CSV file read whole."""
-    if path.suffix == ".parquet":
-        return pa.memory_map(str(path)).read_buffer()
-    return pa.py_buffer(path.read_bytes())
+def _mapped(path: Path) -> pa.Buffer | None:
+    """A Parquet file's bytes, memory-mapped once: decoded and hashed from this one mapping
+    (no copy, no second read). None for a CSV file: it is parsed from the file in blocks
+    (holding a large CSV whole would add its size to the peak) and hashed in a pass of its own."""
+    return pa.memory_map(str(path)).read_buffer() if path.suffix == ".parquet" else None
 
 
-def _sha256(data: pa.Buffer) -> str:
-    return hashlib.sha256(data).hexdigest()  # hashlib releases the GIL: this runs beside the decoding
+def _sha256(path: Path, mapped: pa.Buffer | None) -> str:
+    # hashlib releases the GIL: this runs beside the decoding
+    return hashlib.sha256(mapped).hexdigest() if mapped is not None else file_sha256(path)
 
 
-def _read_file(path: Path, data: pa.Buffer) -> pd.DataFrame:
-    """Table file ``path``'s bytes ``data`` as a frame of raw columns (its suffix says how to read them)."""
+def _read_file(path: Path, mapped: pa.Buffer | None) -> pd.DataFrame:
+    """Table file ``path`` as a frame of raw columns: Parquet from its ``mapped`` bytes, else CSV."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq  # only Parquet snapshots pay for the import
 
@@ -394,27 +393,26 @@ def _read_file(path: Path, data: pa.Buffer) -> pd.DataFrame:
         # split_blocks: one pandas block per column, not the numeric columns copied into one
         # 2-D block per type that type_table then splits again column by column (the 1M-row
         # archive table: ~0.03 s instead of 0.04–0.18 s)
-        table = pq.ParquetFile(pa.BufferReader(data)).read()
+        table = pq.ParquetFile(pa.BufferReader(mapped)).read()
         return table.to_pandas(types_mapper={pa.string(): _text_dtype(), pa.large_string(): _text_dtype()}.get,
                                split_blocks=True)
     options = {"dtype": "str", "keep_default_na": False, "na_values": [""], "encoding": "utf-8-sig"}
     try:
-        return pd.read_csv(io.BytesIO(data), engine="pyarrow", **options)  # multithreaded, ~4× the C parser
+        return pd.read_csv(path, engine="pyarrow", **options)  # multithreaded, ~4× the C parser
     except ValueError:
         # Arrow's reader refuses quoted newlines inside values; the C parser takes them
         # and reports real syntax errors with their line.
-        return pd.read_csv(io.BytesIO(data), **options)
+        return pd.read_csv(path, **options)
 
 
 def _load_table(root: Path, manifest_path: Path, tz: str, hasher: ThreadPoolExecutor, name: str,
                 entry: dict) -> tuple[pd.DataFrame | None, str | None, list[Problem]]:
     """One table of a snapshot: (typed frame, file sha256, problems).
 
-    The file is read once; ``hasher`` hashes those bytes while this thread decodes them,
-    so the hash is of exactly what was decoded (every scan, whatever the file's size and
-    time say: the snapshot hash keys the gate cache and the history) and costs no second
-    pass over the file (the 62 MB archive file of bench size M: ~0.07 s off the load's
-    longest path)."""
+    ``hasher`` hashes the file while this thread decodes it (off the load's longest path: the
+    62 MB archive file of bench size M takes ~0.07 s), every scan, whatever the file's size
+    and time say: the snapshot hash keys the gate cache and the history. A Parquet file is
+    hashed from the very mapping that is decoded."""
     file = root / (entry.get("file") or f"{name}.csv")
     if not file.is_file():
         return None, None, [Problem(f"table {name!r}: file {file.name} is missing", str(manifest_path))]
@@ -422,14 +420,14 @@ def _load_table(root: Path, manifest_path: Path, tz: str, hasher: ThreadPoolExec
         return None, None, [Problem(f"table {name!r}: file {file.name} leads out of the snapshot folder "
                                     f"(to {file.resolve()}); tables must be files inside it", str(manifest_path))]
     try:
-        data = _file_bytes(file)
-        digest = hasher.submit(_sha256, data)
-        df = _contiguous(type_table(name, _read_file(file, data), tz, str(file)))
+        mapped = _mapped(file)
+        digest = hasher.submit(_sha256, file, mapped)
+        df = _contiguous(type_table(name, _read_file(file, mapped), tz, str(file)))
+        actual = digest.result()
     except InputError as exc:
         return None, None, list(exc.problems)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         return None, None, [Problem(f"cannot read table {name!r}: {exc}", str(file))]
-    actual = digest.result()
     recorded = entry.get("sha256")
     if recorded and recorded.lower() != actual:
         return df, actual, [Problem(f"table {name!r}: sha256 {actual} differs from the manifest's {recorded}",
