@@ -1,10 +1,13 @@
 """findings.json: the machine contract (SPEC §7) that every other format is a view of.
 
 Layout: the top-level keys are indented for people, and each entry of ``findings``
-and ``resolved`` sits on one line of its own. That keeps the file greppable and
-diffable finding by finding, and it lets the C encoder of the json module do the
-work: ``indent`` switches json to its pure-Python encoder, which took 16 s for
-350k findings where this layout takes a few.
+and ``resolved`` sits on one line of its own, which keeps the file greppable and
+diffable finding by finding. Those lines are written by orjson (compact: no space after
+``:`` and ``,``) in one call for the whole list, cut at the entries' boundaries
+(``_lines``): for the 30k findings of bench size M ~0.04 s, where the json module's C
+encoder took ~0.2 s and one orjson call per entry ~0.13 s (``indent`` would switch json
+to its pure-Python encoder: 16 s for 350k findings). The rest of the document is small
+and keeps json's indented layout.
 """
 
 from __future__ import annotations
@@ -13,30 +16,48 @@ import json
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
+
 from ledgerguard.scanner.fsutil import atomic_file
 
 from .base import FORMATS, Reporter
 
 ONE_PER_LINE = ("findings", "resolved")
-_LINE = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": "))
+#: dict keys that are not text (a kind's evidence keyed by year) become text, as json.dumps does
+_ORJSON = orjson.OPT_NON_STR_KEYS
 
 
-def write_document(doc: dict[str, Any], fh: IO[str]) -> None:
-    """Write ``doc`` as JSON in the layout above (``json.load`` reads it back equal)."""
-    fh.write("{")
+#: where one entry ends and the next begins in orjson's encoding of a list of findings
+_BOUNDARY = b'},{"id":"'
+
+
+def _lines(entries: list[Any]) -> bytes:
+    """The entries' JSON, one per line (joined by ``,\n    ``), from one orjson call.
+
+    Each finding record begins with its text ``id``, so in the encoded list every boundary
+    between two entries reads ``},{"id":"``; inside a JSON string that byte sequence cannot
+    occur (a quote there is escaped), so only a nested object opening with an ``id`` key
+    could repeat it — then there are more pieces than entries, and each entry is encoded
+    on its own instead."""
+    if all(isinstance(e, dict) and isinstance(e.get("id"), str) and next(iter(e)) == "id" for e in entries):
+        pieces = orjson.dumps(entries, option=_ORJSON)[1:-1].split(_BOUNDARY)
+        if len(pieces) == len(entries):
+            return b'},\n    {"id":"'.join(pieces)
+    return b",\n    ".join(orjson.dumps(e, option=_ORJSON) for e in entries)
+
+
+def write_document(doc: dict[str, Any], fh: IO[bytes]) -> None:
+    """Write ``doc`` as UTF-8 JSON in the layout above (``json.load`` reads it back equal)."""
+    fh.write(b"{")
     for i, (key, value) in enumerate(doc.items()):
-        fh.write(",\n  " if i else "\n  ")
-        fh.write(json.dumps(key, ensure_ascii=False) + ": ")
+        fh.write(b",\n  " if i else b"\n  ")
+        fh.write(orjson.dumps(key) + b": ")
         if key in ONE_PER_LINE and isinstance(value, list) and value:
-            fh.write("[")
-            for j, item in enumerate(value):
-                fh.write(",\n    " if j else "\n    ")
-                fh.write(_LINE.encode(item))
-            fh.write("\n  ]")
+            fh.write(b"[\n    " + _lines(value) + b"\n  ]")
         else:
             # JSON text holds no raw newline inside strings, so re-indenting is safe.
-            fh.write(json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  "))
-    fh.write("\n}\n" if doc else "}\n")
+            fh.write(json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n  ").encode())
+    fh.write(b"\n}\n" if doc else b"}\n")
 
 
 @FORMATS.register("json")
@@ -45,6 +66,6 @@ class JsonReporter(Reporter):
 
     def render(self, doc: dict[str, Any], out_dir: Path, lang: str = "en") -> Path:
         path = out_dir / self.filename
-        with atomic_file(path) as fh:
+        with atomic_file(path, "wb") as fh:
             write_document(doc, fh)
         return path

@@ -66,6 +66,19 @@ def _known_roles(ctx: Context) -> pd.DataFrame:
     return ctx.shared("roles.known", known)
 
 
+def _distinct_roles(ctx: Context) -> pd.DataFrame:
+    """The grants' (ACCOUNT, system, role) rows, the first of each (account, role), roles set:
+    the pair as one integer (the account's position among the accounts times the roles, plus
+    the role's code; both below the row count, so no overflow) whose repeats one int64 hash
+    finds; a two-column drop_duplicates hashed the role text again."""
+    grants = ctx.keyed("grants")
+    account, _ = pd.factorize(grants[ACCOUNT].to_numpy())
+    role, roles = pd.factorize(grants["role"])  # -1: no role
+    pair = account * (len(roles) + 1) + role
+    first = (role >= 0) & ~pd.Series(pair).duplicated().to_numpy()
+    return grants.loc[first, [ACCOUNT, "system", "role"]]
+
+
 @KINDS.register("role_template")
 class RoleTemplate(PolicyKind):
     subject = "account (account:SYSTEM:ID)"
@@ -151,8 +164,7 @@ class RoleTemplate(PolicyKind):
                     & prev_pos.isin(list(self.params["templates"]))
                     & (ctx.days_since(acc["identity.transfer_date"]) <= self.params["transfer_grace_days"]))
         acc["previous"] = prev_pos.astype(object).where(in_grace, None)
-        grants = ctx.shared("grants.distinct_roles", lambda: ctx.keyed("grants")[[ACCOUNT, "system", "role"]]
-                            .dropna(subset=["role"]).drop_duplicates([ACCOUNT, "role"]))
+        grants = ctx.shared("grants.distinct_roles", lambda: _distinct_roles(ctx))
         held = grants.merge(acc[[ACCOUNT, "position", "previous"]], on=ACCOUNT, sort=False)
         held["allowed"], held["kept"] = self._role_verdicts(held)
         parts = [
