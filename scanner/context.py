@@ -45,6 +45,10 @@ def positions(values: pd.Series, candidates: pd.Series | list[str]) -> np.ndarra
     hash lookup (``isin`` without making the candidates distinct first)."""
     import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
 
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a word column: each distinct value looked up once
+        distinct = positions(pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype),
+                             candidates)
+        return np.append(distinct, -1)[values.cat.codes.to_numpy()]
     arr = pa.array(values)
     found = pc.index_in(arr, value_set=pa.array(candidates).cast(arr.type), skip_nulls=True)
     return pc.fill_null(found, -1).to_numpy(zero_copy_only=False)

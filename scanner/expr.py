@@ -581,6 +581,8 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
     if name not in df.columns:
         known = ", ".join(sorted(map(str, df.columns)))
         raise ExprEvalError(f"unknown column {name!r} (columns: {known})")
+    if isinstance(df[name].dtype, pd.CategoricalDtype):  # a word column (snapshot.py) is text to a rule
+        return df[name].astype("str")
     return df[name]
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,9 @@ MAX_BAD_VALUES_PER_COLUMN = 5
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str = "str"  # str | bool | time | int
+    #: str | word | bool | time | int; a word is text whose values repeat (a vocabulary, a
+    #: category, a group's name), held as a pandas categorical: each distinct value once
+    type: str = "str"
     required: bool = False
 
 
@@ -71,16 +74,17 @@ TABLES: dict[str, tuple[Column, ...]] = {
         "emergency:bool"
     ),
     "reviews": _cols("*system *account_id reviewer *reviewed_at:time decision"),
+    # 10M archives hold a few dozen categories, formats and statuses: those columns are words
     "archives": _cols(
-        "*archive_id *category *fiscal_year:int title fonds period created_at:time "
-        "archived_at:time path format size_bytes:int sha256 actual_sha256 file_exists:bool status "
-        "destroyed_at:time destruction_register_id destruction_approved_by appraised_at:time "
+        "*archive_id *category:word *fiscal_year:int title:word fonds:word period:word created_at:time "
+        "archived_at:time path format:word size_bytes:int sha256 actual_sha256 file_exists:bool status:word "
+        "destroyed_at:time destruction_register_id:word destruction_approved_by:word appraised_at:time "
         "hold:bool disposed_at:time "
         # voucher numbering and handover batches (archive_completeness)
-        "account_set voucher_type voucher_no:int batch_id "
+        "account_set:word voucher_type:word voucher_no:int batch_id:word "
         # what archive_store reads from the file itself (archive_content)
-        "hash_algorithm extension catalog_format read_error encrypted:bool nonpublic_compression:bool "
-        "pdfa signed:bool xml_beside:bool fixity_checked_at:time path_error"
+        "hash_algorithm:word extension:word catalog_format:word read_error:word encrypted:bool "
+        "nonpublic_compression:bool pdfa:word signed:bool xml_beside:bool fixity_checked_at:time path_error:word"
     ),
     "unlisted_files": _cols("*path size_bytes:int format"),
     "batches": _cols("*batch_id declared_count:int declared_bytes:int handed_over_at:time from_party to_party"),
@@ -215,7 +219,7 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
             typed, bad = _parse_ints(values)
             expected = "a whole number (at most 18 digits)"
         else:
-            typed = values if values.dtype == "str" else values.astype("str").where(values.notna())
+            typed = _words(values) if col.type == "word" else _text(values)
             bad = None
             words = VOCABULARIES.get(name, {}).get(col.name)
             if words:
@@ -272,10 +276,39 @@ def _repeated_keys(name: str, df: pd.DataFrame, file: str) -> list[Problem]:
     return problems
 
 
+def _text(values: pd.Series) -> pd.Series:
+    return values if values.dtype == "str" else values.astype("str").where(values.notna())
+
+
+def _words(values: pd.Series) -> pd.Series:
+    """A word column as a categorical of text. Parquet hands it over dictionary-encoded (its
+    strings never materialised per row: at L ~2 GB of text becomes ~0.2 GB of codes), CSV as
+    text, which is encoded here; a dictionary of numbers becomes their text, as a str column's."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return _text(values).astype("category")
+    if values.cat.categories.dtype == "str":
+        return values
+    return _recode(values, _text)
+
+
+def _recode(values: pd.Series, change: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """A categorical with ``change`` applied to each distinct value once (not to every row);
+    values it makes equal share one category, values it makes missing become missing."""
+    changed = change(pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype))
+    at, categories = pd.factorize(changed)
+    codes = np.append(at, -1)[values.cat.codes.to_numpy()]  # a missing value (code -1) stays missing
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(_text(pd.Series(categories)))),
+                     index=values.index, name=values.name)
+
+
+def _trim(values: pd.Series) -> pd.Series:
+    trimmed = values.str.strip()
+    return trimmed.where(trimmed != "")
+
+
 def _closed(values: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
     """A closed-vocabulary column trimmed, and which non-empty values lie outside ``words``."""
-    trimmed = values.str.strip()
-    trimmed = trimmed.where(trimmed != "")
+    trimmed = _recode(values, _trim) if isinstance(values.dtype, pd.CategoricalDtype) else _trim(values)
     return trimmed, trimmed.notna() & ~trimmed.isin(words)
 
 
@@ -289,11 +322,15 @@ def _long_cells(df: pd.DataFrame, file: str) -> list[Problem]:
 
     problems = []
     for col in df.columns:
-        if not (pd.api.types.is_string_dtype(df[col].dtype) or df[col].dtype == object):
+        values = df[col]
+        words = isinstance(values.dtype, pd.CategoricalDtype)
+        if words:  # each distinct value once
+            values = pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype)
+        if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
             continue
         try:
-            arr = pa.array(df[col].array) if isinstance(df[col].array, pd.arrays.ArrowStringArray) else \
-                pa.array(df[col].astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
+            arr = pa.array(values.array) if isinstance(values.array, pd.arrays.ArrowStringArray) else \
+                pa.array(values.astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             continue
         if (pc.max(pc.binary_length(arr)).as_py() or 0) <= limits.MAX_CELL_CHARS:
@@ -302,6 +339,8 @@ def _long_cells(df: pd.DataFrame, file: str) -> list[Problem]:
         longest = pc.max(lengths).as_py()
         if longest is not None and longest > limits.MAX_CELL_CHARS:
             pos = int(pc.index(lengths, longest).as_py())
+            if words:  # the first row holding that value
+                pos = int(np.flatnonzero(df[col].cat.codes.to_numpy() == pos)[0])
             problems.append(Problem(f"row {pos + 1}, column {col!r}: {longest:,} characters, more than "
                                     f"{limits.MAX_CELL_CHARS:,} (the limit)", file, pos + 2))
     return problems
@@ -319,6 +358,9 @@ def _empty(typ: str, n: int, tz: str) -> pd.Series:
         return pd.Series(False, index=range(n), dtype=bool)
     if typ == "int":
         return pd.Series(pd.NA, index=range(n), dtype="Int64")
+    if typ == "word":  # one byte a row, not a text column's offsets
+        return pd.Series(pd.Categorical.from_codes(np.full(n, -1, dtype="int8"),
+                                                   dtype=pd.CategoricalDtype(pd.Index([], dtype="str"))))
     return pd.Series(pd.NA, index=range(n), dtype="str")
 
 
@@ -371,13 +413,15 @@ def _text_dtype() -> pd.StringDtype:
     return pd.StringDtype("pyarrow", na_value=np.nan)
 
 
-def _read_file(path: Path) -> pd.DataFrame:
+def _read_file(path: Path, words: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``words``: columns read dictionary-encoded from Parquet (see ``_words``)."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq  # only Parquet snapshots pay for the import
 
         # ParquetFile.read keeps each row group in one chunk; pd.read_parquet splits it into
         # 128k-row batches that _contiguous would have to join again (~0.3 s per 1M rows)
-        table = pq.ParquetFile(path, memory_map=True).read()
+        names = set(pq.read_schema(path, memory_map=True).names) if words else set()
+        table = pq.ParquetFile(path, memory_map=True, read_dictionary=[c for c in words if c in names]).read()
         return table.to_pandas(types_mapper={pa.string(): _text_dtype(), pa.large_string(): _text_dtype()}.get)
     options = {"dtype": "str", "keep_default_na": False, "na_values": [""], "encoding": "utf-8-sig"}
     try:
@@ -398,7 +442,8 @@ def _load_table(root: Path, manifest_path: Path, tz: str, name: str,
         return None, None, [Problem(f"table {name!r}: file {file.name} leads out of the snapshot folder "
                                     f"(to {file.resolve()}); tables must be files inside it", str(manifest_path))]
     try:
-        df = _contiguous(type_table(name, _read_file(file), tz, str(file)))
+        words = tuple(c.name for c in TABLES.get(name, ()) if c.type == "word")
+        df = _contiguous(type_table(name, _read_file(file, words), tz, str(file)))
     except InputError as exc:
         return None, None, list(exc.problems)
     except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:

@@ -304,6 +304,19 @@ def text(s: pd.Series) -> pd.Series:
     return s.astype("str").fillna("")
 
 
+def is_words(s: pd.Series) -> bool:
+    """A word column (snapshot.py): a categorical, each distinct value held once."""
+    return isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def by_word(s: pd.Series, per_word: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``per_word`` of a word column, computed on its distinct values and spread to the rows by
+    their codes (missing values get ``per_word`` of a missing value)."""
+    categories = s.cat.categories
+    distinct = pd.Series([*categories.to_numpy(), None], dtype=categories.dtype)
+    return pd.Series(per_word(distinct).to_numpy()[s.cat.codes.to_numpy()], index=s.index)
+
+
 class Words:
     """A vocabulary column (status, format, category) factorised once: each distinct value as
     the kinds compare it (text, stripped, lower-case; "" for a missing value) in ``words``, and
@@ -311,7 +324,8 @@ class Words:
     a test runs once per word instead of a chain of text operations over every row."""
 
     def __init__(self, s: pd.Series) -> None:
-        codes, uniques = pd.factorize(s)
+        # a word column is already factorised
+        codes, uniques = (s.cat.codes.to_numpy(), s.cat.categories) if is_words(s) else pd.factorize(s)
         self.words = [str(u).strip().lower() for u in uniques] + [""]
         self.codes = codes  # -1 (missing) picks the last word: ""
 
@@ -323,6 +337,8 @@ class Words:
 def blank(s: pd.Series) -> pd.Series:
     """Empty values: missing, or text that is only whitespace (§5.1: empty = never / false).
     A number, date or flag is never whitespace: only its missing values are empty."""
+    if is_words(s):
+        return by_word(s, blank)
     if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
         return s.isna()
     maybe = _maybe_blank(s)
