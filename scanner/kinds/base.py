@@ -28,6 +28,7 @@ from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from ..lazy import pyarrow as pa
 from ..registry import Registry
+from ..snapshot import digest_text, is_digest
 from ..timeutil import iso_text
 
 if TYPE_CHECKING:
@@ -133,9 +134,12 @@ def empty_findings() -> pd.DataFrame:
 
 
 def jsonable(s: pd.Series) -> pd.Series:
-    """Evidence values as JSON scalars: ISO dates/times, bools, ints, strings, None."""
+    """Evidence values as JSON scalars: ISO dates/times, bools, ints, strings (a digest as
+    its hex), None."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
         return iso_text(s)
+    if is_digest(s):
+        return digest_text(s).astype(object).where(s.notna(), None)
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype(object)
     if pd.api.types.is_integer_dtype(s.dtype):
@@ -301,6 +305,8 @@ def text(s: pd.Series) -> pd.Series:
     """A column as display text for messages ('' where empty)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.strftime("%Y-%m-%d").fillna("")
+    if is_digest(s):
+        return digest_text(s).fillna("")
     return s.astype("str").fillna("")
 
 

@@ -1,6 +1,7 @@
 """Word columns (snapshot.py: archives' categories, formats, statuses, … held as pandas
-categoricals) must judge exactly as the text they replace: every archive policy gives the
-same findings on the snapshot as read and on the same tables with those columns as text."""
+categoricals) and digests (SHA-256 held as 32 bytes) must judge exactly as the text they
+replace: every archive policy gives the same findings on the snapshot as read and on the
+same tables with those columns as text."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from ledgerguard.scanner.context import Context
 from ledgerguard.scanner.engine import evaluate
 from ledgerguard.scanner.kinds.base import KINDS, Words, blank
 from ledgerguard.scanner.policy import all_policies, load_packs
-from ledgerguard.scanner.snapshot import TABLES, read_snapshot, write_snapshot
+from ledgerguard.scanner.snapshot import TABLES, digest_text, is_digest, read_snapshot, write_snapshot
 
 WORDS = [c.name for c in TABLES["archives"] if c.type == "word"]
 NOW = pd.Timestamp("2026-11-23", tz="UTC")
@@ -44,9 +45,10 @@ params: {required_fields: [title, pdfa, read_error, hash_algorithm, batch_id], a
 """)
 
 
-def _archives() -> list[dict]:
+def _archives(digests: bool) -> list[dict]:
     """Rows that reach every branch a word column changes: blank and whitespace-only values,
-    case and surrounding blanks, empty group keys, a period of no month, statuses to trim."""
+    case and surrounding blanks, empty group keys, a period of no month, statuses to trim.
+    ``digests``: every hash is lower-case hex (held as bytes), else some are upper case (text)."""
     blanks = ["", " ", "\u3000", "\t"]
     formats = ["pdf", " PDF ", "ofd", "xml", "", "zip", "jpeg", "JPG"]
     statuses = ["active", " destroyed", "transferred ", "", "active"]
@@ -64,8 +66,8 @@ def _archives() -> list[dict]:
             "format": formats[i % len(formats)],
             "catalog_format": formats[(i + 1) % len(formats)],
             "extension": formats[(i + 2) % len(formats)].strip().lower(),
-            "sha256": "" if i % 11 == 0 else f"{i:064x}",
-            "actual_sha256": "" if i % 5 == 0 else f"{i + (i % 9 == 0):064X}",
+            "sha256": None if i % 11 == 0 else f"{i:064x}",
+            "actual_sha256": None if i % 5 == 0 else f"{i + (i % 9 == 0):064{'x' if digests or i % 2 else 'X'}}",
             "file_exists": "true" if i % 13 else "false",
             "status": statuses[i % len(statuses)],
             "destroyed_at": "2024-05-01" if i % 6 == 1 else "",
@@ -87,17 +89,18 @@ def _archives() -> list[dict]:
     return rows
 
 
-def _tables() -> dict[str, pd.DataFrame]:
+def _tables(digests: bool) -> dict[str, pd.DataFrame]:
     batches = pd.DataFrame({"batch_id": ["B1", "B2", "B3"], "declared_count": ["12", "", "1"],
                             "declared_bytes": ["1", "2", "3"]})
     unlisted = pd.DataFrame({"path": ["README.md", "x.pdf"], "size_bytes": ["1", "2"], "format": ["", "pdf"]})
-    return {"archives": pd.DataFrame(_archives()), "batches": batches, "unlisted_files": unlisted}
+    return {"archives": pd.DataFrame(_archives(digests)), "batches": batches, "unlisted_files": unlisted}
 
 
 def _as_text(snap):
-    """The same snapshot with each word column as the text column it was before."""
+    """The same snapshot with each word and digest column as the text column it was before."""
     arc = snap.tables["archives"]
-    return snap.with_tables(archives=arc.astype({c: "str" for c in WORDS}))
+    digests = {c: digest_text(arc[c]) for c in arc.columns if is_digest(arc[c])}
+    return snap.with_tables(archives=arc.astype({c: "str" for c in WORDS}).assign(**digests))
 
 
 def _outcomes(snap, packs) -> list[tuple]:
@@ -105,12 +108,13 @@ def _outcomes(snap, packs) -> list[tuple]:
     return [(o.policy.id, o.status, o.error, o.findings) for o in evaluate(policies, Context(snap, NOW))]
 
 
-@pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_archive_policies_judge_words_as_their_text(fmt: str, tmp_path: Path, write_yaml) -> None:
-    path = write_snapshot(tmp_path / "snap", _tables(), fmt=fmt)
+@pytest.mark.parametrize(("fmt", "digests"), [("csv", True), ("parquet", True), ("csv", False), ("parquet", False)])
+def test_archive_policies_judge_words_as_their_text(fmt: str, digests: bool, tmp_path: Path, write_yaml) -> None:
+    path = write_snapshot(tmp_path / "snap", _tables(digests), fmt=fmt)
     snap = read_snapshot(path)
     arc = snap.tables["archives"]
     assert all(isinstance(arc[c].dtype, pd.CategoricalDtype) for c in WORDS)
+    assert is_digest(arc["sha256"]) and is_digest(arc["actual_sha256"]) == digests
     assert arc["status"].isna().sum() == 12 and set(arc["status"].dropna()) == {"active", "destroyed", "transferred"}
     packs = [*load_packs(None), *load_packs([write_yaml("extra.yaml", EXTRA)])]
     words, texts = _outcomes(snap, packs), _outcomes(_as_text(snap), packs)
