@@ -682,17 +682,21 @@ def read_snapshot(path: str | Path, only: set[str] | None = None) -> Snapshot:
 
 
 def _to_text(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Render typed columns the way the reader reads them back (ISO times, true/false)."""
-    out = df.copy()
+    """Render typed columns the way the reader reads them back (ISO times, true/false, hex)."""
+    out = _hex_digests(df).copy()
     for col in out.columns:
         s = out[col]
         if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
             out[col] = iso_text(s)
         elif pd.api.types.is_bool_dtype(s.dtype):
             out[col] = s.map({True: "true", False: "false"})
-        elif is_digest(s):
-            out[col] = digest_text(s)
     return out
+
+
+def _hex_digests(df: pd.DataFrame) -> pd.DataFrame:
+    """Digest columns as the hex text a table file holds (``_digests`` is how they are read)."""
+    digests = {col: digest_text(df[col]) for col in df.columns if is_digest(df[col])}
+    return df.assign(**digests) if digests else df
 
 
 def write_snapshot(
@@ -712,7 +716,7 @@ def write_snapshot(
         for name, df in sorted(tables.items()):
             file = tmp / f"{name}.{fmt}"
             if fmt == "parquet":
-                df.to_parquet(file, index=False)
+                _hex_digests(df).to_parquet(file, index=False)
             else:
                 _to_text(df, name).to_csv(file, index=False, encoding="utf-8", lineterminator="\n")
             entries[name] = {"file": file.name, "rows": len(df), "sha256": file_sha256(file)}
