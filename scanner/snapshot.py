@@ -316,35 +316,41 @@ def _digests(values: pd.Series) -> pd.Series:
     text = _text(values)
     if not isinstance(text.array, pd.arrays.ArrowStringArray) or not len(text):
         return text
-    arr = pa.array(text.array)
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
-    width = "int64" if arr.type == pa.large_string() else "int32"
-    offsets = np.frombuffer(arr.buffers()[1], dtype=width)[arr.offset:arr.offset + len(arr) + 1]
-    lengths = np.diff(offsets)
-    if not valid.any() or (lengths != np.where(valid, 64, 0)).any():
+    out = np.zeros((len(text), 32), dtype="uint8")
+    valid = np.zeros(len(text), dtype=bool)
+    at, step = 0, 1 << 20
+    for chunk in text.array.__arrow_array__().chunks:
+        for part in (chunk.slice(i, step) for i in range(0, len(chunk), step)):  # small temporaries
+            if not _unhex(part, out[at:at + len(part)], valid[at:at + len(part)]):
+                return text
+            at += len(part)
+    if not valid.any():
         return text
-    # the values lie back to back: one row of 64 bytes each
-    data = np.frombuffer(arr.buffers()[2], dtype="uint8")[offsets[0]:offsets[-1]].reshape(-1, 64)
-    nibbles = _nibbles()
-    out = np.zeros((len(arr), 32), dtype="uint8")
-    rows = np.flatnonzero(valid)
-    for start in range(0, len(data), 1 << 20):  # in slices: the temporaries stay small
-        part = nibbles[data[start:start + (1 << 20)]]
-        if (part < 0).any():
-            return text
-        out[rows[start:start + len(part)]] = (part[:, 0::2] << 4 | part[:, 1::2]).astype("uint8")
     bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
-    digests = pa.Array.from_buffers(pa.binary(32), len(arr), [bitmap, pa.py_buffer(out)])
+    digests = pa.Array.from_buffers(pa.binary(32), len(text), [bitmap, pa.py_buffer(out)])
     return pd.Series(pd.arrays.ArrowExtensionArray(digests), index=values.index, name=values.name)
 
 
-@functools.cache
-def _nibbles() -> np.ndarray:
-    """Per byte: its value as a lower-case hex digit, -1 for any other byte."""
-    table = np.full(256, -1, dtype="int16")
-    table[np.frombuffer(b"0123456789abcdef", dtype="uint8")] = np.arange(16)
-    return table
+def _unhex(part: pa.Array, out: np.ndarray, valid: np.ndarray) -> bool:
+    """Fill ``out`` (32 bytes a row) and ``valid`` from Arrow text ``part``; False when a
+    value is not 64 lower-case hex digits. Read from the Arrow buffers: no Python string a value."""
+    valid[:] = part.is_valid().to_numpy(zero_copy_only=False)
+    width = "int64" if part.type == pa.large_string() else "int32"
+    _, offsets, data = part.buffers()
+    offsets = np.frombuffer(offsets, dtype=width)[part.offset:part.offset + len(part) + 1]
+    if (np.diff(offsets) != np.where(valid, 64, 0)).any():
+        return False
+    if not valid.any():
+        return True
+    hexes = np.frombuffer(data, dtype="uint8")[offsets[0]:offsets[-1]].tobytes()  # back to back, 64 a value
+    if hexes.translate(None, b"0123456789abcdef"):  # a byte that is not a lower-case hex digit
+        return False
+    digests = np.frombuffer(bytes.fromhex(hexes.decode("ascii")), dtype="uint8").reshape(-1, 32)
+    if valid.all():
+        out[:] = digests
+    else:
+        out[np.flatnonzero(valid)] = digests
+    return True
 
 
 def _recode(values: pd.Series, change: Callable[[pd.Series], pd.Series]) -> pd.Series:
