@@ -47,6 +47,10 @@ def positions(values: pd.Series, candidates: pd.Series | list[str]) -> np.ndarra
     hash lookup (``isin`` without making the candidates distinct first)."""
     import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
 
+    if isinstance(values.dtype, pd.CategoricalDtype):  # a word column: each distinct value looked up once
+        distinct = positions(pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype),
+                             candidates)
+        return np.append(distinct, -1)[values.cat.codes.to_numpy()]
     arr = pa.array(values)
     wanted = pa.array(candidates).cast(arr.type)
     return by_halves(lambda part: pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=True), -1), arr)

@@ -200,7 +200,8 @@ def _write(table: pa.Table, path: Path) -> str:
 
 def _read(path: str) -> pd.DataFrame:
     table = pq.ParquetFile(path).read()
-    return table.to_pandas(types_mapper={pa.string(): _TEXT, pa.large_string(): _TEXT}.get)
+    return table.to_pandas(types_mapper={pa.string(): _TEXT, pa.large_string(): _TEXT,
+                                         pa.binary(32): pd.ArrowDtype(pa.binary(32))}.get)  # (digests)
 
 
 def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str, set[str]]

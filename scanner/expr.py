@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .lazy import pandas as pd
+from .snapshot import digest_text, is_digest
 from .timeutil import days_since, local_day, parse_times
 
 if TYPE_CHECKING:
@@ -581,6 +582,10 @@ def _column(df: pd.DataFrame, name: str) -> pd.Series:
     if name not in df.columns:
         known = ", ".join(sorted(map(str, df.columns)))
         raise ExprEvalError(f"unknown column {name!r} (columns: {known})")
+    if isinstance(df[name].dtype, pd.CategoricalDtype):  # a word column (snapshot.py) is text to a rule
+        return df[name].astype("str")
+    if is_digest(df[name]):  # so is a digest held as bytes
+        return digest_text(df[name])
     return df[name]
 
 

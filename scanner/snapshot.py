@@ -12,9 +12,11 @@ import datetime as dt
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import limits
 from .errors import InputError, Problem, TableUnavailable
@@ -33,7 +35,10 @@ MAX_BAD_VALUES_PER_COLUMN = 5
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: str = "str"  # str | bool | time | int
+    #: str | word | digest | bool | time | int; a word is text whose values repeat (a vocabulary,
+    #: a category, a group's name), held as a pandas categorical: each distinct value once; a
+    #: digest is a SHA-256 in hex, held as its 32 bytes when the whole column allows (``_digests``)
+    type: str = "str"
     required: bool = False
 
 
@@ -71,16 +76,17 @@ TABLES: dict[str, tuple[Column, ...]] = {
         "emergency:bool"
     ),
     "reviews": _cols("*system *account_id reviewer *reviewed_at:time decision"),
+    # 10M archives hold a few dozen categories, formats and statuses: those columns are words
     "archives": _cols(
-        "*archive_id *category *fiscal_year:int title fonds period created_at:time "
-        "archived_at:time path format size_bytes:int sha256 actual_sha256 file_exists:bool status "
-        "destroyed_at:time destruction_register_id destruction_approved_by appraised_at:time "
+        "*archive_id *category:word *fiscal_year:int title:word fonds:word period:word created_at:time "
+        "archived_at:time path format:word size_bytes:int sha256:digest actual_sha256:digest file_exists:bool "
+        "status:word destroyed_at:time destruction_register_id:word destruction_approved_by:word appraised_at:time "
         "hold:bool disposed_at:time "
         # voucher numbering and handover batches (archive_completeness)
-        "account_set voucher_type voucher_no:int batch_id "
+        "account_set:word voucher_type:word voucher_no:int batch_id:word "
         # what archive_store reads from the file itself (archive_content)
-        "hash_algorithm extension catalog_format read_error encrypted:bool nonpublic_compression:bool "
-        "pdfa signed:bool xml_beside:bool fixity_checked_at:time path_error"
+        "hash_algorithm:word extension:word catalog_format:word read_error:word encrypted:bool "
+        "nonpublic_compression:bool pdfa:word signed:bool xml_beside:bool fixity_checked_at:time path_error:word"
     ),
     "unlisted_files": _cols("*path size_bytes:int format"),
     "batches": _cols("*batch_id declared_count:int declared_bytes:int handed_over_at:time from_party to_party"),
@@ -215,7 +221,8 @@ def type_table(name: str, df: pd.DataFrame, tz: str, file: str) -> pd.DataFrame:
             typed, bad = _parse_ints(values)
             expected = "a whole number (at most 18 digits)"
         else:
-            typed = values if values.dtype == "str" else values.astype("str").where(values.notna())
+            typed = _words(values) if col.type == "word" else _digests(values) if col.type == "digest" \
+                else _text(values)
             bad = None
             words = VOCABULARIES.get(name, {}).get(col.name)
             if words:
@@ -272,10 +279,98 @@ def _repeated_keys(name: str, df: pd.DataFrame, file: str) -> list[Problem]:
     return problems
 
 
+def _text(values: pd.Series) -> pd.Series:
+    return values if values.dtype == "str" else values.astype("str").where(values.notna())
+
+
+def _words(values: pd.Series) -> pd.Series:
+    """A word column as a categorical of text. Parquet hands it over dictionary-encoded (its
+    strings never materialised per row: at L ~2 GB of text becomes ~0.2 GB of codes), CSV as
+    text, which is encoded here; a dictionary of numbers becomes their text, as a str column's."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return _text(values).astype("category")
+    if values.cat.categories.dtype == "str":
+        return values
+    return _recode(values, _text)
+
+
+def is_digest(s: pd.Series) -> bool:
+    """A digest column held as 32 bytes a value (``_digests``)."""
+    return isinstance(s.dtype, pd.ArrowDtype) and s.dtype.pyarrow_dtype == pa.binary(32)
+
+
+def digest_text(s: pd.Series) -> pd.Series:
+    """A digest column as the lower-case hex text it was read from (missing stays missing)."""
+    hexed = [None if v is None else v.hex() for v in pa.array(s.array).to_pylist()]
+    return pd.Series(hexed, index=s.index, dtype="str", name=s.name)
+
+
+def _digests(values: pd.Series) -> pd.Series:
+    """A SHA-256 column as 32 bytes a value instead of 64 hex characters and an 8-byte offset
+    (at L the two digest columns take 0.64 GB instead of 1.44 GB). Only when every value is
+    64 lower-case hex digits, as archive_store writes them: any other value (upper case,
+    blanks, another length, an empty text) keeps the whole column as text, so the kinds
+    compare and the findings show exactly what the snapshot holds."""
+    if is_digest(values):
+        return values
+    text = _text(values)
+    if not isinstance(text.array, pd.arrays.ArrowStringArray) or not len(text):
+        return text
+    out = np.zeros((len(text), 32), dtype="uint8")
+    valid = np.zeros(len(text), dtype=bool)
+    at, step = 0, 1 << 20
+    for chunk in text.array.__arrow_array__().chunks:
+        for part in (chunk.slice(i, step) for i in range(0, len(chunk), step)):  # small temporaries
+            if not _unhex(part, out[at:at + len(part)], valid[at:at + len(part)]):
+                return text
+            at += len(part)
+    if not valid.any():
+        return text
+    bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    digests = pa.Array.from_buffers(pa.binary(32), len(text), [bitmap, pa.py_buffer(out)])
+    return pd.Series(pd.arrays.ArrowExtensionArray(digests), index=values.index, name=values.name)
+
+
+def _unhex(part: pa.Array, out: np.ndarray, valid: np.ndarray) -> bool:
+    """Fill ``out`` (32 bytes a row) and ``valid`` from Arrow text ``part``; False when a
+    value is not 64 lower-case hex digits. Read from the Arrow buffers: no Python string a value."""
+    valid[:] = part.is_valid().to_numpy(zero_copy_only=False)
+    width = "int64" if part.type == pa.large_string() else "int32"
+    _, offsets, data = part.buffers()
+    offsets = np.frombuffer(offsets, dtype=width)[part.offset:part.offset + len(part) + 1]
+    if (np.diff(offsets) != np.where(valid, 64, 0)).any():
+        return False
+    if not valid.any():
+        return True
+    hexes = np.frombuffer(data, dtype="uint8")[offsets[0]:offsets[-1]].tobytes()  # back to back, 64 a value
+    if hexes.translate(None, b"0123456789abcdef"):  # a byte that is not a lower-case hex digit
+        return False
+    digests = np.frombuffer(bytes.fromhex(hexes.decode("ascii")), dtype="uint8").reshape(-1, 32)
+    if valid.all():
+        out[:] = digests
+    else:
+        out[np.flatnonzero(valid)] = digests
+    return True
+
+
+def _recode(values: pd.Series, change: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """A categorical with ``change`` applied to each distinct value once (not to every row);
+    values it makes equal share one category, values it makes missing become missing."""
+    changed = change(pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype))
+    at, categories = pd.factorize(changed)
+    codes = np.append(at, -1)[values.cat.codes.to_numpy()]  # a missing value (code -1) stays missing
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(_text(pd.Series(categories)))),
+                     index=values.index, name=values.name)
+
+
+def _trim(values: pd.Series) -> pd.Series:
+    trimmed = values.str.strip()
+    return trimmed.where(trimmed != "")
+
+
 def _closed(values: pd.Series, words: tuple[str, ...]) -> tuple[pd.Series, pd.Series]:
     """A closed-vocabulary column trimmed, and which non-empty values lie outside ``words``."""
-    trimmed = values.str.strip()
-    trimmed = trimmed.where(trimmed != "")
+    trimmed = _recode(values, _trim) if isinstance(values.dtype, pd.CategoricalDtype) else _trim(values)
     return trimmed, trimmed.notna() & ~trimmed.isin(words)
 
 
@@ -289,11 +384,15 @@ def _long_cells(df: pd.DataFrame, file: str) -> list[Problem]:
 
     problems = []
     for col in df.columns:
-        if not (pd.api.types.is_string_dtype(df[col].dtype) or df[col].dtype == object):
+        values = df[col]
+        words = isinstance(values.dtype, pd.CategoricalDtype)
+        if words:  # each distinct value once
+            values = pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype)
+        if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
             continue
         try:
-            arr = pa.array(df[col].array) if isinstance(df[col].array, pd.arrays.ArrowStringArray) else \
-                pa.array(df[col].astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
+            arr = pa.array(values.array) if isinstance(values.array, pd.arrays.ArrowStringArray) else \
+                pa.array(values.astype("str").to_numpy(dtype=object, na_value=None), type=pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             continue
         if (pc.max(pc.binary_length(arr)).as_py() or 0) <= limits.MAX_CELL_CHARS:
@@ -302,6 +401,8 @@ def _long_cells(df: pd.DataFrame, file: str) -> list[Problem]:
         longest = pc.max(lengths).as_py()
         if longest is not None and longest > limits.MAX_CELL_CHARS:
             pos = int(pc.index(lengths, longest).as_py())
+            if words:  # the first row holding that value
+                pos = int(np.flatnonzero(df[col].cat.codes.to_numpy() == pos)[0])
             problems.append(Problem(f"row {pos + 1}, column {col!r}: {longest:,} characters, more than "
                                     f"{limits.MAX_CELL_CHARS:,} (the limit)", file, pos + 2))
     return problems
@@ -319,6 +420,9 @@ def _empty(typ: str, n: int, tz: str) -> pd.Series:
         return pd.Series(False, index=range(n), dtype=bool)
     if typ == "int":
         return pd.Series(pd.NA, index=range(n), dtype="Int64")
+    if typ == "word":  # one byte a row, not a text column's offsets
+        return pd.Series(pd.Categorical.from_codes(np.full(n, -1, dtype="int8"),
+                                                   dtype=pd.CategoricalDtype(pd.Index([], dtype="str"))))
     return pd.Series(pd.NA, index=range(n), dtype="str")
 
 
@@ -383,19 +487,35 @@ def _sha256(path: Path, mapped: pa.Buffer | None) -> str:
     return hashlib.sha256(mapped).hexdigest() if mapped is not None else file_sha256(path)
 
 
-def _read_file(path: Path, mapped: pa.Buffer | None) -> pd.DataFrame:
-    """Table file ``path`` as a frame of raw columns: Parquet from its ``mapped`` bytes, else CSV."""
+@functools.cache
+def _arrow_types() -> dict:
+    """The pandas dtype of Arrow's text, and of a digest column written by ``write_snapshot``."""
+    return {pa.string(): _text_dtype(), pa.large_string(): _text_dtype(), pa.binary(32): pd.ArrowDtype(pa.binary(32))}
+
+
+def _parquet_frame(pq: Any, mapped: pa.Buffer, words: tuple[str, ...]) -> pd.DataFrame:
+    """A Parquet file as a frame, one column at a time: each column's Arrow buffers are
+    freed once converted, so the load's peak holds one column twice, not the whole table
+    (at L the 10M-row archive table's load peaked ~0.5 GB lower; CPU the same)."""
+    schema = pq.read_schema(pa.BufferReader(mapped))
+    file = pq.ParquetFile(pa.BufferReader(mapped), read_dictionary=[c for c in words if c in schema.names])
+    types = _arrow_types().get
+    if not schema.names or any(isinstance(c, str) for c in (schema.pandas_metadata or {}).get("index_columns", [])):
+        # (a frame written with its index: pandas' metadata turns that column into the index)
+        return file.read().to_pandas(types_mapper=types, split_blocks=True, self_destruct=True)
+    return pd.concat([file.read(columns=[c]).to_pandas(types_mapper=types, self_destruct=True)
+                      for c in schema.names], axis=1)
+
+
+def _read_file(path: Path, mapped: pa.Buffer | None, words: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Table file ``path`` as a frame of raw columns: Parquet from its ``mapped`` bytes, else CSV.
+    ``words``: columns read dictionary-encoded from Parquet (see ``_words``)."""
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq  # only Parquet snapshots pay for the import
 
         # ParquetFile.read keeps each row group in one chunk; pd.read_parquet splits it into
-        # 128k-row batches that _contiguous would have to join again (~0.3 s per 1M rows).
-        # split_blocks: one pandas block per column, not the numeric columns copied into one
-        # 2-D block per type that type_table then splits again column by column (the 1M-row
-        # archive table: ~0.03 s instead of 0.04–0.18 s)
-        table = pq.ParquetFile(pa.BufferReader(mapped)).read()
-        return table.to_pandas(types_mapper={pa.string(): _text_dtype(), pa.large_string(): _text_dtype()}.get,
-                               split_blocks=True)
+        # 128k-row batches that _contiguous would have to join again (~0.3 s per 1M rows)
+        return _parquet_frame(pq, mapped, words)
     options = {"dtype": "str", "keep_default_na": False, "na_values": [""], "encoding": "utf-8-sig"}
     try:
         return pd.read_csv(path, engine="pyarrow", **options)  # multithreaded, ~4× the C parser
@@ -422,7 +542,8 @@ def _load_table(root: Path, manifest_path: Path, tz: str, hasher: ThreadPoolExec
     try:
         mapped = _mapped(file)
         digest = hasher.submit(_sha256, file, mapped)
-        df = _contiguous(type_table(name, _read_file(file, mapped), tz, str(file)))
+        words = tuple(c.name for c in TABLES.get(name, ()) if c.type == "word")
+        df = _contiguous(type_table(name, _read_file(file, mapped, words), tz, str(file)))
         actual = digest.result()
     except InputError as exc:
         return None, None, list(exc.problems)
@@ -597,8 +718,8 @@ def read_snapshot(path: str | Path, only: set[str] | None = None) -> Snapshot:
 
 
 def _to_text(df: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Render typed columns the way the reader reads them back (ISO times, true/false)."""
-    out = df.copy()
+    """Render typed columns the way the reader reads them back (ISO times, true/false, hex)."""
+    out = _hex_digests(df).copy()
     for col in out.columns:
         s = out[col]
         if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
@@ -606,6 +727,12 @@ def _to_text(df: pd.DataFrame, name: str) -> pd.DataFrame:
         elif pd.api.types.is_bool_dtype(s.dtype):
             out[col] = s.map({True: "true", False: "false"})
     return out
+
+
+def _hex_digests(df: pd.DataFrame) -> pd.DataFrame:
+    """Digest columns as the hex text a table file holds (``_digests`` is how they are read)."""
+    digests = {col: digest_text(df[col]) for col in df.columns if is_digest(df[col])}
+    return df.assign(**digests) if digests else df
 
 
 def write_snapshot(
@@ -625,7 +752,7 @@ def write_snapshot(
         for name, df in sorted(tables.items()):
             file = tmp / f"{name}.{fmt}"
             if fmt == "parquet":
-                df.to_parquet(file, index=False)
+                _hex_digests(df).to_parquet(file, index=False)
             else:
                 _to_text(df, name).to_csv(file, index=False, encoding="utf-8", lineterminator="\n")
             entries[name] = {"file": file.name, "rows": len(df), "sha256": file_sha256(file)}

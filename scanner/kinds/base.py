@@ -28,6 +28,7 @@ from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from ..lazy import pyarrow as pa
 from ..registry import Registry
+from ..snapshot import digest_text, is_digest
 from ..timeutil import iso_text
 
 if TYPE_CHECKING:
@@ -133,9 +134,12 @@ def empty_findings() -> pd.DataFrame:
 
 
 def jsonable(s: pd.Series) -> pd.Series:
-    """Evidence values as JSON scalars: ISO dates/times, bools, ints, strings, None."""
+    """Evidence values as JSON scalars: ISO dates/times, bools, ints, strings (a digest as
+    its hex), None."""
     if isinstance(s.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(s.dtype):
         return iso_text(s)
+    if is_digest(s):
+        return digest_text(s).astype(object).where(s.notna(), None)
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype(object)
     if pd.api.types.is_integer_dtype(s.dtype):
@@ -301,7 +305,22 @@ def text(s: pd.Series) -> pd.Series:
     """A column as display text for messages ('' where empty)."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         return s.dt.strftime("%Y-%m-%d").fillna("")
+    if is_digest(s):
+        return digest_text(s).fillna("")
     return s.astype("str").fillna("")
+
+
+def is_words(s: pd.Series) -> bool:
+    """A word column (snapshot.py): a categorical, each distinct value held once."""
+    return isinstance(s.dtype, pd.CategoricalDtype)
+
+
+def by_word(s: pd.Series, per_word: Callable[[pd.Series], pd.Series]) -> pd.Series:
+    """``per_word`` of a word column, computed on its distinct values and spread to the rows by
+    their codes (missing values get ``per_word`` of a missing value)."""
+    categories = s.cat.categories
+    distinct = pd.Series([*categories.to_numpy(), None], dtype=categories.dtype)
+    return pd.Series(per_word(distinct).to_numpy()[s.cat.codes.to_numpy()], index=s.index)
 
 
 class Words:
@@ -311,7 +330,8 @@ class Words:
     a test runs once per word instead of a chain of text operations over every row."""
 
     def __init__(self, s: pd.Series) -> None:
-        codes, uniques = factorize(s)
+        # a word column is already factorised
+        codes, uniques = (s.cat.codes.to_numpy(), s.cat.categories) if is_words(s) else factorize(s)
         self.words = [str(u).strip().lower() for u in uniques] + [""]
         self.codes = codes  # -1 (missing) picks the last word: ""
 
@@ -323,6 +343,8 @@ class Words:
 def blank(s: pd.Series) -> pd.Series:
     """Empty values: missing, or text that is only whitespace (§5.1: empty = never / false).
     A number, date or flag is never whitespace: only its missing values are empty."""
+    if is_words(s):
+        return by_word(s, blank)
     if not (isinstance(s.dtype, pd.StringDtype) or s.dtype == object):
         return s.isna()
     maybe = _maybe_blank(s)

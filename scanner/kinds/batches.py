@@ -38,10 +38,12 @@ class HandoverBatches(PolicyKind):
         self.cover(len(reg), "handover / transfer batches in the register")
         carried = arc[~blank(arc["batch_id"])]
         sizes = carried["size_bytes"]
-        per = pd.DataFrame({"batch_id": text(carried["batch_id"]), "size": sizes,
-                            "unsized": sizes.isna()}).groupby("batch_id").agg(
+        # grouped by the column as it is (a word column's codes, not 10M texts), then named as text
+        per = pd.DataFrame({"batch_id": carried["batch_id"], "size": sizes,
+                            "unsized": sizes.isna()}).groupby("batch_id", observed=True).agg(
             actual_count=("size", "size"), actual_bytes=("size", "sum"), unsized=("unsized", "sum"))
         per = per.reset_index()
+        per = per.assign(batch_id=text(per["batch_id"])).sort_values("batch_id", ignore_index=True)
         reg = reg.assign(batch_id=text(reg["batch_id"]))
         both = reg.merge(per, on="batch_id", how="left")
         both["actual_count"] = both["actual_count"].fillna(0).astype("int64")

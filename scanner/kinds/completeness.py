@@ -132,7 +132,7 @@ class ArchiveCompleteness(PolicyKind):
             frame = {"fiscal_year": (rest % span + y0).astype("int64")}
             rest //= span
             for k, u in zip(reversed(keys), reversed(uniques), strict=True):
-                frame[k] = pd.Series(u).iloc[rest % len(u)].fillna("").astype("str").to_numpy()
+                frame[k] = pd.Series(u, dtype=object).iloc[rest % len(u)].fillna("").astype("str").to_numpy()
                 rest //= len(u)
             frame.update(category=category, period=np.array(labels, dtype=object)[label])
             frames.append(pd.DataFrame(frame))

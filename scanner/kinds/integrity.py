@@ -25,6 +25,7 @@ from ..context import Context
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
+from ..snapshot import digest_text, is_digest
 from .base import KINDS, SEVERITY, PolicyKind, Words, blank, concat_findings, emit, emit_where, text
 
 LEFT_CUSTODY = ("destroyed", "transferred")
@@ -53,7 +54,11 @@ def _where(rows: pd.DataFrame) -> pd.Series:
 
 def _differ(recorded: pd.Series, actual: pd.Series) -> pd.Series:
     """Digests that differ ignoring case and surrounding blanks; only the few pairs that
-    are not byte-equal are normalised."""
+    are not byte-equal are normalised. Two columns of 32-byte digests (snapshot.py) compare
+    as bytes: lower-case hex, equal bytes, equal text."""
+    if is_digest(recorded) and is_digest(actual):
+        return (recorded != actual).fillna(True).astype(bool)
+    recorded, actual = (digest_text(s) if is_digest(s) else s for s in (recorded, actual))
     out = recorded.astype("str") != actual.astype("str")
     out = out.fillna(True).astype(bool)
     if out.any():

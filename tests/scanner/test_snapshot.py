@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pandas as pd
 import pytest
 
+from ledgerguard.scanner import limits
 from ledgerguard.scanner.errors import InputError
-from ledgerguard.scanner.snapshot import read_snapshot, write_snapshot
+from ledgerguard.scanner.snapshot import digest_text, is_digest, read_snapshot, write_snapshot
 
 IDS = [{"person_id": "P1", "name": "张三", "status": "active"}]
 
@@ -148,3 +150,44 @@ def test_quoted_newlines_and_commas_inside_values_are_read(tmp_path):
     ids = read_snapshot(root).tables["identities"]
     assert ids["name"].tolist() == ["张三,\n第二行", "李四"]
     assert ids["status"].tolist() == ["active", "departed"]
+
+
+def _archive(i: int, **kw) -> dict:
+    return {"archive_id": f"A-{i}", "category": "记账凭证", "fiscal_year": "2025", "status": "active",
+            "sha256": hashlib.sha256(str(i).encode()).hexdigest(), **kw}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_archive_words_and_digests_read_back_as_written(fmt, tmp_path):
+    """Word columns come back as categoricals and lower-case SHA-256 columns as 32 bytes, the
+    values unchanged; a status is trimmed as in every closed vocabulary; a digest column with
+    one upper-case value stays text, exactly as written."""
+    rows = [_archive(i) for i in range(4)]
+    rows[1].update(status=" destroyed ", format="PDF", sha256=None)
+    rows[2]["actual_sha256"] = rows[2]["sha256"].upper()
+    snap = read_snapshot(write_snapshot(tmp_path / "s", {"archives": pd.DataFrame(rows)}, fmt=fmt))
+    arc = snap.tables["archives"]
+    assert isinstance(arc["status"].dtype, pd.CategoricalDtype)
+    assert arc["status"].tolist() == ["active", "destroyed", "active", "active"]
+    assert arc["format"].isna().tolist() == [True, False, True, True] and arc["format"][1] == "PDF"
+    assert is_digest(arc["sha256"]) and arc["sha256"].isna().tolist() == [False, True, False, False]
+    assert digest_text(arc["sha256"])[0] == rows[0]["sha256"]
+    assert not is_digest(arc["actual_sha256"]) and arc["actual_sha256"][2] == rows[2]["actual_sha256"]
+    again = read_snapshot(write_snapshot(tmp_path / "again", {"archives": arc}, fmt=fmt)).tables["archives"]
+    assert digest_text(again["sha256"]).equals(digest_text(arc["sha256"]))  # written back as hex
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_bad_or_long_word_is_bad_input_naming_its_row(fmt, tmp_path, monkeypatch):
+    """A word column's values are checked once each, but the error still names the first row
+    holding the bad value."""
+    monkeypatch.setattr(limits, "MAX_CELL_CHARS", 100)
+    rows = [_archive(i) for i in range(5)]
+    rows[3]["status"] = "lost"
+    rows[2]["title"] = rows[4]["title"] = "x" * 101
+    root = write_snapshot(tmp_path / "s", {"archives": pd.DataFrame(rows)}, fmt=fmt)
+    with pytest.raises(InputError) as exc:
+        read_snapshot(root)
+    text = str(exc.value)
+    assert f"archives.{fmt}:5: row 4, column 'status': 'lost' is not one of active" in text
+    assert f"archives.{fmt}:4: row 3, column 'title': 101 characters" in text
