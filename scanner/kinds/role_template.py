@@ -226,10 +226,12 @@ class RoleTemplate(PolicyKind):
             return concat_findings([])
         held = held[isin(held[ACCOUNT], perms[ACCOUNT].unique())]  # the few accounts with such a permission
         perms = perms.merge(held[[ACCOUNT, "role", "position", "kept"]], on=[ACCOUNT, "role"], sort=False)
-        # a permission any non-kept role grants is held for good; only grace-kept roles excuse it
-        lasting = perms[~perms["kept"]][[ACCOUNT, "permission"]].drop_duplicates().assign(lasting=True)
-        perms = perms.merge(lasting, on=[ACCOUNT, "permission"], how="left", sort=False)
-        perms = perms[perms["lasting"].fillna(False).astype(bool)]
+        # a permission any non-kept role grants is held for good; only grace-kept roles excuse it:
+        # the rows whose (account, permission), packed into one integer, some non-kept row has
+        account = pd.factorize(perms[ACCOUNT], use_na_sentinel=False)[0]
+        permission, permissions = pd.factorize(perms["permission"], use_na_sentinel=False)
+        pair = account * len(permissions) + permission
+        perms = perms[np.isin(pair, pair[~perms["kept"].to_numpy(dtype=bool)])]
         if perms.empty:
             return concat_findings([])
         # forbidden or not: once per distinct (position, permission), both packed into one code
