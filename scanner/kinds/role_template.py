@@ -283,9 +283,14 @@ class RoleTemplate(PolicyKind):
                                   index=combos.index, dtype=bool)]  # a bool mask even when empty
         held = held[isin(held["role"], combos["role"]).to_numpy()]
         have = held[[ACCOUNT, "system", "role"]].merge(combos, on=["system", "role"], sort=False)
-        have = have[[ACCOUNT, "required"]].drop_duplicates().assign(_have=True)
-        need = need.merge(have, on=[ACCOUNT, "required"], how="left", sort=False)
-        lacking = need[need["_have"].isna()]
+        required = pd.Index(need["required"].unique())
+
+        def pairs(rows: pd.DataFrame) -> np.ndarray:
+            """Each row's (account, required) as one integer: the pattern's position among the
+            needed ones packed with the account's code, so needed pairs are looked up, not joined."""
+            return rows[ACCOUNT].to_numpy() * len(required) + required.get_indexer(rows["required"])
+
+        lacking = need[~np.isin(pairs(need), pairs(have))]
         if not lacking.empty:
             per = joined_per(lacking, [ACCOUNT], "required", "missing_roles")
             parts.insert(0, emit_where(
