@@ -154,9 +154,10 @@ class RoleTemplate(PolicyKind):
         templates = self.params["templates"]
         own = acc["position"].where(acc["position"].isin([t for t in templates if t != FALLBACK]), FALLBACK)
         counts = own.value_counts()
+        exists = self._role_systems(ctx)
         self.cover(len(acc), "accounts of people whose position has a template", decisive="templates",
                    templates={t: int(counts.get(t, 0)) for t in templates},
-                   required_roles={r: len(s) for r, s in self._role_systems(ctx).items()})
+                   required_roles={r: len(s) for r, s in exists.items()})
         if acc.empty:
             return concat_findings([])
         prev_pos = acc["identity.previous_position"]
@@ -170,7 +171,7 @@ class RoleTemplate(PolicyKind):
         parts = [
             self._not_in_template(acc, held),
             self._forbidden(ctx, acc, held),
-            self._required_missing(ctx, acc, held),
+            self._required_missing(ctx, acc, held, exists),
             self._too_many(acc, held),
         ]
         return concat_findings(parts)
@@ -221,12 +222,18 @@ class RoleTemplate(PolicyKind):
         perms = ctx.account_permissions[[ACCOUNT, "role", "permission"]]
         # only permissions some template forbids can be findings: narrow before joining
         perms = perms[glob_mask(perms["permission"], patterns)]
+        if perms.empty:  # each step below costs ~1-3 ms even on no rows (a gate's few accounts)
+            return concat_findings([])
         held = held[isin(held[ACCOUNT], perms[ACCOUNT].unique())]  # the few accounts with such a permission
         perms = perms.merge(held[[ACCOUNT, "role", "position", "kept"]], on=[ACCOUNT, "role"], sort=False)
-        # a permission any non-kept role grants is held for good; only grace-kept roles excuse it
-        lasting = perms[~perms["kept"]][[ACCOUNT, "permission"]].drop_duplicates().assign(lasting=True)
-        perms = perms.merge(lasting, on=[ACCOUNT, "permission"], how="left", sort=False)
-        perms = perms[perms["lasting"].fillna(False).astype(bool)]
+        # a permission any non-kept role grants is held for good; only grace-kept roles excuse it:
+        # the rows whose (account, permission), packed into one integer, some non-kept row has
+        account = pd.factorize(perms[ACCOUNT], use_na_sentinel=False)[0]
+        permission, permissions = pd.factorize(perms["permission"], use_na_sentinel=False)
+        pair = account * len(permissions) + permission
+        perms = perms[np.isin(pair, pair[~perms["kept"].to_numpy(dtype=bool)])]
+        if perms.empty:
+            return concat_findings([])
         # forbidden or not: once per distinct (position, permission), both packed into one code
         # (an account without a position is never reported here)
         position, positions = pd.factorize(perms["position"])
@@ -257,12 +264,16 @@ class RoleTemplate(PolicyKind):
         roles = roles[glob_mask(roles["system"], self.params["systems"])]
         return {p: {s for s, r in roles.itertuples(index=False) if _role_match(s, r, [p])} for p in sorted(patterns)}
 
-    def _required_missing(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
-        exists = self._role_systems(ctx)
+    def _required_missing(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame,
+                          exists: dict[str, set[str]]) -> pd.DataFrame:
+        """``exists``: ``_role_systems``, computed once per evaluation."""
+        parts = [self._person_without_system(acc, exists)]
         need = pd.DataFrame(
             [(pos, system, r) for pos in acc["position"].drop_duplicates()
              for r in self._template(pos)["required_roles"] for system in sorted(exists[r])],
             columns=["position", "system", "required"])
+        if need.empty:  # no judged position requires a role (a gate's few accounts often): no joins
+            return concat_findings(parts)
         need = (acc[[ACCOUNT, "system", "position"]].drop_duplicates(ACCOUNT)
                 .merge(need, on=["position", "system"], sort=False))
         # which known (system, role) satisfies which pattern: once per distinct combination (the
@@ -272,10 +283,14 @@ class RoleTemplate(PolicyKind):
                                   index=combos.index, dtype=bool)]  # a bool mask even when empty
         held = held[isin(held["role"], combos["role"]).to_numpy()]
         have = held[[ACCOUNT, "system", "role"]].merge(combos, on=["system", "role"], sort=False)
-        have = have[[ACCOUNT, "required"]].drop_duplicates().assign(_have=True)
-        need = need.merge(have, on=[ACCOUNT, "required"], how="left", sort=False)
-        lacking = need[need["_have"].isna()]
-        parts = [self._person_without_system(acc, exists)]
+        required = pd.Index(need["required"].unique())
+
+        def pairs(rows: pd.DataFrame) -> np.ndarray:
+            """Each row's (account, required) as one integer: the pattern's position among the
+            needed ones packed with the account's code, so needed pairs are looked up, not joined."""
+            return rows[ACCOUNT].to_numpy() * len(required) + required.get_indexer(rows["required"])
+
+        lacking = need[~np.isin(pairs(need), pairs(have))]
         if not lacking.empty:
             per = joined_per(lacking, [ACCOUNT], "required", "missing_roles")
             parts.insert(0, emit_where(
@@ -325,6 +340,8 @@ class RoleTemplate(PolicyKind):
             return concat_findings([])
         counts = held.groupby(ACCOUNT, sort=False)["role"].nunique().rename("role_count").reset_index()
         counts = counts[counts["role_count"] > limit]
+        if counts.empty:
+            return concat_findings([])
         many = held.merge(counts[[ACCOUNT]], on=ACCOUNT, sort=False)
         per = counts.merge(joined_per(many, [ACCOUNT], "role", "roles"), on=ACCOUNT, sort=False).assign(max_roles=limit)
         return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="too_many_roles",

@@ -71,6 +71,18 @@ def test_every_finding_code(cli, make_snapshot, write_yaml, tmp_path):
     assert "会计" in f["change:C8"]["message"]
     assert f["change:C8b"]["evidence"]["approver_position"] is None
     assert f["change:C5"]["evidence"]["approved_at"] == "2026-11-10T10:30:00+08:00"
+    # each message is built from its own change's row (texts are built for findings only)
+    what = "change {} (grant cashier to erp:lisi)"
+    assert {s: m["message"] for s, m in f.items()} == {
+        "change:C2": what.format("C2") + " has no request_id",
+        "change:C3": what.format("C3") + " is not approved (status pending, approver P9)",
+        "change:C4": what.format("C4") + " is not approved (status approved, approver none)",
+        "change:C5": what.format("C5") + " was approved after it was performed",
+        "change:C6": what.format("C6") + " was approved by its performer P8",
+        "change:C7": what.format("C7") + " was performed by P2 on their own account",
+        "change:C8": what.format("C8") + " was approved by P3 whose position 会计 may not approve it",
+        "change:C8b": what.format("C8b") + " was approved by P404 whose position (unknown) may not approve it",
+    }
 
 
 def test_window_is_inclusive_on_local_dates(cli, make_snapshot, write_yaml, tmp_path):
@@ -160,3 +172,12 @@ def test_verification_by_a_second_person_on_its_boundary(cli, make_snapshot, wri
                          ("verifier_is_performer", "change:V5"), ("verified_before_performed", "change:V6")}
     late = next(f for f in doc["findings"] if f["subject"] == "change:V2")
     assert late["evidence"]["days_to_verify"] == 2 and late["evidence"]["verified_by"] == "P9"
+    assert {f["subject"]: f["message"] for f in doc["findings"]} == {
+        "change:V2": "change V2 (grant cashier to erp:lisi) was verified by P9 on 2026-11-12, "
+                     "2 days after it was performed (limit 1)",
+        "change:V4": "change V4 (revoke cashier to erp:lisi) performed on 2026-11-21 was not "
+                     "verified by a second person within 1 days",
+        "change:V5": "change V5 (disable cashier to erp:lisi) was verified by its own performer P8",
+        "change:V6": "change V6 (grant cashier to erp:lisi) was verified (2026-11-10) before it was "
+                     "performed (2026-11-10)",
+    }

@@ -57,6 +57,20 @@ def test_freeze_follows_the_chinese_calendar(cli, make_snapshot, write_yaml, tmp
     f2 = next(f for f in doc["findings"] if f["subject"] == "change:F2")
     assert f2["evidence"]["freeze_from"] == "2026-02-27" and f2["evidence"]["period_end"] == "2026-02-28"
     assert "month-end freeze" in f2["message"]
+    # the dates and texts, built for the frozen rows only, are each finding's own
+    month = {f["subject"]: f for f in doc["findings"] if f["policy_id"] == "FRZ-M"}
+    assert {s: (f["evidence"]["judged_on"], f["evidence"]["freeze_from"], f["evidence"]["period_end"])
+            for s, f in month.items()} == {
+        "change:F2": ("2026-02-27", "2026-02-27", "2026-02-28"),
+        "change:F5": ("2026-09-29", "2026-09-29", "2026-09-30"),
+        "change:F7": ("2026-10-29", "2026-10-29", "2026-10-31"),
+        "handover:HF1": ("2026-11-27", "2026-11-27", "2026-11-30"),
+        "handover:HF3": ("2026-11-29", "2026-11-27", "2026-11-30"),
+    }
+    assert month["handover:HF3"]["message"] == ("handover HF3 was done on 2026-11-29, inside the month-end freeze "
+                                                "(the last 2 business days: 2026-11-27 to 2026-11-30) without an "
+                                                "emergency marker")
+    assert month["handover:HF3"]["person_id"] == "P1"
 
 
 def test_a_year_the_calendar_does_not_know_is_an_error(cli, make_snapshot, write_yaml, tmp_path):
