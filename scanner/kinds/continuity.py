@@ -23,7 +23,7 @@ from ..context import Context
 from ..errors import TableUnavailable
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, PolicyKind, concat_findings, emit
+from .base import KINDS, PolicyKind, blank, concat_findings, emit
 from .periods import period_codes
 
 MAX_RANGES = 50  # missing ranges / repeated numbers listed per finding
@@ -31,6 +31,19 @@ MAX_RANGES = 50  # missing ranges / repeated numbers listed per finding
 
 def _ranges(lo: np.ndarray, hi: np.ndarray) -> list[str]:
     return [str(a) if a == b else f"{a}-{b}" for a, b in zip(lo.tolist(), hi.tolist(), strict=True)]
+
+
+def _no_run(values: pd.Series, numbered: pd.Series, key: str) -> None:
+    """A numbered voucher whose run key is empty belongs to no run: its number cannot be
+    judged against any other, and a run named by an empty value would report gaps that are
+    not there. That is data the check cannot interpret, so the policy ends in error naming
+    the first such row (a yearly record's empty ``period`` is a run of its own: periods.py)."""
+    empty = blank(values) & numbered
+    if empty.any():
+        row = int(np.flatnonzero(empty.to_numpy())[0])
+        raise TableUnavailable(
+            f"table 'archives' data row {row + 1}, column {key!r}: empty, but the row has a voucher_no; "
+            f"every numbered voucher needs its {key} (it decides which numbering run the number is in)")
 
 
 @KINDS.register("voucher_continuity")
@@ -62,15 +75,20 @@ class VoucherContinuity(PolicyKind):
         self.cover(int(numbered.sum()), "numbered vouchers")
         if not numbered.any():
             return concat_findings([])
-        sub = arc[[*keys, "voucher_no"]]  # the columns used: a row selection takes every column
-        sub = sub[numbered] if not numbered.all() else sub
-        number = sub["voucher_no"].to_numpy(dtype="int64")
+        rows = np.flatnonzero(numbered.to_numpy())
+        number = arc["voucher_no"].iloc[rows].to_numpy(dtype="int64")
         codes, uniques = [], []
         for k in keys:
-            c, u = period_codes(sub[k]) if k == "period" else pd.factorize(sub[k], use_na_sentinel=False)
-            codes.append(c.astype("int64"))
+            # coded over the whole column, so that an error names the row of the table; the
+            # period of a row without a number is not read
+            if k == "period":
+                c, u = period_codes(arc[k].where(numbered))
+            else:
+                _no_run(arc[k], numbered, k)
+                c, u = pd.factorize(arc[k], use_na_sentinel=False)
+            codes.append(c.astype("int64")[rows])
             uniques.append(u)
-        group = np.zeros(len(sub), dtype="int64")
+        group = np.zeros(len(rows), dtype="int64")
         for c, u in zip(codes, uniques, strict=True):
             group = group * len(u) + c
         first = self.params["first_number"]

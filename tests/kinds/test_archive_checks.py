@@ -99,6 +99,30 @@ def test_voucher_gaps_and_duplicates_with_ranges(cli, make_snapshot, write_yaml,
     assert f[("voucher_gap", "vouchers:001/2025/M04/记")]["evidence"]["missing"] == ["1-2"]
 
 
+def test_a_numbered_voucher_without_its_run_key_is_an_error_naming_the_row(cli, make_snapshot, write_yaml, tmp_path):
+    def v(no, **kw):
+        return _arc(f"V-{no}", period="03", voucher_no=str(no), **{"voucher_type": "记", **kw})
+    pack = write_yaml("p.yaml", policy_pack(CONTINUITY))
+    # before: the empty voucher type ended the policy in error with "sequence item 3: expected
+    # str instance, float found", and a blank account set was judged as a run of its own
+    for column, value, why in [("voucher_type", "", "empty"), ("account_set", " ", "blank")]:
+        rows = [_arc("no-number"), v(1), v(2, **{column: value}), v(3)]
+        r = cli("scan", "--snapshot", make_snapshot({"archives": rows}), "--policies", pack,
+                "--as-of", "2026-01-10", "--out", tmp_path / why)
+        assert r.exit_code == 3, r.output
+        assert f"data row 3, column '{column}': empty, but the row has a voucher_no" in r.output
+
+
+def test_an_unreadable_period_of_a_voucher_names_its_row_of_the_table(cli, make_snapshot, write_yaml, tmp_path):
+    rows = [_arc("no-number", period="whenever"), _arc("V-1", period="03", voucher_type="记", voucher_no="1"),
+            _arc("V-2", period="sometime", voucher_type="记", voucher_no="2")]
+    r = cli("scan", "--snapshot", make_snapshot({"archives": rows}), "--policies",
+            write_yaml("p.yaml", policy_pack(CONTINUITY)), "--as-of", "2026-01-10", "--out", tmp_path / "o")
+    assert r.exit_code == 3
+    # the unnumbered row's period is not this policy's concern; the voucher's row is row 3 of the table
+    assert "data row 3, column 'period': 'sometime'" in r.output and "whenever" not in r.output
+
+
 BATCHES = """
 id: BAT-T
 kind: handover_batches

@@ -73,9 +73,10 @@ def _archives(digests: bool) -> list[dict]:
             "destroyed_at": "2024-05-01" if i % 6 == 1 else "",
             "destruction_register_id": blanks[i % 4] if i % 2 else "R-1",
             "destruction_approved_by": blanks[(i + 1) % 4] if i % 3 else "boss",
-            # (an empty account set or voucher type of a numbered voucher ends voucher_continuity in error)
-            "account_set": ["001", "002", " "][i % 3],
-            "voucher_type": ["记", "收", " ", ""][i % 4],
+            # (only unnumbered rows have an empty account set or voucher type: a numbered one
+            # ends voucher_continuity in error, tests/kinds/test_archive_checks.py)
+            "account_set": ["001", "002", " "][i % 3] if i % 4 == 3 else ["001", "002"][i % 2],
+            "voucher_type": ["记", "收", "转", [" ", ""][i % 8 == 7]][i % 4],
             "voucher_no": str(1 + (i * 7) % 9) if i % 4 != 3 else "",
             "batch_id": ["B1", "B2", "", " ", "B9"][i % 5],
             "hash_algorithm": ["sha256", "", "SHA256 "][i % 3],
