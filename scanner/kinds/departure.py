@@ -26,17 +26,12 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..context import Context, glob_mask, isin, positions
+from ..context import Context, glob_mask, positions
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from ..lazy import pyarrow as pa
-from ..timeutil import iso_text, local_day
+from ..timeutil import iso_text
 from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, findings_frame, glob_counts
-
-#: the accounts columns findings use: a selection of rows takes every column, so these first
-_COLUMNS = ["system", "account_id", "person_id", "display_name", "enabled", "expired", "expires_at",
-            "disabled_at", "last_login_at"]
-_KEYS = ["system", "account_id"]
 
 
 @KINDS.register("revoke_on_departure")
@@ -65,22 +60,19 @@ class RevokeOnDeparture(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         people = ctx.people
-        departed = people[["person_id", "name", "departure_date"]].take(
-            np.flatnonzero((people["status"] == "departed").to_numpy(dtype=bool)))
+        gone = np.flatnonzero((people["status"] == "departed").to_numpy(dtype=bool))
         acc = ctx.table("accounts")
         in_scope = glob_mask(acc["system"], self.params["systems"])
         self.cover(int(in_scope.sum()), "accounts of the listed systems",
                    systems=glob_counts(acc["system"], self.params["systems"]))
-        if departed.empty:
+        if not len(gone):
             return concat_findings([])
         # each account's person among the departed (-1: not departed) selects their accounts
         # and gives each its departure date, without a join
-        person = positions(acc["person_id"], departed["person_id"])
+        person = positions(acc["person_id"], people["person_id"].take(gone))
         at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
-        acc = acc[_COLUMNS].take(at).reset_index(drop=True)
-        acc["departure_date"] = departed["departure_date"].array.take(person[at])
-        d = _Departed(ctx, acc, departed, self.params["grace_days"])
-        # the checks, as rows of ``acc`` with what each finding adds; texts after, once for
+        d = _Departed(ctx, acc, at, _Columns(people, gone), person[at], self.params["grace_days"])
+        # the checks, as rows of ``d`` with what each finding adds; texts after, once for
         # all the rows with a finding
         still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
         recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
@@ -119,40 +111,94 @@ class RevokeOnDeparture(PolicyKind):
         ])
 
 
-class _Departed:
-    """The departed people's accounts in scope (``acc``) as NumPy columns for the checks,
-    and texts for the rows with findings (``describe``): built once, for those rows only.
-    ``people``: the departed people (rows of ``Context.people``: person_id, name, departure_date)."""
+class _Columns:
+    """Rows ``at`` of a frame's columns, each taken once when first asked for: times as
+    pandas' tz-aware arrays, booleans as NumPy arrays, the rest (text) as Arrow arrays. The departed people's
+    accounts are ~18k of 170k+ rows: a frame of them would cost a pandas call per step
+    (selecting, assigning, each ``.dt``), each more than the work it does on so few rows."""
 
-    def __init__(self, ctx: Context, acc: pd.DataFrame, people: pd.DataFrame, grace_days: int) -> None:
-        self.acc, self.people = acc, people
+    def __init__(self, frame: pd.DataFrame, at: np.ndarray) -> None:
+        self.frame, self.at = frame, at
+        self._taken: dict[str, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def __getitem__(self, column: str) -> Any:
+        if column not in self._taken:
+            values = self.frame[column]
+            if isinstance(values.dtype, pd.DatetimeTZDtype):
+                taken = values.array.take(self.at)
+            elif values.dtype == bool:
+                taken = values.to_numpy().take(self.at)
+            else:
+                taken = pa.array(values).take(self.at)
+            self._taken[column] = taken
+        return self._taken[column]
+
+
+class _Departed:
+    """The departed people's accounts in scope (rows ``at`` of the accounts) as arrays for the
+    checks, and texts for the rows with findings (``describe``): built once, for those rows only.
+    ``people``: the departed people (person_id, name, departure_date); ``person``: each row's."""
+
+    def __init__(self, ctx: Context, acc: pd.DataFrame, at: np.ndarray, people: _Columns, person: np.ndarray,
+                 grace_days: int) -> None:
+        self.acc, self.people = _Columns(acc, at), people
+        self.departure_date = people["departure_date"].take(person)
         self.today = np.datetime64(ctx.today.date(), "D")
-        self.departed_on = _local_days(acc["departure_date"])
+        self.departed_on = _local_days(self.departure_date)
         self.deadline = self.departed_on + np.timedelta64(grace_days, "D")
-        self.enabled = acc["enabled"].to_numpy(dtype=bool)
+        self.enabled = self.acc["enabled"].astype(bool)
         # an expiry already reached is a revocation too (§5.1): the earlier of the two counts
-        by_expiry = (acc["expired"] & ~(acc["disabled_at"] <= acc["expires_at"])).to_numpy(dtype=bool)
-        self.revoked_on = np.where(by_expiry, _local_days(acc["expires_at"]), _local_days(acc["disabled_at"]))
+        disabled_at, expires_at = _micros(self.acc["disabled_at"]), _micros(self.acc["expires_at"])
+        by_expiry = self.acc["expired"].astype(bool) & ~((disabled_at <= expires_at) & (disabled_at != _NAT)
+                                                         & (expires_at != _NAT))
+        self.revoked_on = np.where(by_expiry, _local_days(self.acc["expires_at"]), _local_days(self.acc["disabled_at"]))
+
+    def __len__(self) -> int:
+        return len(self.acc)
+
+    def rows_of(self, table: pd.DataFrame, among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of ``table`` naming the account of one of the rows ``among`` (by system and
+        account_id), and that row of each: one hash lookup of the table's account ids among
+        theirs (a few thousand of the table's rows are theirs), then of the (system, account_id)
+        pairs of those few."""
+        import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+        ids = self.acc["account_id"].take(among)
+        hit = np.flatnonzero(positions(table["account_id"], ids) >= 0)
+        if not len(hit):
+            return hit, hit
+
+        def pair(system: pa.Array, account: pa.Array) -> pa.Array:
+            return pc.binary_join_element_wise(system.cast(pa.large_string()), account.cast(pa.large_string()),
+                                               pa.scalar("\x1f", pa.large_string()))
+
+        theirs = pair(pa.array(table["system"]).take(hit), pa.array(table["account_id"]).take(hit))
+        row = positions(theirs, pair(self.acc["system"].take(among), ids))
+        return hit[row >= 0], among[row[row >= 0]]
 
     def describe(self, rows: list) -> None:
         """Texts of ``rows`` (lists of positions, repeats allowed): who, system, subject and
         the ISO evidence of each time column, as arrays indexed by position (None elsewhere)."""
         at = np.unique(np.concatenate([np.asarray(r, dtype="int64") for r in rows]))
-        sub = self.acc.take(at)
 
         def spread(values: list | np.ndarray) -> np.ndarray:
-            out = np.full(len(self.acc), None, dtype=object)
+            out = np.full(len(self), None, dtype=object)
             out[at] = values
             return out
 
-        system, account, person = (sub[c].tolist() for c in ("system", "account_id", "person_id"))
+        system, account, person, name = (self.acc[c].take(at).to_pylist()
+                                          for c in ("system", "account_id", "person_id", "display_name"))
         self.system, self.person = spread(system), spread(person)
         self.subject = spread([f"account:{s}:{a}" for s, a in zip(system, account, strict=True)])
-        self.who = spread([f"{n if isinstance(n, str) else a} ({p})"
-                           for n, a, p in zip(sub["display_name"].tolist(), account, person, strict=True)])
+        self.who = spread([f"{n if isinstance(n, str) else a} ({p})" for n, a, p in zip(name, account, person,
+                                                                                       strict=True)])
         # the four time columns as one column: one ISO formatting instead of four
         times = ("departure_date", "disabled_at", "expires_at", "last_login_at")
-        text = _iso_times(pd.concat([sub[c] for c in times], ignore_index=True))
+        text = _iso_times(pd.concat([pd.Series(self.departure_date.take(at))]
+                                    + [pd.Series(self.acc[c].take(at)) for c in times[1:]], ignore_index=True))
         self.iso = {c: spread(text[n * len(at):(n + 1) * len(at)]) for n, c in enumerate(times)}
 
     def left_on(self, i: int, unrecorded: str = "an unrecorded date") -> str:
@@ -167,18 +213,18 @@ class _Departed:
 def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
     """Per row used on a later date than its departure date, in row order: first and last
     use (ISO) and how many successful ``logins`` rows; ``last_login_at`` is one use."""
-    acc = d.acc
-    after = np.flatnonzero(_local_days(acc["last_login_at"]) > d.departed_on)
-    rows, times, counted = [after], [_micros(acc["last_login_at"])[after]], [np.zeros(len(after), dtype=bool)]
+    last_login = d.acc["last_login_at"]
+    after = np.flatnonzero(_local_days(last_login) > d.departed_on)
+    rows, times, counted = [after], [_micros(last_login)[after]], [np.zeros(len(after), dtype=bool)]
     logins = ctx.optional("logins")
     if logins is not None:
         # like dormant_account: a failed attempt is not use (an empty success is false, §5.1)
-        ok = logins[logins["success"] & isin(logins["account_id"], acc["account_id"])][[*_KEYS, "at"]]
-        ok = ok.merge(acc[_KEYS].assign(row=np.arange(len(acc))), on=_KEYS)
-        ok = ok[_local_days(ok["at"]) > d.departed_on[ok["row"].to_numpy()]]
-        rows.append(ok["row"].to_numpy())
-        times.append(_micros(ok["at"]))
-        counted.append(np.ones(len(ok), dtype=bool))
+        hit, row = d.rows_of(logins, np.arange(len(d)))
+        at = logins["at"].array.take(hit)
+        ok = logins["success"].to_numpy(dtype=bool, na_value=False)[hit] & (_local_days(at) > d.departed_on[row])
+        rows.append(row[ok])
+        times.append(_micros(at)[ok])
+        counted.append(np.ones(int(ok.sum()), dtype=bool))
     per: dict[int, tuple[int, int, int]] = {}
     for row, t, login in zip(*(np.concatenate(x).tolist() for x in (rows, times, counted)), strict=True):
         first, last, n = per.get(row, (t, t, 0))
@@ -189,7 +235,7 @@ def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
 
 
 def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, Any], dict[str, Any]]]:
-    """Access after the departure date per actor, in actor order: a row of ``d.acc`` (its
+    """Access after the departure date per actor, in actor order: a row of ``d`` (its
     ``system:account_id``), else a departed person (by person_id: every departed person of
     ``d.people``, with or without accounts, e.g. borrowing paper archives after leaving)."""
     import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
@@ -198,7 +244,7 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     if log is None or log.empty:
         return []
     acc, people = d.acc, d.people
-    system, account, person = (pa.array(c).cast(pa.large_string()) for c in
+    system, account, person = (c.cast(pa.large_string()) for c in
                                (acc["system"], acc["account_id"], people["person_id"]))
     actor = pa.concat_arrays([pc.binary_join_element_wise(system, account, pa.scalar(":", pa.large_string())), person])
     pos = positions(log["actor"], actor)  # an actor's first row speaks for it
@@ -206,9 +252,10 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     if not hit.any():
         return []
     hits, pos = log.loc[hit, ["archive_id", "action", "at"]], pos[hit]
-    after = _local_days(hits["at"]) > np.concatenate([d.departed_on, _local_days(people["departure_date"])])[pos]
+    left = np.concatenate([d.departed_on, _local_days(people["departure_date"])])
+    after = _local_days(hits["at"].array) > left[pos]
     seen: dict[int, list] = {}
-    for p, t, archive, action in zip(pos[after].tolist(), _micros(hits["at"])[after].tolist(),
+    for p, t, archive, action in zip(pos[after].tolist(), _micros(hits["at"].array)[after].tolist(),
                                      hits["archive_id"].astype("str")[after].tolist(),
                                      hits["action"].astype("str")[after].tolist(), strict=True):
         events, last, archives, actions = seen.setdefault(p, [0, t, set(), set()])
@@ -218,13 +265,13 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     order = sorted(seen)
     last_access = _iso(ctx, [seen[p][1] for p in order])
     # the departed people with findings, as their findings name them
-    gone = [p - len(acc) for p in order if p >= len(acc)]
-    who = people.take(gone)
-    person = {len(acc) + at: {"subject": f"person:{pid}", "person_id": pid, "message": "",
-                              "who": f"{name if isinstance(name, str) else pid} ({pid})",
-                              "evidence": {"departure_date": left}}
-              for at, pid, name, left in zip(gone, who["person_id"].tolist(), who["name"].tolist(),
-                                             _iso_times(who["departure_date"]), strict=True)}
+    gone = np.asarray([p - len(d) for p in order if p >= len(d)], dtype="int64")
+    person = {len(d) + at: {"subject": f"person:{pid}", "person_id": pid, "message": "",
+                            "who": f"{name if isinstance(name, str) else pid} ({pid})",
+                            "evidence": {"departure_date": left}}
+              for at, pid, name, left in zip(gone.tolist(), people["person_id"].take(gone).to_pylist(),
+                                             people["name"].take(gone).to_pylist(),
+                                             _iso_times(pd.Series(people["departure_date"].take(gone))), strict=True)}
     out: list[tuple[int | dict[str, Any], dict[str, Any]]] = []
     for p, last in zip(order, last_access, strict=True):
         events, _, archives, actions = seen[p]
@@ -246,18 +293,12 @@ def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
     grants = ctx.optional("grants")
     if grants is None:
         return {}
-    disabled = np.flatnonzero(~d.enabled)
-    # their grants are a few thousand of hundreds of thousands: found by one hash lookup of
-    # each grant's account_id among theirs, and only those grants read (no join)
-    at = np.flatnonzero(positions(grants["account_id"], d.acc["account_id"].take(disabled)) >= 0)
-    held = [grants[c].take(at).astype("str").tolist() for c in (*_KEYS, "role")]
-    # the rows of those account ids, by (system, account_id) — a snapshot's account key
-    mine = disabled[isin(d.acc["account_id"].take(disabled), held[1]).to_numpy()]
-    row = dict(zip(zip(*(d.acc[c].take(mine).tolist() for c in _KEYS), strict=True), mine.tolist(), strict=True))
+    # their grants are a few thousand of hundreds of thousands: found by hash lookups, and
+    # only those grants read (no join)
+    hit, row = d.rows_of(grants, np.flatnonzero(~d.enabled))
     roles: dict[int, set[str]] = {}
-    for system, account, role in zip(*held, strict=True):
-        r = row.get((system, account))
-        if r is not None and isinstance(role, str):
+    for r, role in zip(row.tolist(), pa.array(grants["role"]).take(hit).to_pylist(), strict=True):
+        if isinstance(role, str):
             roles.setdefault(r, set()).add(role)
     return {r: sorted(roles[r]) for r in sorted(roles)}
 
@@ -272,14 +313,20 @@ def _emit(codes: list[tuple]) -> pd.DataFrame:
                           severity=[(severity or [None])[0] for _, _, severity in found], messages=none)
 
 
-def _local_days(times: pd.Series) -> np.ndarray:
-    """Local calendar dates (``timeutil.local_day``) as a day array (NaT where empty)."""
-    return local_day(times).to_numpy(dtype="datetime64[D]")
+#: an empty time in ``_micros``
+_NAT = np.iinfo("int64").min
 
 
-def _micros(times: pd.Series) -> np.ndarray:
-    """Instants as microseconds since the epoch (comparable across zones)."""
-    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]").astype("int64")
+def _local_days(times: Any) -> np.ndarray:
+    """Local calendar dates (``timeutil.local_day``) of a tz-aware time array as a day array
+    (NaT where empty)."""
+    return times.tz_localize(None).to_numpy().astype("datetime64[D]")
+
+
+def _micros(times: Any) -> np.ndarray:
+    """Instants of a tz-aware time array as microseconds since the epoch (comparable across
+    zones; ``_NAT`` where empty)."""
+    return times.as_unit("us").asi8
 
 
 def _iso(ctx: Context, micros: list[int]) -> list[str]:
