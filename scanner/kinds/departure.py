@@ -24,6 +24,7 @@ more than the work it does (as in segregation_of_duties).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 from typing import Any
 
 from ..context import Context, glob_mask, positions
@@ -72,38 +73,45 @@ class RevokeOnDeparture(PolicyKind):
         person = positions(acc["person_id"], people["person_id"].take(gone))
         at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
         d = _Departed(ctx, acc, at, _Columns(people, gone), person[at], self.params["grace_days"])
-        # the checks, as rows of ``d`` with what each finding adds; texts after, once for
-        # all the rows with a finding
+        # the checks, as rows of ``d``
         still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
         recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
         late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
+        grace = self.params["grace_days"]
         # the grants of the disabled rows and the access log's events are looked up in other
-        # threads meanwhile (their hash lookups over the grants table and the log are Arrow's,
-        # which releases the GIL)
+        # threads (their hash lookups over the grants table and the log are Arrow's, which
+        # releases the GIL) while this one judges the logins and words the other findings
         with ThreadPoolExecutor(2) as pool:
             leftover, access = pool.submit(_leftover_grants, ctx, d), pool.submit(_archive_access, ctx, d)
             activity = _activity(ctx, d)
+            d.describe([still, late, list(activity)])
+            last_login_at, disabled_at, expires_at = _iso_columns(
+                d.acc["last_login_at"].take(still), d.acc["disabled_at"].take(late), d.acc["expires_at"].take(late))
+            found = [
+                ("enabled_after_departure", [
+                    d.found(i, f"{d.who[i]} is still enabled in {d.system[i]}; the person left on {d.left_on(i)}"
+                               f" (grace {grace} days)",
+                            enabled=True, grace_days=grace, days_overdue=overdue, last_login_at=last)
+                    for i, overdue, last in zip(still.tolist(), _days(d.today - d.deadline[still]), last_login_at,
+                                                strict=True)]),
+                ("late_revocation", [
+                    d.found(i, f"{d.who[i]} was disabled on {on}, {days} day(s) late;"
+                               f" the person left on {d.left_on(i)}",
+                            disabled_at=disabled, expires_at=expires, days_late=days)
+                    for i, on, days, disabled, expires in zip(
+                        late.tolist(), np.datetime_as_string(d.revoked_on[late]).tolist(),
+                        _days(d.revoked_on[late] - d.deadline[late]), disabled_at, expires_at, strict=True)]),
+                ("activity_after_departure", [
+                    d.found(i, f"{d.who[i]} was used after the person left on {d.left_on(i, '')}"
+                               f" (last activity {last[:10]})",
+                            first_activity=first, last_activity=last, login_events=logins)
+                    for i, (first, last, logins) in activity.items()]),
+            ]
             leftover, access = leftover.result(), access.result()
-        d.describe([still, late, list(activity), [a for a, _ in access if isinstance(a, int)], list(leftover)])
-        grace = self.params["grace_days"]
-        return _emit([
-            ("enabled_after_departure", [
-                d.found(i, f"{d.who[i]} is still enabled in {d.system[i]}; the person left on {d.left_on(i)}"
-                           f" (grace {grace} days)",
-                        enabled=True, grace_days=grace, days_overdue=overdue, last_login_at=d.iso["last_login_at"][i])
-                for i, overdue in zip(still.tolist(), _days(d.today - d.deadline[still]), strict=True)]),
-            ("late_revocation", [
-                d.found(i, f"{d.who[i]} was disabled on {on}, {days} day(s) late; the person left on {d.left_on(i)}",
-                        disabled_at=d.iso["disabled_at"][i], expires_at=d.iso["expires_at"][i], days_late=days)
-                for i, on, days in zip(late.tolist(), np.datetime_as_string(d.revoked_on[late]).tolist(),
-                                       _days(d.revoked_on[late] - d.deadline[late]), strict=True)]),
-            ("activity_after_departure", [
-                d.found(i, f"{d.who[i]} was used after the person left on {d.left_on(i, '')}"
-                           f" (last activity {last[:10]})",
-                        first_activity=first, last_activity=last, login_events=logins)
-                for i, (first, last, logins) in activity.items()]),
+        d.describe([[a for a, _ in access if isinstance(a, int)], list(leftover)])
+        return _emit([*found,
             ("archive_access_after_departure", [
-                _accessed(d.found(a, "") if isinstance(a, int) else a, seen) for a, seen in access]),
+                _accessed(d.actor(a) if isinstance(a, int) else a, seen) for a, seen in access]),
             ("grants_on_disabled_account", [
                 d.found(i, f"{d.who[i]} is disabled but still holds {len(roles)} role(s): {', '.join(roles)}",
                         role_count=len(roles), roles=", ".join(roles))
@@ -155,6 +163,10 @@ class _Departed:
         by_expiry = self.acc["expired"].astype(bool) & ~((disabled_at <= expires_at) & (disabled_at != _NAT)
                                                          & (expires_at != _NAT))
         self.revoked_on = np.where(by_expiry, _local_days(self.acc["expires_at"]), _local_days(self.acc["disabled_at"]))
+        # texts of the rows with findings (``describe``)
+        self._described = np.zeros(len(at), dtype=bool)
+        self.system, self.person, self.subject, self.who, self.left = (np.full(len(at), None, dtype=object)
+                                                                       for _ in range(5))
 
     def __len__(self) -> int:
         return len(self.acc)
@@ -180,34 +192,31 @@ class _Departed:
         return hit[row >= 0], among[row[row >= 0]]
 
     def describe(self, rows: list) -> None:
-        """Texts of ``rows`` (lists of positions, repeats allowed): who, system, subject and
-        the ISO evidence of each time column, as arrays indexed by position (None elsewhere)."""
+        """Texts of ``rows`` (lists of positions, repeats allowed) not described yet: system,
+        person, subject, who and the departure date's ISO text, in arrays indexed by position
+        (None elsewhere). Described in two goes: the rows of the checks judged here while the
+        lookups run in other threads, then the rows those lookups found."""
         at = np.unique(np.concatenate([np.asarray(r, dtype="int64") for r in rows]))
-
-        def spread(values: list | np.ndarray) -> np.ndarray:
-            out = np.full(len(self), None, dtype=object)
-            out[at] = values
-            return out
-
+        at = at[~self._described[at]]
+        self._described[at] = True
         system, account, person, name = (self.acc[c].take(at).to_pylist()
                                           for c in ("system", "account_id", "person_id", "display_name"))
-        self.system, self.person = spread(system), spread(person)
-        self.subject = spread([f"account:{s}:{a}" for s, a in zip(system, account, strict=True)])
-        self.who = spread([f"{n if isinstance(n, str) else a} ({p})" for n, a, p in zip(name, account, person,
-                                                                                       strict=True)])
-        # the four time columns as one column: one ISO formatting instead of four
-        times = ("departure_date", "disabled_at", "expires_at", "last_login_at")
-        text = _iso_times(pd.concat([pd.Series(self.departure_date.take(at))]
-                                    + [pd.Series(self.acc[c].take(at)) for c in times[1:]], ignore_index=True))
-        self.iso = {c: spread(text[n * len(at):(n + 1) * len(at)]) for n, c in enumerate(times)}
+        self.system[at], self.person[at] = system, person
+        self.subject[at] = [f"account:{s}:{a}" for s, a in zip(system, account, strict=True)]
+        self.who[at] = [f"{n if isinstance(n, str) else a} ({p})" for n, a, p in zip(name, account, person,
+                                                                                    strict=True)]
+        self.left[at] = _iso_columns(self.departure_date.take(at))[0]
 
     def left_on(self, i: int, unrecorded: str = "an unrecorded date") -> str:
-        return (self.iso["departure_date"][i] or "")[:10] or unrecorded
+        return (self.left[i] or "")[:10] or unrecorded
 
-    def found(self, i: int, message: str, **evidence: Any) -> dict[str, Any]:
-        """The finding about row ``i``; every code's evidence starts with the departure date."""
-        return {"subject": self.subject[i], "person_id": self.person[i], "who": self.who[i], "message": message,
-                "evidence": {"departure_date": self.iso["departure_date"][i], **evidence}}
+    def actor(self, i: int) -> tuple[str, str | None, str, str | None]:
+        """Row ``i`` as ``_archive_access`` names an actor: subject, person_id, who, departure date."""
+        return self.subject[i], self.person[i], self.who[i], self.left[i]
+
+    def found(self, i: int, message: str, **evidence: Any) -> tuple[str, str | None, str, dict[str, Any]]:
+        """The finding about row ``i`` (``_emit``); every code's evidence starts with the departure date."""
+        return self.subject[i], self.person[i], message, {"departure_date": self.left[i], **evidence}
 
 
 def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
@@ -234,10 +243,11 @@ def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
     return {r: (texts[k], texts[len(order) + k], per[r][2]) for k, r in enumerate(order)}
 
 
-def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, Any], dict[str, Any]]]:
+def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | tuple, dict[str, Any]]]:
     """Access after the departure date per actor, in actor order: a row of ``d`` (its
-    ``system:account_id``), else a departed person (by person_id: every departed person of
-    ``d.people``, with or without accounts, e.g. borrowing paper archives after leaving)."""
+    ``system:account_id``), else a departed person, named as ``_Departed.actor`` names a row
+    (by person_id: every departed person of ``d.people``, with or without accounts, e.g.
+    borrowing paper archives after leaving)."""
     import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
 
     log = ctx.optional("access_log")
@@ -266,13 +276,11 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     last_access = _iso(ctx, [seen[p][1] for p in order])
     # the departed people with findings, as their findings name them
     gone = np.asarray([p - len(d) for p in order if p >= len(d)], dtype="int64")
-    person = {len(d) + at: {"subject": f"person:{pid}", "person_id": pid, "message": "",
-                            "who": f"{name if isinstance(name, str) else pid} ({pid})",
-                            "evidence": {"departure_date": left}}
+    person = {len(d) + at: (f"person:{pid}", pid, f"{name if isinstance(name, str) else pid} ({pid})", left)
               for at, pid, name, left in zip(gone.tolist(), people["person_id"].take(gone).to_pylist(),
                                              people["name"].take(gone).to_pylist(),
-                                             _iso_times(pd.Series(people["departure_date"].take(gone))), strict=True)}
-    out: list[tuple[int | dict[str, Any], dict[str, Any]]] = []
+                                             *_iso_columns(people["departure_date"].take(gone)), strict=True)}
+    out: list[tuple[int | tuple, dict[str, Any]]] = []
     for p, last in zip(order, last_access, strict=True):
         events, _, archives, actions = seen[p]
         out.append((person.get(p, p), {"events": events, "last_access": last,
@@ -281,11 +289,11 @@ def _archive_access(ctx: Context, d: _Departed) -> list[tuple[int | dict[str, An
     return out
 
 
-def _accessed(actor: dict[str, Any], seen: dict[str, Any]) -> dict[str, Any]:
-    """The archive access finding of ``actor`` (a row's ``_Departed.found``, or a person's)."""
-    left_on = (actor["evidence"]["departure_date"] or "")[:10]
-    return {**actor, "message": f"{actor['who']} accessed archives ({seen['actions']}) {seen['events']} time(s)"
-                                f" after leaving on {left_on}", "evidence": {**actor["evidence"], **seen}}
+def _accessed(actor: tuple[str, str | None, str, str | None], seen: dict[str, Any]) -> tuple:
+    """The archive access finding (``_emit``) of ``actor``: subject, person_id, who, departure date."""
+    subject, person, who, left = actor
+    return subject, person, (f"{who} accessed archives ({seen['actions']}) {seen['events']} time(s)"
+                             f" after leaving on {(left or '')[:10]}"), {"departure_date": left, **seen}
 
 
 def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
@@ -304,13 +312,16 @@ def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
 
 
 def _emit(codes: list[tuple]) -> pd.DataFrame:
-    """Findings from plain rows, per code ``(code, rows[, severity])``, in one frame: subject,
-    person_id, message and evidence (values already as JSON: ISO text, int, bool, None)."""
-    found = [(code, f, severity) for code, rows, *severity in codes for f in rows]
-    none = [None] * len(found)
-    return findings_frame(**{c: [f[c] for _, f, _ in found] for c in ("subject", "person_id", "message", "evidence")},
-                          code=[c for c, _, _ in found], key=none,
-                          severity=[(severity or [None])[0] for _, _, severity in found], messages=none)
+    """Findings from plain rows, per code ``(code, findings[, severity])`` with each finding
+    ``(subject, person_id, message, evidence)``, in one frame (evidence values already as
+    JSON: ISO text, int, bool, None)."""
+    code = [c for c, found, *_ in codes for _ in found]
+    severity = [(severity or [None])[0] for _, found, *severity in codes for _ in found]
+    subject, person_id, message, evidence = ([*column] for column in zip(*(f for _, found, *_ in codes for f in found),
+                                                                          strict=True)) if code else ([], [], [], [])
+    none = [None] * len(code)
+    return findings_frame(code=code, subject=subject, person_id=person_id, message=message, evidence=evidence,
+                          key=none, severity=severity, messages=none)
 
 
 #: an empty time in ``_micros``
@@ -336,6 +347,13 @@ def _iso(ctx: Context, micros: list[int]) -> list[str]:
 
 def _iso_times(times: pd.Series) -> list[str | None]:
     return iso_text(times).tolist() if len(times) else []  # (Arrow has no kernel for an empty column's nulls)
+
+
+def _iso_columns(*columns: Any) -> list[list[str | None]]:
+    """ISO text of each tz-aware time array, formatted as one column (one call, not one each)."""
+    text = _iso_times(pd.concat([pd.Series(c) for c in columns], ignore_index=True))
+    ends = np.cumsum([0, *map(len, columns)]).tolist()
+    return [text[start:end] for start, end in pairwise(ends)]
 
 
 def _days(spans: np.ndarray) -> list[int | None]:
