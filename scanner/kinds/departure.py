@@ -16,9 +16,12 @@ Finds, for people whose identity status is ``departed``:
 
 How: the departed people's accounts are a few thousand of 100k+. One Arrow hash lookup of
 each account's person among the departed selects them and gives each its departure date
-(no join); the checks are NumPy masks over those rows; texts and evidence are then built
-in plain Python for the rows with findings only — per finding, a pandas call would cost
-more than the work it does (as in segregation_of_duties).
+(no join); their columns are taken once as arrays (``_Columns``), not as a frame; the
+checks are NumPy masks over those rows; grants and logins are theirs by hash lookups, not
+merges. Texts and evidence are then built in plain Python for the rows with findings only
+— per finding, a pandas call would cost more than the work it does (as in
+segregation_of_duties) — the checks' own while other threads look up grants and archive
+access.
 """
 
 from __future__ import annotations
@@ -77,53 +80,63 @@ class RevokeOnDeparture(PolicyKind):
         still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
         recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
         late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
-        grace = self.params["grace_days"]
         # the grants of the disabled rows and the access log's events are looked up in other
         # threads (their hash lookups over the grants table and the log are Arrow's, which
         # releases the GIL) while this one judges the logins and words the other findings
         with ThreadPoolExecutor(2) as pool:
             leftover, access = pool.submit(_leftover_grants, ctx, d), pool.submit(_archive_access, ctx, d)
-            activity = _activity(ctx, d)
-            d.describe([still, late, list(activity)])
-            last_login_at, disabled_at, expires_at = _iso_columns(
-                d.acc["last_login_at"].take(still), d.acc["disabled_at"].take(late), d.acc["expires_at"].take(late))
-            found = [
-                ("enabled_after_departure", [
-                    d.found(i, f"{d.who[i]} is still enabled in {d.system[i]}; the person left on {d.left_on(i)}"
-                               f" (grace {grace} days)",
-                            enabled=True, grace_days=grace, days_overdue=overdue, last_login_at=last)
-                    for i, overdue, last in zip(still.tolist(), _days(d.today - d.deadline[still]), last_login_at,
-                                                strict=True)]),
-                ("late_revocation", [
-                    d.found(i, f"{d.who[i]} was disabled on {on}, {days} day(s) late;"
-                               f" the person left on {d.left_on(i)}",
-                            disabled_at=disabled, expires_at=expires, days_late=days)
-                    for i, on, days, disabled, expires in zip(
-                        late.tolist(), np.datetime_as_string(d.revoked_on[late]).tolist(),
-                        _days(d.revoked_on[late] - d.deadline[late]), disabled_at, expires_at, strict=True)]),
-                ("activity_after_departure", [
-                    d.found(i, f"{d.who[i]} was used after the person left on {d.left_on(i, '')}"
-                               f" (last activity {last[:10]})",
-                            first_activity=first, last_activity=last, login_events=logins)
-                    for i, (first, last, logins) in activity.items()]),
-            ]
+            found = _judged(d, still, late, _activity(ctx, d), self.params["grace_days"])
             leftover, access = leftover.result(), access.result()
-        d.describe([[a for a, _ in access if isinstance(a, int)], list(leftover)])
-        return _emit([*found,
-            ("archive_access_after_departure", [
-                _accessed(d.actor(a) if isinstance(a, int) else a, seen) for a, seen in access]),
-            ("grants_on_disabled_account", [
-                d.found(i, f"{d.who[i]} is disabled but still holds {len(roles)} role(s): {', '.join(roles)}",
-                        role_count=len(roles), roles=", ".join(roles))
-                for i, roles in leftover.items()], self.params["leftover_grants_severity"]),
-        ])
+        return _emit([*found, *_looked_up(d, leftover, access, self.params["leftover_grants_severity"])])
+
+
+def _judged(d: _Departed, still: np.ndarray, late: np.ndarray, activity: dict[int, tuple[str, str, int]],
+            grace: int) -> list[tuple]:
+    """The findings (``_emit``) of the rows still enabled, revoked late and used after leaving."""
+    d.describe([still, late, list(activity)])
+    last_login_at, disabled_at, expires_at = _iso_columns(
+        d.acc["last_login_at"].take(still), d.acc["disabled_at"].take(late), d.acc["expires_at"].take(late))
+    return [
+        ("enabled_after_departure", [
+            d.found(i, f"{d.who[i]} is still enabled in {d.system[i]}; the person left on {d.left_on(i)}"
+                       f" (grace {grace} days)",
+                    enabled=True, grace_days=grace, days_overdue=overdue, last_login_at=last)
+            for i, overdue, last in zip(still.tolist(), _days(d.today - d.deadline[still]), last_login_at,
+                                        strict=True)]),
+        ("late_revocation", [
+            d.found(i, f"{d.who[i]} was disabled on {on}, {days} day(s) late; the person left on {d.left_on(i)}",
+                    disabled_at=disabled, expires_at=expires, days_late=days)
+            for i, on, days, disabled, expires in zip(
+                late.tolist(), np.datetime_as_string(d.revoked_on[late]).tolist(),
+                _days(d.revoked_on[late] - d.deadline[late]), disabled_at, expires_at, strict=True)]),
+        ("activity_after_departure", [
+            d.found(i, f"{d.who[i]} was used after the person left on {d.left_on(i, '')} (last activity {last[:10]})",
+                    first_activity=first, last_activity=last, login_events=logins)
+            for i, (first, last, logins) in activity.items()]),
+    ]
+
+
+def _looked_up(d: _Departed, leftover: dict[int, list[str]], access: list[tuple[int | tuple, dict[str, Any]]],
+               leftover_severity: str) -> list[tuple]:
+    """The findings (``_emit``) of what the other threads found: archive access and leftover grants."""
+    d.describe([[a for a, _ in access if isinstance(a, int)], list(leftover)])
+    return [
+        ("archive_access_after_departure", [
+            _accessed(d.actor(a) if isinstance(a, int) else a, seen) for a, seen in access]),
+        ("grants_on_disabled_account", [
+            d.found(i, f"{d.who[i]} is disabled but still holds {len(roles)} role(s): {', '.join(roles)}",
+                    role_count=len(roles), roles=", ".join(roles))
+            for i, roles in leftover.items()], leftover_severity),
+    ]
 
 
 class _Columns:
     """Rows ``at`` of a frame's columns, each taken once when first asked for: times as
-    pandas' tz-aware arrays, booleans as NumPy arrays, the rest (text) as Arrow arrays. The departed people's
-    accounts are ~18k of 170k+ rows: a frame of them would cost a pandas call per step
-    (selecting, assigning, each ``.dt``), each more than the work it does on so few rows."""
+    pandas' tz-aware arrays, booleans as NumPy arrays, the rest (text) as Arrow arrays.
+
+    The departed people's accounts are ~18k of 170k+ rows: a frame of them would cost a
+    pandas call per step (selecting, assigning, each ``.dt``), each more than the work it
+    does on so few rows. (Threads may ask for one column at once: both take the same rows.)"""
 
     def __init__(self, frame: pd.DataFrame, at: np.ndarray) -> None:
         self.frame, self.at = frame, at
