@@ -131,8 +131,8 @@ def _looked_up(d: _Departed, leftover: dict[int, list[str]], access: list[tuple[
 
 
 class _Columns:
-    """Rows ``at`` of a frame's columns, each taken once when first asked for: times as
-    pandas' tz-aware arrays, booleans as NumPy arrays, the rest (text) as Arrow arrays.
+    """Rows ``at`` of a frame's text and time columns, each taken once when first asked for:
+    text as Arrow arrays, times as pandas' tz-aware arrays.
 
     The departed people's accounts are ~18k of 170k+ rows: a frame of them would cost a
     pandas call per step (selecting, assigning, each ``.dt``), each more than the work it
@@ -150,10 +150,9 @@ class _Columns:
             values = self.frame[column]
             if isinstance(values.dtype, pd.DatetimeTZDtype):
                 taken = values.array.take(self.at)
-            elif values.dtype == bool:
-                taken = values.to_numpy().take(self.at)
-            else:
+            else:  # (a table a gate changed may hold a column in chunks)
                 taken = pa.array(values).take(self.at)
+                taken = taken.combine_chunks() if isinstance(taken, pa.ChunkedArray) else taken
             self._taken[column] = taken
         return self._taken[column]
 
@@ -170,11 +169,11 @@ class _Departed:
         self.today = np.datetime64(ctx.today.date(), "D")
         self.departed_on = _local_days(self.departure_date)
         self.deadline = self.departed_on + np.timedelta64(grace_days, "D")
-        self.enabled = self.acc["enabled"].astype(bool)
+        self.enabled = acc["enabled"].to_numpy(dtype=bool)[at]
         # an expiry already reached is a revocation too (§5.1): the earlier of the two counts
         disabled_at, expires_at = _micros(self.acc["disabled_at"]), _micros(self.acc["expires_at"])
-        by_expiry = self.acc["expired"].astype(bool) & ~((disabled_at <= expires_at) & (disabled_at != _NAT)
-                                                         & (expires_at != _NAT))
+        disabled_first = (disabled_at <= expires_at) & (disabled_at != _NAT) & (expires_at != _NAT)
+        by_expiry = acc["expired"].to_numpy(dtype=bool)[at] & ~disabled_first
         self.revoked_on = np.where(by_expiry, _local_days(self.acc["expires_at"]), _local_days(self.acc["disabled_at"]))
         # texts of the rows with findings (``describe``)
         self._described = np.zeros(len(at), dtype=bool)
