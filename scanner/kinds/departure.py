@@ -71,22 +71,24 @@ class RevokeOnDeparture(PolicyKind):
                    systems=glob_counts(acc["system"], self.params["systems"]))
         if not len(gone):
             return concat_findings([])
-        # each account's person among the departed (-1: not departed) selects their accounts
-        # and gives each its departure date, without a join
-        person = positions(acc["person_id"], people["person_id"].take(gone))
-        at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
-        d = _Departed(ctx, acc, at, _Columns(people, gone), person[at], self.params["grace_days"])
-        # the checks, as rows of ``d``
-        still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
-        recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
-        late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
-        # the grants of the disabled rows and the access log's events are looked up in other
-        # threads (their hash lookups over the grants table and the log are Arrow's, which
-        # releases the GIL) while this one judges the logins and words the other findings
+        # Arrow's hash lookups release the GIL: the grants of the disabled accounts (whoever
+        # holds them) are looked up in another thread from the start, the access log's events
+        # as soon as the departed people's accounts are known, while this thread selects those,
+        # judges them and words their findings
         with ThreadPoolExecutor(2) as pool:
-            leftover, access = pool.submit(_leftover_grants, ctx, d), pool.submit(_archive_access, ctx, d)
+            held = pool.submit(_disabled_grants, ctx, acc)
+            # each account's person among the departed (-1: not departed) selects their
+            # accounts and gives each its departure date, without a join
+            person = positions(acc["person_id"], people["person_id"].take(gone))
+            at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
+            d = _Departed(ctx, acc, at, _Columns(people, gone), person[at], self.params["grace_days"])
+            access = pool.submit(_archive_access, ctx, d)
+            # the checks, as rows of ``d``
+            still = np.flatnonzero(d.enabled & (np.isnat(d.departed_on) | (d.deadline < d.today)))
+            recent = d.today - d.departed_on <= np.timedelta64(self.params["lookback_days"], "D")
+            late = np.flatnonzero(~d.enabled & (d.revoked_on > d.deadline) & recent)
             found = _judged(d, still, late, _activity(ctx, d), self.params["grace_days"])
-            leftover, access = leftover.result(), access.result()
+            leftover, access = _leftover_grants(ctx, d, held.result()), access.result()
         return _emit([*found, *_looked_up(d, leftover, access, self.params["leftover_grants_severity"])])
 
 
@@ -183,26 +185,6 @@ class _Departed:
     def __len__(self) -> int:
         return len(self.acc)
 
-    def rows_of(self, table: pd.DataFrame, among: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The rows of ``table`` naming the account of one of the rows ``among`` (by system and
-        account_id), and that row of each: one hash lookup of the table's account ids among
-        theirs (a few thousand of the table's rows are theirs), then of the (system, account_id)
-        pairs of those few."""
-        import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
-
-        ids = self.acc["account_id"].take(among)
-        hit = np.flatnonzero(positions(table["account_id"], ids) >= 0)
-        if not len(hit):
-            return hit, hit
-
-        def pair(system: pa.Array, account: pa.Array) -> pa.Array:
-            return pc.binary_join_element_wise(system.cast(pa.large_string()), account.cast(pa.large_string()),
-                                               pa.scalar("\x1f", pa.large_string()))
-
-        theirs = pair(pa.array(table["system"]).take(hit), pa.array(table["account_id"]).take(hit))
-        row = positions(theirs, pair(self.acc["system"].take(among), ids))
-        return hit[row >= 0], among[row[row >= 0]]
-
     def describe(self, rows: list) -> None:
         """Texts of ``rows`` (lists of positions, repeats allowed) not described yet: system,
         person, subject, who and the departure date's ISO text, in arrays indexed by position
@@ -240,7 +222,7 @@ def _activity(ctx: Context, d: _Departed) -> dict[int, tuple[str, str, int]]:
     logins = ctx.optional("logins")
     if logins is not None:
         # like dormant_account: a failed attempt is not use (an empty success is false, §5.1)
-        hit, row = d.rows_of(logins, np.arange(len(d)))
+        hit, row = _naming(logins, d.acc["system"], d.acc["account_id"])
         at = logins["at"].array.take(hit)
         ok = logins["success"].to_numpy(dtype=bool, na_value=False)[hit] & (_local_days(at) > d.departed_on[row])
         rows.append(row[ok])
@@ -308,16 +290,48 @@ def _accessed(actor: tuple[str, str | None, str, str | None], seen: dict[str, An
                              f" after leaving on {(left or '')[:10]}"), {"departure_date": left, **seen}
 
 
-def _leftover_grants(ctx: Context, d: _Departed) -> dict[int, list[str]]:
-    """Per disabled row holding grants, in row order: its distinct roles, sorted."""
+def _naming(table: pd.DataFrame, system: pa.Array, account: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of ``table`` naming one of the accounts ``(system[i], account[i])``, and that
+    ``i`` of each: one hash lookup of the table's account ids among theirs (a few thousand of
+    the table's rows are theirs), then of the (system, account_id) pairs of those few."""
+    import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
+
+    hit = np.flatnonzero(positions(table["account_id"], account) >= 0)
+    if not len(hit):
+        return hit, hit
+
+    def pair(system: pa.Array, account: pa.Array) -> pa.Array:
+        return pc.binary_join_element_wise(system.cast(pa.large_string()), account.cast(pa.large_string()),
+                                           pa.scalar("\x1f", pa.large_string()))
+
+    at = positions(pair(pa.array(table["system"]).take(hit), pa.array(table["account_id"]).take(hit)),
+                   pair(system, account))
+    return hit[at >= 0], at[at >= 0]
+
+
+def _disabled_grants(ctx: Context, acc: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The grants of the disabled accounts: their rows in ``grants`` and the account's row in
+    ``acc`` of each. (Whoever holds them: it needs no departure, so it can start first.)"""
     grants = ctx.optional("grants")
-    if grants is None:
+    disabled = np.flatnonzero(~acc["enabled"].to_numpy(dtype=bool))
+    if grants is None or not len(disabled):
+        return np.empty(0, dtype="int64"), np.empty(0, dtype="int64")
+    hit, of = _naming(grants, *(pa.array(acc[c]).take(disabled) for c in ("system", "account_id")))
+    return hit, disabled[of]
+
+
+def _leftover_grants(ctx: Context, d: _Departed, held: tuple[np.ndarray, np.ndarray]) -> dict[int, list[str]]:
+    """Per disabled row of ``d`` holding grants (``held``: ``_disabled_grants``), in row order:
+    its distinct roles, sorted."""
+    hit, account = held
+    if not len(hit) or not len(d):
         return {}
-    # their grants are a few thousand of hundreds of thousands: found by hash lookups, and
-    # only those grants read (no join)
-    hit, row = d.rows_of(grants, np.flatnonzero(~d.enabled))
+    # the rows of ``d`` of those accounts (``d.acc.at``: rows of accounts, in order)
+    row = np.minimum(np.searchsorted(d.acc.at, account), len(d) - 1)
+    theirs = d.acc.at[row] == account
     roles: dict[int, set[str]] = {}
-    for r, role in zip(row.tolist(), pa.array(grants["role"]).take(hit).to_pylist(), strict=True):
+    for r, role in zip(row[theirs].tolist(), pa.array(ctx.table("grants")["role"]).take(hit[theirs]).to_pylist(),
+                       strict=True):
         if isinstance(role, str):
             roles.setdefault(r, set()).add(role)
     return {r: sorted(roles[r]) for r in sorted(roles)}
