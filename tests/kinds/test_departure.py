@@ -145,3 +145,24 @@ def test_departed_accounts_without_findings_pass(cli, make_snapshot, write_yaml,
     assert code == 0
     assert [p["status"] for p in doc["policies"]] == ["pass"]
     assert doc["findings"] == []
+
+
+def test_grants_and_logins_belong_to_the_system_of_the_account(cli, make_snapshot, write_yaml, tmp_path):
+    """Grants and logins are found by account_id first and then matched by (system, account_id):
+    the same account id in another system, held by someone who stayed, lends the departed
+    person's account neither its roles nor its logins."""
+    tables = {
+        "identities": [_person("P1", "张三", "2026-11-10"), _person("P2", "张山", "", status="active")],
+        "accounts": [_acc("zhangsan", "P1", disabled_at="2026-11-10"),
+                     _acc("zhangsan", "P2", "true", system="oa"), _acc("other", "P2", "true", system="erp")],
+        "grants": [{"system": "erp", "account_id": "zhangsan", "role": "gl_clerk"},
+                   {"system": "oa", "account_id": "zhangsan", "role": "oa_admin"},
+                   {"system": "erp", "account_id": "other", "role": "ap_clerk"},
+                   {"system": "erp", "account_id": "zhangsan", "role": "gl_clerk"}],
+        "logins": [{"system": "oa", "account_id": "zhangsan", "at": "2026-11-20T09:00:00+08:00", "success": "true"},
+                   {"system": "erp", "account_id": "other", "at": "2026-11-20T09:00:00+08:00", "success": "true"}],
+    }
+    _, doc = _run(cli, make_snapshot, write_yaml, tmp_path, tables)
+    assert hits(doc) == {("grants_on_disabled_account", "account:erp:zhangsan")}
+    assert doc["findings"][0]["evidence"]["roles"] == "gl_clerk"
+    assert doc["findings"][0]["evidence"]["role_count"] == 1
