@@ -42,12 +42,13 @@ def isin(values: pd.Series, candidates: object) -> pd.Series:
                                arr), index=values.index)
 
 
-def positions(values: pd.Series, candidates: pd.Series | list[str]) -> np.ndarray:
+def positions(values: pd.Series | pa.Array | pa.ChunkedArray, candidates: pd.Series | list[str] | pa.Array
+              ) -> np.ndarray:
     """Position of each value in ``candidates`` (its first; -1: absent or empty), by one Arrow
     hash lookup (``isin`` without making the candidates distinct first)."""
     import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
 
-    if isinstance(values.dtype, pd.CategoricalDtype):  # a word column: each distinct value looked up once
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):  # a word column: each word once
         distinct = positions(pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype),
                              candidates)
         return np.append(distinct, -1)[values.cat.codes.to_numpy()]
