@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from ledgerguard.scanner import limits
+from ledgerguard.scanner import limits, snapshot
 from ledgerguard.scanner.errors import InputError
 from ledgerguard.scanner.snapshot import digest_text, is_digest, read_snapshot, write_snapshot
 
@@ -158,11 +158,16 @@ def _archive(i: int, **kw) -> dict:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_archive_words_and_digests_read_back_as_written(fmt, tmp_path):
+def test_archive_words_and_digests_read_back_as_written(fmt, tmp_path, monkeypatch):
     """Word columns come back as categoricals and lower-case SHA-256 columns as 32 bytes, the
     values unchanged; a status is trimmed as in every closed vocabulary; a digest column with
-    one upper-case value stays text, exactly as written."""
+    one upper-case value stays text, exactly as written. Below ``DIGEST_BYTES_FROM`` rows the
+    digests stay text."""
     rows = [_archive(i) for i in range(4)]
+    small = read_snapshot(write_snapshot(tmp_path / "small", {"archives": pd.DataFrame(rows)}, fmt=fmt))
+    assert not is_digest(small.tables["archives"]["sha256"])
+    assert small.tables["archives"]["sha256"].tolist() == [r["sha256"] for r in rows]
+    monkeypatch.setattr(snapshot, "DIGEST_BYTES_FROM", 1)
     rows[1].update(status=" destroyed ", format="PDF", sha256=None)
     rows[2]["actual_sha256"] = rows[2]["sha256"].upper()
     snap = read_snapshot(write_snapshot(tmp_path / "s", {"archives": pd.DataFrame(rows)}, fmt=fmt))
