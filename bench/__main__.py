@@ -188,9 +188,9 @@ def print_targets(results: dict) -> None:
                       f"cached and uncached gates agree: {'yes' if g['cached_same'] else 'NO'}")
         for name in ("cli_scan_exit", "cli_gate_exit"):
             end = r.get(name) or (g or {}).get(name) or {}
-            if end.get("code", 0) > 1:
-                print(f"  {size}: `ledgerguard {name[4:8]}` ended with exit {end['code']} "
-                      f"(2 = bad input, 3 = a policy in error): {end.get('stderr', '').strip()[-300:]}")
+            if end.get("code", 0) not in (0, 1):
+                print(f"  {size}: `ledgerguard {name[4:8]}` ended with exit {end['code']} (2 = bad input, "
+                      f"3 = a policy in error, < 0 = killed by a signal): {end.get('stderr', '').strip()[-300:]}")
         if g and g.get("policy_errors"):
             print(f"  {size}: gate policies in error: {', '.join(g['policy_errors'])}")
         bad = sorted(p for p, status in r.get("policies", {}).items() if status in ("error", "inconclusive"))
