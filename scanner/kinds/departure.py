@@ -351,7 +351,7 @@ def _emit(codes: list[tuple]) -> pd.DataFrame:
 
 
 #: an empty time in ``_micros``
-_NAT = np.iinfo("int64").min
+_NAT = -(2**63)  # NaT as int64 (np.iinfo("int64").min, without importing NumPy: start-up)
 
 
 def _local_days(times: Any) -> np.ndarray:
