@@ -42,19 +42,21 @@ def isin(values: pd.Series, candidates: object) -> pd.Series:
                                arr), index=values.index)
 
 
-def positions(values: pd.Series | pa.Array | pa.ChunkedArray, candidates: pd.Series | list[str] | pa.Array
-              ) -> np.ndarray:
+def positions(values: pd.Series | pa.Array | pa.ChunkedArray, candidates: pd.Series | list[str] | pa.Array,
+              *, null_finds_null: bool = False) -> np.ndarray:
     """Position of each value in ``candidates`` (its first; -1: absent or empty), by one Arrow
-    hash lookup (``isin`` without making the candidates distinct first)."""
+    hash lookup (``isin`` without making the candidates distinct first). ``null_finds_null``:
+    a missing value finds a missing candidate, as a merge pairs them."""
     import pyarrow.compute as pc  # here, not at import: start-up (app/lazy.py)
 
     if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):  # a word column: each word once
-        distinct = positions(pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype),
-                             candidates)
-        return np.append(distinct, -1)[values.cat.codes.to_numpy()]
+        distinct = positions(pd.Series([*values.cat.categories.to_numpy(), None], dtype=values.cat.categories.dtype),
+                             candidates, null_finds_null=null_finds_null)
+        return distinct[values.cat.codes.to_numpy()]  # a missing value (code -1) takes the last: None's
     arr = pa.array(values)
     wanted = pa.array(candidates).cast(arr.type)
-    return by_halves(lambda part: pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=True), -1), arr)
+    skip = not null_finds_null
+    return by_halves(lambda part: pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=skip), -1), arr)
 
 
 #: rows from which ``in_halves`` splits a lookup between two threads: a hash lookup of 100k
@@ -372,13 +374,7 @@ class Context:
         rp = {c: perms[c].to_numpy(dtype=object, na_value=None).tolist() for c in ("system", "role", "permission")}
         systems, roles = list(dict.fromkeys(rp["system"])), list(dict.fromkeys(r for r in rp["role"] if r is not None))
 
-        def at(values: pd.Series, vocabulary: list) -> np.ndarray:
-            """Each value's position in ``vocabulary`` (-1: absent; a null finds a null)."""
-            arr = pa.array(values)
-            wanted = pa.array(vocabulary, type=arr.type)
-            return by_halves(lambda part: pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=False), -1), arr)
-
-        role = at(grants["role"], roles)
+        role = positions(grants["role"], roles, null_finds_null=True)
         held = np.flatnonzero(role >= 0)  # the grants of a role role_permissions names
         keys = grants[["system", "account_id"]].take(held)
         # per (system, role) pair, its role_permissions rows in their order; each grant's rows
@@ -390,7 +386,7 @@ class Context:
         pair = np.full((len(systems) + 1, len(roles)), len(of_pair), dtype="int64")  # no pair: the last
         for n, (s, r) in enumerate(of_pair):
             pair[s, r] = n
-        pair = pair[at(keys["system"], systems), role[held]]
+        pair = pair[positions(keys["system"], systems, null_finds_null=True), role[held]]
         counts = np.array([len(rows) for rows in of_pair.values()] + [0])[pair]
         grant = np.repeat(np.arange(len(held)), counts)  # each (grant, permission) row's grant
         nth = np.arange(len(grant)) - np.repeat(np.cumsum(counts) - counts, counts)

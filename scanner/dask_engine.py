@@ -75,7 +75,7 @@ from .lazy import numpy as np
 from .lazy import pandas as pd
 from .lazy import pyarrow as pa
 from .policy import Policy
-from .snapshot import Snapshot
+from .snapshot import Snapshot, arrow_types
 
 #: kinds whose every finding is about one account, person, or change or access event of
 #: one person's accounts (the incremental gate's argument, gate.py): split by person. The
@@ -101,7 +101,6 @@ CUTS: dict[str, dict[str, str]] = {
 LINKED = "linked:"
 KIND_CUTS = {"retention_period": "archive", "archive_integrity": "archive", "archive_content": "archive",
              "archive_borrowing": "archive", "handover_batches": "batch"}
-_TEXT = pd.StringDtype("pyarrow", na_value=np.nan)
 #: rows of a cut table one partition task should hold at most (by default): 1M archive rows
 #: are ~0.45 GB in memory (docs/performance.md, L: 31 columns × 10M rows ≈ 4.5 GB), and a
 #: task holds its partition and the frames the kind builds from it, a few times that
@@ -200,8 +199,7 @@ def _write(table: pa.Table, path: Path) -> str:
 
 def _read(path: str) -> pd.DataFrame:
     table = pq.ParquetFile(path).read()
-    return table.to_pandas(types_mapper={pa.string(): _TEXT, pa.large_string(): _TEXT,
-                                         pa.binary(32): pd.ArrowDtype(pa.binary(32))}.get)  # (digests)
+    return table.to_pandas(types_mapper=arrow_types().get)
 
 
 def write_partitions(snapshot: Snapshot, root: Path, n: int, tables_of: dict[str, set[str]]

@@ -38,7 +38,7 @@ from .fsutil import atomic_file
 from .gatecache import FOLDER, _source_digest
 from .lazy import pandas as pd
 from .lazy import pyarrow as pa
-from .snapshot import Snapshot, _text_dtype, file_sha256, read_manifest, read_snapshot
+from .snapshot import Snapshot, arrow_types, file_sha256, read_manifest, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def _load(path: Path, key: str) -> pd.DataFrame | None:
             table = pa.ipc.open_file(fh).read_all()
         if (table.schema.metadata or {}).get(_KEY) != key.encode():
             raise ValueError("written for another table file, timezone or version")
-        mapper = {pa.string(): _text_dtype(), pa.large_string(): _text_dtype()}.get
-        return table.to_pandas(types_mapper=mapper)
+        return table.to_pandas(types_mapper=arrow_types().get)
     except (OSError, ValueError, pa.ArrowException) as exc:
         log.info("gate table copy %s not used (%s): reading the table", path, exc)
         return None

@@ -494,8 +494,10 @@ def _sha256(path: Path, mapped: pa.Buffer | None) -> str:
 
 
 @functools.cache
-def _arrow_types() -> dict:
-    """The pandas dtype of Arrow's text, and of a digest column written by ``write_snapshot``."""
+def arrow_types() -> dict:
+    """The pandas dtype of Arrow's text, and of a digest column written by ``write_snapshot``:
+    ``types_mapper`` of every Arrow table turned back into snapshot frames (a Parquet table
+    file, the gate's table copies, the Dask engine's partitions)."""
     return {pa.string(): _text_dtype(), pa.large_string(): _text_dtype(), pa.binary(32): pd.ArrowDtype(pa.binary(32))}
 
 
@@ -506,7 +508,7 @@ def _parquet_frame(pq: Any, mapped: pa.Buffer, words: tuple[str, ...]) -> pd.Dat
     side (Arrow releases the GIL), as reading the whole table did: one column after the other
     made the 1M-row archive table's load ~0.3 s slower."""
     schema = pq.read_schema(pa.BufferReader(mapped))
-    types = _arrow_types().get
+    types = arrow_types().get
     if not schema.names or any(isinstance(c, str) for c in (schema.pandas_metadata or {}).get("index_columns", [])):
         # (a frame written with its index: pandas' metadata turns that column into the index)
         file = pq.ParquetFile(pa.BufferReader(mapped), read_dictionary=[c for c in words if c in schema.names])
