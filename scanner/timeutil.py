@@ -141,7 +141,7 @@ def iso_text(times: pd.Series) -> pd.Series:
         offset = np.where(np.isnat(vals), 0, (vals - utc).astype("int64"))
         codes, inverse = np.unique(offset, return_inverse=True)
         labels = pa.array([f"{'-' if o < 0 else '+'}{abs(o) // 3600:02d}:{abs(o) % 3600 // 60:02d}"
-                           for o in codes.tolist()])
+                           for o in codes.tolist()], type=pa.string())  # (typed: an empty column has none)
         full = pc.binary_join_element_wise(full, labels.take(pa.array(inverse)), "")
     midnight = (vals - vals.astype("datetime64[D]")).astype("int64") == 0
     out = pc.if_else(pa.array(midnight), day, full)

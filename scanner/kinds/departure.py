@@ -368,16 +368,13 @@ def _micros(times: Any) -> np.ndarray:
 
 def _iso(ctx: Context, micros: list[int]) -> list[str]:
     """``_micros`` back to ISO text in the snapshot's zone, as evidence shows times."""
-    return _iso_times(pd.Series(pd.to_datetime(micros, unit="us", utc=True)).dt.tz_convert(ctx.tz)) if micros else []
+    return iso_text(pd.Series(pd.to_datetime(micros, unit="us", utc=True)).dt.tz_convert(ctx.tz)).tolist()
 
-
-def _iso_times(times: pd.Series) -> list[str | None]:
-    return iso_text(times).tolist() if len(times) else []  # (Arrow has no kernel for an empty column's nulls)
 
 
 def _iso_columns(*columns: Any) -> list[list[str | None]]:
     """ISO text of each tz-aware time array, formatted as one column (one call, not one each)."""
-    text = _iso_times(pd.concat([pd.Series(c) for c in columns], ignore_index=True))
+    text = iso_text(pd.concat([pd.Series(c) for c in columns], ignore_index=True)).tolist()
     ends = np.cumsum([0, *map(len, columns)]).tolist()
     return [text[start:end] for start, end in pairwise(ends)]
 

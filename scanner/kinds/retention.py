@@ -227,9 +227,6 @@ def _from_column(arc: pd.DataFrame, e: dict[str, Any], rows: np.ndarray) -> np.n
     return (start + pd.DateOffset(years=e["years"]) + pd.Timedelta(days=1)).to_numpy(dtype="datetime64[D]")
 
 
-def _iso_text(times: pd.Series) -> list[str | None]:
-    return iso_text(times).tolist() if len(times) else []  # (Arrow has no kernel for an empty column's nulls)
-
 
 def _local_days(times: pd.Series, rows: np.ndarray) -> np.ndarray:
     """Local calendar dates of ``times`` at ``rows`` (NaT where empty)."""
@@ -253,7 +250,7 @@ class _Rows:
         # the three time columns' set values (most are empty) as ISO text, in one formatting
         times = ("destroyed_at", "appraised_at", "disposed_at")
         valid = [np.flatnonzero(~arc[c].array.take(at).isna()) for c in times]
-        text = iter(_iso_text(pd.concat([arc[c].take(at[v]) for c, v in zip(times, valid, strict=True)])))
+        text = iter(iso_text(pd.concat([arc[c].take(at[v]) for c, v in zip(times, valid, strict=True)])).tolist())
         iso = {c: [None] * len(at) for c in times}
         for c, v in zip(times, valid, strict=True):
             for i in v.tolist():
