@@ -434,7 +434,7 @@ def _waivers_and_baseline(waivers: str | None, baseline: str | None, now: Any) -
 @click.option("--full", is_flag=True, help="Evaluate every policy on the whole current and proposed states "
               "(default: only what the change can affect; docs/performance.md).")
 @click.option("--no-cache", "no_cache", is_flag=True, help="Neither read nor write the base cache kept beside "
-              "the snapshot (.ledgerguard/gate-*.json: what the gate derives from the snapshot alone).")
+              "the snapshot (.ledgerguard/: what the gate derives from the snapshot and packs alone).")
 @scan_options(gate=True)
 @handle_errors
 def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: bool, no_cache: bool,
@@ -452,7 +452,9 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: 
     from ledgerguard.scanner.changes import load_changes
     from ledgerguard.scanner.findings import exit_code
     from ledgerguard.scanner.gate import gate_tables, run_gate
+    from ledgerguard.scanner.gatecache import load_packs_cached
     from ledgerguard.scanner.gatetables import read_gate_snapshot
+    from ledgerguard.scanner.policy import select_policies
     from ledgerguard.scanner.scan import resolve_now
 
     from .console import describe, print_summary, print_warnings
@@ -460,7 +462,8 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: 
     fmts = split_formats(formats, gate=True)
     try:
         changes = load_changes(list(change))
-        packs = _packs(policies, only, skip)
+        packs = select_policies(load_packs_cached(list(policies) or None, None if no_cache else snapshot_dir),
+                                only, skip)
         snapshot = read_gate_snapshot(snapshot_dir, None if full else gate_tables(packs), cache=not no_cache)
         now = resolve_now(as_of, snapshot)
         doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs, incremental=not full,

@@ -26,6 +26,15 @@ foreign cache is never trusted. Writing is atomic (fsutil.atomic_write_text); a 
 that cannot be written (a read-only snapshot) only makes the next gate slower, said at
 ``-v``. ``gate --no-cache`` neither reads nor writes it.
 
+The policy packs themselves are kept there too (``load_packs_cached``): reading the built-in
+pack's YAML and checking it against the pack schema costs ~0.1 s of every CLI gate (with
+jsonschema's own import, which the change file's check pays anyway), while its result is a
+function of the pack files' bytes and the scanner's code alone. ``packs-<key>.json`` holds
+the loaded packs as JSON, keyed by the path and sha256 of every pack file, the tool's version
+and the digest of the scanner's source; another key, a file that does not parse or is not
+shaped as written, is ignored and the packs are loaded (and the file rewritten). Packs that
+JSON cannot hold exactly (a YAML date in params) are never written.
+
 Each as-of (and pack, and version) is another key, so a pipeline that passes its own
 ``--as-of`` each run would leave a file per run: after writing, the folder keeps the
 ``KEEP`` most recently written keys and removes the others' files. A gate that was still
@@ -50,7 +59,7 @@ from . import __version__
 from .contract import PolicyOutcome
 from .fsutil import atomic_file, atomic_write_text
 from .lazy import pyarrow as pa
-from .policy import Policy
+from .policy import Control, Policy, PolicyPack, builtin_pack_path, load_packs, pack_files
 from .snapshot import Snapshot
 
 log = logging.getLogger(__name__)
@@ -64,6 +73,8 @@ _KEY, _HEADS = b"ledgerguard.gate.key", b"ledgerguard.gate.outcomes"
 KEEP = 8
 #: the files this module writes, and only those (never an atomic write's temporary file)
 _OURS = re.compile(r"^gate-[0-9a-f]{24}\.(json|parquet)$")
+#: the packs files (``load_packs_cached``)
+_PACKS = re.compile(r"^packs-[0-9a-f]{24}\.json$")
 #: rows per row group of that file: a gate reads the groups whose subject range holds one of its subjects
 _GROUP = 512
 
@@ -274,3 +285,63 @@ class GateCache:
                 with contextlib.suppress(OSError):
                     path.unlink()
                     log.info("gate cache %s removed (more than %d keys in the folder)", path, KEEP)
+
+
+def _packs_key(files: list[Path]) -> str:
+    """The key of a packs file: the format, tool version, scanner source, and each pack file's
+    path (as named: it is in every loaded policy) and sha256."""
+    return json.dumps({"format": FORMAT, "version": __version__, "source": _source_digest(),
+                       "files": [[str(f), hashlib.sha256(f.read_bytes()).hexdigest()] for f in files]},
+                      sort_keys=True)
+
+
+def _packs_from_json(items: list[dict[str, Any]]) -> list[PolicyPack]:
+    """The packs as written by ``_packs_json`` (tuples come back as lists in JSON)."""
+    return [PolicyPack(**{**p, "policies": [Policy(**{**q, "references": tuple(q["references"])})
+                                            for q in p["policies"]],
+                          "controls": [Control(**{**c, "policies": tuple(c["policies"])}) for c in p["controls"]]})
+            for p in items]
+
+
+def load_packs_cached(paths: list[str | Path] | None, snapshot_dir: str | Path | None) -> list[PolicyPack]:
+    """``policy.load_packs(paths)``, from the packs file of their key in the snapshot's
+    ``.ledgerguard`` folder when there is one (written when not; ``snapshot_dir`` None: no file).
+    A pack with a problem raises as ``load_packs`` does, and nothing is written."""
+    if snapshot_dir is None:
+        return load_packs(paths)
+    try:
+        files = pack_files(paths or [builtin_pack_path()])
+        key = _packs_key(files)
+    except OSError:  # an unreadable file: load_packs names it
+        return load_packs(paths)
+    folder = Path(snapshot_dir) / FOLDER
+    path = folder / f"packs-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("key") != key:
+                raise ValueError("written for other pack files or another version")
+            packs = _packs_from_json(data["packs"])
+            log.info("policy packs from %s", path)
+            return packs
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            log.info("packs file %s not used (%s): loading the packs", path, exc)
+    packs = load_packs(paths)
+    try:
+        items = json.loads(json.dumps([asdict(p) for p in packs], ensure_ascii=False))
+    except (TypeError, ValueError):  # a value JSON does not hold (a YAML date)
+        return packs
+    if _packs_from_json(items) != packs:  # JSON would not give them back exactly (a number as a key)
+        return packs
+    try:
+        folder.mkdir(exist_ok=True)
+        atomic_write_text(path, json.dumps({"key": key, "packs": items}, ensure_ascii=False))
+    except OSError as exc:
+        log.info("packs file not written to %s (%s): the next gate loads the packs again", path, exc)
+        return packs
+    log.info("packs file written to %s", path)
+    for other in folder.iterdir():  # one packs file: another key's was for other files or code
+        if other != path and _PACKS.match(other.name):
+            with contextlib.suppress(OSError):
+                other.unlink()
+    return packs
