@@ -194,6 +194,8 @@ class Handover(PolicyKind):
 
     def _backups(self, ctx: Context, h: pd.DataFrame) -> pd.DataFrame:
         b = ctx.table("backups")
+        # the named datasets' rows only (a few of many: the gate's cut reads every backup)
+        b = b[glob_mask(b["dataset"], self.params["backup_datasets"]).to_numpy()]
         good = b["status"].astype("str").str.strip().str.lower() == "success"
         if self.params["require_verified_backup"]:
             good &= b["verify_status"].astype("str").str.strip().str.lower() == "success"
@@ -311,7 +313,10 @@ class Handover(PolicyKind):
                         latest: pd.DataFrame) -> list[pd.DataFrame]:
         e = events.merge(latest[["handover_id", "handed_over_at", "to_person_id"]], how="left",
                          left_on="person_id", right_index=True, sort=False)
-        e["duties"] = e["person_id"].map(held.groupby("person_id")["duty"].agg(lambda s: sorted(set(s))))
+        duties: dict[str, set[str]] = {}
+        for person, name in zip(held["person_id"], held["duty"], strict=True):
+            duties.setdefault(person, set()).add(name)
+        e["duties"] = [sorted(duties[p]) for p in e["person_id"]]  # every event here held a duty
         e["grace_days"] = self.params["grace_days"]
         e["subject"] = "person:" + e["person_id"].astype("str")
         e["who"] = text(e["name"]) + " (" + e["person_id"].astype("str") + ")"
