@@ -130,7 +130,7 @@ def test_an_unwritable_cache_folder_is_no_error(demo, cli, tmp_path, caplog):
     assert "gate cache not written" in caplog.text
     # the regional base (a whole-state evaluation of the local kinds) is not computed when it
     # cannot be kept: the gate evaluates the region's current state instead
-    assert ".parquet" not in caplog.text
+    assert ".arrow" not in caplog.text
     written = _comparable(json.loads((out / "findings.json").read_text(encoding="utf-8")))
     computed = _comparable(_gate(snap, now, load_changes([change])))
     assert {**written, "scan": None} == {**computed, "scan": None}  # the CLI's scan adds provenance
@@ -153,16 +153,15 @@ def test_cli_writes_the_cache_and_no_cache_neither_reads_nor_writes_it(demo, cli
 
 
 def _regional(snap) -> Path:
-    [path] = sorted((Path(snap.path) / gatecache.FOLDER).glob("gate-*.parquet"))
+    [path] = sorted((Path(snap.path) / gatecache.FOLDER).glob("gate-*.arrow"))
     return path
 
 
 def _rewrite_regional(path: Path, planted: dict | None = None, key: bytes | None = None) -> None:
     """Rewrite the regional base with a finding planted in it, or with another key in its metadata."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
+    table = pa.ipc.open_file(pa.py_buffer(path.read_bytes())).read_all()
     meta = dict(table.schema.metadata)
     if planted is not None:
         row = {"subject": [planted["subject"]], "policy_id": [planted["policy_id"]], "n": [10**6],
@@ -170,11 +169,13 @@ def _rewrite_regional(path: Path, planted: dict | None = None, key: bytes | None
         table = pa.concat_tables([table, pa.table(row, schema=table.schema)])
     if key is not None:
         meta[b"ledgerguard.gate.key"] = key
-    pq.write_table(table.replace_schema_metadata(meta), path)
+    table = table.replace_schema_metadata(meta)
+    with pa.OSFile(str(path), "wb") as fh, pa.ipc.new_file(fh, table.schema) as writer:
+        writer.write_table(table)
 
 
 def test_the_regional_base_is_used_when_its_key_matches_never_when_stale_foreign_or_corrupt(demo):
-    """The local kinds' current-state findings (the Parquet file beside the JSON): a finding planted
+    """The local kinds' current-state findings (the Arrow file beside the JSON): a finding planted
     there on a proposed change's subject is *resolved* exactly when the gate trusts the file."""
     snap, now, changes, _ = demo
     expected = _comparable(_gate(snap, now, changes))
@@ -199,7 +200,7 @@ def test_the_regional_base_is_used_when_its_key_matches_never_when_stale_foreign
     assert _comparable(_gate(snap, now, changes, cache=True)) == expected
     assert not _planted(_gate(snap, now, changes, cache=True))  # rewritten with its own key, without the plant
 
-    for damage in (b"", b"PAR1 not parquet", path.read_bytes()[:100]):
+    for damage in (b"", b"ARROW1 not arrow", path.read_bytes()[:100]):
         path.write_bytes(damage)
         assert _comparable(_gate(snap, now, changes, cache=True)) == expected
         assert len(path.read_bytes()) > 100  # rewritten
@@ -225,5 +226,5 @@ def test_the_folder_keeps_the_most_recent_keys_only(demo, monkeypatch):
         assert len(new) == 1  # each as-of is its own key, and the newest is kept
         order.append(new.pop())
     assert stems() == set(order[-2:])
-    assert {p.suffix for p in folder.glob(f"{order[-1]}.*")} == {".json", ".parquet"}
+    assert {p.suffix for p in folder.glob(f"{order[-1]}.*")} == {".json", ".arrow"}
     assert (folder / "notes.txt").exists()
