@@ -154,8 +154,6 @@ class Handover(PolicyKind):
             return concat_findings([])
         people = ctx.people_by_id
         h["subject"] = "handover:" + h["handover_id"].astype("str")
-        h["what"] = ("handover " + text(h["handover_id"]) + " (" + text(h["from_person_id"]) + " → "
-                     + text(h["to_person_id"]).replace("", "nobody") + ", " + text(h["handed_over_at"]) + ")")
         h["supervisor_position"] = h["supervisor_id"].map(people["position"])
         h["receiver_status"] = h["to_person_id"].map(people["status"])
         missing = pd.DataFrame({c: ~h[c] for c in _SIGNATURES})
@@ -163,31 +161,33 @@ class Handover(PolicyKind):
                                    for row in missing.to_dict("records")]
         supervisor, receiver = h["supervisor_id"], h["to_person_id"]
         sup_known, rec_known = ctx.is_person(supervisor), ctx.is_person(receiver)
+        # each message after the row's name, built for the matching rows only (``emit_where``)
         checks: list[tuple] = [
             ("signature_missing", missing.any(axis=1),
-             " lacks the signature of " + h["missing_signatures"].map("; ".join)),
+             lambda r: " lacks the signature of " + r["missing_signatures"].map("; ".join)),
             ("supervisor_missing", ~sup_known,
-             (" names supervisor " + text(supervisor) + ", unknown to identities").where(
-                 ~blank(supervisor), " has no supervisor (监交人)")),
+             lambda r: (" names supervisor " + text(r["supervisor_id"]) + ", unknown to identities").where(
+                 ~blank(r["supervisor_id"]), " has no supervisor (监交人)")),
             ("supervisor_is_party",
              ~blank(supervisor) & ((supervisor == h["from_person_id"]) | (supervisor == receiver)),
-             " was supervised by one of its parties, " + text(supervisor)),
+             lambda r: " was supervised by one of its parties, " + text(r["supervisor_id"])),
             ("receiver_unknown", ~rec_known,
-             (" names receiver " + text(receiver) + ", unknown to identities").where(~blank(receiver),
-                                                                                   " names no receiver")),
+             lambda r: (" names receiver " + text(r["to_person_id"]) + ", unknown to identities").where(
+                 ~blank(r["to_person_id"]), " names no receiver")),
             ("receiver_not_active", rec_known & (h["receiver_status"] != "active"),
-             " names receiver " + text(receiver) + " whose status is " + text(h["receiver_status"])),
+             lambda r: " names receiver " + text(r["to_person_id"]) + " whose status is "
+             + text(r["receiver_status"])),
         ]
         if self.params["supervisor_positions"]:
             checks.append(("supervisor_position", sup_known & ~h["supervisor_position"].isin(
-                self.params["supervisor_positions"]), " was supervised by " + text(supervisor) + " whose position "
-                + text(h["supervisor_position"]) + " may not supervise a handover"))
+                self.params["supervisor_positions"]), lambda r: " was supervised by " + text(r["supervisor_id"])
+                + " whose position " + text(r["supervisor_position"]) + " may not supervise a handover"))
         h["supervisor_positions"] = [list(self.params["supervisor_positions"])] * len(h)
         evidence = ["handover_id", "from_person_id", "to_person_id", "supervisor_id", "handed_over_at",
                     *_SIGNATURES, "missing_signatures", "supervisor_position", "supervisor_positions",
                     "receiver_status", "scope", "backup_id"]
-        parts = [emit_where(h, mask, code=code, message=h["what"] + tail, person_id="from_person_id",
-                            evidence=evidence) for code, mask, tail in checks]
+        parts = [emit_where(h, mask, code=code, message=lambda r, tail=tail: _what(r) + tail(r),
+                            person_id="from_person_id", evidence=evidence) for code, mask, tail in checks]
         if self.params["backup_datasets"]:
             parts.append(self._backups(ctx, h))
         return concat_findings(parts)
@@ -226,7 +226,7 @@ class Handover(PolicyKind):
         found = pd.concat(rows, ignore_index=True)
         frame = h.loc[found["_idx"]].reset_index(drop=True).join(found.drop(columns="_idx"))
         return emit_where(frame, None, code="no_backup_before_handover", person_id="from_person_id", key="dataset",
-                          message=frame["what"] + ": no successful" + (" verified" if self.params[
+                          message=_what(frame) + ": no successful" + (" verified" if self.params[
                               "require_verified_backup"] else "") + " backup of " + frame["dataset"]
                           + " finished within " + str(limit) + " days before it (last: "
                           + text(frame["last_backup_before"]).replace("", "none") + ")",
@@ -319,18 +319,17 @@ class Handover(PolicyKind):
         e["duties"] = [sorted(duties[p]) for p in e["person_id"]]  # every event here held a duty
         e["grace_days"] = self.params["grace_days"]
         e["subject"] = "person:" + e["person_id"].astype("str")
-        e["who"] = text(e["name"]) + " (" + e["person_id"].astype("str") + ")"
         due = e["deadline"] < ctx.today
         late = e["handed_over_at"].notna() & (ctx.local_day(e["handed_over_at"]) > e["deadline"])
-        when = e["event"] + " on " + text(e["event_at"])
+        grace = str(self.params["grace_days"])
         evidence = ["event", "event_at", "grace_days", "duties", "handover_id", "handed_over_at", "to_person_id"]
         parts = [
             emit_where(e, due & e["handed_over_at"].isna(), code="no_handover", person_id="person_id",
-                       evidence=evidence, message=e["who"] + " held " + e["duties"].map(", ".join)
-                       + " and has no handover (" + when + ", grace " + str(self.params["grace_days"]) + " days)"),
+                       evidence=evidence, message=lambda r: _who(r) + " held " + r["duties"].map(", ".join)
+                       + " and has no handover (" + _when(r) + ", grace " + grace + " days)"),
             emit_where(e, late, code="late_handover", person_id="person_id", evidence=evidence,
-                       message=e["who"] + " handed over on " + text(e["handed_over_at"]) + ", after the "
-                       + when + " (grace " + str(self.params["grace_days"]) + " days)"),
+                       message=lambda r: _who(r) + " handed over on " + text(r["handed_over_at"]) + ", after the "
+                       + _when(r) + " (grace " + grace + " days)"),
         ]
         duty = held.groupby(["person_id", "duty"], as_index=False)["end_day"].max().merge(e, on="person_id")
         return [*parts, self._gaps(ctx, duty), self._overlaps(ctx, duty)]
@@ -413,10 +412,10 @@ class Handover(PolicyKind):
             holders.assign(start_day=since), on=["person_id", "duty"])
         own = own[own["start_day"] <= own["check_day"]].groupby("index").size()
         covered = held - own.reindex(d.index, fill_value=0).to_numpy() > 0
-        d["check_day"] = d["check_day"].dt.date.map(lambda x: x.isoformat())
         return emit_where(d, pd.Series(~covered, index=d.index), code="duty_gap", person_id="person_id", key="duty",
-                          message="duty " + d["duty"] + " of " + d["who"] + " (" + d["event"] + " on "
-                          + text(d["event_at"]) + ") is held by no other active person on " + d["check_day"],
+                          extend=lambda r: r.assign(check_day=r["check_day"].dt.date.map(_iso)),
+                          message=lambda r: "duty " + r["duty"] + " of " + _who(r) + " (" + _when(r)
+                          + ") is held by no other active person on " + r["check_day"],
                           evidence=["duty", "event", "event_at", "grace_days", "check_day", "handover_id",
                                     "to_person_id"])
 
@@ -429,14 +428,14 @@ class Handover(PolicyKind):
             return concat_findings([])
         start = pd.concat([d["receiver_from"], ctx.local_day(d["handed_over_at"])], axis=1).max(axis=1)
         d["overlap_days"] = (d["end_day"] - start).dt.days
-        d["leaver_until"] = d["end_day"].dt.date.map(_iso)
-        d["receiver_from"] = d["receiver_from"].dt.date.map(_iso)
         d["overlap_limit"] = self.params["overlap_days"]
         return emit_where(d, d["receiver_from"].notna() & (d["overlap_days"] > self.params["overlap_days"]),
                           code="duty_overlap", person_id="person_id", key="duty",
-                          message="duty " + d["duty"] + ": " + d["who"] + " kept it until " + d["leaver_until"]
-                          + " while receiver " + text(d["to_person_id"]) + " has held it since "
-                          + d["receiver_from"] + " (" + d["overlap_days"].astype("str") + " days, limit "
+                          extend=lambda r: r.assign(leaver_until=r["end_day"].dt.date.map(_iso),
+                                                    receiver_from=r["receiver_from"].dt.date.map(_iso)),
+                          message=lambda r: "duty " + r["duty"] + ": " + _who(r) + " kept it until "
+                          + r["leaver_until"] + " while receiver " + text(r["to_person_id"]) + " has held it since "
+                          + r["receiver_from"] + " (" + r["overlap_days"].astype("str") + " days, limit "
                           + str(self.params["overlap_days"]) + ")",
                           evidence=["duty", "event", "event_at", "handover_id", "handed_over_at", "to_person_id",
                                     "receiver_from", "leaver_until", "overlap_days", "overlap_limit"])
@@ -468,3 +467,18 @@ class GateCut:
 
 def _iso(value: Any) -> str | None:
     return None if pd.isna(value) else value.isoformat()
+
+
+def _what(h: pd.DataFrame) -> pd.Series:
+    """A register row as messages name it."""
+    return ("handover " + text(h["handover_id"]) + " (" + text(h["from_person_id"]) + " → "
+            + text(h["to_person_id"]).replace("", "nobody") + ", " + text(h["handed_over_at"]) + ")")
+
+
+def _who(e: pd.DataFrame) -> pd.Series:
+    """The person of an event as messages name them."""
+    return text(e["name"]) + " (" + e["person_id"].astype("str") + ")"
+
+
+def _when(e: pd.DataFrame) -> pd.Series:
+    return e["event"] + " on " + text(e["event_at"])
