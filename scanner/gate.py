@@ -216,8 +216,9 @@ class Region:
         """The snapshot cut down to this region (identities, role_permissions and tables no
         local kind reads stay as they are)."""
         tables = snapshot.tables
-        cut = {name: _rows_of(tables[name], set(self.accounts)).reset_index(drop=True)
-               for name in _BY_ACCOUNT if name in tables}
+        # with a changes table, accounts are cut once below, with the changes' targets
+        by_account = [n for n in _BY_ACCOUNT if n in tables and (n != "accounts" or "changes" not in tables)]
+        cut = {name: _rows_of(tables[name], set(self.accounts)).reset_index(drop=True) for name in by_account}
         if "changes" in tables:
             ch = tables["changes"]
             people = sorted(self.people)
@@ -228,7 +229,7 @@ class Region:
             on_account = pd.Series(False, index=ch.index)
             on_account[_rows_of(ch, set(self.accounts)).index] = True
             cut["changes"] = ch[(mask | on_account).to_numpy()].reset_index(drop=True)
-            if "accounts" in tables:  # a change's target person is its account's (change_approval)
+            if "accounts" in tables:  # with the changes' targets: their person is the account's (change_approval)
                 targets = set(zip(cut["changes"]["system"], cut["changes"]["account_id"], strict=True))
                 cut["accounts"] = _rows_of(tables["accounts"], set(self.accounts) | targets).reset_index(drop=True)
         if "access_log" in tables:

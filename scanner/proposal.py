@@ -130,10 +130,12 @@ class _Proposal:
     def _role_known(self, change: Change) -> bool:
         system, role = change.get("system"), change.get("role")
         known = set(self.table("grants").loc[lambda g: g["system"] == system, "role"].dropna())
-        known |= self._held_outside(system)
         if self.snapshot.has("role_permissions"):
             rp = self.table("role_permissions")
             known |= set(rp.loc[rp["system"] == system, "role"].dropna())
+        if role in known:
+            return True
+        known |= self._held_outside(system)  # the whole snapshot's grants: only when the region's rows do not know it
         if role in known:
             return True
         hint = ", ".join(sorted(known)[:12]) or "none"
