@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from ledgerguard.scanner import __version__
 from ledgerguard.scanner.contract import FAIL_ON
 from ledgerguard.scanner.errors import InputError, LedgerguardError, Problem
 from ledgerguard.scanner.exitcodes import ExitCode
@@ -174,7 +175,7 @@ class Main(click.Group):
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="ledgerguard")
+@click.version_option(__version__, prog_name="ledgerguard")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option("--debug", is_flag=True, hidden=True, help="Show tracebacks of internal errors.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), metavar="PATH",

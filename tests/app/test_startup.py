@@ -8,6 +8,7 @@ interpreter really imported, not what a test process happens to have loaded alre
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,22 @@ def test_a_json_only_scan_imports_no_other_report_library(make_snapshot, tmp_pat
     assert "ledgerguard.reports.fourfold" in modules  # imported by the xlsx and html modules: they ran
     assert not {"jinja2", "xlsxwriter"} & modules
     assert "jsonschema" not in imported("--help") and "importlib.metadata" not in imported("--help")
+    assert "importlib.metadata" not in modules  # the version is a constant (scanner/__init__.py)
+
+
+def test_the_version_written_is_the_installed_packages(make_snapshot, tmp_path):
+    """pyproject.toml reads the version from ``scanner.__version__``: ``--version`` and the
+    findings say what pip installed."""
+    from importlib.metadata import version
+
+    shown = subprocess.run([sys.executable, "-m", "ledgerguard.app.cli", "--version"], capture_output=True,
+                           text=True, cwd=ROOT, timeout=60)
+    assert shown.stdout.split() == ["ledgerguard,", "version", version("ledgerguard")]
+    snap = make_snapshot({"identities": [{"person_id": "p1", "status": "active"}]})
+    subprocess.run([sys.executable, "-m", "ledgerguard.app.cli", "scan", "--snapshot", str(snap), "--format", "json",
+                    "--out", str(tmp_path / "out"), "--fail-on", "never"], capture_output=True, cwd=ROOT, timeout=60)
+    doc = json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))
+    assert doc["tool"] == {"name": "ledgerguard", "version": version("ledgerguard")}
 
 
 def test_the_console_script_ends_with_mains_exit_code_and_its_whole_output(tmp_path):
