@@ -86,6 +86,58 @@ def test_account_permissions_is_the_join(make_snapshot) -> None:
     assert set(got.loc[got["account_id"] == "gone", ACCOUNT]) <= set(ctx.keyed("grants")[ACCOUNT])
 
 
+def _merged(rows: pd.DataFrame, people: pd.DataFrame, on: str = "person_id") -> pd.DataFrame:
+    """What ``with_identity`` means: a left merge, identity columns renamed."""
+    ids = people.rename(columns={c: f"identity.{c}" for c in people.columns})
+    return rows.merge(ids, how="left", left_on=on, right_on="identity.person_id", sort=False)
+
+
+def test_with_identity_is_the_left_merge(make_snapshot) -> None:
+    """Accounts of a known person, of an unknown one and of none, selected out of order (their
+    index is not 0..n); and people with NumPy columns (int, bool), whose missing values a merge
+    makes float and object."""
+    snap = read_snapshot(make_snapshot({
+        "identities": [{"person_id": "P1", "name": "张三", "status": "active", "position": "会计",
+                        "transfer_date": "2026-01-05"},
+                       {"person_id": "P2", "name": "李四", "status": "departed"}],
+        "accounts": [{"system": "erp", "account_id": "zs", "person_id": "P1", "enabled": "true"},
+                     {"system": "erp", "account_id": "ls", "person_id": "P2", "enabled": "false"},
+                     {"system": "erp", "account_id": "gone", "person_id": "P9", "enabled": "true"},
+                     {"system": "erp", "account_id": "svc", "enabled": "true"}],
+    }))
+    ctx = Context(snap, NOW)
+    rows = ctx.keyed("accounts").iloc[[3, 0, 2, 1]]
+    pd.testing.assert_frame_equal(ctx.with_identity(rows), _merged(rows, ctx.people))
+    people = pd.DataFrame({"person_id": ["P2", "P1"], "grade": [7, 3], "manager": [True, False]})
+    got = ctx.with_identity(rows, people)
+    pd.testing.assert_frame_equal(got, _merged(rows, people))
+    assert got["identity.grade"].dtype == "float64" and got["identity.manager"].dtype == object
+    pd.testing.assert_frame_equal(ctx.with_identity(rows.iloc[:0]), _merged(rows.iloc[:0], ctx.people))
+
+
+@pytest.mark.parametrize("keyed_first", [False, True])
+def test_keyed_in_is_keyed_of_those_systems(make_snapshot, keyed_first: bool) -> None:
+    """``keyed_in`` keys only the rows of the systems asked for, with the codes ``keyed`` gives
+    them, whether the whole table was keyed before or not."""
+    snap = read_snapshot(make_snapshot({
+        "accounts": [{"system": "erp", "account_id": "zs", "enabled": "true"},
+                     {"system": "corp-ad", "account_id": "zs", "enabled": "true"},
+                     {"system": "earchive", "account_id": "ls", "enabled": "true"}],
+        "grants": [{"system": "corp-ad", "account_id": "zs", "role": "staff"},
+                   {"system": "earchive", "account_id": "ls", "role": "viewer"},
+                   {"system": "erp", "account_id": "new", "role": "clerk"},
+                   {"system": "erp", "account_id": "zs", "role": "clerk"}],
+    }))
+    ctx = Context(snap, NOW)
+    if keyed_first:
+        ctx.keyed("grants")
+    got = ctx.keyed_in("grants", ["erp", "e*"])
+    ctx.keyed("accounts")
+    whole = ctx.keyed("grants")
+    pd.testing.assert_frame_equal(got, whole[whole["system"] != "corp-ad"])
+    assert ctx.keyed_in("grants", ["e*", "erp"]) is got
+
+
 def test_large_lookups_in_halves_are_the_one_piece_lookups(monkeypatch) -> None:
     """``positions``, ``isin`` and ``factorize`` split a column of HALVES rows or more between two
     threads; the answers are those of the whole column (a value first seen in the second half
