@@ -153,6 +153,19 @@ def test_large_lookups_in_halves_are_the_one_piece_lookups(monkeypatch) -> None:
     assert uniques == list(expected_uniques) == ["b", "a", "c", "d", "e"]
 
 
+@pytest.mark.parametrize("sizes", [(200, 50), (0, 5), (5, 0), (0, 0)])
+def test_pairs_is_the_inner_merge_of_codes(sizes: tuple[int, int]) -> None:
+    """Every pair of equal codes, in the left's order, a code's partners in the right's order;
+    -1 pairs with nothing (the missing values ``positions`` gives)."""
+    rng = np.random.default_rng(7)
+    left, right = (rng.integers(-1, 12, n).astype("int32") for n in sizes)
+    lefts, rights = context.pairs(left, right)
+    merged = pd.DataFrame({"code": left, "l": np.arange(len(left))}).merge(
+        pd.DataFrame({"code": right, "r": np.arange(len(right))}), on="code")
+    merged = merged[merged["code"] >= 0].sort_values(["l", "r"])
+    assert lefts.tolist() == merged["l"].tolist() and rights.tolist() == merged["r"].tolist()
+
+
 def test_in_halves_raises_the_second_halfs_error(monkeypatch) -> None:
     monkeypatch.setattr(context, "HALVES", 2)
 
