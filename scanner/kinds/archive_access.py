@@ -91,7 +91,7 @@ class ArchiveAccess(PolicyKind):
         grants = grants[["role", "granted_at", "expires_at"]].assign(**{ACCOUNT: ctx.account_codes(grants)})
         accounts = ctx.keyed("accounts")
         holders = grants.merge(held, on=[ACCOUNT, "role"])
-        row = positions(holders[ACCOUNT], accounts[ACCOUNT])  # an account's code names one row
+        row = ctx.account_rows(holders[ACCOUNT])
         holders = holders[row >= 0].assign(**{c: accounts[c].array.take(row[row >= 0])
                                               for c in ("person_id", "disabled_at")})
         return holders[~blank(holders["person_id"]).to_numpy()]

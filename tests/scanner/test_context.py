@@ -115,6 +115,26 @@ def test_with_identity_is_the_left_merge(make_snapshot) -> None:
     pd.testing.assert_frame_equal(ctx.with_identity(rows.iloc[:0]), _merged(rows.iloc[:0], ctx.people))
 
 
+def test_account_rows_are_the_first_row_of_each_code(make_snapshot) -> None:
+    """``account_rows`` finds each code's row of the keyed accounts, -1 for a code no account
+    has; an accounts table repeating a key (bad input a reader rejects) still gets the first."""
+    snap = read_snapshot(make_snapshot({
+        "accounts": [{"system": "erp", "account_id": "zs", "enabled": "true"},
+                     {"system": "oa", "account_id": "zs", "enabled": "true"},
+                     {"system": "erp", "account_id": "ls", "enabled": "true"}],
+        "grants": [{"system": "erp", "account_id": "ls", "role": "a"}, {"system": "erp", "account_id": "gone",
+                                                                           "role": "b"}],
+    }))
+    ctx = Context(snap, NOW)
+    codes = ctx.keyed("accounts")[ACCOUNT].to_numpy()
+    grants = ctx.keyed("grants")[ACCOUNT]
+    assert ctx.account_rows(codes[::-1]).tolist() == [2, 1, 0]
+    assert ctx.account_rows(grants).tolist() == [2, -1]
+    snap.tables["accounts"] = pd.concat([snap.tables["accounts"]] * 2, ignore_index=True)
+    repeated = Context(snap, NOW)
+    assert repeated.account_rows(grants).tolist() == [2, -1]
+
+
 @pytest.mark.parametrize("keyed_first", [False, True])
 def test_keyed_in_is_keyed_of_those_systems(make_snapshot, keyed_first: bool) -> None:
     """``keyed_in`` keys only the rows of the systems asked for, with the codes ``keyed`` gives
