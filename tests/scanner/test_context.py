@@ -135,6 +135,23 @@ def test_account_rows_are_the_first_row_of_each_code(make_snapshot) -> None:
     assert repeated.account_rows(grants).tolist() == [2, -1]
 
 
+def test_of_person_is_the_map_through_the_people(make_snapshot) -> None:
+    """``of_person`` gives what mapping each value through the people (indexed by person_id)
+    gives: the first row of a repeated person, missing for an unknown or empty value; a word
+    column (status) stays one."""
+    snap = read_snapshot(make_snapshot({
+        "identities": [{"person_id": "P1", "name": "张三", "status": "active", "position": "会计"},
+                       {"person_id": "P2", "name": "李四", "status": "departed"}],
+        "accounts": [{"system": "erp", "account_id": "zs", "person_id": "P1", "enabled": "true"}],
+    }))
+    ctx = Context(snap, NOW)
+    values = pd.Series(["P2", None, "P9", "P1", "P2"], dtype="str", index=[5, 3, 9, 1, 0])
+    for column in ("status", "position", "name"):
+        got = ctx.of_person(values, column)
+        want = values.map(ctx.people.set_index("person_id")[column])
+        pd.testing.assert_series_equal(got, want, check_names=False)
+
+
 @pytest.mark.parametrize("keyed_first", [False, True])
 def test_keyed_in_is_keyed_of_those_systems(make_snapshot, keyed_first: bool) -> None:
     """``keyed_in`` keys only the rows of the systems asked for, with the codes ``keyed`` gives
