@@ -13,7 +13,7 @@ person and are not orphans; the other kinds still judge them.
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask, isin
+from ..context import Context, glob_mask, isin, positions
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, glob_counts, text
 
@@ -59,7 +59,7 @@ class OrphanAccount(PolicyKind):
         owner_status = ctx.of_person(acc.loc[~no_owner, "owner_person_id"], "status").reindex(acc.index)
         checks = [
             ("no_person", ~owned & no_person, " has no person_id"),
-            ("unknown_person", ~owned & ~no_person & ~isin(acc["person_id"], ctx.people["person_id"]),
+            ("unknown_person", ~owned & ~no_person & (positions(acc["person_id"], ctx.people["person_id"]) < 0),
              lambda r: " belongs to person_id " + text(r["person_id"]) + ", who is not in identities"),
             ("no_owner", owned & no_owner, lambda r: " is a " + text(r["account_type"]) + " account without an owner"),
             ("unknown_owner", owned & ~no_owner & owner_status.isna(),
