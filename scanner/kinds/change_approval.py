@@ -38,7 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ..context import ACCOUNT, Context, lookup
+from ..context import ACCOUNT, Context
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
 
@@ -168,7 +168,8 @@ class ChangeApproval(PolicyKind):
 
     @staticmethod
     def _target_person(ctx: Context, ch: pd.DataFrame) -> pd.Series:
-        person = lookup(ctx.keyed("changes").loc[ch.index, ACCOUNT], ctx.person_of_account)
+        row = ctx.account_rows(ctx.keyed("changes").loc[ch.index, ACCOUNT])  # each change's account
+        person = pd.Series(ctx.keyed("accounts")["person_id"].array.take(row, allow_fill=True), index=ch.index)
         if "person_id" in ch.columns:
             person = ch["person_id"].where(~blank(ch["person_id"]), person)
         return person
@@ -176,7 +177,7 @@ class ChangeApproval(PolicyKind):
     def _approver_position(self, ctx: Context, ch: pd.DataFrame, no_approver: pd.Series) -> tuple:
         """The approver_position check, with the approver's position in its evidence (and in
         the column ``approver_position`` it adds to ``ch``)."""
-        ch["approver_position"] = position = lookup(ch["approved_by"], ctx.people_by_id["position"])
+        ch["approver_position"] = position = ctx.of_person(ch["approved_by"], "position")
         allowed = position.isin(self.params["approver_positions"])
         return ("approver_position", ~no_approver & ~allowed,
                 lambda r: " was approved by " + text(r["approved_by"]) + " whose position "

@@ -59,13 +59,13 @@ def _differ(recorded: pd.Series, actual: pd.Series) -> pd.Series:
     if is_digest(recorded) and is_digest(actual):
         return (recorded != actual).fillna(True).astype(bool)
     recorded, actual = (digest_text(s) if is_digest(s) else s for s in (recorded, actual))
-    out = recorded.astype("str") != actual.astype("str")
-    out = out.fillna(True).astype(bool)
-    if out.any():
+    out = (recorded.astype("str") != actual.astype("str")).fillna(True).to_numpy(dtype=bool, copy=True)
+    at = np.flatnonzero(out)
+    if len(at):  # (positions, not a mask assigned to a Series: that aligned 1M index labels, ~40 ms)
         def norm(s: pd.Series) -> pd.Series:
-            return s[out].astype("str").str.strip().str.lower()
-        out[out] = (norm(recorded) != norm(actual)).fillna(True).astype(bool)
-    return out
+            return s.take(at).astype("str").str.strip().str.lower()
+        out[at] = (norm(recorded) != norm(actual)).fillna(True).to_numpy(dtype=bool)
+    return pd.Series(out, index=recorded.index)
 
 
 @KINDS.register("archive_integrity")
@@ -141,12 +141,13 @@ class ArchiveIntegrity(PolicyKind):
         fields = self.params["required_fields"]
         if not fields:
             return concat_findings([])
-        empty = pd.DataFrame({f: blank(arc[f]) for f in fields}, index=arc.index)
-        rows = arc[empty.any(axis=1)]
+        empty = np.column_stack([blank(arc[f]).to_numpy(dtype=bool) for f in fields])
+        lacking = empty.any(axis=1)
+        rows = arc[lacking]
         if rows.empty:
             return concat_findings([])
         # each row's set of empty fields as a bit pattern; the field list is built once per pattern
-        pattern = empty.loc[rows.index].to_numpy() @ (1 << np.arange(len(fields)))
+        pattern = empty[lacking] @ (1 << np.arange(len(fields)))
         names = {int(b): [f for i, f in enumerate(fields) if int(b) >> i & 1] for b in np.unique(pattern)}
         missing = pd.Series(pattern, index=rows.index).map(names)
         return emit(rows, code="metadata_missing", subject=archive_subject(rows),

@@ -13,7 +13,7 @@ person and are not orphans; the other kinds still judge them.
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask, isin, lookup
+from ..context import Context, glob_mask, isin, positions
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, glob_counts, text
 
@@ -50,17 +50,16 @@ class OrphanAccount(PolicyKind):
         acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
         if acc.empty:
             return concat_findings([])
-        status = ctx.people_by_id["status"]
         allowed = [t.lower() for t in self.params["allow_types"]]
         kind = acc["account_type"]
         types = pd.unique(kind.dropna())  # each distinct type folded once, not 174k texts
         owned = isin(kind, [t for t in types if str(t).strip().lower() in allowed])
         no_person, no_owner = blank(acc["person_id"]), blank(acc["owner_person_id"])
         # looked up where an owner is named (a few service accounts), missing elsewhere
-        owner_status = lookup(acc.loc[~no_owner, "owner_person_id"], status).reindex(acc.index)
+        owner_status = ctx.of_person(acc.loc[~no_owner, "owner_person_id"], "status").reindex(acc.index)
         checks = [
             ("no_person", ~owned & no_person, " has no person_id"),
-            ("unknown_person", ~owned & ~no_person & ~isin(acc["person_id"], status.index),
+            ("unknown_person", ~owned & ~no_person & (positions(acc["person_id"], ctx.people["person_id"]) < 0),
              lambda r: " belongs to person_id " + text(r["person_id"]) + ", who is not in identities"),
             ("no_owner", owned & no_owner, lambda r: " is a " + text(r["account_type"]) + " account without an owner"),
             ("unknown_owner", owned & ~no_owner & owner_status.isna(),

@@ -13,6 +13,7 @@ is due now), so a new hire's account does not fail the check on its first day.
 from __future__ import annotations
 
 from ..context import ACCOUNT, Context, glob_mask
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
 
@@ -36,17 +37,18 @@ class AccessReview(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.keyed("accounts")
+        enabled = acc["enabled"].to_numpy(dtype=bool)
+        systems = glob_counts(acc["system"][enabled], self.params["systems"])
+        judged = np.flatnonzero(enabled & glob_mask(acc["system"], self.params["systems"]).to_numpy())
         # with the columns used only: a row selection takes every column
-        acc = acc.loc[acc["enabled"], [ACCOUNT, "system", "account_id", "person_id", "enabled", "created_at",
-                                       "last_login_at"]]
-        systems = glob_counts(acc["system"], self.params["systems"])
-        acc = acc[glob_mask(acc["system"], self.params["systems"])]
+        acc = acc[[ACCOUNT, "system", "account_id", "person_id", "enabled", "created_at", "last_login_at"]].take(judged)
         self.cover(len(acc), "enabled accounts of the listed systems", systems=systems)
         if acc.empty:
             return concat_findings([])
-        reviews = ctx.keyed("reviews")[[ACCOUNT, "reviewed_at", "reviewer", "decision"]].dropna(subset=["reviewed_at"])
-        newest = reviews.sort_values("reviewed_at", kind="stable").drop_duplicates(ACCOUNT, keep="last")
-        acc = acc.merge(newest, how="left", on=ACCOUNT, sort=False)
+        reviews = ctx.keyed("reviews")
+        newest = _newest(reviews, _judged_row(ctx, reviews, judged), len(judged))
+        acc = acc.assign(**{c: pd.api.extensions.take(reviews[c].array, newest, allow_fill=True)
+                            for c in ("reviewed_at", "reviewer", "decision")})
         acc["age_days"] = ctx.days_since(acc["reviewed_at"])
         limit = self.params["max_age_days"]
         never = acc[acc["reviewed_at"].isna() & ~(ctx.days_since(acc["created_at"]) <= limit)]
@@ -64,3 +66,26 @@ class AccessReview(PolicyKind):
                            "decision": overdue["decision"], "age_days": overdue["age_days"],
                            "max_age_days": pd.Series(limit, index=overdue.index)}),
         ])
+
+
+def _judged_row(ctx: Context, reviews: pd.DataFrame, judged: np.ndarray) -> np.ndarray:
+    """Each review's account among the ``judged`` rows of the accounts (-1: not judged)."""
+    among = np.full(len(ctx.keyed("accounts")) + 1, -1)  # (-1, no account, picks the last: -1)
+    among[judged] = np.arange(len(judged))
+    return among[ctx.account_rows(reviews[ACCOUNT])]
+
+
+def _newest(reviews: pd.DataFrame, account: np.ndarray, accounts: int) -> np.ndarray:
+    """Per account (``account``: each review's, a position below ``accounts``; -1: none), the row
+    of its newest review (-1: none): the latest ``reviewed_at``, of equal ones the last row, as
+    a stable sort keeping each account's last row would pick it. Maxima per account over
+    integers, no sort of the 173k reviews and no merge (~70 → ~15 ms at size M)."""
+    time = reviews["reviewed_at"].array
+    rows = np.flatnonzero((account >= 0) & ~time.isna())
+    account, time = account[rows], time.asi8[rows]
+    latest = np.full(accounts, np.iinfo("int64").min)
+    np.maximum.at(latest, account, time)
+    tie = time == latest[account]
+    newest = np.full(accounts, -1)
+    np.maximum.at(newest, account[tie], rows[tie])
+    return newest

@@ -55,23 +55,26 @@ def _applies(system: str, pattern: str) -> bool:
     return ":" not in pattern or fnmatchcase(system, pattern.split(":", 1)[0])
 
 
-def _known_roles(ctx: Context) -> pd.DataFrame:
-    """Every distinct (system, role) that grants or role_permissions name, as text."""
+def _known_roles(ctx: Context, systems: list[str]) -> pd.DataFrame:
+    """Every distinct (system, role) of ``systems`` that grants or role_permissions name, as text."""
     def known() -> pd.DataFrame:
-        frames = [ctx.table("grants")[["system", "role"]]]
+        frames = [ctx.keyed_in("grants", systems)[["system", "role"]]]
         if ctx.optional("role_permissions") is not None:
-            frames.append(ctx.table("role_permissions")[["system", "role"]])
+            rp = ctx.table("role_permissions")[["system", "role"]]
+            frames.append(rp[glob_mask(rp["system"], systems)])
         return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
 
-    return ctx.shared("roles.known", known)
+    return ctx.shared(f"roles.known:{sorted(systems)}", known)
 
 
-def _distinct_roles(ctx: Context) -> pd.DataFrame:
-    """The grants' (ACCOUNT, system, role) rows, the first of each (account, role), roles set:
-    the pair as one integer (the account's position among the accounts times the roles, plus
-    the role's code; both below the row count, so no overflow) whose repeats one int64 hash
-    finds; a two-column drop_duplicates hashed the role text again."""
-    grants = ctx.keyed("grants")
+def _distinct_roles(ctx: Context, systems: list[str]) -> pd.DataFrame:
+    """The grants' (ACCOUNT, system, role) rows of ``systems``, the first of each (account,
+    role), roles set: the pair as one integer (the account's position among the accounts times
+    the roles, plus the role's code; both below the row count, so no overflow) whose repeats
+    one int64 hash finds; a two-column drop_duplicates hashed the role text again. Only the
+    grants of the policy's systems can meet a judged account (an account's system and
+    account_id are never empty, so its code is never a grant's -1)."""
+    grants = ctx.keyed_in("grants", systems)
     account, _ = pd.factorize(grants[ACCOUNT].to_numpy())
     role, roles = pd.factorize(grants["role"])  # -1: no role
     pair = account * (len(roles) + 1) + role
@@ -165,7 +168,8 @@ class RoleTemplate(PolicyKind):
                     & prev_pos.isin(list(self.params["templates"]))
                     & (ctx.days_since(acc["identity.transfer_date"]) <= self.params["transfer_grace_days"]))
         acc["previous"] = prev_pos.astype(object).where(in_grace, None)
-        grants = ctx.shared("grants.distinct_roles", lambda: _distinct_roles(ctx))
+        systems = self.params["systems"]
+        grants = ctx.shared(f"grants.distinct_roles:{sorted(systems)}", lambda: _distinct_roles(ctx, systems))
         held = grants.merge(acc[[ACCOUNT, "position", "previous"]], on=ACCOUNT, sort=False)
         held["allowed"], held["kept"] = self._role_verdicts(held)
         parts = [
@@ -260,13 +264,14 @@ class RoleTemplate(PolicyKind):
         patterns = {r for t in self.params["templates"].values() for r in t.get("required_roles") or ()}
         if not patterns:
             return {}
-        roles = _known_roles(ctx)
-        roles = roles[glob_mask(roles["system"], self.params["systems"])]
+        roles = _known_roles(ctx, self.params["systems"])
         return {p: {s for s, r in roles.itertuples(index=False) if _role_match(s, r, [p])} for p in sorted(patterns)}
 
     def _required_missing(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame,
                           exists: dict[str, set[str]]) -> pd.DataFrame:
         """``exists``: ``_role_systems``, computed once per evaluation."""
+        if not any(exists.values()):  # no template requires a role that exists (ROLE-001): nothing to look up
+            return concat_findings([])
         parts = [self._person_without_system(acc, exists)]
         need = pd.DataFrame(
             [(pos, system, r) for pos in acc["position"].drop_duplicates()
@@ -278,7 +283,8 @@ class RoleTemplate(PolicyKind):
                 .merge(need, on=["position", "system"], sort=False))
         # which known (system, role) satisfies which pattern: once per distinct combination (the
         # roles any account holds are among them), then only the grants of those roles are joined
-        combos = _known_roles(ctx).merge(need[["system", "required"]].drop_duplicates(), on="system", sort=False)
+        combos = _known_roles(ctx, self.params["systems"]).merge(
+            need[["system", "required"]].drop_duplicates(), on="system", sort=False)
         combos = combos[pd.Series([_role_match(s, r, [p]) for s, r, p in combos.itertuples(index=False)],
                                   index=combos.index, dtype=bool)]  # a bool mask even when empty
         held = held[isin(held["role"], combos["role"]).to_numpy()]

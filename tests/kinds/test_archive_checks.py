@@ -206,6 +206,30 @@ def test_access_needs_a_permission_at_the_time(cli, make_snapshot, write_yaml, t
     assert {f["person_id"] for f in doc["findings"]} == {"P1", "P2", "P3"}
 
 
+def test_access_through_any_of_a_persons_grants(cli, make_snapshot, write_yaml, tmp_path):
+    """A person's permission may come from any of their grants: two accounts, one role granted
+    twice with its own windows; only an event outside every window is reported."""
+    tables = _access_tables()
+    tables["accounts"].append({"system": "earchive", "account_id": "alice2", "person_id": "P1", "enabled": "true"})
+    tables["grants"] = [
+        {"system": "erp", "account_id": "alice", "role": "archivist", "granted_at": "2026-01-10",
+         "expires_at": "2026-02-01"},
+        {"system": "erp", "account_id": "alice", "role": "archivist", "granted_at": "2026-03-01"},
+        {"system": "earchive", "account_id": "alice2", "role": "archivist", "granted_at": "2026-02-10",
+         "expires_at": "2026-02-20"}]
+    tables["role_permissions"].append({"system": "earchive", "role": "archivist", "permission": "archive.read"})
+    tables["access_log"] = [
+        {"event_id": f"E{i}", "archive_id": "A1", "actor": actor, "action": "view", "at": at}
+        for i, (actor, at) in enumerate([("P1", "2026-01-15"), ("P1", "2026-02-05"), ("erp:alice", "2026-02-15"),
+                                         ("P1", "2026-02-25"), ("earchive:alice2", "2026-03-02"),
+                                         ("P3", "2026-03-02")], start=1)]
+    code, doc = scan(cli, make_snapshot(tables), write_yaml("p.yaml", policy_pack(ACCESS)), tmp_path / "out",
+                     "2026-03-10")
+    assert code == 1
+    assert hits(doc) == {("access_without_permission", "access:E2"), ("access_without_permission", "access:E4"),
+                         ("access_without_permission", "access:E6")}
+
+
 def test_borrow_register(cli, make_snapshot, write_yaml, tmp_path):
     snap = make_snapshot(_access_tables())
     code, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(BORROW)), tmp_path / "out", "2026-03-10")

@@ -67,3 +67,16 @@ def test_extra_columns_can_be_required(cli, make_snapshot, write_yaml, tmp_path)
     _, doc = scan(cli, snap, write_yaml("p.yaml", policy_pack(policy)), tmp_path / "out")
     assert hits(doc) == {("metadata_missing", "archive:A2")}
     assert "档号" in doc["findings"][0]["message"]
+
+
+def test_differ_is_the_normalised_comparison() -> None:
+    """``_differ`` against the plain pandas meaning: differ after stripping and lower-casing,
+    and a missing digest on either side differs; the index is the columns'."""
+    import pandas as pd
+
+    from ledgerguard.scanner.kinds.integrity import _differ
+
+    recorded = pd.Series(["ab", "AB", " ab ", None, "ab", "cd", None], dtype="str", index=range(10, 17))
+    actual = pd.Series(["ab", "ab", "ab", "ab", None, "ce", None], dtype="str", index=range(10, 17))
+    want = (recorded.str.strip().str.lower() != actual.str.strip().str.lower()).fillna(True).astype(bool)
+    pd.testing.assert_series_equal(_differ(recorded, actual), want)

@@ -163,3 +163,21 @@ def test_status_words_by_compare_are_words() -> None:
         status = pd.Series(values, dtype=dtype)
         got, want = _status(status), _by_words(Words(status))
         assert all((g == w).all() for g, w in zip(got, want, strict=True)), dtype
+
+
+def test_each_finding_of_an_archive_holds_its_own_evidence(make_snapshot) -> None:
+    """An archive with three findings: the same evidence in each, never one dict shared."""
+    from ledgerguard.scanner.context import Context
+    from ledgerguard.scanner.engine import evaluate
+    from ledgerguard.scanner.policy import all_policies, load_packs
+    from ledgerguard.scanner.snapshot import read_snapshot
+
+    snap = read_snapshot(make_snapshot({"archives": [
+        _arc("A-2016-01", "纳税申报表", 2016, status="destroyed", destroyed_at="2026-06-30", hold="true"),
+        _arc("A-2016-02", "纳税申报表", 2016)]}, timezone="Asia/Shanghai"))
+    policy = next(p for p in all_policies(load_packs(None)) if p.kind == "retention_period")
+    found = evaluate([policy], Context(snap, pd.Timestamp("2026-11-23", tz="Asia/Shanghai")))[0].findings
+    mine = [f for f in found if f["subject"] == "archive:A-2016-01"]
+    assert {f["code"] for f in mine} >= {"destroyed_early", "destroyed_on_hold", "destruction_undocumented"}
+    assert all(f["evidence"] == mine[0]["evidence"] for f in mine)
+    assert len({id(f["evidence"]) for f in mine}) == len(mine)

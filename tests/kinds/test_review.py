@@ -71,3 +71,26 @@ def test_missing_reviews_table_is_an_error(cli, make_snapshot, write_yaml, tmp_p
     pack = write_yaml("p.yaml", policy_pack(POLICY))
     result = cli("scan", "--snapshot", snap, "--policies", pack, "--as-of", "2026-11-23", "--out", tmp_path)
     assert result.exit_code == 3 and "PASS" not in result.output
+
+
+def test_newest_review_is_the_last_of_a_stable_sort() -> None:
+    """``_newest`` picks, per account, the row a stable sort by reviewed_at keeping each
+    account's last row picks (ties: the later row; empty times never), on random reviews."""
+    import numpy as np
+    import pandas as pd
+
+    from ledgerguard.scanner.context import ACCOUNT
+    from ledgerguard.scanner.kinds.review import _newest
+
+    rng = np.random.default_rng(3)
+    days = pd.Series(pd.to_datetime(rng.integers(0, 6, 300), unit="D").tz_localize("Asia/Shanghai"))
+    days[rng.random(300) < 0.1] = pd.NaT
+    reviews = pd.DataFrame({ACCOUNT: rng.integers(-1, 60, 300), "reviewed_at": days})
+    accounts = rng.permutation(70)[:50]  # some with no review, some codes no account has
+    judged = {a: i for i, a in enumerate(accounts)}
+    account = np.array([judged.get(a, -1) for a in reviews[ACCOUNT]])
+    want = (reviews.dropna(subset=["reviewed_at"]).sort_values("reviewed_at", kind="stable")
+            .drop_duplicates(ACCOUNT, keep="last"))
+    row = dict(zip(want[ACCOUNT], want.index, strict=True))
+    assert _newest(reviews, account, 50).tolist() == [row.get(a, -1) for a in accounts]
+    assert _newest(reviews.iloc[:0], account[:0], 50).tolist() == [-1] * 50

@@ -86,6 +86,95 @@ def test_account_permissions_is_the_join(make_snapshot) -> None:
     assert set(got.loc[got["account_id"] == "gone", ACCOUNT]) <= set(ctx.keyed("grants")[ACCOUNT])
 
 
+def _merged(rows: pd.DataFrame, people: pd.DataFrame, on: str = "person_id") -> pd.DataFrame:
+    """What ``with_identity`` means: a left merge, identity columns renamed."""
+    ids = people.rename(columns={c: f"identity.{c}" for c in people.columns})
+    return rows.merge(ids, how="left", left_on=on, right_on="identity.person_id", sort=False)
+
+
+def test_with_identity_is_the_left_merge(make_snapshot) -> None:
+    """Accounts of a known person, of an unknown one and of none, selected out of order (their
+    index is not 0..n); and people with NumPy columns (int, bool), whose missing values a merge
+    makes float and object."""
+    snap = read_snapshot(make_snapshot({
+        "identities": [{"person_id": "P1", "name": "张三", "status": "active", "position": "会计",
+                        "transfer_date": "2026-01-05"},
+                       {"person_id": "P2", "name": "李四", "status": "departed"}],
+        "accounts": [{"system": "erp", "account_id": "zs", "person_id": "P1", "enabled": "true"},
+                     {"system": "erp", "account_id": "ls", "person_id": "P2", "enabled": "false"},
+                     {"system": "erp", "account_id": "gone", "person_id": "P9", "enabled": "true"},
+                     {"system": "erp", "account_id": "svc", "enabled": "true"}],
+    }))
+    ctx = Context(snap, NOW)
+    rows = ctx.keyed("accounts").iloc[[3, 0, 2, 1]]
+    pd.testing.assert_frame_equal(ctx.with_identity(rows), _merged(rows, ctx.people))
+    people = pd.DataFrame({"person_id": ["P2", "P1"], "grade": [7, 3], "manager": [True, False]})
+    got = ctx.with_identity(rows, people)
+    pd.testing.assert_frame_equal(got, _merged(rows, people))
+    assert got["identity.grade"].dtype == "float64" and got["identity.manager"].dtype == object
+    pd.testing.assert_frame_equal(ctx.with_identity(rows.iloc[:0]), _merged(rows.iloc[:0], ctx.people))
+
+
+def test_account_rows_are_the_first_row_of_each_code(make_snapshot) -> None:
+    """``account_rows`` finds each code's row of the keyed accounts, -1 for a code no account
+    has; an accounts table repeating a key (bad input a reader rejects) still gets the first."""
+    snap = read_snapshot(make_snapshot({
+        "accounts": [{"system": "erp", "account_id": "zs", "enabled": "true"},
+                     {"system": "oa", "account_id": "zs", "enabled": "true"},
+                     {"system": "erp", "account_id": "ls", "enabled": "true"}],
+        "grants": [{"system": "erp", "account_id": "ls", "role": "a"}, {"system": "erp", "account_id": "gone",
+                                                                           "role": "b"}],
+    }))
+    ctx = Context(snap, NOW)
+    codes = ctx.keyed("accounts")[ACCOUNT].to_numpy()
+    grants = ctx.keyed("grants")[ACCOUNT]
+    assert ctx.account_rows(codes[::-1]).tolist() == [2, 1, 0]
+    assert ctx.account_rows(grants).tolist() == [2, -1]
+    snap.tables["accounts"] = pd.concat([snap.tables["accounts"]] * 2, ignore_index=True)
+    repeated = Context(snap, NOW)
+    assert repeated.account_rows(grants).tolist() == [2, -1]
+
+
+def test_of_person_is_the_map_through_the_people(make_snapshot) -> None:
+    """``of_person`` gives what mapping each value through the people (indexed by person_id)
+    gives: the first row of a repeated person, missing for an unknown or empty value; a word
+    column (status) stays one."""
+    snap = read_snapshot(make_snapshot({
+        "identities": [{"person_id": "P1", "name": "张三", "status": "active", "position": "会计"},
+                       {"person_id": "P2", "name": "李四", "status": "departed"}],
+        "accounts": [{"system": "erp", "account_id": "zs", "person_id": "P1", "enabled": "true"}],
+    }))
+    ctx = Context(snap, NOW)
+    values = pd.Series(["P2", None, "P9", "P1", "P2"], dtype="str", index=[5, 3, 9, 1, 0])
+    for column in ("status", "position", "name"):
+        got = ctx.of_person(values, column)
+        want = values.map(ctx.people.set_index("person_id")[column])
+        pd.testing.assert_series_equal(got, want, check_names=False)
+
+
+@pytest.mark.parametrize("keyed_first", [False, True])
+def test_keyed_in_is_keyed_of_those_systems(make_snapshot, keyed_first: bool) -> None:
+    """``keyed_in`` keys only the rows of the systems asked for, with the codes ``keyed`` gives
+    them, whether the whole table was keyed before or not."""
+    snap = read_snapshot(make_snapshot({
+        "accounts": [{"system": "erp", "account_id": "zs", "enabled": "true"},
+                     {"system": "corp-ad", "account_id": "zs", "enabled": "true"},
+                     {"system": "earchive", "account_id": "ls", "enabled": "true"}],
+        "grants": [{"system": "corp-ad", "account_id": "zs", "role": "staff"},
+                   {"system": "earchive", "account_id": "ls", "role": "viewer"},
+                   {"system": "erp", "account_id": "new", "role": "clerk"},
+                   {"system": "erp", "account_id": "zs", "role": "clerk"}],
+    }))
+    ctx = Context(snap, NOW)
+    if keyed_first:
+        ctx.keyed("grants")
+    got = ctx.keyed_in("grants", ["erp", "e*"])
+    ctx.keyed("accounts")
+    whole = ctx.keyed("grants")
+    pd.testing.assert_frame_equal(got, whole[whole["system"] != "corp-ad"])
+    assert ctx.keyed_in("grants", ["e*", "erp"]) is got
+
+
 def test_large_lookups_in_halves_are_the_one_piece_lookups(monkeypatch) -> None:
     """``positions``, ``isin`` and ``factorize`` split a column of HALVES rows or more between two
     threads; the answers are those of the whole column (a value first seen in the second half
@@ -99,6 +188,19 @@ def test_large_lookups_in_halves_are_the_one_piece_lookups(monkeypatch) -> None:
     expected_codes, expected_uniques = pd.factorize(values)
     assert (codes == expected_codes).all() and (whole[2][0] == expected_codes).all()
     assert uniques == list(expected_uniques) == ["b", "a", "c", "d", "e"]
+
+
+@pytest.mark.parametrize("sizes", [(200, 50), (0, 5), (5, 0), (0, 0)])
+def test_pairs_is_the_inner_merge_of_codes(sizes: tuple[int, int]) -> None:
+    """Every pair of equal codes, in the left's order, a code's partners in the right's order;
+    -1 pairs with nothing (the missing values ``positions`` gives)."""
+    rng = np.random.default_rng(7)
+    left, right = (rng.integers(-1, 12, n).astype("int32") for n in sizes)
+    lefts, rights = context.pairs(left, right)
+    merged = pd.DataFrame({"code": left, "l": np.arange(len(left))}).merge(
+        pd.DataFrame({"code": right, "r": np.arange(len(right))}), on="code")
+    merged = merged[merged["code"] >= 0].sort_values(["l", "r"])
+    assert lefts.tolist() == merged["l"].tolist() and rights.tolist() == merged["r"].tolist()
 
 
 def test_in_halves_raises_the_second_halfs_error(monkeypatch) -> None:
