@@ -183,6 +183,30 @@ def test_archive_words_and_digests_read_back_as_written(fmt, tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_digests_unhexed_in_batches_judge_every_batch(fmt, tmp_path, monkeypatch):
+    """Digests are unhexed ``DIGEST_BATCH`` values at a time (a Parquet column is decoded so,
+    its text never whole): a missing value in a later batch stays missing, and a value in the
+    last batch that is not 64 lower-case hex digits, or is too long, keeps the whole column
+    text (the long cell still bad input naming its row)."""
+    monkeypatch.setattr(snapshot, "DIGEST_BYTES_FROM", 1)
+    monkeypatch.setattr(snapshot, "DIGEST_BATCH", 2)
+    rows = [_archive(i) for i in range(5)]
+    for row in rows:
+        row["actual_sha256"] = row["sha256"]
+    rows[3]["sha256"] = None
+    rows[4]["actual_sha256"] = "g" * 64
+    arc = read_snapshot(write_snapshot(tmp_path / "s", {"archives": pd.DataFrame(rows)}, fmt=fmt)).tables["archives"]
+    assert is_digest(arc["sha256"]) and arc["sha256"].isna().tolist() == [False, False, False, True, False]
+    assert digest_text(arc["sha256"]).dropna().tolist() == [r["sha256"] for r in rows if r["sha256"]]
+    assert not is_digest(arc["actual_sha256"]) and arc["actual_sha256"].tolist() == [r["actual_sha256"] for r in rows]
+    monkeypatch.setattr(limits, "MAX_CELL_CHARS", 100)
+    rows[4]["sha256"] = "a" * 101
+    root = write_snapshot(tmp_path / "long", {"archives": pd.DataFrame(rows)}, fmt=fmt)
+    with pytest.raises(InputError, match=f"archives.{fmt}:6: row 5, column 'sha256': 101 characters"):
+        read_snapshot(root)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_a_bad_or_long_word_is_bad_input_naming_its_row(fmt, tmp_path, monkeypatch):
     """A word column's values are checked once each, but the error still names the first row
     holding the bad value."""
