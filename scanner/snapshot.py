@@ -302,14 +302,26 @@ def is_digest(s: pd.Series) -> bool:
 
 
 def digest_text(s: pd.Series) -> pd.Series:
-    """A digest column as the lower-case hex text it was read from (missing stays missing)."""
-    hexed = [None if v is None else v.hex() for v in pa.array(s.array).to_pylist()]
-    return pd.Series(hexed, index=s.index, dtype="str", name=s.name)
+    """A digest column as the lower-case hex text it was read from (missing stays missing):
+    each byte's two digits looked up at once, no Python string a value (a whole column, as
+    ``table_rule`` sees it: 1M digests in ~0.05 s instead of ~0.6 s)."""
+    digests = pa.array(s.array)
+    if digests.offset:  # a slice: its validity bits start mid-byte; a copy starts at 0
+        digests = pa.concat_arrays([digests])
+    raw = np.frombuffer(digests.buffers()[1], dtype="uint8")[:len(digests) * 32]
+    hexes = _hex_pairs()[raw]  # each byte's two digits, back to back: 64 a value
+    offsets = np.arange(0, 64 * len(digests) + 1, 64, dtype="int64")
+    text = pa.Array.from_buffers(pa.large_string(), len(digests),
+                                 [digests.buffers()[0], pa.py_buffer(offsets), pa.py_buffer(hexes)])
+    return pd.Series(text.to_pandas(types_mapper=arrow_types().get).array, index=s.index, name=s.name)
 
 
-#: rows from which a digest column is held as bytes: unhexing costs ~0.13 s CPU per 1M values
-#: on the load's path and saves ~40 MB per 1M; below this, a scan's time matters more than that
-DIGEST_BYTES_FROM = 2_000_000
+@functools.cache
+def _hex_pairs() -> np.ndarray:
+    """The two lower-case hex digits of each byte value, as one uint16 a byte."""
+    return np.array([f"{i:02x}".encode() for i in range(256)], dtype="S2").view("uint16")
+
+
 #: values unhexed at a time: a Parquet digest column is decoded this many rows at a time, so
 #: its 64-character text never exists whole (at L 0.72 GB a column, and the fresh memory's
 #: page faults cost more CPU than the decoding: ~2.5 s of system time a column)
@@ -326,7 +338,7 @@ def _digests(values: pd.Series) -> pd.Series:
     if is_digest(values):
         return values
     text = _text(values)
-    if not isinstance(text.array, pd.arrays.ArrowStringArray) or len(text) < DIGEST_BYTES_FROM:
+    if not isinstance(text.array, pd.arrays.ArrowStringArray):
         return text
     chunks = text.array.__arrow_array__().chunks
     digests = _unhexed((c.slice(i, DIGEST_BATCH) for c in chunks for i in range(0, len(c), DIGEST_BATCH)),
@@ -336,10 +348,10 @@ def _digests(values: pd.Series) -> pd.Series:
 
 def _parquet_digests(file: Any, name: str) -> pd.DataFrame | None:
     """Parquet digest column ``name`` of ``file`` as 32 bytes a value, decoded ``DIGEST_BATCH``
-    rows at a time; None when ``_digests`` would keep it as text (too few rows, not text, or a
-    value that is not 64 lower-case hex digits): the caller then reads it as text."""
+    rows at a time; None when ``_digests`` would keep it as text (not text, or a value that is
+    not 64 lower-case hex digits): the caller then reads it as text."""
     rows = file.metadata.num_rows
-    if rows < DIGEST_BYTES_FROM or file.schema_arrow.field(name).type not in (pa.string(), pa.large_string()):
+    if file.schema_arrow.field(name).type not in (pa.string(), pa.large_string()):
         return None
     batches = file.iter_batches(batch_size=DIGEST_BATCH, columns=[name], use_threads=False)
     digests = _unhexed((batch.column(0) for batch in batches), rows)
