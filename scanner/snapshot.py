@@ -415,7 +415,10 @@ def _recode(values: pd.Series, change: Callable[[pd.Series], pd.Series]) -> pd.S
     values it makes equal share one category, values it makes missing become missing."""
     changed = change(pd.Series(values.cat.categories.to_numpy(), dtype=values.cat.categories.dtype))
     at, categories = pd.factorize(changed)
-    codes = np.append(at, -1)[values.cat.codes.to_numpy()]  # a missing value (code -1) stays missing
+    codes = values.cat.codes.to_numpy()
+    # a missing value (code -1) stays missing; fewer categories than before fit the codes' own
+    # type (an int8 a row at L, not 80 MB of int64 a column)
+    codes = np.append(at, -1).astype(codes.dtype)[codes]
     return pd.Series(pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(_text(pd.Series(categories)))),
                      index=values.index, name=values.name)
 
