@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from conftest import policy_pack
-from ledgerguard.scanner import snapshot
 from ledgerguard.scanner.context import Context
 from ledgerguard.scanner.engine import evaluate
 from ledgerguard.scanner.kinds.base import KINDS, Words, blank
@@ -111,9 +110,7 @@ def _outcomes(snap, packs) -> list[tuple]:
 
 
 @pytest.mark.parametrize(("fmt", "digests"), [("csv", True), ("parquet", True), ("csv", False), ("parquet", False)])
-def test_archive_policies_judge_words_as_their_text(fmt: str, digests: bool, tmp_path: Path, write_yaml,
-                                                    monkeypatch) -> None:
-    monkeypatch.setattr(snapshot, "DIGEST_BYTES_FROM", 1)  # held as bytes however few the rows
+def test_archive_policies_judge_words_as_their_text(fmt: str, digests: bool, tmp_path: Path, write_yaml) -> None:
     path = write_snapshot(tmp_path / "snap", _tables(digests), fmt=fmt)
     snap = read_snapshot(path)
     arc = snap.tables["archives"]

@@ -158,16 +158,11 @@ def _archive(i: int, **kw) -> dict:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_archive_words_and_digests_read_back_as_written(fmt, tmp_path, monkeypatch):
+def test_archive_words_and_digests_read_back_as_written(fmt, tmp_path):
     """Word columns come back as categoricals and lower-case SHA-256 columns as 32 bytes, the
     values unchanged; a status is trimmed as in every closed vocabulary; a digest column with
-    one upper-case value stays text, exactly as written. Below ``DIGEST_BYTES_FROM`` rows the
-    digests stay text."""
+    one upper-case value stays text, exactly as written."""
     rows = [_archive(i) for i in range(4)]
-    small = read_snapshot(write_snapshot(tmp_path / "small", {"archives": pd.DataFrame(rows)}, fmt=fmt))
-    assert not is_digest(small.tables["archives"]["sha256"])
-    assert small.tables["archives"]["sha256"].tolist() == [r["sha256"] for r in rows]
-    monkeypatch.setattr(snapshot, "DIGEST_BYTES_FROM", 1)
     rows[1].update(status=" destroyed ", format="PDF", sha256=None)
     rows[2]["actual_sha256"] = rows[2]["sha256"].upper()
     snap = read_snapshot(write_snapshot(tmp_path / "s", {"archives": pd.DataFrame(rows)}, fmt=fmt))
@@ -180,6 +175,29 @@ def test_archive_words_and_digests_read_back_as_written(fmt, tmp_path, monkeypat
     assert not is_digest(arc["actual_sha256"]) and arc["actual_sha256"][2] == rows[2]["actual_sha256"]
     again = read_snapshot(write_snapshot(tmp_path / "again", {"archives": arc}, fmt=fmt)).tables["archives"]
     assert digest_text(again["sha256"]).equals(digest_text(arc["sha256"]))  # written back as hex
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_digests_unhexed_in_batches_judge_every_batch(fmt, tmp_path, monkeypatch):
+    """Digests are unhexed ``DIGEST_BATCH`` values at a time (a Parquet column is decoded so,
+    its text never whole): a missing value in a later batch stays missing, and a value in the
+    last batch that is not 64 lower-case hex digits, or is too long, keeps the whole column
+    text (the long cell still bad input naming its row)."""
+    monkeypatch.setattr(snapshot, "DIGEST_BATCH", 2)
+    rows = [_archive(i) for i in range(5)]
+    for row in rows:
+        row["actual_sha256"] = row["sha256"]
+    rows[3]["sha256"] = None
+    rows[4]["actual_sha256"] = "g" * 64
+    arc = read_snapshot(write_snapshot(tmp_path / "s", {"archives": pd.DataFrame(rows)}, fmt=fmt)).tables["archives"]
+    assert is_digest(arc["sha256"]) and arc["sha256"].isna().tolist() == [False, False, False, True, False]
+    assert digest_text(arc["sha256"]).dropna().tolist() == [r["sha256"] for r in rows if r["sha256"]]
+    assert not is_digest(arc["actual_sha256"]) and arc["actual_sha256"].tolist() == [r["actual_sha256"] for r in rows]
+    monkeypatch.setattr(limits, "MAX_CELL_CHARS", 100)
+    rows[4]["sha256"] = "a" * 101
+    root = write_snapshot(tmp_path / "long", {"archives": pd.DataFrame(rows)}, fmt=fmt)
+    with pytest.raises(InputError, match=f"archives.{fmt}:6: row 5, column 'sha256': 101 characters"):
+        read_snapshot(root)
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
