@@ -123,6 +123,7 @@ def evaluate_in_workers(policies: list[Policy], ctx: Context, jobs: int) -> list
     global _job
     results: dict[int, PolicyOutcome] = {}
     _job = (policies, ctx)
+    thaw = not gc.get_freeze_count()  # a caller that froze objects itself keeps them frozen
     gc.freeze()  # see the module's docstring
     try:
         lost = _run_groups(kind_groups(policies, ctx), jobs, policies, results)
@@ -134,5 +135,6 @@ def evaluate_in_workers(policies: list[Policy], ctx: Context, jobs: int) -> list
                 results.update((i, PolicyOutcome(policies[i], "error", [], why)) for i in group)
     finally:
         _job = None
-        gc.unfreeze()
+        if thaw:
+            gc.unfreeze()
     return [results[i] for i in range(len(policies))]
