@@ -2,13 +2,22 @@
 
 Evaluating a policy is pandas work that holds the GIL, so threads gain nothing (measured).
 Forked workers inherit the loaded snapshot copy-on-write — its Arrow buffers are never
-written — so no table is copied or pickled; only each policy's findings travel back. The parent's
-objects are frozen (``gc.freeze``) while the workers run, as the ``gc`` module advises for
-fork without exec: a collection in a worker would otherwise visit every object inherited from
-the parent, writing to (so copying) each page holding one, and the collections in the parent,
-set off by unpickling the findings coming back, would visit them all too. At bench size M the
-collections' CPU time (their threads' CPU clock, main and this code alternated): in the parent
-0.071–0.089 → 0.014–0.017 s, in the busier worker 0.07–0.083 → 0.014–0.018 s.
+written — so no table is copied or pickled; only each policy's findings travel back.
+
+Policies of one kind go to the same worker, in pack order, so the joins they share through
+``Context.shared`` are built once; the groups go out heaviest first (by the rows of the
+tables the kind reads) to keep the cores evenly busy. A worker that dies (killed, out of
+memory) takes its pool down; the policies it had not finished are evaluated again, one
+group per fresh worker, and a group that kills its worker again ends in status ``error``
+— never ``pass``.
+
+The parent's objects are frozen (``gc.freeze``) while the workers run, as the ``gc`` module
+advises for fork without exec: a collection in a worker would otherwise visit every object
+inherited from the parent, writing to (so copying) each page holding one, and the
+collections in the parent, set off by unpickling the findings coming back, would visit them
+all too. At bench size M the collections' CPU time (their threads' CPU clock, main and this
+code alternated): in the parent 0.071–0.089 → 0.014–0.017 s, in the busier worker
+0.07–0.083 → 0.014–0.018 s.
 """
 
 from __future__ import annotations
