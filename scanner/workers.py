@@ -10,10 +10,19 @@ tables the kind reads) to keep the cores evenly busy. A worker that dies (killed
 memory) takes its pool down; the policies it had not finished are evaluated again, one
 group per fresh worker, and a group that kills its worker again ends in status ``error``
 — never ``pass``.
+
+The parent's objects are frozen (``gc.freeze``) while the workers run, as the ``gc`` module
+advises for fork without exec: a collection in a worker would otherwise visit every object
+inherited from the parent, writing to (so copying) each page holding one, and the
+collections in the parent, set off by unpickling the findings coming back, would visit them
+all too. At bench size M the collections' CPU time (their threads' CPU clock, main and this
+code alternated): in the parent 0.071–0.089 → 0.014–0.017 s, in the busier worker
+0.07–0.083 → 0.014–0.018 s.
 """
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -123,6 +132,8 @@ def evaluate_in_workers(policies: list[Policy], ctx: Context, jobs: int) -> list
     global _job
     results: dict[int, PolicyOutcome] = {}
     _job = (policies, ctx)
+    thaw = not gc.get_freeze_count()  # a caller that froze objects itself keeps them frozen
+    gc.freeze()  # see the module's docstring
     try:
         lost = _run_groups(kind_groups(policies, ctx), jobs, policies, results)
         # each lost group again, alone: it may have died of its neighbour's memory use
@@ -133,4 +144,6 @@ def evaluate_in_workers(policies: list[Policy], ctx: Context, jobs: int) -> list
                 results.update((i, PolicyOutcome(policies[i], "error", [], why)) for i in group)
     finally:
         _job = None
+        if thaw:
+            gc.unfreeze()
     return [results[i] for i in range(len(policies))]

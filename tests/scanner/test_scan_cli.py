@@ -141,3 +141,32 @@ def test_a_reader_that_stops_early_gets_no_error_message():
     _, err = proc.communicate(timeout=60)
     assert b"Traceback" not in err and b"internal error" not in err and b"Broken pipe" not in err, err
     assert proc.returncode == 1
+
+
+def test_the_collector_rests_while_the_snapshot_loads_and_runs_again_after(cli, make_snapshot, write_yaml, tmp_path,
+                                                                            monkeypatch):
+    """The scan pauses the cyclic garbage collector while its packs and snapshot load (their
+    objects are frozen after: they live as long as the scan); it runs again after, also when the
+    snapshot is bad."""
+    import gc
+
+    from ledgerguard.scanner import snapshot as snapshot_module
+
+    read, seen = snapshot_module.read_snapshot, []
+
+    def reading(*args, **kwargs):
+        seen.append(gc.isenabled())
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(snapshot_module, "read_snapshot", reading)
+    pack = write_yaml("p.yaml", policy_pack(DEPARTURE))
+    result = cli("scan", "--snapshot", make_snapshot(TABLES), "--policies", pack, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and seen == [False]
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    gc.unfreeze()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    result = cli("scan", "--snapshot", bad, "--policies", pack, "--out", tmp_path / "out2")
+    assert result.exit_code == 2 and "manifest.json is missing" in result.output
+    assert gc.isenabled() and seen == [False, False]
+    gc.unfreeze()

@@ -184,3 +184,41 @@ def test_sigterm_ends_a_scan_cleanly(tmp_path: Path):
     assert "interrupted by SIGTERM" in err and "Traceback" not in err
     assert _gone(workers)
     assert not (tmp_path / "out" / "findings.json").exists()
+
+
+class FreezeCount(PolicyKind):
+    """Reports how many objects the worker's garbage collector leaves alone (``gc.freeze``)."""
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        import gc
+
+        rows = pd.DataFrame({"subject": ["account:erp:a1"]})
+        self.cover(len(rows), "rows")
+        return emit(rows, code="frozen", subject=rows["subject"], message=str(gc.get_freeze_count()))
+
+
+def test_workers_leave_the_inherited_objects_to_the_parent(monkeypatch: pytest.MonkeyPatch):
+    """A collection in a worker must not visit (and so copy the pages of) every object it
+    inherited: they are frozen in the workers, and the parent thaws them afterwards, also when
+    a worker dies."""
+    import gc
+
+    KINDS.names()
+    monkeypatch.setattr(FreezeCount, "name", "test_freeze_count", raising=False)
+    monkeypatch.setitem(KINDS._items, "test_freeze_count", FreezeCount)
+    ctx = Context(Snapshot(None, "UTC", None, {}), pd.Timestamp(AS_OF, tz="UTC"))
+    gc.unfreeze()  # what an earlier test's scan froze
+    outcomes = evaluate([_policy("A", "test_freeze_count"), _policy("B", "test_freeze_count")], ctx, jobs=2)
+    inherited = len(gc.get_objects())
+    assert all(int(o.findings[0]["message"]) > inherited / 2 for o in outcomes), [o.findings for o in outcomes]
+    assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.usefixtures("test_kinds")
+def test_a_killed_worker_leaves_nothing_frozen():
+    import gc
+
+    ctx = Context(Snapshot(None, "UTC", None, {}), pd.Timestamp(AS_OF, tz="UTC"))
+    gc.unfreeze()  # what an earlier test's scan froze
+    evaluate([_policy("DIES", "test_worker_dies"), _policy("LIVES", "test_one_finding")], ctx, jobs=2)
+    assert gc.get_freeze_count() == 0
