@@ -471,22 +471,24 @@ def gate(snapshot_dir: str, change: tuple[str, ...], waivers: str | None, full: 
     import contextlib
 
     from ledgerguard.reports.github import annotations, problem_annotations, stop_commands
-    from ledgerguard.scanner.changes import load_changes
     from ledgerguard.scanner.findings import exit_code
-    from ledgerguard.scanner.gate import gate_tables, run_gate
-    from ledgerguard.scanner.gatecache import load_packs_cached
-    from ledgerguard.scanner.gatetables import read_gate_snapshot
     from ledgerguard.scanner.policy import select_policies
-    from ledgerguard.scanner.scan import resolve_now
 
     from .console import describe, print_summary, print_warnings
 
     fmts = split_formats(formats, gate=True)
     try:
-        changes = load_changes(list(change))
-        packs = select_policies(load_packs_cached(list(policies) or None, None if no_cache else snapshot_dir),
-                                only, skip)
-        snapshot = read_gate_snapshot(snapshot_dir, None if full else gate_tables(packs), cache=not no_cache)
+        with _collector_paused():  # as for a scan, the table libraries' imports included
+            from ledgerguard.scanner.changes import load_changes
+            from ledgerguard.scanner.gate import gate_tables, run_gate
+            from ledgerguard.scanner.gatecache import load_packs_cached
+            from ledgerguard.scanner.gatetables import read_gate_snapshot
+            from ledgerguard.scanner.scan import resolve_now
+
+            changes = load_changes(list(change))
+            packs = select_policies(load_packs_cached(list(policies) or None, None if no_cache else snapshot_dir),
+                                    only, skip)
+            snapshot = read_gate_snapshot(snapshot_dir, None if full else gate_tables(packs), cache=not no_cache)
         now = resolve_now(as_of, snapshot)
         doc = run_gate(snapshot, packs, changes, now, fail_on=fail_on, jobs=jobs, incremental=not full,
                        cache=not no_cache,

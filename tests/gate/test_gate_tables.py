@@ -138,3 +138,22 @@ def test_cli_gate_uses_the_copies_and_no_cache_writes_none(tmp_path, cli, monkey
     docs = [_comparable(json.loads((tmp_path / d / "findings.json").read_text(encoding="utf-8"))) for d in "abcde"]
     assert all(d == docs[0] for d in docs)
     assert len(loaded) == 3 * len(_copies(root))
+
+
+def test_cli_gate_reads_its_tables_with_the_collector_resting_and_runs_it_after(tmp_path, cli, monkeypatch):
+    """Like the scan, the gate pauses the cyclic garbage collector while its change files, packs
+    and tables load (app/cli.py ``_collector_paused``), and it runs again for the evaluation."""
+    import gc
+
+    root, now = _generated(tmp_path / "snap")
+    change = tmp_path / "c.yaml"
+    change.write_text(yaml.safe_dump({"changes": _random_changes(read_snapshot(root), random.Random(3), 2)},
+                                     allow_unicode=True), encoding="utf-8")
+    seen: list[bool] = []
+    real = gatetables.read_gate_snapshot
+    monkeypatch.setattr(gatetables, "read_gate_snapshot", lambda *a, **k: seen.append(gc.isenabled()) or real(*a, **k))
+    result = cli("gate", "--snapshot", str(root), "--change", str(change), "--as-of", now.date().isoformat(),
+                 "--format", "json", "--fail-on", "never", "--out", str(tmp_path / "out"))
+    assert result.exit_code in (0, 3) and seen == [False]
+    assert gc.isenabled() and gc.get_freeze_count() > 0
+    gc.unfreeze()
