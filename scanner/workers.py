@@ -22,10 +22,14 @@ code alternated): in the parent 0.071–0.089 → 0.014–0.017 s, in the busier
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import multiprocessing
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -42,6 +46,8 @@ MIN_ROWS = 250_000
 MAX_AUTO_JOBS = 4
 
 _job: tuple[list[Policy], Context] | None = None  # what forked workers inherit
+#: the signals that stop a scan (the parent's to handle: ``_die_with_parent``)
+_STOPPING = {signal.SIGINT, signal.SIGTERM}
 
 
 def can_fork() -> bool:
@@ -81,7 +87,6 @@ def _die_with_parent(parent: int) -> None:
     it dies (SIGKILL included); Ctrl-C and SIGTERM are the parent's to handle, which ends
     the pool itself. Without this, killed scans left their workers running for hours."""
     import ctypes
-    import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -104,6 +109,29 @@ def _run_group(indexes: list[int]) -> list[tuple[int, str, list[Finding], str | 
     return out
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM held back while the pool starts, and delivered right after. The pool
+    forks its workers on the first ``submit`` and only then starts its manager thread; a
+    signal in between raised there and left a thread that shutting the pool down cannot join
+    ("internal error: cannot join thread before it is started" instead of a clean stop).
+    Held by a Python handler, not a signal mask: Python runs every handler in the main thread,
+    while the kernel gives a signal sent to the process to any thread not masking it (Arrow's
+    among them)."""
+    if threading.current_thread() is not threading.main_thread() or None in map(signal.getsignal, _STOPPING):
+        yield  # handlers run in the main thread only; one set outside Python could not be put back
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in _STOPPING}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # to the handler it was meant for, now that the pool can stop
+
+
 def _run_groups(groups: list[list[int]], jobs: int, policies: list[Policy],
                 results: dict[int, PolicyOutcome]) -> list[list[int]]:
     """Evaluate ``groups`` in a pool of ``jobs`` workers into ``results``; the groups lost to a
@@ -112,7 +140,8 @@ def _run_groups(groups: list[list[int]], jobs: int, policies: list[Policy],
     with ProcessPoolExecutor(min(jobs, len(groups)), mp_context=multiprocessing.get_context("fork"),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         try:
-            futures: dict[Future, list[int]] = {pool.submit(_run_group, g): g for g in groups}
+            with _signals_held():
+                futures: dict[Future, list[int]] = {pool.submit(_run_group, g): g for g in groups}
             for future, group in futures.items():
                 try:
                     results.update((i, PolicyOutcome(policies[i], status, found, error, coverage))

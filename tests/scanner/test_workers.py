@@ -222,3 +222,32 @@ def test_a_killed_worker_leaves_nothing_frozen():
     gc.unfreeze()  # what an earlier test's scan froze
     evaluate([_policy("DIES", "test_worker_dies"), _policy("LIVES", "test_one_finding")], ctx, jobs=2)
     assert gc.get_freeze_count() == 0
+
+
+def test_sigterm_while_the_pool_starts_ends_the_scan_cleanly(tmp_path: Path):
+    """A SIGTERM that lands after the pool forked its workers but before its manager thread
+    started (the window ``test_sigterm_ends_a_scan_cleanly`` hit now and then on a loaded
+    machine) still ends the scan with exit 3 and no traceback: the pool starts whole first."""
+    import subprocess
+
+    from conftest import write_snapshot_dir
+
+    snap = write_snapshot_dir(tmp_path / "snap", {"identities": [{"person_id": "P1", "status": "active"}]})
+    pack = tmp_path / "p.yaml"
+    pack.write_text("apiVersion: ledgerguard/v1\nkind: PolicyPack\nmetadata: {name: slow}\npolicies:\n"
+                    + "".join(f"  - {{id: S{i}, kind: test_slow, title: t, severity: high}}\n" for i in range(2)))
+    at_start = SLOW_SCAN.replace("from ledgerguard.app.cli import main", (
+        "import os, signal\n"
+        "from concurrent.futures import process\n"
+        "start = process._ExecutorManagerThread.start\n"
+        "def terminated_first(self):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    start(self)\n"
+        "process._ExecutorManagerThread.start = terminated_first\n"
+        "from ledgerguard.app.cli import main"))
+    run = subprocess.run([sys.executable, "-c", at_start, "scan", "--snapshot", str(snap), "--policies", str(pack),
+                          "--jobs", "2", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 3, run.stderr
+    assert "interrupted by SIGTERM" in run.stderr and "Traceback" not in run.stderr
+    assert "internal error" not in run.stderr
+    assert not (tmp_path / "out" / "findings.json").exists()
