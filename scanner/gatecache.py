@@ -298,7 +298,7 @@ def _packs_key(files: list[Path]) -> str:
 
 
 def _packs_from_json(items: list[dict[str, Any]]) -> list[PolicyPack]:
-    """The packs as written by ``_packs_json`` (tuples come back as lists in JSON)."""
+    """The packs as ``load_packs_cached`` writes them (tuples come back as lists in JSON)."""
     return [PolicyPack(**{**p, "policies": [Policy(**{**q, "references": tuple(q["references"])})
                                             for q in p["policies"]],
                           "controls": [Control(**{**c, "policies": tuple(c["policies"])}) for c in p["controls"]]})
