@@ -120,14 +120,15 @@ class Handover(PolicyKind):
                   .drop_duplicates("from_person_id", keep="last").set_index("from_person_id"))
         events = self._events(ctx)
         held = self._held(ctx, events)
-        permissions = pd.Series(pd.unique(ctx.table("role_permissions")["permission"].dropna()), dtype=object)
-        self.cover(len(events) + int(self._recent(ctx, handovers).sum()),
+        recent = self._recent(ctx, handovers)
+        permissions = set(ctx.table("role_permissions")["permission"].dropna())  # a few dozen
+        self.cover(len(events) + int(recent.sum()),
                    f"departures, transfers and handovers of the last {self.params['lookback_days']} days",
                    decisive="duties",
-                   duties={name: int(glob_mask(permissions, globs).sum())
+                   duties={name: sum(glob_match(p, globs) for p in permissions)
                            for name, globs in self.params["duties"].items()})
-        events = events[isin(events["person_id"], held["person_id"])]
-        parts = [self._register_rows(ctx, handovers)]
+        events = events[isin(events["person_id"], held["person_id"]).to_numpy()]
+        parts = [self._register_rows(ctx, handovers[recent.to_numpy()])]
         if not events.empty:
             parts += self._event_findings(ctx, events, held, latest)
         return concat_findings(parts)
@@ -148,8 +149,9 @@ class Handover(PolicyKind):
         return handovers["handed_over_at"].isna() | (ctx.days_since(handovers["handed_over_at"])
                                                      <= self.params["lookback_days"])
 
-    def _register_rows(self, ctx: Context, handovers: pd.DataFrame) -> pd.DataFrame:
-        h = handovers[self._recent(ctx, handovers)].copy()
+    def _register_rows(self, ctx: Context, recent: pd.DataFrame) -> pd.DataFrame:
+        """The register rows' findings (``recent``: the rows judged, ``_recent``)."""
+        h = recent.copy()
         if h.empty:
             return concat_findings([])
         people = ctx.people_by_id
@@ -242,16 +244,17 @@ class Handover(PolicyKind):
 
     # ── departures and transfers ─────────────────────────────────────────────────
     def _events(self, ctx: Context) -> pd.DataFrame:
+        """The departures and transfers judged, one per person (its columns built for those
+        people only: a few hundred of 100k at M)."""
         p = ctx.people
-        departed = p["status"] == "departed"
+        departed = (p["status"] == "departed").to_numpy()
         event = p["departure_date"].where(departed, p["transfer_date"])
-        e = p.assign(event_at=event, event=pd.Series("transfer", index=p.index).where(~departed, "departure"))
-        e = e[event.notna()].copy()
-        e["event_day"] = ctx.local_day(e["event_at"])
-        e = e[(ctx.today - e["event_day"]).dt.days <= self.params["lookback_days"]]
-        e["deadline"] = e["event_day"] + pd.Timedelta(days=self.params["grace_days"])
-        return e[["person_id", "name", "status", "position", "previous_position", "event", "event_at", "event_day",
-                  "deadline"]]
+        day = ctx.local_day(event)
+        keep = ((ctx.today - day).dt.days <= self.params["lookback_days"]).to_numpy()  # none without a date
+        e = p.loc[keep, ["person_id", "name", "status", "position", "previous_position"]]
+        return e.assign(event=pd.Series(np.where(departed[keep], "departure", "transfer"), index=e.index, dtype="str"),
+                        event_at=event[keep], event_day=day[keep],
+                        deadline=day[keep] + pd.Timedelta(days=self.params["grace_days"]))
 
     def _held(self, ctx: Context, events: pd.DataFrame) -> pd.DataFrame:
         """(person_id, system, account_id, role, end_day, duty) the leaver held at the event.
@@ -291,7 +294,7 @@ class Handover(PolicyKind):
         at M)."""
         def build() -> pd.DataFrame:
             grants = ctx.table("grants")
-            return grants[isin(grants["role"], self._role_duties(ctx)["role"]).to_numpy()]
+            return grants[isin(grants["role"], [r for _, r, _ in self._role_duties(ctx)]).to_numpy()]
         return ctx.shared(f"handover.duty_grants:{sorted(self.params['duties'].items())}", build)
 
     @staticmethod
@@ -300,11 +303,11 @@ class Handover(PolicyKind):
         rp = ctx.table("role_permissions")
         return rp[rp["effect"].fillna("allow").astype("str").str.lower() != "deny"][["system", "role", "permission"]]
 
-    def _role_duties(self, ctx: Context) -> pd.DataFrame:
+    def _role_duties(self, ctx: Context) -> list[tuple[str, str, str]]:
         """Distinct (system, role, duty) of the roles whose granted permissions match a duty's
         globs, duties in the order of ``duties``: role_permissions has a few dozen rows, matched
         once per scan in plain Python."""
-        def build() -> pd.DataFrame:
+        def build() -> list[tuple[str, str, str]]:
             rp = self._allowed(ctx)
             rows = list(zip(rp["system"], rp["role"], rp["permission"], strict=True))
             found: dict[tuple, None] = {}
@@ -312,8 +315,7 @@ class Handover(PolicyKind):
                 for system, role, permission in rows:
                     if isinstance(permission, str) and glob_match(permission, globs):
                         found.setdefault((system, role, name), None)
-            return pd.DataFrame(list(found), columns=["system", "role", "duty"]).astype(
-                {"system": rp["system"].dtype, "role": rp["role"].dtype, "duty": "str"})
+            return list(found)
         return ctx.shared(f"handover.role_duties:{sorted(self.params['duties'].items())}", build)
 
     def _with_duties(self, ctx: Context, roles: pd.DataFrame) -> pd.DataFrame:
@@ -322,16 +324,14 @@ class Handover(PolicyKind):
         of ``_role_duties`` (a dozen), the rows of ``roles`` naming that role, found by their
         positions among its systems and roles (no merge)."""
         duties = self._role_duties(ctx)
-        systems, names = list(dict.fromkeys(duties["system"])), list(dict.fromkeys(duties["role"]))
-        system, role = (positions(roles["system"], systems), positions(roles["role"], names)) if systems \
+        systems, names = list(dict.fromkeys(s for s, _, _ in duties)), list(dict.fromkeys(r for _, r, _ in duties))
+        system, role = (positions(roles["system"], systems), positions(roles["role"], names)) if duties \
             else (np.full(len(roles), -1), np.full(len(roles), -1))
         code = np.where((system < 0) | (role < 0), -1, system * len(names) + role)
-        rows = [np.flatnonzero(code == systems.index(s) * len(names) + names.index(r))
-                for s, r in zip(duties["system"], duties["role"], strict=True)]
-        at = np.concatenate([np.zeros(0, dtype="int64"), *rows])
-        found = roles.iloc[at].reset_index(drop=True)
-        found["duty"] = pd.Series(np.repeat(duties["duty"].to_numpy(dtype=object), [len(r) for r in rows]),
-                                  dtype=duties["duty"].dtype)
+        rows = [np.flatnonzero(code == systems.index(s) * len(names) + names.index(r)) for s, r, _ in duties]
+        found = roles.iloc[np.concatenate([np.zeros(0, dtype="int64"), *rows])].reset_index(drop=True)
+        found["duty"] = pd.Series([d for (_, _, d), at in zip(duties, rows, strict=True) for _ in range(len(at))],
+                                  dtype="str")
         return found
 
     def _event_findings(self, ctx: Context, events: pd.DataFrame, held: pd.DataFrame,
