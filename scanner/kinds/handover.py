@@ -366,13 +366,16 @@ class Handover(PolicyKind):
 
     def _holders(self, ctx: Context) -> pd.DataFrame:
         """(system, account_id, role, granted_at, person_id, start_day, duty) of active people's
-        duties through enabled accounts, now (each grant's account by its code: no merge)."""
+        duties through enabled accounts, now. Only the enabled accounts whose id a duty grant
+        names are looked at (~30 % of them at L): their people's status is looked up in
+        ``people_by_id`` (hashing the ids of the 860k active people at L cost ~0.4 s), each grant's
+        account by its code (no merge)."""
         def build() -> pd.DataFrame:
-            acc = ctx.table("accounts")
-            active = ctx.people.loc[ctx.people["status"] == "active", "person_id"]
-            acc = acc[(acc["enabled"] & glob_mask(acc["system"], self.params["systems"])
-                       & isin(acc["person_id"], active)).to_numpy()]
             grants = self._duty_grants(ctx)
+            acc = ctx.table("accounts")
+            acc = acc[(acc["enabled"] & glob_mask(acc["system"], self.params["systems"])).to_numpy()]
+            acc = acc[isin(acc["account_id"], grants["account_id"]).to_numpy()]
+            acc = acc[(acc["person_id"].map(ctx.people_by_id["status"]) == "active").to_numpy()]
             at = positions(ctx.account_codes(grants), ctx.account_codes(acc))
             grants = grants.loc[at >= 0, ["system", "account_id", "role", "granted_at"]].reset_index(drop=True)
             grants["person_id"] = acc["person_id"].array.take(at[at >= 0])
