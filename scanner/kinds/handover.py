@@ -203,28 +203,32 @@ class Handover(PolicyKind):
         named = {p: np.append([glob_match(d, [p]) for d in datasets], False)[codes]
                  for p in self.params["backup_datasets"]}
         keep = np.flatnonzero(np.logical_or.reduce(list(named.values())))
-        b = b.iloc[keep]
-        good = Words(b["status"]).where(lambda w: w == "success") & b["finished_at"].notna().to_numpy()
+        good = Words(b["status"].iloc[keep]).where(lambda w: w == "success") \
+            & b["finished_at"].iloc[keep].notna().to_numpy()
         if self.params["require_verified_backup"]:
-            good &= Words(b["verify_status"]).where(lambda w: w == "success")
-        b = b[good].assign(_day=lambda d: ctx.local_day(d["finished_at"]))
-        named = {p: m[keep][good] for p, m in named.items()}
-        dated = h[h["handed_over_at"].notna()].assign(_day=lambda d: ctx.local_day(d["handed_over_at"]))
+            good &= Words(b["verify_status"].iloc[keep]).where(lambda w: w == "success")
+        # the good backups' finish times, sorted once (stable: a dataset's rows keep their order)
+        finished = b["finished_at"].iloc[keep[good]]
+        order = np.argsort(finished.dt.tz_convert(None).to_numpy(), kind="stable")  # by instant (UTC)
+        finished = finished.iloc[order].reset_index(drop=True)
+        finished_day = ctx.local_day(finished).to_numpy()
+        named = {p: m[keep][good][order] for p, m in named.items()}
+        dated = h[h["handed_over_at"].notna()]
         limit = self.params["backup_within_days"]
-        day = dated["_day"].to_numpy()
+        day = ctx.local_day(dated["handed_over_at"]).to_numpy()
         rows = []
         for pattern in self.params["backup_datasets"]:
             # the newest good backup on or before each handover's day: one sorted search per
             # dataset glob (finished_at order is local-day order), not a scan per handover
-            these = b[named[pattern]].sort_values("finished_at", kind="stable")
-            pos = np.searchsorted(these["_day"].to_numpy(), day, side="right")
+            these, these_day = finished[named[pattern]], finished_day[named[pattern]]
+            pos = np.searchsorted(these_day, day, side="right")
             before = pos > 0
             prev = np.maximum(pos - 1, 0)
             if len(these):
-                last = these["finished_at"].iloc[prev].reset_index(drop=True).where(before)
-                within = before & ((day - these["_day"].to_numpy()[prev]) <= np.timedelta64(limit, "D"))
+                last = these.iloc[prev].reset_index(drop=True).where(before)
+                within = before & ((day - these_day[prev]) <= np.timedelta64(limit, "D"))
             else:
-                last = pd.Series(pd.NaT, index=range(len(day)), dtype=b["finished_at"].dtype)
+                last = pd.Series(pd.NaT, index=range(len(day)), dtype=finished.dtype)
                 within = before
             rows.append(pd.DataFrame({"_idx": dated.index[~within], "dataset": pattern,
                                       "last_backup_before": last[~within].reset_index(drop=True),
