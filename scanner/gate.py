@@ -313,6 +313,8 @@ class Region:
 def _whole(cut: pd.Series, whole: pd.Series) -> set[str]:
     """The ids in ``cut`` (a column of a table cut from ``whole``'s) whose every row is in the cut."""
     mine = cut.dropna().astype("str").value_counts()
+    if mine.empty:  # (a region without access events: no look at the 101k of M)
+        return set()
     everywhere = whole[isin(whole, sorted(mine.index)).to_numpy()].astype("str").value_counts()
     return {i for i, n in mine.items() if everywhere.get(i) == n}
 

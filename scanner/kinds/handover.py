@@ -46,6 +46,7 @@ in status ``error`` naming the table, row and column.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 from ..context import Context, factorize, glob_mask, glob_match, isin, positions
@@ -431,7 +432,7 @@ class Handover(PolicyKind):
         duties = set(held["duty"])
         keep = set(people) | {p for p, d in base["held"] if d in duties}
         for duty in duties:
-            keep |= set([p for p in base["holders"].get(duty, []) if p not in people][:2])
+            keep |= set(islice((p for p in base["holders"].get(duty, []) if p not in people), 2))
         h = before.table("handovers")
         keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
         keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
