@@ -468,7 +468,7 @@ class Handover(PolicyKind):
         # each receiver's earliest holding of the duty (missing when every one is undated)
         starts = _starts(holders["person_id"], holders["duty"], holders["start_day"], d["to_person_id"])
         held = [starts.get(k) for k in zip(d["to_person_id"], d["duty"], strict=True)]
-        d = d[[s is not None for s in held]]
+        d = d[np.array([s is not None for s in held], dtype=bool)]
         d = d.assign(receiver_from=pd.Series([min(s, default=pd.NaT) for s in held if s is not None],
                                              index=d.index, dtype=holders["start_day"].dtype))
         if d.empty:
