@@ -21,7 +21,9 @@ change can affect (``Region``), not on the whole snapshot:
   requester, actor) — every row of such a person, so "the first row of a person_id"
   stays the same — since a kind reads an identity only by looking up a person a row
   names (who exists, their status, position, name); ``role_permissions`` (which roles
-  exist, what they grant, denies) stays whole.
+  exist, what they grant, denies) stays whole; ``handovers`` keeps the rows naming those
+  people as leaver or receiver (``period_close_freeze`` judges a register row alone and no
+  change touches the register; ``Handover.gate_cut`` reads those rows).
 
 This is exact for the kinds in ``LOCAL_KINDS``: each of their findings is about one
 account, one person (SoD pools a person's accounts: all of them are in the region), one
@@ -168,6 +170,10 @@ def _people(values: pd.Series) -> set[str]:
     return set(values[~blank(values)].astype("str"))
 
 
+def _accounts(rows: pd.DataFrame) -> set[tuple[str, str]]:
+    return set(zip(rows["system"], rows["account_id"], strict=True))
+
+
 def _rows_of(table: pd.DataFrame, accounts: set[tuple[str, str]]) -> pd.DataFrame:
     """The rows of ``table`` whose (system, account_id) is one of ``accounts``: a hash lookup
     of the account ids narrows the table to a handful of rows, then the pairs are checked."""
@@ -196,6 +202,8 @@ class Region:
     change_ids: frozenset[str]
     #: people the proposed change rows name (requester, approver, performer): their identities are kept
     named: frozenset[str]
+    #: the accounts of ``accounts`` that no person holds (every other one is an account of ``people``)
+    loose: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
     def of(cls, snapshot: Snapshot, changes: list[Change]) -> Region:
@@ -203,18 +211,22 @@ class Region:
         person: a created account's person is the change's)."""
         accounts = {c.account for c in changes if c.account}
         people = {c.get(k) for c in changes for k in ("person_id", "owner_person_id") if c.get(k)}
+        loose = set()
         if "accounts" in snapshot.tables:
             acc = snapshot.tables["accounts"]
-            people |= _people(_rows_of(acc, accounts)["person_id"])
+            rows = _rows_of(acc, accounts)
+            people |= _people(rows["person_id"])
+            loose = set(zip(rows["system"], rows["account_id"], strict=True)) - _accounts(
+                rows[~blank(rows["person_id"]).to_numpy()])
             mine = acc[isin(acc["person_id"], sorted(people)).to_numpy()]  # every account of them: SoD pools them
-            accounts |= set(zip(mine["system"], mine["account_id"], strict=True))
+            accounts |= _accounts(mine)
         named = {c.get(k) for c in changes for k in ("requested_by", "approved_by", "performed_by") if c.get(k)}
         return cls(frozenset(accounts), frozenset(people), frozenset(c.change_id for c in changes),
-                   frozenset(named))
+                   frozenset(named), frozenset(loose))
 
     def restrict(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot cut down to this region (identities, role_permissions and tables no
-        local kind reads stay as they are)."""
+        local kind reads stay as they are; handovers to the rows naming its people)."""
         tables = snapshot.tables
         # with a changes table, accounts are cut once below, with the changes' targets
         by_account = [n for n in _BY_ACCOUNT if n in tables and (n != "accounts" or "changes" not in tables)]
@@ -236,6 +248,12 @@ class Region:
             log = tables["access_log"]
             actors = sorted({f"{s}:{a}" for s, a in self.accounts} | self.people)
             cut["access_log"] = log[isin(log["actor"], actors).to_numpy()].reset_index(drop=True)
+        if "handovers" in tables:
+            # period_close_freeze judges a register row from the row alone, and no change touches
+            # the register (``UNCHANGED``): the region keeps only the rows naming its people as
+            # leaver or receiver, which ``Handover.gate_cut`` reads
+            h, people = tables["handovers"], sorted(self.people)
+            cut["handovers"] = h[(isin(h["from_person_id"], people) | isin(h["to_person_id"], people)).to_numpy()]
         if "identities" in tables:
             ids = tables["identities"]
             who = _named_people(cut) | self.people | self.named
@@ -261,27 +279,33 @@ class Region:
         tables = snapshot.tables
         acc = tables["accounts"]
         wanted = sorted(people)
-        acc = acc[(isin(acc["person_id"], wanted) | acc.index.isin(_rows_of(acc, set(self.accounts)).index))
-                  .to_numpy()]
+        # this region's accounts: those of its people, and those of no person
+        mine = isin(acc["person_id"], sorted(people | self.people)).to_numpy()
+        if self.loose:
+            mine = mine | acc.index.isin(_rows_of(acc, set(self.loose)).index)
+        acc = acc[mine]
         pairs = set(zip(acc["system"], acc["account_id"], strict=True))
         cut = {"accounts": acc.reset_index(drop=True)}
         cut |= {name: _rows_of(tables[name], pairs).reset_index(drop=True)
                 for name in ("grants", "changes") if name in tables}
         named = set(people)
-        if "handovers" in tables and "identities" in tables:
-            h = tables["handovers"]
-            cols = ("from_person_id", "to_person_id", "supervisor_id")
-            ids = tables["identities"]["person_id"]
-            # the register's people that identities knows: looked up among its few names, not
-            # by hashing every identity
-            known = ids[isin(ids, h["from_person_id"]).to_numpy()]
-            hit = ~isin(h["from_person_id"], known)
+        cols = ("from_person_id", "to_person_id", "supervisor_id")
+        register = tables.get("handovers") if "identities" in tables else None
+        if "identities" in tables:
+            # the identities of every person the cut can name, the register's among them: one
+            # lookup of their few names, not one hash of every identity per question
+            ids = tables["identities"]
+            everyone = named | self.people | self.named
+            if register is not None:
+                everyone |= {p for c in cols for p in register[c].dropna().astype("str")}
+            ids = ids[isin(ids["person_id"], sorted(everyone)).to_numpy()]
+        if register is not None:
+            hit = ~isin(register["from_person_id"], ids["person_id"])  # a leaver identities does not know
             for c in cols:
-                hit |= isin(h[c], wanted)
-            cut["handovers"] = h[hit.to_numpy()]  # its index: the register's row numbers in messages
+                hit |= isin(register[c], wanted)
+            cut["handovers"] = register[hit.to_numpy()]  # its index: the register's row numbers in messages
             named |= {p for c in cols for p in _people(cut["handovers"][c])}
         if "identities" in tables:
-            ids = tables["identities"]
             cut["identities"] = ids[isin(ids["person_id"], sorted(named | self.people | self.named)).to_numpy()]
         return snapshot.with_tables(**cut)
 
@@ -289,6 +313,8 @@ class Region:
 def _whole(cut: pd.Series, whole: pd.Series) -> set[str]:
     """The ids in ``cut`` (a column of a table cut from ``whole``'s) whose every row is in the cut."""
     mine = cut.dropna().astype("str").value_counts()
+    if mine.empty:  # (a region without access events: no look at the 101k of M)
+        return set()
     everywhere = whole[isin(whole, sorted(mine.index)).to_numpy()].astype("str").value_counts()
     return {i for i, n in mine.items() if everywhere.get(i) == n}
 

@@ -54,22 +54,25 @@ def _as_text(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, pd.Timestamp) else str(value)
 
 
-#: rows of a table as text, typed (``_append``): one gate applies its change file to two cuts
-#: of the snapshot (the region, the handover cut), typing the same rows each time
-Typed = dict[tuple[str, str, tuple], pd.DataFrame]
+#: rows of a table as text, typed and aligned to a table's columns (``_append``): one gate
+#: applies its change file to two cuts of the snapshot (the region, the handover cut), whose
+#: tables have the same columns, typing and aligning the same rows each time
+Typed = dict[tuple, pd.DataFrame]
 
 
 def _append(name: str, df: pd.DataFrame, records: list[dict[str, Any]], tz: str, typed: Typed) -> pd.DataFrame:
     """``df`` plus ``records``, typed as the snapshot types the table: a column a record
     leaves out is empty (false, no time, no text), never a mixed-type column a policy
-    trips on. ``typed`` keeps the typed rows for the next proposal of the same changes."""
+    trips on. ``typed`` keeps the typed rows, aligned to ``df``'s columns and types, for the
+    next proposal of the same changes."""
     text = tuple(tuple((k, _as_text(v)) for k, v in r.items()) for r in records)
-    if (name, tz, text) not in typed:
-        typed[name, tz, text] = type_table(name, pd.DataFrame([dict(r) for r in text], dtype="str"), tz, name)
-    new = typed[name, tz, text].copy(deep=False)
-    for col in df.columns.difference(new.columns):
-        new[col] = df[col].iloc[:0].reindex(new.index)
-    return pd.concat([df, new[[*df.columns, *new.columns.difference(df.columns)]]], ignore_index=True)
+    key = (name, tz, text, tuple(df.columns), tuple(df.dtypes))
+    if key not in typed:
+        new = type_table(name, pd.DataFrame([dict(r) for r in text], dtype="str"), tz, name)
+        for col in df.columns.difference(new.columns):
+            new[col] = df[col].iloc[:0].reindex(new.index)
+        typed[key] = new[[*df.columns, *new.columns.difference(df.columns)]]
+    return pd.concat([df, typed[key]], ignore_index=True)
 
 
 class _Proposal:

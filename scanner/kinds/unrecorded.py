@@ -21,10 +21,24 @@ nothing happened outside that process. Two views of the same question:
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask, isin
+from collections.abc import Callable
+
+from ..context import Context, glob_mask, isin, positions
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from ..timeutil import parse_instant
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, blank, concat_findings, emit, emit_where, glob_counts, text
+from .base import (
+    KINDS,
+    SYSTEMS_PARAM,
+    PolicyKind,
+    account_subject,
+    blank,
+    concat_findings,
+    emit,
+    emit_where,
+    glob_counts,
+    text,
+)
 
 _KEY = ["system", "account_id", "role"]
 
@@ -75,16 +89,26 @@ class UnrecordedChange(PolicyKind):
             parts += self._compared(ctx, grants, previous, changes)
         return concat_findings(parts)
 
-    def _person(self, ctx: Context, rows: pd.DataFrame) -> pd.Series:
+    @staticmethod
+    def _person(ctx: Context, rows: pd.DataFrame) -> pd.Series:
+        """The person of each row's account (missing when none): only the accounts ``rows`` can
+        name (one hash lookup of the id) are looked at, each row's by its account code."""
         accounts = ctx.optional("accounts")
         if accounts is None:
             return pd.Series(None, index=rows.index, dtype=object)
-        # only the accounts ``rows`` can name (one hash lookup of the id) are indexed, not all 174k
-        ids = accounts["account_id"]
-        accounts = accounts[(isin(ids, rows["account_id"]) | ids.isna()).to_numpy()]
-        acc = accounts.drop_duplicates(["system", "account_id"]).set_index(["system", "account_id"])["person_id"]
-        keys = pd.MultiIndex.from_frame(rows[["system", "account_id"]].astype("str"))
-        return pd.Series(acc.reindex(keys).to_numpy(), index=rows.index)
+        accounts = accounts[isin(accounts["account_id"], rows["account_id"]).to_numpy()]
+        at = positions(ctx.account_codes(rows), ctx.account_codes(accounts))
+        return pd.Series(accounts["person_id"].array.take(at, allow_fill=True), index=rows.index)
+
+    def _emit(self, ctx: Context, rows: pd.DataFrame, recorded: np.ndarray, *, code: str,
+              tail: Callable[[pd.DataFrame], pd.Series], evidence: list[str]) -> pd.DataFrame:
+        """A finding per grant of ``rows`` without a record (``recorded`` false): its subject,
+        person and text ("role R on S:A" + ``tail``) built for those rows only."""
+        return emit_where(rows, ~pd.Series(recorded, index=rows.index), code=code, subject=account_subject,
+                          person_id=lambda r: self._person(ctx, r), key="role",
+                          extend=lambda r: r.assign(tolerance_days=self.params["tolerance_days"]),
+                          message=lambda r: "role " + text(r["role"]) + " on " + r["system"].astype("str") + ":"
+                          + r["account_id"].astype("str") + tail(r), evidence=evidence)
 
     def _matched(self, rows: pd.DataFrame, changes: pd.DataFrame, on: list[str], *, near: pd.Series | None = None,
                  since: pd.Timestamp | None = None) -> pd.Series:
@@ -109,20 +133,11 @@ class UnrecordedChange(PolicyKind):
             return concat_findings([])
         rows["_near"] = day[rows.index]
         recorded = self._matched(rows, changes[changes["_action"] == "grant"], _KEY, near=rows["_near"])
-        rows = self._finish(ctx, rows)
-        return emit_where(rows, ~pd.Series(recorded, index=rows.index), code="grant_without_change",
-                          message=rows["what"] + " was granted on " + text(rows["granted_at"])
+        return self._emit(ctx, rows, recorded, code="grant_without_change",
+                          tail=lambda r: " was granted on " + text(r["granted_at"])
                           + " but the change log has no grant of it within "
                           + str(self.params["tolerance_days"]) + " days",
-                          person_id="person_id", key="role",
                           evidence=["system", "account_id", "role", "granted_at", "granted_by", "tolerance_days"])
-
-    def _finish(self, ctx: Context, rows: pd.DataFrame) -> pd.DataFrame:
-        rows["subject"] = "account:" + rows["system"].astype("str") + ":" + rows["account_id"].astype("str")
-        rows["what"] = "role " + text(rows["role"]) + " on " + rows["subject"].str.removeprefix("account:")
-        rows["person_id"] = self._person(ctx, rows)
-        rows["tolerance_days"] = self.params["tolerance_days"]
-        return rows
 
     def _compared(self, ctx: Context, grants: pd.DataFrame, previous: pd.DataFrame,
                   changes: pd.DataFrame) -> list[pd.DataFrame]:
@@ -139,22 +154,19 @@ class UnrecordedChange(PolicyKind):
         out = []
         if not appeared.empty:
             ok = self._matched(appeared, approved[approved["_action"] == "grant"], _KEY, since=since)
-            appeared = self._finish(ctx, appeared)
-            out.append(emit_where(
-                appeared, ~pd.Series(ok, index=appeared.index), code="grant_appeared_without_change",
-                message=appeared["what"] + " appeared since the previous snapshot ("
-                + (taken or "date unknown") + ") without an approved grant change",
-                person_id="person_id", key="role",
+            out.append(self._emit(
+                ctx, appeared, ok, code="grant_appeared_without_change",
+                tail=lambda r: " appeared since the previous snapshot (" + (taken or "date unknown")
+                + ") without an approved grant change",
                 evidence=["system", "account_id", "role", "granted_at", "granted_by", "tolerance_days"]))
         if not gone.empty:
             revoked = self._matched(gone, changes[changes["_action"] == "revoke"], _KEY, since=since)
             deleted = self._matched(gone, changes[changes["_action"] == "delete"], ["system", "account_id"],
                                     since=since)
-            gone = self._finish(ctx, gone)
-            out.append(emit_where(
-                gone, ~pd.Series(revoked | deleted, index=gone.index), code="grant_removed_without_revoke",
-                message=gone["what"] + " was removed since the previous snapshot (" + (taken or "date unknown")
-                + ") without a revoke record", person_id="person_id", key="role",
+            out.append(self._emit(
+                ctx, gone, revoked | deleted, code="grant_removed_without_revoke",
+                tail=lambda r: " was removed since the previous snapshot (" + (taken or "date unknown")
+                + ") without a revoke record",
                 evidence=["system", "account_id", "role", "granted_at", "tolerance_days"]))
         out.append(self._enabled(ctx, approved, since, taken))
         return out
