@@ -742,15 +742,15 @@ def _size(file: Path) -> int:
 def small_pages() -> None:
     """NumPy's arrays from here on in ordinary 4 KiB pages, not transparent huge pages.
 
-    NumPy marks every array of 4 MB or more ``MADV_HUGEPAGE``. With the kernel's default
-    ``transparent_hugepage/defrag = madvise``, a fault in such memory compacts memory on the
-    spot until a 2 MB page is free, and the mark stays on the heap memory after the array is
-    freed (numpy/numpy#31590). A scan allocates and frees arrays of the snapshot's length all
-    the time: at bench size L (10M archive rows) the load took 8.4–9.4 CPU-s instead of
-    10.7–13.6 and the workers' system time fell from 3.6–4.7 to 2.6–3.7 s (three alternated
-    pairs on a machine with 18 GB free). The switch is NumPy's own
-    (``NUMPY_MADVISE_HUGEPAGE=0`` at start-up does the same) and lasts for the process and
-    the workers it forks."""
+    NumPy marks every array of 4 MB or more ``MADV_HUGEPAGE``: each fault in it then zeroes a
+    whole 2 MB page (with the kernel's default ``transparent_hugepage/defrag = madvise`` it
+    may first compact memory to find one), and the mark stays on the heap memory after the
+    array is freed (numpy/numpy#31590). A scan allocates and frees arrays of the snapshot's
+    length all the time: reading bench size L (10M archive rows) took 4.4–7.9 s of system
+    time with the mark and 1.9–2.3 s without (three alternated pairs; a third of the page
+    faults, at three times the cost), its user time and peak memory the same. The switch is
+    NumPy's own (``NUMPY_MADVISE_HUGEPAGE=0`` at start-up does the same) and lasts for the
+    process and the workers it forks."""
     try:
         from numpy._core.multiarray import _set_madvise_hugepage
     except ImportError:  # NumPy 1
