@@ -96,12 +96,20 @@ def assemble(
     config / waiver / baseline files with their hashes, warnings such as an as-of far
     from the snapshot) is merged into ``scan``. Every time in ``scan`` is expressed in the
     snapshot's timezone with its offset."""
+    # one pass over the findings (303,706 at bench size L; three passes took ~0.1 s there, on
+    # the scan's critical path after the workers)
     open_by_policy: dict[str, int] = {}
     count_by_policy: dict[str, int] = {}
+    by_sev = dict.fromkeys(SEVERITIES, 0)
+    waived = 0
     for f in findings:
-        count_by_policy[f["policy_id"]] = count_by_policy.get(f["policy_id"], 0) + 1
+        pid = f["policy_id"]
+        count_by_policy[pid] = count_by_policy.get(pid, 0) + 1
         if f["status"] == "open":
-            open_by_policy[f["policy_id"]] = open_by_policy.get(f["policy_id"], 0) + 1
+            open_by_policy[pid] = open_by_policy.get(pid, 0) + 1
+            by_sev[f["severity"]] += 1
+        elif f["status"] == "waived":
+            waived += 1
     controls_of: dict[str, list[str]] = {}
     for pack in packs:
         for c in pack.controls:
@@ -141,10 +149,6 @@ def assemble(
                 "id": c.id, "title": c.title, "source": c.source, "policies": list(c.policies),
                 "manual": c.manual, "procedure": c.procedure, "status": state,
             })
-    by_sev = dict.fromkeys(SEVERITIES, 0)
-    for f in findings:
-        if f["status"] == "open":
-            by_sev[f["severity"]] += 1
     summary = {
         "policies": len(policies),
         "passed": sum(p["status"] == "pass" for p in policies),
@@ -153,7 +157,7 @@ def assemble(
         "inconclusive": sum(p["status"] == "inconclusive" for p in policies),
         "skipped": sum(p["status"] == "skipped" for p in policies),
         "findings": by_sev,
-        "waived": sum(f["status"] == "waived" for f in findings),
+        "waived": waived,
         "failing": any(is_failing(f, fail_on) for f in findings),
     }
     doc = {

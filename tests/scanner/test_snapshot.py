@@ -39,6 +39,16 @@ def test_mixed_time_forms_are_converted_to_the_snapshot_timezone(make_snapshot):
     ]
 
 
+def test_reading_a_snapshot_turns_numpys_huge_page_mark_off(make_snapshot):
+    """docs/snapshot.md: arrays in small pages from the load on (each fault in memory NumPy marked
+    for huge pages zeroes a whole 2 MB page); forked workers inherit the switch."""
+    from numpy._core.multiarray import _get_madvise_hugepage, _set_madvise_hugepage
+
+    _set_madvise_hugepage(True)
+    read_snapshot(make_snapshot({"identities": IDS}))
+    assert _get_madvise_hugepage() is False
+
+
 def test_csv_with_bom_is_read(tmp_path):
     root = tmp_path / "s"
     root.mkdir()
