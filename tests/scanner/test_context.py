@@ -280,3 +280,19 @@ def test_codes_of_a_few_rows_are_the_whole_lookups(make_snapshot, monkeypatch) -
         assert ctx._vocabulary["account_id"].to_pylist()[40:] == ["new2", "new1"]
     assert keyed[4] == keyed[0]
     assert keyed[4][2] == [keyed[4][1][3]]  # new1: the code the grants gave it
+
+
+@pytest.mark.parametrize("n", [0, 1, 300])
+def test_code_rows_finds_each_codes_first_key(n: int) -> None:
+    """``code_rows`` over ``in_order`` gives each code the first position of an equal key (keys
+    repeat, are unsorted and include -1 and the largest int64), -1 where no key is equal."""
+    rng = np.random.default_rng(n)
+    keys = rng.integers(-1, 60, n).astype("int64")
+    if n:
+        keys[rng.integers(0, n)] = np.iinfo("int64").max
+    codes = np.concatenate([rng.integers(-1, 80, 200), [np.iinfo("int64").max]]).astype("int64")
+    first = {}
+    for at, key in enumerate(keys.tolist()):
+        first.setdefault(key, at)
+    got = context.code_rows(context.in_order(keys), codes)
+    assert got.tolist() == [first.get(c, -1) for c in codes.tolist()]
