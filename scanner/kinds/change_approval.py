@@ -35,9 +35,6 @@ changes (``Snapshot.with_tables``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from ..context import ACCOUNT, Context
 from ..lazy import pandas as pd
 from .base import KINDS, PolicyKind, blank, concat_findings, emit_checks, text
@@ -45,9 +42,6 @@ from .base import KINDS, PolicyKind, blank, concat_findings, emit_checks, text
 _EVIDENCE = ["action", "system", "account_id", "role", "performed_by", "performed_at", "request_id",
              "approved_by", "approved_at", "approval_status", "verified_by", "verified_at"]
 _ACTIONS = ["grant", "revoke", "enable", "disable", "create", "delete", "modify"]
-if TYPE_CHECKING:
-    #: the end of a finding's message: text, or a function of the matching rows
-    Tail = str | Callable[[pd.DataFrame], pd.Series]
 
 
 def _what(rows: pd.DataFrame) -> pd.Series:
@@ -136,13 +130,8 @@ class ChangeApproval(PolicyKind):
             checks, extra = self._verification(ctx, ch)
             groups.append(([(code, verify & mask, tail) for code, mask, tail in checks], extra))
         evidence = {**{c: ch[c] for c in _EVIDENCE}, "target_person": ch["target_person"]}
-
-        def message(tail: Tail) -> Callable[[pd.DataFrame], pd.Series]:
-            return lambda r: _what(r) + (tail(r) if callable(tail) else tail)
-
-        return concat_findings([emit_checks(ch, [(code, mask, message(tail)) for code, mask, tail in checks],
-                                            person_id="target_person", evidence={**evidence, **extra})
-                                for checks, extra in groups])
+        return concat_findings([emit_checks(ch, checks, person_id="target_person", evidence={**evidence, **extra},
+                                            head=_what) for checks, extra in groups])
 
     def _verification(self, ctx: Context, ch: pd.DataFrame) -> tuple[list[tuple], dict[str, pd.Series]]:
         """The checks of the second person's verification (performed changes only) and the

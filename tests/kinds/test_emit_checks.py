@@ -43,3 +43,24 @@ def test_emit_checks_without_findings_is_empty() -> None:
     frame = _frame()
     got = emit_checks(frame, [("none", frame["days"] < 0, "x")], evidence={"at": frame["at"]})
     pd.testing.assert_frame_equal(got, concat_findings([]))
+
+
+def test_a_shared_head_starts_every_message_and_subjects_may_be_made() -> None:
+    """``head`` (computed once for all the checks' rows) and a subject made from the rows give
+    what each check's own message and subject give."""
+    frame = _frame()
+    checks = [("late", frame["days"] > 5, lambda r: " late by " + r["days"].astype("str")),
+              ("urgent", frame["urgent"], " is urgent")]
+
+    def head(rows: pd.DataFrame) -> pd.Series:
+        return "[" + rows["who"].fillna("nobody") + "]"
+
+    def subject(rows: pd.DataFrame) -> pd.Series:
+        return "person:" + rows["who"].fillna("?")
+
+    got = emit_checks(frame, checks, subject=subject, head=head, evidence={"at": frame["at"]})
+    want = concat_findings([emit_where(frame, mask, code=code, subject=subject, evidence={"at": frame["at"]},
+                                       message=lambda r, tail=tail: head(r) + (tail(r) if callable(tail) else tail))
+                            for code, mask, tail in checks])
+    pd.testing.assert_frame_equal(got, want)
+    assert got["message"].tolist()[:3] == ["[P3] late by 12", "[P1] late by 7", "[nobody] late by 40"]
