@@ -14,6 +14,7 @@ person and are not orphans; the other kinds still judge them.
 from __future__ import annotations
 
 from ..context import Context, glob_mask, isin, positions
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import (
     KINDS,
@@ -52,12 +53,14 @@ class OrphanAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        if self.params["enabled_only"]:
-            acc = acc[acc["enabled"]]
-        systems = glob_counts(acc["system"], self.params["systems"])
-        acc = acc[glob_mask(acc["system"], self.params["systems"]) & (acc["account_type"] != "builtin")]
+        rows = acc["enabled"].to_numpy(dtype=bool) if self.params["enabled_only"] else np.ones(len(acc), dtype=bool)
+        systems = glob_counts(acc["system"][rows], self.params["systems"])
+        # the judged rows of the columns used, taken once: a row selection takes every column
+        rows = rows & glob_mask(acc["system"], self.params["systems"]).to_numpy() \
+            & (acc["account_type"] != "builtin").to_numpy()
+        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]].take(
+            np.flatnonzero(rows))
         self.cover(len(acc), "accounts of the listed systems (built-in accounts are no one's)", systems=systems)
-        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
         if acc.empty:
             return concat_findings([])
         allowed = [t.lower() for t in self.params["allow_types"]]
