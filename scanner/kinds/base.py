@@ -299,6 +299,51 @@ def emit_where(
                 key=None if key is None else rows[key] if isinstance(key, str) else key(rows))
 
 
+def emit_checks(
+    frame: pd.DataFrame,
+    checks: list[tuple[str, pd.Series, Message]],
+    *,
+    subject: RowValue = "subject",
+    person_id: RowValue | None = None,
+    evidence: dict[str, pd.Series] | None = None,
+    head: Callable[[pd.DataFrame], pd.Series] | None = None,
+) -> pd.DataFrame:
+    """``concat_findings([emit_where(frame, mask, code=code, message=message, ...) for code, mask,
+    message in checks])`` for checks that share their subject, person and evidence columns: the
+    rows of every check are stacked (check after check, each in ``frame``'s order) and emitted
+    at once, so each evidence column is converted to JSON values once, not once per check.
+    Converting a column costs ~0.1–1.5 ms however few its rows (a time column the most): with
+    twelve evidence columns and five checks that found something, change_approval spent most
+    of its time there. ``mask``: aligned to ``frame``; a message that is a function gets the
+    rows of its own check. ``head``: the start every check's message shares, a function of
+    the rows (of all the checks at once)."""
+    found = [(code, np.flatnonzero(_aligned(mask, frame.index).fillna(False).to_numpy(dtype=bool)), message)
+             for code, mask, message in checks]
+    found = [(code, at, message) for code, at, message in found if len(at)]
+    if not found:
+        return empty_findings()
+    at = np.concatenate([rows for _, rows, _ in found])
+    rows = frame.take(at).reset_index(drop=True)
+    ends = np.cumsum([len(part) for _, part, _ in found])
+    messages = []
+    for (_, part, message), end in zip(found, ends, strict=True):
+        mine = rows.iloc[end - len(part):end]
+        if callable(message):
+            message = message(mine)
+        elif isinstance(message, pd.Series):
+            message = pd.Series(_aligned(message, frame.index).array.take(part), index=mine.index)
+        messages.append(message if isinstance(message, pd.Series) else pd.Series(message, index=mine.index))
+    message = pd.concat(messages).set_axis(rows.index)
+    return emit(rows, code=pd.Series(np.repeat([code for code, _, _ in found], [len(p) for _, p, _ in found]),
+                                     index=rows.index),
+                subject=rows[subject] if isinstance(subject, str) else subject(rows),
+                person_id=None if person_id is None else rows[person_id] if isinstance(person_id, str)
+                else person_id(rows),
+                message=message if head is None else head(rows) + message,
+                evidence={k: pd.Series(_aligned(v, frame.index).array.take(at), index=rows.index)
+                          for k, v in (evidence or {}).items()})
+
+
 def concat_findings(parts: list[pd.DataFrame]) -> pd.DataFrame:
     parts = [p for p in parts if not p.empty]
     return pd.concat(parts, ignore_index=True) if parts else empty_findings()

@@ -35,19 +35,13 @@ changes (``Snapshot.with_tables``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
 from ..context import ACCOUNT, Context
 from ..lazy import pandas as pd
-from .base import KINDS, PolicyKind, blank, concat_findings, emit_where, text
+from .base import KINDS, PolicyKind, blank, concat_findings, emit_checks, text
 
 _EVIDENCE = ["action", "system", "account_id", "role", "performed_by", "performed_at", "request_id",
              "approved_by", "approved_at", "approval_status", "verified_by", "verified_at"]
 _ACTIONS = ["grant", "revoke", "enable", "disable", "create", "delete", "modify"]
-if TYPE_CHECKING:
-    #: the end of a finding's message: text, or a function of the matching rows
-    Tail = str | Callable[[pd.DataFrame], pd.Series]
 
 
 def _what(rows: pd.DataFrame) -> pd.Series:
@@ -126,24 +120,22 @@ class ChangeApproval(PolicyKind):
             ("self_grant", ~blank(performer) & (performer == ch["target_person"]),
              lambda r: " was performed by " + text(r["performed_by"]) + " on their own account"),
         ]
+        # the checks in groups that share their evidence (the approval checks, the approver's
+        # position, the verification checks), each group emitted at once (emit_checks)
+        groups = [([(code, approve & mask, tail) for code, mask, tail in checks], {})]
         if self.params["approver_positions"]:
-            checks.append(self._approver_position(ctx, ch, no_approver))
-        checks = [(code, approve & mask, *rest) for code, mask, *rest in checks]
+            code, mask, tail, extra = self._approver_position(ctx, ch, no_approver)
+            groups.append(([(code, approve & mask, tail)], extra))
         if verify.any():
-            checks += [(code, verify & mask, *rest) for code, mask, *rest in self._verification(ctx, ch)]
+            checks, extra = self._verification(ctx, ch)
+            groups.append(([(code, verify & mask, tail) for code, mask, tail in checks], extra))
         evidence = {**{c: ch[c] for c in _EVIDENCE}, "target_person": ch["target_person"]}
+        return concat_findings([emit_checks(ch, checks, person_id="target_person", evidence={**evidence, **extra},
+                                            head=_what) for checks, extra in groups])
 
-        def found(code: str, mask: pd.Series, tail: Tail, extra: dict | None = None) -> pd.DataFrame:
-            return emit_where(ch, mask, code=code, person_id="target_person", evidence={**evidence, **(extra or {})},
-                              message=lambda r: _what(r) + (tail(r) if callable(tail) else tail))
-
-        # a check without a matching row is skipped: selecting none of the rows and an empty
-        # findings frame cost ~1-2 ms each in pandas, most of the time on a gate's few changes
-        return concat_findings([found(*check) for check in checks if check[1].any()])
-
-    def _verification(self, ctx: Context, ch: pd.DataFrame) -> list[tuple]:
-        """The checks of the second person's verification (performed changes only); adds the
-        column ``days_to_verify`` to ``ch``."""
+    def _verification(self, ctx: Context, ch: pd.DataFrame) -> tuple[list[tuple], dict[str, pd.Series]]:
+        """The checks of the second person's verification (performed changes only) and the
+        evidence they add; adds the column ``days_to_verify`` to ``ch``."""
         limit = self.params["verify_within_days"]
         performed, verified_at, verifier = ch["performed_at"], ch["verified_at"], ch["verified_by"]
         no_verifier = blank(verifier)
@@ -154,17 +146,17 @@ class ChangeApproval(PolicyKind):
         return [
             ("not_verified", performed.notna() & ~verified & (ctx.days_since(performed) > limit),
              lambda r: " performed on " + text(r["performed_at"]) + " was not verified by a second person within "
-             + str(limit) + " days", extra),
+             + str(limit) + " days"),
             ("verified_late", performed.notna() & verified & (days_to_verify > limit),
              lambda r: " was verified by " + text(r["verified_by"]) + " on " + text(r["verified_at"]) + ", "
              + r["days_to_verify"].astype("Int64").astype("str") + " days after it was performed (limit "
-             + str(limit) + ")", extra),
+             + str(limit) + ")"),
             ("verifier_is_performer", ~no_verifier & (verifier == ch["performed_by"]),
-             lambda r: " was verified by its own performer " + text(r["verified_by"]), extra),
+             lambda r: " was verified by its own performer " + text(r["verified_by"])),
             ("verified_before_performed", performed.notna() & verified_at.notna() & (verified_at < performed),
              lambda r: " was verified (" + text(r["verified_at"]) + ") before it was performed ("
-             + text(r["performed_at"]) + ")", extra),
-        ]
+             + text(r["performed_at"]) + ")"),
+        ], extra
 
     @staticmethod
     def _target_person(ctx: Context, ch: pd.DataFrame) -> pd.Series:

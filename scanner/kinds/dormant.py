@@ -17,6 +17,7 @@ per-DC ``lastLogon`` / sign-in events through the ``logins`` table.
 from __future__ import annotations
 
 from ..context import Context, glob_mask
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
 
@@ -40,11 +41,13 @@ class DormantAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        acc = acc[acc["enabled"]]
-        systems = glob_counts(acc["system"], self.params["systems"])
-        acc = acc[glob_mask(acc["system"], self.params["systems"])]
+        enabled = acc["enabled"].to_numpy(dtype=bool)
+        systems = glob_counts(acc["system"][enabled], self.params["systems"])
+        # the judged rows of the columns used, taken once: a row selection takes every column
+        # (~0.2 s for the 1.5M enabled accounts at size L)
+        judged = np.flatnonzero(enabled & glob_mask(acc["system"], self.params["systems"]).to_numpy())
+        acc = acc[["system", "account_id", "person_id", "last_login_at", "created_at"]].take(judged)
         self.cover(len(acc), "enabled accounts of the listed systems", systems=systems)
-        acc = acc[["system", "account_id", "person_id", "last_login_at", "created_at"]].copy()
         if acc.empty:
             return concat_findings([])
         acc["last_use"] = acc["last_login_at"]

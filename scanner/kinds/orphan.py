@@ -14,8 +14,19 @@ person and are not orphans; the other kinds still judge them.
 from __future__ import annotations
 
 from ..context import Context, glob_mask, isin, positions
+from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, blank, concat_findings, emit, glob_counts, text
+from .base import (
+    KINDS,
+    SYSTEMS_PARAM,
+    PolicyKind,
+    account_subject,
+    blank,
+    concat_findings,
+    emit_checks,
+    glob_counts,
+    text,
+)
 
 
 @KINDS.register("orphan_account")
@@ -42,12 +53,14 @@ class OrphanAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        if self.params["enabled_only"]:
-            acc = acc[acc["enabled"]]
-        systems = glob_counts(acc["system"], self.params["systems"])
-        acc = acc[glob_mask(acc["system"], self.params["systems"]) & (acc["account_type"] != "builtin")]
+        rows = acc["enabled"].to_numpy(dtype=bool) if self.params["enabled_only"] else np.ones(len(acc), dtype=bool)
+        systems = glob_counts(acc["system"][rows], self.params["systems"])
+        # the judged rows of the columns used, taken once: a row selection takes every column
+        rows = rows & glob_mask(acc["system"], self.params["systems"]).to_numpy() \
+            & (acc["account_type"] != "builtin").to_numpy()
+        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]].take(
+            np.flatnonzero(rows))
         self.cover(len(acc), "accounts of the listed systems (built-in accounts are no one's)", systems=systems)
-        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]]
         if acc.empty:
             return concat_findings([])
         allowed = [t.lower() for t in self.params["allow_types"]]
@@ -67,15 +80,9 @@ class OrphanAccount(PolicyKind):
             ("owner_departed", owned & (owner_status == "departed"),
              lambda r: " is owned by " + text(r["owner_person_id"]) + ", who has departed"),
         ]
-        parts = []
-        for code, mask, tail in checks:
-            rows = acc[mask.fillna(False).astype(bool)]
-            tail = tail(rows) if callable(tail) else tail
-            subject = account_subject(rows)
-            parts.append(emit(
-                rows, code=code, subject=subject, person_id=rows["person_id"],
-                message=subject.str.slice(8) + tail,
-                evidence={**{c: rows[c] for c in ("person_id", "account_type", "owner_person_id", "enabled")},
-                          "owner_status": owner_status[rows.index]},
-            ))
-        return concat_findings(parts)
+        # the checks' rows selected and emitted at once (emit_checks): a row selection of the
+        # 1.7M accounts at size L took ~30 ms a check, however few rows it kept
+        return emit_checks(acc, checks, subject=account_subject, person_id="person_id",
+                           head=lambda r: account_subject(r).str.slice(8),
+                           evidence={**{c: acc[c] for c in ("person_id", "account_type", "owner_person_id", "enabled")},
+                                     "owner_status": owner_status})

@@ -32,7 +32,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, glob_mask, glob_match, isin
+from ..context import ACCOUNT, Context, code_rows, glob_mask, glob_match, in_order, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
@@ -130,8 +130,9 @@ class RoleTemplate(PolicyKind):
 
     def _judged(self, ctx: Context) -> pd.DataFrame:
         """The judged accounts of known people with the identity columns findings use (each
-        selection below would otherwise take all ~30 columns of accounts ⟕ identities), their
-        ``position`` and ``subject``: the same for every policy of this kind with the same
+        selection below would otherwise take all ~30 columns of accounts ⟕ identities) and their
+        ``position`` (findings make their subjects from system and account_id, for their rows
+        only): the same for every policy of this kind with the same
         ``systems`` and ``include_disabled``, so joined once per scan. Callers select rows of
         it, never modify it."""
         def build() -> pd.DataFrame:
@@ -144,7 +145,6 @@ class RoleTemplate(PolicyKind):
                 ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]])
             acc = acc[acc["identity.person_id"].notna()]
             acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
-            acc["subject"] = account_subject(acc)
             return acc
         return ctx.shared(f"role_template.judged:{sorted(self.params['systems'])}:{self.params['include_disabled']}",
                           build)
@@ -170,7 +170,11 @@ class RoleTemplate(PolicyKind):
         acc["previous"] = prev_pos.astype(object).where(in_grace, None)
         systems = self.params["systems"]
         grants = ctx.shared(f"grants.distinct_roles:{sorted(systems)}", lambda: _distinct_roles(ctx, systems))
-        held = grants.merge(acc[[ACCOUNT, "position", "previous"]], on=ACCOUNT, sort=False)
+        # each grant's judged account (one row per account): a search of their codes, not a merge
+        row = code_rows(in_order(acc[ACCOUNT].to_numpy()), grants[ACCOUNT])
+        hit = np.flatnonzero(row >= 0)
+        held = grants.take(hit).reset_index(drop=True).assign(
+            position=acc["position"].array.take(row[hit]), previous=acc["previous"].array.take(row[hit]))
         held["allowed"], held["kept"] = self._role_verdicts(held)
         parts = [
             self._not_in_template(acc, held),
@@ -214,7 +218,7 @@ class RoleTemplate(PolicyKind):
             return concat_findings([])
         per = joined_per(bad, [ACCOUNT], "role", "roles")
         return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="role_not_in_template",
-                          person_id="person_id", evidence=["position", "roles"],
+                          subject=account_subject, person_id="person_id", evidence=["position", "roles"],
                           message=lambda r: _who(r) + " holds role(s) outside the position's template: " + r["roles"])
 
     def _forbidden(self, ctx: Context, acc: pd.DataFrame, held: pd.DataFrame) -> pd.DataFrame:
@@ -253,7 +257,8 @@ class RoleTemplate(PolicyKind):
         per = joined_per(bad, [ACCOUNT], "permission", "permissions").merge(
             joined_per(bad, [ACCOUNT], "role", "via_roles"), on=ACCOUNT, sort=False)
         return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="forbidden_permission",
-                          person_id="person_id", evidence=["position", "permissions", "via_roles"],
+                          subject=account_subject, person_id="person_id",
+                          evidence=["position", "permissions", "via_roles"],
                           message=lambda r: _who(r) + " holds forbidden permission(s) " + r["permissions"]
                           + " via " + r["via_roles"])
 
@@ -300,7 +305,7 @@ class RoleTemplate(PolicyKind):
         if not lacking.empty:
             per = joined_per(lacking, [ACCOUNT], "required", "missing_roles")
             parts.insert(0, emit_where(
-                acc.merge(per, on=ACCOUNT, sort=False), None, code="required_role_missing",
+                acc.merge(per, on=ACCOUNT, sort=False), None, subject=account_subject, code="required_role_missing",
                 person_id="person_id", evidence=["position", "missing_roles"],
                 message=lambda r: _who(r) + " lacks required role(s) " + r["missing_roles"]))
         return concat_findings(parts)
@@ -350,7 +355,7 @@ class RoleTemplate(PolicyKind):
             return concat_findings([])
         many = held.merge(counts[[ACCOUNT]], on=ACCOUNT, sort=False)
         per = counts.merge(joined_per(many, [ACCOUNT], "role", "roles"), on=ACCOUNT, sort=False).assign(max_roles=limit)
-        return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, code="too_many_roles",
+        return emit_where(acc.merge(per, on=ACCOUNT, sort=False), None, subject=account_subject, code="too_many_roles",
                           person_id="person_id", evidence=["position", "role_count", "max_roles", "roles"],
                           message=lambda r: _who(r) + " holds " + r["role_count"].astype("str") + " roles (limit "
                           + str(limit) + "): " + r["roles"])

@@ -240,3 +240,59 @@ def test_kinds_find_the_same_with_every_lookup_in_halves(generated: Path, monkey
     halves = [o.findings for o in evaluate(mine, Context(snap, NOW))]
     assert halves == whole
     assert any(whole), f"{kind} found nothing on the generated snapshot: the test would prove nothing"
+
+
+@pytest.mark.parametrize("skip_nulls", [True, False])
+@pytest.mark.parametrize("chunked", [False, True])
+def test_index_in_is_arrows_lookup(skip_nulls: bool, chunked: bool) -> None:
+    """``index_in`` (the few values' distinct ones hashed, the candidates probed) gives what
+    Arrow's ``index_in`` gives: each value's first candidate, -1 for an absent one, a missing
+    value the first missing candidate unless nulls are skipped."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    rng = np.random.default_rng(3)
+    words = [None, *(f"w{n}" for n in range(40))]
+    wanted = pa.array([words[i] for i in rng.integers(0, 30, 200)], pa.large_string())  # repeats, nulls
+    for n in (0, 1, 25):
+        values = [words[i] for i in rng.integers(0, len(words), n)]
+        arr = pa.chunked_array([values[: n // 2], values[n // 2:]], pa.large_string()) if chunked \
+            else pa.array(values, pa.large_string())
+        want = pc.fill_null(pc.index_in(arr, value_set=wanted, skip_nulls=skip_nulls), -1).to_numpy(
+            zero_copy_only=False)
+        got = context.index_in(arr, wanted, skip_nulls=skip_nulls)
+        assert got.tolist() == want.tolist()
+
+
+def test_codes_of_a_few_rows_are_the_whole_lookups(make_snapshot, monkeypatch) -> None:
+    """Keying a few rows against a large vocabulary looks them up the other way round
+    (``index_in``); the codes, and the vocabulary's new words, are those of the direct lookup."""
+    accounts = [{"system": "erp", "account_id": f"a{n}", "enabled": "true"} for n in range(40)]
+    grants = [{"system": "erp", "account_id": a, "role": "r"} for a in ("a7", "new2", "a3", "new1", "new2", "a7")]
+    snap = read_snapshot(make_snapshot({"accounts": accounts, "grants": grants,
+                                        "reviews": [{"system": "erp", "account_id": "new1",
+                                                     "reviewed_at": "2026-01-01T00:00:00+08:00"}]}))
+    keyed = {}
+    for few in (4, 0):  # 0: always the direct lookup
+        monkeypatch.setattr(context, "FEW", few)
+        ctx = Context(snap, NOW)
+        keyed[few] = [ctx.keyed(name)[ACCOUNT].tolist() for name in ("accounts", "grants", "reviews")]
+        assert ctx._vocabulary["account_id"].to_pylist()[40:] == ["new2", "new1"]
+    assert keyed[4] == keyed[0]
+    assert keyed[4][2] == [keyed[4][1][3]]  # new1: the code the grants gave it
+
+
+@pytest.mark.parametrize("n", [0, 1, 300])
+def test_code_rows_finds_each_codes_first_key(n: int) -> None:
+    """``code_rows`` over ``in_order`` gives each code the first position of an equal key (keys
+    repeat, are unsorted and include -1 and the largest int64), -1 where no key is equal."""
+    rng = np.random.default_rng(n)
+    keys = rng.integers(-1, 60, n).astype("int64")
+    if n:
+        keys[rng.integers(0, n)] = np.iinfo("int64").max
+    codes = np.concatenate([rng.integers(-1, 80, 200), [np.iinfo("int64").max]]).astype("int64")
+    first = {}
+    for at, key in enumerate(keys.tolist()):
+        first.setdefault(key, at)
+    got = context.code_rows(context.in_order(keys), codes)
+    assert got.tolist() == [first.get(c, -1) for c in codes.tolist()]
