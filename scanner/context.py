@@ -287,6 +287,29 @@ class Context:
             self._shared[key] = build()
         return self._shared[key]
 
+    def caches(self) -> set[str]:
+        """The names of the joins this context holds (``PolicyKind.joins`` names them the same
+        way): each cached property by its name, each ``keyed`` table as ``keyed:<table>``, each
+        ``shared`` entry by its key up to the first ``:`` (``keyed_in:grants:['*']`` is
+        ``keyed_in``)."""
+        props = {n for n in self.__dict__ if isinstance(getattr(type(self), n, None), cached_property)}
+        return props | {f"keyed:{n}" for n in self._keyed} | {k.split(":", 1)[0] for k in self._shared}
+
+    def drop_caches(self, keep: set[str]) -> None:
+        """Drop every join ``caches`` names that ``keep`` does not, freeing its memory.
+
+        A worker evaluating its kind groups one after another drops what no later group reads
+        (workers.py): at size L each of two workers otherwise kept ~1.2 GB of joins to the end
+        of the scan, the peak of the scan's memory. A join dropped and asked for again is built
+        again, the same (the vocabulary of ``ACCOUNT`` codes is never dropped, so a table keyed
+        again gets the codes it had)."""
+        for name in self.caches() - keep:
+            if name.startswith("keyed:"):
+                del self._keyed[name.removeprefix("keyed:")]
+            elif name in self.__dict__:
+                del self.__dict__[name]
+        self._shared = {k: v for k, v in self._shared.items() if k.split(":", 1)[0] in keep}
+
     def table(self, name: str) -> pd.DataFrame:
         """A snapshot table; ``accounts`` with expiry applied (see ``_accounts``)."""
         if name == "accounts":

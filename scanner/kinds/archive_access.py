@@ -27,6 +27,7 @@ ACTIONS = ["view", "download", "print", "export"]
 class ArchiveAccess(PolicyKind):
     subject = "access event (access:EVENT_ID)"
     tables = ("access_log", "accounts", "grants", "role_permissions")
+    joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "account_permissions"})
     codes = {"access_without_permission": "an archive used by someone holding no archive permission at the time"}
     dat70 = {"access_without_permission": "安全性/过程安全性"}
     params_schema = {

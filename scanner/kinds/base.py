@@ -62,6 +62,9 @@ class PolicyKind:
     #: the kind compares the snapshot with an earlier one (``scan --previous-snapshot``,
     #: ``Context.previous_table``); without it the kind says what it could not check
     uses_previous_snapshot: ClassVar[bool] = False
+    #: the joins the kind's evaluation leaves in the context (``joined``), named as
+    #: ``Context.caches`` names them, those it builds through others included
+    joins: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, params: dict[str, Any] | None = None) -> None:
         self.params = {**self.defaults(), **(params or {})}
@@ -98,6 +101,13 @@ class PolicyKind:
         usable), the gate (which policies a change can affect) and the worker grouping
         (how heavy a kind is) all ask. A kind whose table comes from its params overrides it."""
         return self.tables
+
+    def joined(self) -> frozenset[str]:
+        """The context's joins this policy reads (``joins``; a kind whose joins depend on its
+        params overrides it). A worker drops each join once no later kind group reads it
+        (workers.py); a join read but not named here is built again, so the declarations are
+        kept complete by tests/kinds/test_joins.py."""
+        return self.joins
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         raise NotImplementedError

@@ -55,6 +55,7 @@ def _what(rows: pd.DataFrame) -> pd.Series:
 class ChangeApproval(PolicyKind):
     subject = "change (change:CHANGE_ID)"
     tables = ("changes", "accounts")
+    joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "keyed:changes", "identities", "people"})
     codes = {
         "missing_request": "the change has no request_id",
         "not_approved": "approval_status is not 'approved', or approved_by is empty",

@@ -42,6 +42,7 @@ from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, f
 class RevokeOnDeparture(PolicyKind):
     subject = "account (archive access by a person: person)"
     tables = ("identities", "accounts")
+    joins = frozenset({"_accounts", "identities", "people"})
     codes = {
         "enabled_after_departure": "account still enabled after departure_date + grace_days",
         "late_revocation": "account disabled, but after departure_date + grace_days",

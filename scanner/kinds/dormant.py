@@ -26,6 +26,7 @@ from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_find
 class DormantAccount(PolicyKind):
     subject = "account"
     tables = ("accounts",)
+    joins = frozenset({"_accounts"})
     codes = {
         "dormant": "no login for more than max_idle_days",
         "never_used": "never logged in, created more than max_idle_days ago (or creation date unknown)",

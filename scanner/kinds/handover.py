@@ -69,6 +69,8 @@ class RegisterError(EvaluationError):
 class Handover(PolicyKind):
     subject = "person (person:ID, the duty as key) for events; handover (handover:ID) for register rows"
     tables = ("identities", "accounts", "grants", "role_permissions", "handovers")
+    joins = frozenset({"_accounts", "identities", "people", "people_by_id", "handover.duty_grants",
+                       "handover.holders", "handover.role_duties"})
     codes = {
         "no_handover": "a departed or transferred person who held duties has no handover after the deadline",
         "late_handover": "the handover is dated after departure/transfer date + grace_days",

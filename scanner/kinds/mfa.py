@@ -17,6 +17,7 @@ from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_find
 class PrivilegedMfa(PolicyKind):
     subject = "account"
     tables = ("accounts", "grants", "role_permissions")
+    joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "account_permissions"})
     codes = {"privileged_without_mfa": "an enabled account holds a privileged permission without mfa_enabled"}
     params_schema = {
         "type": "object",

@@ -33,6 +33,7 @@ from .base import (
 class OrphanAccount(PolicyKind):
     subject = "account"
     tables = ("accounts", "identities")
+    joins = frozenset({"_accounts", "identities", "people"})
     codes = {
         "no_person": "person_id is empty",
         "unknown_person": "person_id names no one in identities",

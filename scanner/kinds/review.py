@@ -22,6 +22,7 @@ from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_find
 class AccessReview(PolicyKind):
     subject = "account"
     tables = ("accounts", "reviews")
+    joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "keyed:reviews"})
     codes = {
         "never_reviewed": "an enabled account created more than max_age_days ago has no review at all",
         "review_overdue": "the newest review is more than max_age_days old",

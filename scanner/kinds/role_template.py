@@ -86,6 +86,8 @@ def _distinct_roles(ctx: Context, systems: list[str]) -> pd.DataFrame:
 class RoleTemplate(PolicyKind):
     subject = "account (account:SYSTEM:ID)"
     tables = ("identities", "accounts", "grants")
+    joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "account_permissions", "identities",
+                       "people", "keyed_in", "roles.known", "grants.distinct_roles", "role_template.judged"})
     codes = {
         "role_not_in_template": "roles the position's template does not allow",
         "forbidden_permission": "permissions the position (or every position) must not have",

@@ -34,6 +34,8 @@ _GLOBS = {"type": "array", "minItems": 1, "items": {"type": "string", "minLength
 class SegregationOfDuties(PolicyKind):
     subject = "person (level person; an account without person_id: account) or account (level account)"
     tables = ("accounts", "grants", "role_permissions")
+    joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "account_permissions",
+                       "sod.enabled_permissions", "sod.known_permissions"})
     codes = {
         "incompatible_duties": "one subject holds permissions of both sides of a rule (key = rule id)",
     }

@@ -96,18 +96,34 @@ class TableRule(PolicyKind):
     def reads(self) -> tuple[str, ...]:
         return (self.params["table"],)
 
-    def evaluate(self, ctx: Context) -> pd.DataFrame:
+    def joined(self) -> frozenset[str]:
+        """The context's joins of the table only when the rule or templates use joined columns
+        (``_rows``): the table's own rows otherwise."""
+        table = self.params["table"]
+        if not any("." in c for c in self._parsed()[-1]):
+            return frozenset({"_accounts"} if table == "accounts" else ())
+        if table == "accounts":
+            return frozenset({"_accounts", "keyed:accounts", "accounts_with_identity", "identities", "people"})
+        return frozenset({"_accounts", "grants_with_account", "identities", "people"})
+
+    def _parsed(self) -> tuple:
+        """(rule, messages by language, subject, key or None, the columns they use) of the params."""
         p = self.params
-        table = p["table"]
-        prefixes = JOINS.get(table, ())
+        prefixes = JOINS.get(p["table"], ())
         rule = parse(p["where"], prefixes)
         texts = p["message"] if isinstance(p["message"], dict) else {"en": p["message"]}
         messages = {lang: parse_template(text, prefixes) for lang, text in texts.items()}
-        message = messages["en"]
-        subject = parse_template(p.get("subject") or DEFAULT_SUBJECTS[table], prefixes)
+        subject = parse_template(p.get("subject") or DEFAULT_SUBJECTS[p["table"]], prefixes)
         key = parse_template(p["key"], prefixes) if p.get("key") else None
         used = [*rule.columns, *(c for m in messages.values() for c in m.columns), *subject.columns,
                 *(key.columns if key else [])]
+        return rule, messages, subject, key, used
+
+    def evaluate(self, ctx: Context) -> pd.DataFrame:
+        p = self.params
+        table = p["table"]
+        rule, messages, subject, key, used = self._parsed()
+        message = messages["en"]
         df = self._rows(ctx, table, used)
         self.cover(len(df), f"rows of {table}")
         rows = df[rule.evaluate(df, ctx).to_numpy()]
