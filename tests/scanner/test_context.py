@@ -296,3 +296,26 @@ def test_code_rows_finds_each_codes_first_key(n: int) -> None:
         first.setdefault(key, at)
     got = context.code_rows(context.in_order(keys), codes)
     assert got.tolist() == [first.get(c, -1) for c in codes.tolist()]
+
+
+def test_dropped_joins_are_built_again_the_same(make_snapshot) -> None:
+    """``drop_caches`` frees every join but those kept, and one asked for again is the same: a
+    table keyed after others were keyed and dropped keeps its codes (the vocabulary stays)."""
+    snap = read_snapshot(make_snapshot({
+        "identities": [{"person_id": "P1", "name": "张三", "status": "active"}],
+        "accounts": [{"system": "erp", "account_id": "zs", "person_id": "P1", "enabled": "true"},
+                     {"system": "oa", "account_id": "ls", "enabled": "true"}],
+        "grants": [{"system": "oa", "account_id": "ls", "role": "a"}, {"system": "hr", "account_id": "new", "role": "a"}],
+        "role_permissions": [{"system": "oa", "role": "a", "permission": "p"}],
+    }))
+    ctx = Context(snap, NOW)
+    grants, perms = ctx.keyed("grants").copy(), ctx.account_permissions.copy()
+    ctx.shared("sod.x:1", lambda: 1)
+    ctx.shared("keyed_in:grants:['oa']", lambda: 2)
+    assert ctx.caches() == {"keyed:grants", "keyed:accounts", "_accounts", "_accounts_in_order",
+                            "account_permissions", "sod.x", "keyed_in"}
+    ctx.drop_caches({"_accounts", "keyed_in"})
+    assert ctx.caches() == {"_accounts", "keyed_in"}
+    assert ctx.shared("keyed_in:grants:['oa']", lambda: 3) == 2 and ctx.shared("sod.x:1", lambda: 4) == 4
+    pd.testing.assert_frame_equal(ctx.account_permissions, perms)
+    pd.testing.assert_frame_equal(ctx.keyed("grants"), grants)
