@@ -305,7 +305,8 @@ def test_dropped_joins_are_built_again_the_same(make_snapshot) -> None:
         "identities": [{"person_id": "P1", "name": "张三", "status": "active"}],
         "accounts": [{"system": "erp", "account_id": "zs", "person_id": "P1", "enabled": "true"},
                      {"system": "oa", "account_id": "ls", "enabled": "true"}],
-        "grants": [{"system": "oa", "account_id": "ls", "role": "a"}, {"system": "hr", "account_id": "new", "role": "a"}],
+        "grants": [{"system": "oa", "account_id": "ls", "role": "a"},
+                   {"system": "hr", "account_id": "new", "role": "a"}],
         "role_permissions": [{"system": "oa", "role": "a", "permission": "p"}],
     }))
     ctx = Context(snap, NOW)

@@ -20,7 +20,7 @@ from ledgerguard.scanner.engine import evaluate
 from ledgerguard.scanner.kinds.base import KINDS, PolicyKind, emit
 from ledgerguard.scanner.policy import Policy
 from ledgerguard.scanner.snapshot import Snapshot, write_snapshot
-from ledgerguard.scanner.workers import MAX_AUTO_JOBS, MIN_ROWS, auto_jobs, usable_cores
+from ledgerguard.scanner.workers import MAX_AUTO_JOBS, MIN_ROWS, auto_jobs, later_joins, usable_cores
 
 AS_OF = "2026-11-23"
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="worker processes are forked (Linux)")
@@ -251,3 +251,16 @@ def test_sigterm_while_the_pool_starts_ends_the_scan_cleanly(tmp_path: Path):
     assert "interrupted by SIGTERM" in run.stderr and "Traceback" not in run.stderr
     assert "internal error" not in run.stderr
     assert not (tmp_path / "out" / "findings.json").exists()
+
+
+def test_a_worker_keeps_after_a_group_only_the_joins_later_groups_read():
+    """Groups go out in a fixed order to whichever worker is free, so after each group a worker
+    keeps the joins (``PolicyKind.joined``) of the groups after it, and none after the last."""
+    def policy(kind: str, params: dict | None = None) -> Policy:
+        return Policy(id=kind, kind=kind, title={"en": kind}, severity="low", params=params or {},
+                      pack="p", file="p.yaml", line=1)
+
+    rule = {"table": "accounts", "where": "enabled", "message": "m"}
+    policies = [policy("segregation_of_duties"), policy("dormant_account"), policy("table_rule", rule)]
+    assert later_joins([[0], [1], [2]], policies) == [{"_accounts"}, {"_accounts"}, set()]
+    assert later_joins([[1], [0], [2]], policies)[0] == KINDS.get("segregation_of_duties").joins | {"_accounts"}
