@@ -6,12 +6,11 @@ written — so no table is copied or pickled; only each policy's findings travel
 
 Policies of one kind go to the same worker, in pack order, so the joins they share through
 ``Context.shared`` are built once; the groups go out heaviest first (by the rows of the
-tables the kind reads) to keep the cores evenly busy. After each group a worker drops the joins
-no later group reads (``later_joins``): kept to the end, both workers' joins made the scan's
-memory peak at size L. A worker that dies (killed, out of
-memory) takes its pool down; the policies it had not finished are evaluated again, one
-group per fresh worker, and a group that kills its worker again ends in status ``error``
-— never ``pass``.
+tables the kind reads) to keep the cores evenly busy. After each group a worker drops the
+joins no later group reads (``later_joins``): kept to the end, both workers' joins made the
+scan's memory peak at size L. A worker that dies (killed, out of memory) takes its pool down;
+the policies it had not finished are evaluated again, one group per fresh worker, and a group
+that kills its worker again ends in status ``error`` — never ``pass``.
 
 The parent's objects are frozen (``gc.freeze``) while the workers run, as the ``gc`` module
 advises for fork without exec: a collection in a worker would otherwise visit every object
