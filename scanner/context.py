@@ -376,10 +376,7 @@ class Context:
             self._vocabulary[column], codes = encoded.dictionary, encoded.indices
             return pc.fill_null(codes, -1).to_numpy(zero_copy_only=False).astype("int64")
         known = known.cast(arr.type)
-        if FEW * len(arr) < len(known):  # a few rows of a large table (its vocabulary hashed once, by them)
-            codes = index_in(arr, known).astype("int64")
-        else:
-            codes = pc.fill_null(pc.index_in(arr, value_set=known), -1).to_numpy(zero_copy_only=False).astype("int64")
+        codes = positions(values, known).astype("int64")  # a few rows of a large table: only theirs hashed
         new = (codes < 0) & arr.is_valid().to_numpy(zero_copy_only=False)
         if new.any():  # words the vocabulary lacks follow it, in their order of appearance
             fresh = arr.filter(pa.array(new))
