@@ -171,6 +171,7 @@ def _people(values: pd.Series) -> set[str]:
 
 
 def _accounts(rows: pd.DataFrame) -> set[tuple[str, str]]:
+    """The (system, account_id) pairs of ``rows``."""
     return set(zip(rows["system"], rows["account_id"], strict=True))
 
 
@@ -216,8 +217,7 @@ class Region:
             acc = snapshot.tables["accounts"]
             rows = _rows_of(acc, accounts)
             people |= _people(rows["person_id"])
-            loose = set(zip(rows["system"], rows["account_id"], strict=True)) - _accounts(
-                rows[~blank(rows["person_id"]).to_numpy()])
+            loose = _accounts(rows) - _accounts(rows[~blank(rows["person_id"]).to_numpy()])
             mine = acc[isin(acc["person_id"], sorted(people)).to_numpy()]  # every account of them: SoD pools them
             accounts |= _accounts(mine)
         named = {c.get(k) for c in changes for k in ("requested_by", "approved_by", "performed_by") if c.get(k)}
@@ -242,7 +242,7 @@ class Region:
             on_account[_rows_of(ch, set(self.accounts)).index] = True
             cut["changes"] = ch[(mask | on_account).to_numpy()].reset_index(drop=True)
             if "accounts" in tables:  # with the changes' targets: their person is the account's (change_approval)
-                targets = set(zip(cut["changes"]["system"], cut["changes"]["account_id"], strict=True))
+                targets = _accounts(cut["changes"])
                 cut["accounts"] = _rows_of(tables["accounts"], set(self.accounts) | targets).reset_index(drop=True)
         if "access_log" in tables:
             log = tables["access_log"]
@@ -284,7 +284,7 @@ class Region:
         if self.loose:
             mine = mine | acc.index.isin(_rows_of(acc, set(self.loose)).index)
         acc = acc[mine]
-        pairs = set(zip(acc["system"], acc["account_id"], strict=True))
+        pairs = _accounts(acc)
         cut = {"accounts": acc.reset_index(drop=True)}
         cut |= {name: _rows_of(tables[name], pairs).reset_index(drop=True)
                 for name in ("grants", "changes") if name in tables}
