@@ -255,6 +255,14 @@ if TYPE_CHECKING:
     RowValue = str | Callable[[pd.DataFrame], pd.Series]
 
 
+def _row_values(rows: pd.DataFrame, value: RowValue | None) -> pd.Series | None:
+    """A subject, person or key of the matching ``rows``: the named column, or the function's
+    result on them (None stays None)."""
+    if value is None:
+        return None
+    return rows[value] if isinstance(value, str) else value(rows)
+
+
 def emit_where(
     frame: pd.DataFrame,
     mask: pd.Series | None,
@@ -302,11 +310,8 @@ def emit_where(
 
     if isinstance(evidence, dict):
         evidence = {k: cut(v) for k, v in evidence.items()}
-    return emit(rows, code=code, subject=rows[subject] if isinstance(subject, str) else subject(rows),
-                person_id=None if person_id is None else rows[person_id] if isinstance(person_id, str)
-                else person_id(rows),
-                message=of(message), evidence=evidence, severity=severity,
-                key=None if key is None else rows[key] if isinstance(key, str) else key(rows))
+    return emit(rows, code=code, subject=_row_values(rows, subject), person_id=_row_values(rows, person_id),
+                message=of(message), evidence=evidence, severity=severity, key=_row_values(rows, key))
 
 
 def emit_checks(
@@ -346,9 +351,7 @@ def emit_checks(
     message = pd.concat(messages).set_axis(rows.index)
     return emit(rows, code=pd.Series(np.repeat([code for code, _, _ in found], [len(p) for _, p, _ in found]),
                                      index=rows.index),
-                subject=rows[subject] if isinstance(subject, str) else subject(rows),
-                person_id=None if person_id is None else rows[person_id] if isinstance(person_id, str)
-                else person_id(rows),
+                subject=_row_values(rows, subject), person_id=_row_values(rows, person_id),
                 message=message if head is None else head(rows) + message,
                 evidence={k: pd.Series(_aligned(v, frame.index).array.take(at), index=rows.index)
                           for k, v in (evidence or {}).items()})
