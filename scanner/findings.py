@@ -189,7 +189,7 @@ def assemble(
         "skipped": sum(p["status"] == "skipped" for p in policies),
         "findings": by_sev,
         "waived": waived,
-        "failing": any(is_failing(f, fail_on) for f in findings),
+        "failing": fail_on != "never" and any(is_failing(f, fail_on) for f in findings),
     }
     doc = {
         "format": FORMAT,
