@@ -31,12 +31,12 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
 from .context import Context
-from .contract import Finding, PolicyOutcome
-from .engine import evaluate_policy
+from .contract import PolicyOutcome
+from .engine import Judgement, judge, outcome
 from .kinds.base import KINDS
 from .policy import Policy
 
@@ -108,17 +108,15 @@ def later_joins(groups: list[list[int]], policies: list[Policy]) -> list[set[str
     return later[::-1]
 
 
-def _run_group(indexes: list[int], keep: set[str]) -> list[tuple[int, str, list[Finding], str | None, dict | None]]:
-    """(index, status, findings, error, coverage) of each policy: the Policy objects stay in the
-    parent. Then the context's joins but ``keep`` are dropped: a worker kept them all to the end
-    of the scan, where both workers held theirs at once (at size L ~1.2 GB each)."""
+def _run_group(indexes: list[int], keep: set[str]) -> list[tuple[int, Judgement]]:
+    """(index, judgement) of each policy: the Policy objects stay in the parent, which builds
+    the finding records from the columns sent (``FindingRows``). Then the context's joins but
+    ``keep`` are dropped: a worker kept them all to the end of the scan, where both workers held
+    theirs at once (at size L ~1.2 GB each)."""
 
     assert _job is not None, "a worker runs only in a process forked by evaluate_in_workers"
     policies, ctx = _job
-    out = []
-    for i in indexes:
-        o = evaluate_policy(policies[i], ctx)
-        out.append((i, o.status, o.findings, o.error, o.coverage))
+    out = [(i, judge(policies[i], ctx)) for i in indexes]
     ctx.drop_caches(keep)
     return out
 
@@ -153,23 +151,41 @@ def _run_groups(groups: list[list[int]], jobs: int, policies: list[Policy],
     lost = []
     with ProcessPoolExecutor(min(jobs, len(groups)), mp_context=multiprocessing.get_context("fork"),
                              initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+        _widen_results_pipe(pool)
         try:
             with _signals_held():
                 futures: dict[Future, list[int]] = {
                     pool.submit(_run_group, g, keep): g for g, keep in zip(groups, later_joins(groups, policies),
                                                                             strict=True)}
-            for future, group in futures.items():
+            # as they come, so the records of all but the last group are built while workers still run
+            for future in as_completed(futures):
                 try:
-                    results.update((i, PolicyOutcome(policies[i], status, found, error, coverage))
-                                   for i, status, found, error, coverage in future.result())
+                    results.update((i, outcome(policies[i], judged)) for i, judged in future.result())
                 except BrokenProcessPool:
-                    lost.append(group)
+                    lost.append(futures[future])
         except BaseException:  # Ctrl-C, SIGTERM: stop the workers now instead of waiting for them
             for process in list(pool._processes.values()):
                 process.kill()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return lost
+
+
+def _widen_results_pipe(pool: ProcessPoolExecutor) -> None:
+    """The pipe the workers send their findings back through, widened from 64 KiB to the most
+    the system allows (``/proc/sys/fs/pipe-max-size``, 1 MiB by default). A worker sending a
+    result blocks until the parent has read all but a pipe's worth of it, and the parent's
+    reading thread is woken once per pipe-full: for retention_period's ~5 MB at bench size M
+    ~80 times, each waiting for a core that the two workers keep busy, while the worker
+    that sent it sat idle. Where the pipe cannot be widened (not Linux) it stays as it is."""
+    try:
+        import fcntl
+
+        with open("/proc/sys/fs/pipe-max-size", encoding="ascii") as fh:
+            size = int(fh.read())
+        fcntl.fcntl(pool._result_queue._writer.fileno(), fcntl.F_SETPIPE_SZ, size)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def evaluate_in_workers(policies: list[Policy], ctx: Context, jobs: int) -> list[PolicyOutcome]:

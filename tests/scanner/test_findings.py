@@ -1,10 +1,10 @@
-"""finding_records: a kind's findings frame as the records of findings.json (docs/findings.md)."""
+"""finding_rows: a kind's findings frame as the records of findings.json (docs/findings.md)."""
 
 from __future__ import annotations
 
 import math
 
-from ledgerguard.scanner.findings import finding_id, finding_records
+from ledgerguard.scanner.findings import finding_id, finding_rows
 from ledgerguard.scanner.kinds.base import findings_frame
 from ledgerguard.scanner.policy import Policy
 
@@ -12,6 +12,10 @@ from ledgerguard.scanner.policy import Policy
 def _policy(kind: str = "archive_access") -> Policy:
     return Policy(id="USE-9", kind=kind, title={"en": "t"}, severity="high", params={}, pack="test",
                   file="test.yaml", line=1)
+
+
+def finding_records(policy: Policy, frame) -> list:
+    return finding_rows(policy, frame).records(policy)
 
 
 def _frame(**columns: list):

@@ -264,3 +264,20 @@ def test_a_worker_keeps_after_a_group_only_the_joins_later_groups_read():
     policies = [policy("segregation_of_duties"), policy("dormant_account"), policy("table_rule", rule)]
     assert later_joins([[0], [1], [2]], policies) == [{"_accounts"}, {"_accounts"}, set()]
     assert later_joins([[1], [0], [2]], policies)[0] == KINDS.get("segregation_of_duties").joins | {"_accounts"}
+
+
+def test_the_results_pipe_holds_a_large_result_at_once():
+    """A worker sending retention_period's findings waits for the parent per pipe-full: the
+    pipe is widened to the most the system allows (64 KiB by default)."""
+    import fcntl
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from ledgerguard.scanner.workers import _widen_results_pipe
+
+    most = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pipe = pool._result_queue._writer.fileno()
+        assert fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) < most
+        _widen_results_pipe(pool)
+        assert fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ) == most
