@@ -167,12 +167,18 @@ def relevant(policy: Policy) -> bool:
 
 
 def _people(values: pd.Series) -> set[str]:
-    return set(values[~blank(values)].astype("str"))
+    return _texts(values[~blank(values)])
+
+
+def _texts(values: pd.Series) -> set[str]:
+    """The distinct non-missing values of a column, as text (``tolist``: iterating an Arrow-backed
+    column takes a Python step per value, ~10× as long)."""
+    return set(values.dropna().astype("str").tolist())
 
 
 def _accounts(rows: pd.DataFrame) -> set[tuple[str, str]]:
     """The (system, account_id) pairs of ``rows``."""
-    return set(zip(rows["system"], rows["account_id"], strict=True))
+    return set(zip(rows["system"].tolist(), rows["account_id"].tolist(), strict=True))
 
 
 #: the columns of the whole snapshot's tables the gate finds rows by (``RowIndex``: sorted
@@ -193,7 +199,7 @@ def _positions_of(rows: RowIndex, name: str, accounts: Collection[tuple[str, str
     ``accounts``: the rows of their account ids (a handful), then the pairs are checked."""
     near = rows.positions(name, "account_id", {a for _, a in accounts})
     table = rows.tables[name]
-    pairs = zip(table["system"].take(near), table["account_id"].take(near), strict=True)
+    pairs = zip(table["system"].take(near).tolist(), table["account_id"].take(near).tolist(), strict=True)
     return near[np.asarray([pair in accounts for pair in pairs], dtype=bool)]
 
 
@@ -321,7 +327,7 @@ class Region:
             # lookup of their few names, not one hash of every identity per question
             everyone = named | self.people | self.named
             if register is not None:
-                everyone |= {p for c in cols for p in register[c].dropna().astype("str")}
+                everyone |= {p for c in cols for p in _texts(register[c])}
             ids = _rows(rows, "identities", "person_id", everyone)
         if register is not None:
             hit = ~isin(register["from_person_id"], ids["person_id"])  # a leaver identities does not know
@@ -551,7 +557,7 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
             cut = kind.gate_cut(base, Context(current, now), Context(changed, now), set(region.people))
             before = region.with_people(snapshot, set(cut.people), rows)
-            named = before.tables["handovers"]["handover_id"].dropna().astype("str")
+            named = _texts(before.tables["handovers"]["handover_id"])
             cuts.append(_Cut([i], before, propose(before, changes, now, whole=snapshot, typed=typed),
                              {f"person:{p}" for p in cut.people} | {f"handover:{h}" for h in named}, cut.decides))
         if based:
