@@ -167,7 +167,9 @@ def relevant(policy: Policy) -> bool:
 
 
 def _people(values: pd.Series) -> set[str]:
-    return _texts(values[~blank(values)])
+    """The people a column names: its values but the empty ones (missing or only whitespace,
+    as ``blank`` has them: §5.1)."""
+    return {p for p in _texts(values) if p.strip()}
 
 
 def _texts(values: pd.Series) -> set[str]:
