@@ -35,7 +35,8 @@ holder of a duty) names the people whose rows decide what the change can alter
 (``gate_cut``); both states are cut down to them (``Region.with_people``). Any other
 kind (``table_rule``, whose subject template may group rows of many accounts; kinds
 added later) is evaluated on the whole states, as before. What the gate derives from
-the current state alone can be cached beside the snapshot (``gatecache.GateCache``).
+the current state alone can be cached beside the snapshot (``gatecache.GateCache``), the
+columns the region is cut by among it, sorted (``gatecache.RowIndex``, ``LOOKED_UP``).
 ``tests/gate/test_incremental.py`` checks that both paths give the same document on
 generated changes of every action against the built-in pack; ``incremental=False``
 (``gate --full``) keeps the whole-state evaluation.

@@ -18,9 +18,13 @@ from the snapshot without looking at the change is the same each time:
   read with a subject filter took ~25 ms, its ~350 subjects touching every row group). It
   is replaced only by renaming a new file over it and removed only by unlinking it, so a
   gate's mapping stays valid (as the table copies', scanner/gatetables.py).
+* the *row index* (``RowIndex``, ``gate-<key>.index``): the columns of the whole snapshot's
+  tables the gate cuts its region by, sorted, so the rows of a few ids are a binary search
+  away instead of a hash of the whole column; written with the regional base, under its key.
 
-The files are ``<snapshot>/.ledgerguard/gate-<key>.json`` and ``gate-<key>.arrow`` (its
-schema metadata holds the key and each policy's status, error and coverage); each holds its whole key: the
+The files are ``<snapshot>/.ledgerguard/gate-<key>.json``, ``gate-<key>.arrow`` (its
+schema metadata holds the key and each policy's status, error and coverage) and
+``gate-<key>.index`` (its header holds the key); each holds its whole key: the
 snapshot's content hashes (the manifest's), the policies (their files' bytes and their
 full definitions, params included), the as-of instant, the tool's version and the
 digest of the scanner's source. A file whose key differs in anything, that does not
