@@ -332,7 +332,7 @@ class RowIndex:
         self._key = json.dumps(cache.key, sort_keys=True) if cache is not None else ""
         self._wanted = {(name, c) for name, cols in (columns or {}).items() if name in tables
                         for c in cols if c in tables[name].columns and _indexable(tables[name][c])}
-        self._entries: dict[tuple[str, str], tuple[np.ndarray, np.ndarray] | None] = {}
+        self._entries: dict[tuple[str, str], _Sorted | None] = {}
         self._header: dict[str, Any] = {}
         self._mapped: np.ndarray | None = None
         self._start = 0
@@ -377,11 +377,11 @@ class RowIndex:
             self._entries[(name, column)] = entry = _sorted_column(self.tables[name][column])
             if entry is None:
                 continue
-            values, rows = entry
+            values, rows = entry.keys, entry.rows
             blob = values.tobytes() + rows.tobytes()
             entries[f"{name}.{column}"] = {"rows": len(self.tables[name]), "count": len(rows),
                                            "width": values.dtype.itemsize, "offset": offset,
-                                           "crc32": zlib.crc32(blob)}
+                                           "crc32": block_crcs(values)}
             arrays.append(blob)
             offset += len(blob)
         text = json.dumps({"key": self._key, "entries": entries, "data": offset}).encode()
@@ -397,9 +397,10 @@ class RowIndex:
             return
         log.info("gate row index written to %s", self.path)
 
-    def _entry(self, name: str, column: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """The sorted values and their rows of one column, from the mapped file (checked once:
-        its row count and CRC-32); None when the file has no usable entry for it."""
+    def _entry(self, name: str, column: str) -> _Sorted | None:
+        """The sorted values and their rows of one column, from the mapped file (its row count
+        and shape checked; its blocks' CRC-32 as a search reads them); None when the file has no
+        usable entry for it."""
         if not self._opened:
             self._opened = True
             self._open()
@@ -414,17 +415,18 @@ class RowIndex:
                     self._damaged()
         return self._entries[(name, column)]
 
-    def _map(self, head: dict[str, Any], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    def _map(self, head: dict[str, Any], rows: int) -> _Sorted:
         assert self._mapped is not None
         if head["rows"] != rows:
             raise ValueError(f"written for {head['rows']} rows, the table has {rows}")
         start = self._start + int(head["offset"])
-        count, width = int(head["count"]), int(head["width"])
+        count, width, crcs = int(head["count"]), int(head["width"]), head["crc32"]
         blob = self._mapped[start:start + count * (width + 4)]
-        if len(blob) != count * (width + 4) or zlib.crc32(blob) != head["crc32"]:
-            raise ValueError("damaged (its CRC-32 differs)")
+        if len(blob) != count * (width + 4) or width < 1 or not isinstance(crcs, list) \
+                or len(crcs) != -(-count // BLOCK):
+            raise ValueError("not shaped as written")
         blob = blob.view(np.ndarray)  # a plain array: each slice of a memmap is a memmap, ~10 µs each
-        return blob[:count * width].view(f"S{width}"), blob[count * width:].view("<i4")
+        return _Sorted(blob[:count * width].view(f"S{width}"), blob[count * width:].view("<i4"), crcs)
 
     def _damaged(self) -> None:
         """Drop the whole file: this gate hashes what it has not looked up yet, the next one
@@ -439,15 +441,58 @@ class RowIndex:
         if entry is not None:
             import pyarrow.compute as pc
 
-            found = _search(entry, values)
+            found, probed = _search(entry, values)
             held = pa.array(column_values).take(found)
             wanted = pa.array([v for v in values if isinstance(v, str)], pa.string())
-            if bool(np.all(found[1:] > found[:-1])) and pc.all(pc.is_in(held, value_set=wanted)).as_py() is not False:
+            if not entry.intact(probed):
+                log.info("gate row index %s: %s.%s damaged (a CRC-32 differs)", self.path, name, column)
+                self._damaged()
+            elif bool(np.all(found[1:] > found[:-1])) and pc.all(pc.is_in(held, value_set=wanted)).as_py() is not False:
                 return found
-            log.info("gate row index %s: %s.%s names rows without the values (damaged)", self.path, name, column)
-            self._damaged()
+            else:
+                log.info("gate row index %s: %s.%s names rows without the values (damaged)", self.path, name, column)
+                self._damaged()
         log.debug("gate row index: %s.%s looked up by hashing", name, column)
         return np.flatnonzero(isin(column_values, sorted(values)).to_numpy())
+
+
+#: sorted values a CRC-32 of the row index covers: a look-up checks the blocks its binary search
+#: read, not the whole file (~15 MB at 100k people, ~5 ms to check whole)
+BLOCK = 1024
+
+
+class _Sorted:
+    """One column's sorted values (``keys``) and the row of each (``rows``), with the CRC-32 of
+    each ``BLOCK`` of keys as written (None: sorted in this process, nothing to check).
+
+    A binary search reads only the keys it compares with; when those are as written, it ends
+    where it would in the file as written, so checking the blocks it read is enough. The rows
+    need no checksum: every row found is checked against the table (its value is the one looked
+    for, no row twice), and the rows of a value, as written, are exactly the table's rows of it
+    — a damaged row number names a row of another value or one already found."""
+
+    def __init__(self, keys: np.ndarray, rows: np.ndarray, crcs: list[int] | None = None) -> None:
+        self.keys, self.rows, self.crcs = keys, rows, crcs
+        self._checked: set[int] = set()
+
+    def intact(self, probed: np.ndarray) -> bool:
+        """Are the blocks holding the ``probed`` keys as written?"""
+        if self.crcs is None:
+            return True
+        raw = self.keys.view("uint8")
+        size = BLOCK * self.keys.dtype.itemsize
+        for block in np.unique(probed // BLOCK).tolist():
+            if block not in self._checked:
+                if zlib.crc32(raw[block * size:(block + 1) * size]) != self.crcs[block]:
+                    return False
+                self._checked.add(block)
+        return True
+
+
+def block_crcs(keys: np.ndarray) -> list[int]:
+    """The CRC-32 of each ``BLOCK`` of sorted keys (``_Sorted``)."""
+    raw, size = keys.view("uint8"), BLOCK * keys.dtype.itemsize
+    return [zlib.crc32(raw[i:i + size]) for i in range(0, len(raw), size)]
 
 
 def _writable(folder: Path) -> bool:
@@ -462,7 +507,7 @@ def _indexable(values: pd.Series) -> bool:
     return isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"
 
 
-def _sorted_column(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+def _sorted_column(values: pd.Series) -> _Sorted | None:
     """A column's non-empty values as UTF-8 bytes in ascending order, and the row of each. None
     for a column holding a value that ends in a NUL character: NumPy's bytes drop trailing NULs,
     so such a column is looked up by hashing (and a value looked for that ends in one is in no
@@ -473,22 +518,39 @@ def _sorted_column(values: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     encoded = np.array(text, dtype="S")
     order = np.argsort(encoded, kind="stable")
-    return encoded[order], rows[order]
+    return _Sorted(encoded[order], rows[order])
 
 
-def _search(entry: tuple[np.ndarray, np.ndarray], values: Collection[str]) -> np.ndarray:
-    """The rows holding one of ``values`` in a sorted column (``_sorted_column``), ascending. A
-    value longer than the column's widest, or ending in a NUL, holds no row (NumPy would cut it
-    to the width, or drop the NUL, and find another value's rows)."""
-    keys, rows = entry
-    width = keys.dtype.itemsize
+def _search(entry: _Sorted, values: Collection[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows holding one of ``values`` in a sorted column, ascending, and the positions of the
+    keys the search read (``_Sorted.intact``). A value longer than the column's widest, or ending
+    in a NUL, holds no row (NumPy would cut it to the width, or drop the NUL, and find another
+    value's rows)."""
+    keys, width = entry.keys, entry.keys.dtype.itemsize
     wanted = np.array(sorted({e for v in values if isinstance(v, str) and len(e := v.encode("utf-8")) <= width
                               and not e.endswith(b"\0")}), dtype=keys.dtype)
-    lo, hi = np.searchsorted(keys, wanted, "left"), np.searchsorted(keys, wanted, "right")
+    (lo, hi), read = _bounds(keys, wanted)
     counts = hi - lo
     # each range lo..hi of the sorted rows, end to end: its start, then one more per row
     at = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
-    return np.sort(rows[at])
+    return np.sort(entry.rows[at]), read
+
+
+def _bounds(keys: np.ndarray, wanted: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """``np.searchsorted(keys, wanted, "left")`` and ``(…, "right")``, every value and both sides
+    at once, and the positions of the keys they compared with."""
+    right = np.repeat([False, True], len(wanted))
+    wanted = np.concatenate([wanted, wanted])
+    lo, hi = np.zeros(len(wanted), dtype="int64"), np.full(len(wanted), len(keys), dtype="int64")
+    read = []
+    while len(active := np.flatnonzero(lo < hi)):
+        mid = (lo[active] + hi[active]) // 2
+        read.append(mid)
+        key, value = keys[mid], wanted[active]
+        after = np.where(right[active], key <= value, key < value)
+        lo[active[after]] = mid[after] + 1
+        hi[active[~after]] = mid[~after]
+    return (lo[:len(lo) // 2], lo[len(lo) // 2:]), np.concatenate(read) if read else lo[:0]
 
 
 def _packs_key(files: list[Path]) -> str:

@@ -11,9 +11,9 @@ does not exist — an input error at the change's line — exactly when the gate
 from __future__ import annotations
 
 import json
-import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_gate_cache import _gate, demo  # noqa: F401 (a fixture)
 from test_incremental import _comparable
@@ -21,7 +21,7 @@ from test_incremental import _comparable
 from ledgerguard.scanner import gatecache
 from ledgerguard.scanner.errors import InputError
 from ledgerguard.scanner.gate import relevant
-from ledgerguard.scanner.gatecache import GateCache, RowIndex
+from ledgerguard.scanner.gatecache import GateCache, RowIndex, block_crcs
 from ledgerguard.scanner.policy import all_policies, load_packs
 
 
@@ -52,15 +52,16 @@ def _unparse(path: Path, header: dict, data: bytes) -> None:
 
 def _replace(header: dict, data: bytes, name: str, keys: bytes, rows: bytes,
              head: dict | None = None) -> tuple[dict, bytes]:
-    """The file with entry ``name`` replaced by ``keys``/``rows`` (its CRC-32 made to match:
-    a file the checks of the whole file cannot tell from a good one)."""
+    """The file with entry ``name`` replaced by ``keys``/``rows`` (its CRC-32s made to match:
+    a file the checksums cannot tell from a good one)."""
     old = header["entries"][name]
     blob = keys + rows
     new_data = data[:old["offset"]] + blob + data[old["offset"] + old["count"] * (old["width"] + 4):]
     shift = len(blob) - old["count"] * (old["width"] + 4)
     entries = {n: ({**e, "offset": e["offset"] + shift} if e["offset"] > old["offset"] else e)
                for n, e in header["entries"].items()}
-    entries[name] = {**old, "count": len(rows) // 4, "crc32": zlib.crc32(blob), **(head or {})}
+    crcs = block_crcs(np.frombuffer(keys, dtype=f"S{old['width']}"))
+    entries[name] = {**old, "count": len(rows) // 4, "crc32": crcs, **(head or {})}
     return {**header, "entries": entries}, new_data
 
 
@@ -123,9 +124,13 @@ def test_a_damaged_or_truncated_index_is_not_used_and_is_written_again(indexed, 
     snap, now, changes, expected, path, (_, account_id) = indexed
     raw = path.read_bytes()
     header, data = _parse(path)
-    if damage == "flipped":  # one byte of the accounts' ids: its CRC-32 differs
-        at = len(raw) - len(data) + header["entries"]["accounts.account_id"]["offset"] + 3
-        path.write_bytes(raw[:at] + bytes([raw[at] ^ 0x20]) + raw[at + 1:])
+    if damage == "flipped":  # a byte of each of the accounts' ids (so any search reads one): a CRC-32 differs
+        head = header["entries"]["accounts.account_id"]
+        start = len(raw) - len(data) + head["offset"]
+        flipped = bytearray(raw)
+        for at in range(start, start + head["count"] * head["width"], head["width"]):
+            flipped[at] ^= 0x20
+        path.write_bytes(bytes(flipped))
     elif damage == "truncated":
         path.write_bytes(raw[:-100])
     elif damage == "empty":
@@ -144,8 +149,9 @@ def test_a_damaged_or_truncated_index_is_not_used_and_is_written_again(indexed, 
         for i in at:
             moved[i * 4:(i + 1) * 4] = rows[other * 4:(other + 1) * 4]
         _unparse(path, *_replace(header, data, "accounts.account_id", keys, bytes(moved)))
+    damaged = path.read_bytes()
     assert _comparable(_gate(snap, now, changes, cache=True)) == expected
-    assert _valid(path, snap, now)  # written again
+    assert path.read_bytes() != damaged and _valid(path, snap, now)  # found damaged, written again
     assert _comparable(_gate(snap, now, changes, cache=True)) == expected  # and used
 
 
