@@ -531,11 +531,20 @@ def _search(entry: _Sorted, values: Collection[str]) -> tuple[np.ndarray, np.nda
     keys, width = entry.keys, entry.keys.dtype.itemsize
     wanted = np.array(sorted({e for v in values if isinstance(v, str) and len(e := v.encode("utf-8")) <= width
                               and not e.endswith(b"\0")}), dtype=keys.dtype)
-    (lo, hi), read = _bounds(keys, wanted)
+    if len(wanted) <= SEARCHED:
+        (lo, hi), read = _bounds(keys, wanted)
+    else:  # many values: NumPy's own search, and every block checked (its few ms are then the lesser cost)
+        lo, hi = np.searchsorted(keys, wanted, "left"), np.searchsorted(keys, wanted, "right")
+        read = np.arange(0, len(keys), BLOCK)
     counts = hi - lo
     # each range lo..hi of the sorted rows, end to end: its start, then one more per row
     at = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
     return np.sort(entry.rows[at]), read
+
+
+#: up to this many values a look-up searches them in Python steps that say which keys it read
+#: (``_bounds``, ~20 NumPy steps per search); more take NumPy's search and check every block
+SEARCHED = 64
 
 
 def _bounds(keys: np.ndarray, wanted: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
