@@ -35,7 +35,8 @@ holder of a duty) names the people whose rows decide what the change can alter
 (``gate_cut``); both states are cut down to them (``Region.with_people``). Any other
 kind (``table_rule``, whose subject template may group rows of many accounts; kinds
 added later) is evaluated on the whole states, as before. What the gate derives from
-the current state alone can be cached beside the snapshot (``gatecache.GateCache``).
+the current state alone can be cached beside the snapshot (``gatecache.GateCache``), the
+columns the region is cut by among it, sorted (``gatecache.RowIndex``, ``LOOKED_UP``).
 ``tests/gate/test_incremental.py`` checks that both paths give the same document on
 generated changes of every action against the built-in pack; ``incremental=False``
 (``gate --full``) keeps the whole-state evaluation.
@@ -101,7 +102,7 @@ what the change resolves plus what it introduces.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,7 +112,7 @@ from .contract import Finding, PolicyOutcome
 from .engine import evaluate
 from .errors import TableUnavailable
 from .findings import assemble
-from .gatecache import GateCache
+from .gatecache import GateCache, RowIndex
 from .kinds.base import KINDS, blank
 from .lazy import numpy as np
 from .lazy import pandas as pd
@@ -167,20 +168,55 @@ def relevant(policy: Policy) -> bool:
 
 
 def _people(values: pd.Series) -> set[str]:
-    return set(values[~blank(values)].astype("str"))
+    """The people a column names: its values but the empty ones (missing or only whitespace,
+    as ``blank`` has them: §5.1)."""
+    return {p for p in _texts(values) if p.strip()}
+
+
+def _texts(values: pd.Series) -> set[str]:
+    """The distinct non-missing values of a column, as text (``tolist``: iterating an Arrow-backed
+    column takes a Python step per value, ~10× as long)."""
+    return set(values.dropna().astype("str").tolist())
 
 
 def _accounts(rows: pd.DataFrame) -> set[tuple[str, str]]:
     """The (system, account_id) pairs of ``rows``."""
-    return set(zip(rows["system"], rows["account_id"], strict=True))
+    return set(zip(rows["system"].tolist(), rows["account_id"].tolist(), strict=True))
 
 
-def _rows_of(table: pd.DataFrame, accounts: set[tuple[str, str]]) -> pd.DataFrame:
-    """The rows of ``table`` whose (system, account_id) is one of ``accounts``: a hash lookup
-    of the account ids narrows the table to a handful of rows, then the pairs are checked."""
-    near = table[isin(table["account_id"], sorted({a for _, a in accounts})).to_numpy()]
-    keep = [pair in accounts for pair in zip(near["system"], near["account_id"], strict=True)]
-    return near[np.asarray(keep, dtype=bool)]
+#: the columns of the whole snapshot's tables the gate finds rows by (``RowIndex``: sorted
+#: beside the snapshot by the base cache)
+LOOKED_UP = {"accounts": ("account_id", "person_id"), "grants": ("account_id",), "reviews": ("account_id",),
+             "logins": ("account_id",), "access_log": ("actor", "event_id"), "identities": ("person_id",),
+             "changes": ("change_id", "account_id", "approved_by", "performed_by", "person_id"),
+             "handovers": ("from_person_id", "to_person_id")}
+
+
+def _rows(rows: RowIndex, name: str, column: str, values: Collection[str]) -> pd.DataFrame:
+    """The rows of table ``name`` whose ``column`` is one of ``values`` (their index kept)."""
+    return rows.tables[name].take(rows.positions(name, column, values))
+
+
+def _positions_of(rows: RowIndex, name: str, accounts: Collection[tuple[str, str]]) -> np.ndarray:
+    """The positions of the rows of table ``name`` whose (system, account_id) is one of
+    ``accounts``: the rows of their account ids (a handful), then the pairs are checked."""
+    near = rows.positions(name, "account_id", {a for _, a in accounts})
+    table = rows.tables[name]
+    pairs = zip(table["system"].take(near).tolist(), table["account_id"].take(near).tolist(), strict=True)
+    return near[np.asarray([pair in accounts for pair in pairs], dtype=bool)]
+
+
+def _rows_of(rows: RowIndex, name: str, accounts: Collection[tuple[str, str]]) -> pd.DataFrame:
+    """The rows of table ``name`` whose (system, account_id) is one of ``accounts`` (their index kept)."""
+    return rows.tables[name].take(_positions_of(rows, name, accounts))
+
+
+def _any_of(rows: RowIndex, name: str, columns: tuple[str, ...], values: Collection[str]) -> np.ndarray:
+    """Which rows of table ``name`` hold one of ``values`` in one of ``columns`` (a mask)."""
+    mask = np.zeros(len(rows.tables[name]), dtype=bool)
+    for column in columns:
+        mask[rows.positions(name, column, values)] = True
+    return mask
 
 
 #: columns of the region's tables that name a person: a kind looks an identity up only through these
@@ -207,86 +243,84 @@ class Region:
     loose: frozenset[tuple[str, str]] = frozenset()
 
     @classmethod
-    def of(cls, snapshot: Snapshot, changes: list[Change]) -> Region:
+    def of(cls, snapshot: Snapshot, changes: list[Change], rows: RowIndex | None = None) -> Region:
         """The region of ``changes`` in ``snapshot`` (no change moves an account to another
-        person: a created account's person is the change's)."""
+        person: a created account's person is the change's). ``rows``: the snapshot's rows by
+        value (a ``RowIndex`` of its tables; by hashing when not given)."""
+        rows = rows or RowIndex(snapshot.tables)
         accounts = {c.account for c in changes if c.account}
         people = {c.get(k) for c in changes for k in ("person_id", "owner_person_id") if c.get(k)}
         loose = set()
         if "accounts" in snapshot.tables:
-            acc = snapshot.tables["accounts"]
-            rows = _rows_of(acc, accounts)
-            people |= _people(rows["person_id"])
-            loose = _accounts(rows) - _accounts(rows[~blank(rows["person_id"]).to_numpy()])
-            mine = acc[isin(acc["person_id"], sorted(people)).to_numpy()]  # every account of them: SoD pools them
-            accounts |= _accounts(mine)
+            named = _rows_of(rows, "accounts", accounts)
+            people |= _people(named["person_id"])
+            loose = _accounts(named) - _accounts(named[~blank(named["person_id"]).to_numpy()])
+            accounts |= _accounts(_rows(rows, "accounts", "person_id", people))  # every account of them: SoD pools them
         named = {c.get(k) for c in changes for k in ("requested_by", "approved_by", "performed_by") if c.get(k)}
         return cls(frozenset(accounts), frozenset(people), frozenset(c.change_id for c in changes),
                    frozenset(named), frozenset(loose))
 
-    def restrict(self, snapshot: Snapshot) -> Snapshot:
+    def restrict(self, snapshot: Snapshot, rows: RowIndex | None = None) -> Snapshot:
         """The snapshot cut down to this region (identities, role_permissions and tables no
-        local kind reads stay as they are; handovers to the rows naming its people)."""
+        local kind reads stay as they are; handovers to the rows naming its people). ``rows``:
+        as ``of``'s."""
+        rows = rows or RowIndex(snapshot.tables)
         tables = snapshot.tables
         # with a changes table, accounts are cut once below, with the changes' targets
         by_account = [n for n in _BY_ACCOUNT if n in tables and (n != "accounts" or "changes" not in tables)]
-        cut = {name: _rows_of(tables[name], set(self.accounts)).reset_index(drop=True) for name in by_account}
+        cut = {name: _rows_of(rows, name, self.accounts).reset_index(drop=True) for name in by_account}
         if "changes" in tables:
             ch = tables["changes"]
-            people = sorted(self.people)
-            mask = isin(ch["change_id"], sorted(self.change_ids)) | isin(ch["approved_by"], people) \
-                | isin(ch["performed_by"], people)
-            if "person_id" in ch.columns:
-                mask |= isin(ch["person_id"], people)
-            on_account = pd.Series(False, index=ch.index)
-            on_account[_rows_of(ch, set(self.accounts)).index] = True
-            cut["changes"] = ch[(mask | on_account).to_numpy()].reset_index(drop=True)
+            mask = _any_of(rows, "changes", ("change_id",), self.change_ids) | _any_of(
+                rows, "changes", tuple(c for c in ("approved_by", "performed_by", "person_id") if c in ch.columns),
+                self.people)
+            mask[_positions_of(rows, "changes", self.accounts)] = True
+            cut["changes"] = ch[mask].reset_index(drop=True)
             if "accounts" in tables:  # with the changes' targets: their person is the account's (change_approval)
                 targets = _accounts(cut["changes"])
-                cut["accounts"] = _rows_of(tables["accounts"], set(self.accounts) | targets).reset_index(drop=True)
+                cut["accounts"] = _rows_of(rows, "accounts", self.accounts | targets).reset_index(drop=True)
         if "access_log" in tables:
-            log = tables["access_log"]
-            actors = sorted({f"{s}:{a}" for s, a in self.accounts} | self.people)
-            cut["access_log"] = log[isin(log["actor"], actors).to_numpy()].reset_index(drop=True)
+            actors = {f"{s}:{a}" for s, a in self.accounts} | self.people
+            cut["access_log"] = _rows(rows, "access_log", "actor", actors).reset_index(drop=True)
         if "handovers" in tables:
             # period_close_freeze judges a register row from the row alone, and no change touches
             # the register (``UNCHANGED``): the region keeps only the rows naming its people as
             # leaver or receiver, which ``Handover.gate_cut`` reads
-            h, people = tables["handovers"], sorted(self.people)
-            cut["handovers"] = h[(isin(h["from_person_id"], people) | isin(h["to_person_id"], people)).to_numpy()]
+            h = tables["handovers"]
+            cut["handovers"] = h[_any_of(rows, "handovers", ("from_person_id", "to_person_id"), self.people)]
         if "identities" in tables:
-            ids = tables["identities"]
-            who = _named_people(cut) | self.people | self.named
-            cut["identities"] = ids[isin(ids["person_id"], sorted(who)).to_numpy()]
+            cut["identities"] = _rows(rows, "identities", "person_id", _named_people(cut) | self.people | self.named)
         return snapshot.with_tables(**cut)
 
-    def subjects(self, current: Snapshot, whole: Snapshot) -> set[str]:
+    def subjects(self, current: Snapshot, whole: Snapshot, rows: RowIndex | None = None) -> set[str]:
         """The finding subjects this region holds whole (``current`` is ``restrict(whole)``):
         its accounts and people, the proposed changes, and the recorded changes and access events
-        all of whose rows it holds."""
+        all of whose rows it holds. ``rows``: as ``of``'s (of ``whole``)."""
+        rows = rows or RowIndex(whole.tables)
         held = {f"account:{s}:{a}" for s, a in self.accounts} | {f"person:{p}" for p in self.people}
         held |= {f"change:{i}" for i in self.change_ids}
         for name, column, prefix in (("changes", "change_id", "change"), ("access_log", "event_id", "access")):
             if name in current.tables and name in whole.tables:
-                held |= {f"{prefix}:{i}" for i in _whole(current.tables[name][column], whole.tables[name][column])}
+                held |= {f"{prefix}:{i}" for i in _whole(current.tables[name][column], rows, name, column)}
         return held
 
-    def with_people(self, snapshot: Snapshot, people: set[str]) -> Snapshot:
+    def with_people(self, snapshot: Snapshot, people: set[str], rows: RowIndex | None = None) -> Snapshot:
         """The snapshot cut down to the rows of ``people`` (accounts, their grants and recorded
         changes), this region's accounts, the handovers naming one of them (or an unknown
         person, so a bad register is an error here as on the whole state) and the identities
-        those rows name: what a narrowed kind (``NARROWED``) is evaluated on."""
+        those rows name: what a narrowed kind (``NARROWED``) is evaluated on. ``rows``: as ``of``'s."""
+        rows = rows or RowIndex(snapshot.tables)
         tables = snapshot.tables
         acc = tables["accounts"]
         wanted = sorted(people)
         # this region's accounts: those of its people, and those of no person
-        mine = isin(acc["person_id"], sorted(people | self.people)).to_numpy()
+        mine = _any_of(rows, "accounts", ("person_id",), people | self.people)
         if self.loose:
-            mine = mine | acc.index.isin(_rows_of(acc, set(self.loose)).index)
+            mine[_positions_of(rows, "accounts", self.loose)] = True
         acc = acc[mine]
         pairs = _accounts(acc)
         cut = {"accounts": acc.reset_index(drop=True)}
-        cut |= {name: _rows_of(tables[name], pairs).reset_index(drop=True)
+        cut |= {name: _rows_of(rows, name, pairs).reset_index(drop=True)
                 for name in ("grants", "changes") if name in tables}
         named = set(people)
         cols = ("from_person_id", "to_person_id", "supervisor_id")
@@ -294,11 +328,10 @@ class Region:
         if "identities" in tables:
             # the identities of every person the cut can name, the register's among them: one
             # lookup of their few names, not one hash of every identity per question
-            ids = tables["identities"]
             everyone = named | self.people | self.named
             if register is not None:
-                everyone |= {p for c in cols for p in register[c].dropna().astype("str")}
-            ids = ids[isin(ids["person_id"], sorted(everyone)).to_numpy()]
+                everyone |= {p for c in cols for p in _texts(register[c])}
+            ids = _rows(rows, "identities", "person_id", everyone)
         if register is not None:
             hit = ~isin(register["from_person_id"], ids["person_id"])  # a leaver identities does not know
             for c in cols:
@@ -310,12 +343,13 @@ class Region:
         return snapshot.with_tables(**cut)
 
 
-def _whole(cut: pd.Series, whole: pd.Series) -> set[str]:
-    """The ids in ``cut`` (a column of a table cut from ``whole``'s) whose every row is in the cut."""
+def _whole(cut: pd.Series, rows: RowIndex, name: str, column: str) -> set[str]:
+    """The ids in ``cut`` (a column of a table cut from the whole table ``name``) whose every row
+    is in the cut."""
     mine = cut.dropna().astype("str").value_counts()
     if mine.empty:  # (a region without access events: no look at the 101k of M)
         return set()
-    everywhere = whole[isin(whole, sorted(mine.index)).to_numpy()].astype("str").value_counts()
+    everywhere = _rows(rows, name, column, set(mine.index))[column].astype("str").value_counts()
     return {i for i, n in mine.items() if everywhere.get(i) == n}
 
 
@@ -345,7 +379,7 @@ def _person_of(state: Snapshot, accounts: set[tuple[str, str]]) -> dict[tuple[st
     """(system, account_id) → person_id of the accounts the changes name."""
     if "accounts" not in state.tables or not accounts:
         return {}
-    rows = _rows_of(state.tables["accounts"], accounts)
+    rows = _rows_of(RowIndex(state.tables), "accounts", accounts)
     return dict(zip(zip(rows["system"], rows["account_id"], strict=True), rows["person_id"], strict=True))
 
 
@@ -505,8 +539,9 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
     states = _States(policies, {}, {})
     proposed = None
     if local or narrowed:
-        region = Region.of(snapshot, changes)
-        current = region.restrict(snapshot)
+        rows = RowIndex(snapshot.tables, LOOKED_UP, cache)  # the whole snapshot's rows by value
+        region = Region.of(snapshot, changes, rows)
+        current = region.restrict(snapshot, rows)
         typed: Typed = {}  # the change file's rows, typed once for both cuts
         changed = propose(current, changes, now, whole=snapshot, typed=typed)  # also checks every change
         # the tables the changes modify: the same in the region as in the whole state, which
@@ -516,7 +551,7 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         # with a regional base (kept or writable beside the snapshot), each cut is evaluated in
         # its proposed state only: the current side comes from the base
         based = cache.enabled and cache.keeps_regional([policies[i] for i in local + narrowed])
-        held = region.subjects(current, snapshot) if based else set()
+        held = region.subjects(current, snapshot, rows) if based else set()
         cuts = [_Cut(hit, current, changed, held,
                      lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]])]
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
@@ -524,8 +559,8 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
             kind = KINDS.get(policies[i].kind)(policies[i].params)
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
             cut = kind.gate_cut(base, Context(current, now), Context(changed, now), set(region.people))
-            before = region.with_people(snapshot, set(cut.people))
-            named = before.tables["handovers"]["handover_id"].dropna().astype("str")
+            before = region.with_people(snapshot, set(cut.people), rows)
+            named = _texts(before.tables["handovers"]["handover_id"])
             cuts.append(_Cut([i], before, propose(before, changes, now, whole=snapshot, typed=typed),
                              {f"person:{p}" for p in cut.people} | {f"handover:{h}" for h in named}, cut.decides))
         if based:

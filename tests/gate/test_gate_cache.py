@@ -226,5 +226,5 @@ def test_the_folder_keeps_the_most_recent_keys_only(demo, monkeypatch):
         assert len(new) == 1  # each as-of is its own key, and the newest is kept
         order.append(new.pop())
     assert stems() == set(order[-2:])
-    assert {p.suffix for p in folder.glob(f"{order[-1]}.*")} == {".json", ".arrow"}
+    assert {p.suffix for p in folder.glob(f"{order[-1]}.*")} == {".json", ".arrow", ".index"}
     assert (folder / "notes.txt").exists()
