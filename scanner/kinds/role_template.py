@@ -87,7 +87,8 @@ class RoleTemplate(PolicyKind):
     subject = "account (account:SYSTEM:ID)"
     tables = ("identities", "accounts", "grants")
     joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "account_permissions", "identities",
-                       "people", "keyed_in", "roles.known", "grants.distinct_roles", "role_template.judged"})
+                       "people", "person_rows", "keyed_in", "roles.known", "grants.distinct_roles",
+                       "role_template.judged"})
     codes = {
         "role_not_in_template": "roles the position's template does not allow",
         "forbidden_permission": "permissions the position (or every position) must not have",
@@ -142,9 +143,11 @@ class RoleTemplate(PolicyKind):
             judged = glob_mask(acc["system"], self.params["systems"])
             if not self.params["include_disabled"]:
                 judged &= acc["enabled"]
+            rows = np.flatnonzero(judged.to_numpy(dtype=bool))
             acc = ctx.with_identity(
-                acc.loc[judged, [ACCOUNT, "system", "account_id", "person_id", "display_name"]],
-                ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]])
+                acc[[ACCOUNT, "system", "account_id", "person_id", "display_name"]].take(rows),
+                ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]],
+                at=ctx.person_rows("accounts")[rows])
             acc = acc[acc["identity.person_id"].notna()]
             acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
             return acc
