@@ -60,7 +60,13 @@ def positions(values: pd.Series | pa.Array | pa.ChunkedArray, candidates: pd.Ser
     skip = not null_finds_null
     if FEW * len(arr) < len(wanted):
         return index_in(arr, wanted, skip_nulls=skip)
-    return by_halves(lambda part: pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=skip), -1), arr)
+
+    def kernel(part: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=skip), -1)
+
+    if 2 * len(wanted) > len(arr):  # each half would hash a set this large again: more CPU than it saves
+        return kernel(arr).to_numpy(zero_copy_only=False)
+    return by_halves(kernel, arr)
 
 
 #: ``index_in`` looks values up the other way round when they are fewer than 1 / FEW of the candidates
