@@ -32,7 +32,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from ..context import ACCOUNT, Context, code_rows, factorize, glob_mask, glob_match, in_order, isin
+from ..context import ACCOUNT, PERSON, Context, code_rows, factorize, glob_mask, glob_match, in_order, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit_where, joined_per
@@ -137,9 +137,10 @@ class RoleTemplate(PolicyKind):
         """The judged accounts of known people with the identity columns findings use (each
         selection below would otherwise take all ~30 columns of accounts ⟕ identities), their
         ``position`` (findings make their subjects from system and account_id, for their rows
-        only) and its code (``POSITION``, an index into the positions returned beside; their
-        number for none), the same for every policy of this kind with the same ``systems`` and
-        ``include_disabled``, so joined once per scan. Callers select rows of it, never modify it.
+        only), its code (``POSITION``, an index into the positions returned beside; their number
+        for none) and the person's row among the people (``PERSON``): the same for every policy
+        of this kind with the same ``systems`` and ``include_disabled``, so joined once per scan.
+        Callers select rows of it, never modify it.
 
         Each account's person is its row among the people (``person_rows``), and the people's
         positions are coded once: which positions have a template, and how many accounts each
@@ -158,7 +159,7 @@ class RoleTemplate(PolicyKind):
                 ctx.people[["person_id", "name", "position", "previous_position", "transfer_date"]], at=person)
             acc["position"] = acc["identity.position"].astype(object).where(acc["identity.position"].notna(), None)
             code, names = factorize(ctx.people["position"])
-            acc[POSITION] = np.where(code < 0, len(names), code)[person]
+            acc[PERSON], acc[POSITION] = person, np.where(code < 0, len(names), code)[person]
             return acc, names
         return ctx.shared(f"role_template.judged:{sorted(self.params['systems'])}:{self.params['include_disabled']}",
                           build)
@@ -331,7 +332,7 @@ class RoleTemplate(PolicyKind):
         """Required roles for which a person has no judged account in any system where the
         role exists: one finding per person (``person:ID``), not one per unrelated account. A
         role that exists in no system of the policy's scope is a coverage warning instead."""
-        person = pd.factorize(acc["person_id"])[0]
+        person = pd.factorize(acc[PERSON].to_numpy())[0]  # (integers: one per person_id, hashed as such)
         _, first = np.unique(person, return_index=True)  # each person's first account, in order
         people = acc[["person_id", "position", "identity.name"]].iloc[first]
         # which systems each person has a judged account in: a people × systems table of booleans
