@@ -24,6 +24,8 @@ T = TypeVar("T")
 
 #: column of ``Context.keyed`` tables: the row's (system, account_id) as an int64 code
 ACCOUNT = "_account"
+#: column of frames of people's rows: the row's position in ``Context.people`` (``person_rows``)
+PERSON = "_person"
 
 
 def isin(values: pd.Series, candidates: object) -> pd.Series:
@@ -58,7 +60,13 @@ def positions(values: pd.Series | pa.Array | pa.ChunkedArray, candidates: pd.Ser
     skip = not null_finds_null
     if FEW * len(arr) < len(wanted):
         return index_in(arr, wanted, skip_nulls=skip)
-    return by_halves(lambda part: pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=skip), -1), arr)
+
+    def kernel(part: pa.Array | pa.ChunkedArray) -> pa.Array:
+        return pc.fill_null(pc.index_in(part, value_set=wanted, skip_nulls=skip), -1)
+
+    if 2 * len(wanted) > len(arr):  # each half would hash a set this large again: more CPU than it saves
+        return kernel(arr).to_numpy(zero_copy_only=False)
+    return by_halves(kernel, arr)
 
 
 #: ``index_in`` looks values up the other way round when they are fewer than 1 / FEW of the candidates
@@ -420,18 +428,22 @@ class Context:
         repeats, first = repeated(self.identities["person_id"])
         return self.identities[~repeats | first]
 
-    @cached_property
-    def people_by_id(self) -> pd.DataFrame:
-        """``people`` indexed by person_id (lookups of a person's position or status hash the
-        100k ids once per scan, not once per policy)."""
-        return self.people.set_index("person_id")
-
     def is_person(self, values: pd.Series) -> pd.Series:
-        """Which ``values`` are a known person_id: lookups in ``people_by_id``'s index, whose
-        hash table is built once per scan. For a few values (a register's rows): ``isin``
-        hashes the 100k ids on every call, but probes a whole table's column faster."""
-        found = (self.people_by_id.index.get_indexer(values) >= 0) & values.notna().to_numpy()
-        return pd.Series(found, index=values.index)
+        """Which ``values`` are a known person_id: one Arrow lookup among the people's ids (for
+        a register's few rows, only their distinct values are hashed: ``positions``)."""
+        return pd.Series(positions(values, self.people["person_id"]) >= 0, index=values.index)
+
+    def person_rows(self, name: str, column: str = "person_id") -> np.ndarray:
+        """Each row's person in table ``name`` (its rows as ``table`` and ``keyed`` give them): the
+        position of its ``column`` among ``people`` (-1: empty, or no such person), looked up once
+        per scan and shared, so the kinds that join a table's rows to their people (``PERSON``)
+        take them by integer instead of hashing the ids again each.
+
+        Looking the 1.7M accounts' person ids up among the 1M people at size L costs ~0.3 CPU-s;
+        role_template, orphan_account, revoke_on_departure and handover each did it once, and
+        handover hashed the 1M ids again for a pandas index (``map``)."""
+        return self.shared(f"person_rows:{name}:{column}",
+                           lambda: positions(self.table(name)[column], self.people["person_id"]))
 
     def account_rows(self, codes: pd.Series | np.ndarray) -> np.ndarray:
         """Each ``ACCOUNT`` code's row in ``keyed("accounts")`` (its first; -1: no such account), by
@@ -450,20 +462,21 @@ class Context:
         return self.with_identity(self.keyed("accounts"))
 
     def with_identity(self, rows: pd.DataFrame, people: pd.DataFrame | None = None,
-                      on: str = "person_id") -> pd.DataFrame:
+                      on: str = "person_id", at: np.ndarray | None = None) -> pd.DataFrame:
         """``rows`` ⟕ ``people`` (rows of ``Context.people``; default: all) on column ``on``;
         identity columns as ``identity.<col>``, as a left merge gives them (a fresh index, a
         row without its person empty there). A person_id names one person, so the join is a
         lookup: one Arrow hash lookup and a take per column (a merge took ~33 ms for the 67k
-        finance accounts at size M, this ~8 ms)."""
+        finance accounts at size M, this ~8 ms); none where the caller knows each row's
+        position in ``people`` (``at``, e.g. from ``person_rows``)."""
         ids = self.people if people is None else people
-        at = positions(rows[on], ids["person_id"])
+        at = positions(rows[on], ids["person_id"]) if at is None else at
         return rows.reset_index(drop=True).assign(**{f"identity.{c}": _taken(ids[c], at) for c in ids.columns})
 
     def of_person(self, values: pd.Series, column: str) -> pd.Series:
         """``column`` of each value's person (values are person_ids; missing where no person has
         the id), by one Arrow hash lookup: pandas' hash of the 100k ids as Python objects (a
-        ``map`` through ``people_by_id``) cost ~17 ms at size M, this ~6 ms."""
+        ``map`` through the people indexed by person_id) cost ~17 ms at size M, this ~6 ms."""
         return pd.Series(_taken(self.people[column], positions(values, self.people["person_id"])), index=values.index)
 
     @cached_property

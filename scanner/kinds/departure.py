@@ -14,8 +14,8 @@ Finds, for people whose identity status is ``departed``:
 * grants left on a departed person's disabled account (hygiene: re-enabling it
   would restore every role).
 
-How: the departed people's accounts are a few thousand of 100k+. One Arrow hash lookup of
-each account's person among the departed selects them and gives each its departure date
+How: the departed people's accounts are a few thousand of 100k+. Each account's row among
+the people (``Context.person_rows``, shared) selects them and gives each its departure date
 (no join); their columns are taken once as arrays (``_Columns``), not as a frame; the
 checks are NumPy masks over those rows; grants and logins are theirs by hash lookups, not
 merges. Texts and evidence are then built in plain Python for the rows with findings only
@@ -42,7 +42,7 @@ from .base import KINDS, SEVERITY, SYSTEMS_PARAM, PolicyKind, concat_findings, f
 class RevokeOnDeparture(PolicyKind):
     subject = "account (archive access by a person: person)"
     tables = ("identities", "accounts")
-    joins = frozenset({"_accounts", "identities", "people"})
+    joins = frozenset({"_accounts", "identities", "people", "person_rows"})
     codes = {
         "enabled_after_departure": "account still enabled after departure_date + grace_days",
         "late_revocation": "account disabled, but after departure_date + grace_days",
@@ -78,9 +78,11 @@ class RevokeOnDeparture(PolicyKind):
         # judges them and words their findings
         with ThreadPoolExecutor(2) as pool:
             held = pool.submit(_disabled_grants, ctx, acc)
-            # each account's person among the departed (-1: not departed) selects their
-            # accounts and gives each its departure date, without a join
-            person = positions(acc["person_id"], people["person_id"].take(gone))
+            # each account's person among the departed (-1: not departed; by its row among the
+            # people, ``person_rows``) selects their accounts and gives each its departure date
+            among = np.full(len(people) + 1, -1)  # (-1, no person, picks the last: -1)
+            among[gone] = np.arange(len(gone))
+            person = among[ctx.person_rows("accounts")]
             at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
             d = _Departed(ctx, acc, at, _Columns(people, gone), person[at], self.params["grace_days"])
             access = pool.submit(_archive_access, ctx, d)

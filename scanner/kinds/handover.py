@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from ..context import Context, factorize, glob_mask, glob_match, isin, positions
+from ..context import PERSON, Context, factorize, glob_mask, glob_match, isin, positions
 from ..contract import Finding
 from ..errors import EvaluationError
 from ..lazy import numpy as np
@@ -69,8 +69,8 @@ class RegisterError(EvaluationError):
 class Handover(PolicyKind):
     subject = "person (person:ID, the duty as key) for events; handover (handover:ID) for register rows"
     tables = ("identities", "accounts", "grants", "role_permissions", "handovers")
-    joins = frozenset({"_accounts", "identities", "people", "people_by_id", "handover.duty_grants",
-                       "handover.holders", "handover.role_duties"})
+    joins = frozenset({"_accounts", "_accounts_in_order", "keyed:accounts", "identities", "people", "person_rows",
+                       "handover.duty_grants", "handover.holders", "handover.role_duties"})
     codes = {
         "no_handover": "a departed or transferred person who held duties has no handover after the deadline",
         "late_handover": "the handover is dated after departure/transfer date + grace_days",
@@ -157,10 +157,9 @@ class Handover(PolicyKind):
         h = recent.copy()
         if h.empty:
             return concat_findings([])
-        people = ctx.people_by_id
         h["subject"] = "handover:" + h["handover_id"].astype("str")
-        h["supervisor_position"] = h["supervisor_id"].map(people["position"])
-        h["receiver_status"] = h["to_person_id"].map(people["status"])
+        h["supervisor_position"] = ctx.of_person(h["supervisor_id"], "position")
+        h["receiver_status"] = ctx.of_person(h["to_person_id"], "status")
         missing = np.column_stack([~h[c].to_numpy(dtype=bool) for c in _SIGNATURES])
         h["missing_signatures"] = [[who for who, m in zip(_SIGNATURES.values(), row, strict=True) if m]
                                    for row in missing.tolist()]
@@ -259,7 +258,8 @@ class Handover(PolicyKind):
         day = ctx.local_day(event)
         keep = ((ctx.today - day).dt.days <= self.params["lookback_days"]).to_numpy()  # none without a date
         e = p.loc[keep, ["person_id", "name", "status", "position", "previous_position"]]
-        return e.assign(event=pd.Series(np.where(departed[keep], "departure", "transfer"), index=e.index, dtype="str"),
+        return e.assign(**{PERSON: np.flatnonzero(keep)},
+                        event=pd.Series(np.where(departed[keep], "departure", "transfer"), index=e.index, dtype="str"),
                         event_at=event[keep], event_day=day[keep],
                         deadline=day[keep] + pd.Timedelta(days=self.params["grace_days"]))
 
@@ -269,11 +269,15 @@ class Handover(PolicyKind):
         Accounts, grants and revokes are paired by position (each account's event day by its
         person, each grant's and revoke's account by its (system, account_id) code: a person
         has one event, an account one row), not merged: a merge costs a few milliseconds
-        however few the rows, and the gate evaluates this kind on a few hundred."""
+        however few the rows, and the gate evaluates this kind on a few hundred. Each account's
+        event is its person's, by the person's row among the people (``person_rows``)."""
         acc = ctx.table("accounts")
-        acc = acc[(glob_mask(acc["system"], self.params["systems"])
-                   & isin(acc["person_id"], events["person_id"])).to_numpy()]
-        event_day = events["event_day"].to_numpy()[positions(acc["person_id"], events["person_id"])]
+        event = np.full(len(ctx.people) + 1, -1)  # each person's row of ``events`` (-1: none; the last: no person)
+        event[events[PERSON].to_numpy()] = np.arange(len(events))
+        event = event[ctx.person_rows("accounts")]
+        rows = np.flatnonzero(glob_mask(acc["system"], self.params["systems"]).to_numpy() & (event >= 0))
+        acc = acc.take(rows)
+        event_day = events["event_day"].to_numpy()[event[rows]]
         codes = ctx.account_codes(acc)
         grants = self._duty_grants(ctx)
         grants = grants[isin(grants["account_id"], acc["account_id"]).to_numpy()]
@@ -373,19 +377,22 @@ class Handover(PolicyKind):
 
     def _holders(self, ctx: Context) -> pd.DataFrame:
         """(system, account_id, role, granted_at, person_id, start_day, duty) of active people's
-        duties through enabled accounts, now. Only the enabled accounts whose id a duty grant
-        names are looked at (~30 % of them at L): their people's status is looked up in
-        ``people_by_id`` (hashing the ids of the 860k active people at L cost ~0.4 s), each grant's
-        account by its code (no merge)."""
+        duties through enabled accounts, now. Each duty grant's account is its row of the
+        accounts (``account_rows``, a search of codes sorted once per scan), and whether that
+        account holds for an active person is read there: the people's status by the person's
+        row among the people (``person_rows``; a ``map`` through the people indexed by id hashed
+        the 1M ids again, ~0.4 s at L). No selection of the 1.7M accounts at L, no lookup of
+        their ids among the grants'."""
         def build() -> pd.DataFrame:
             grants = self._duty_grants(ctx)
             acc = ctx.table("accounts")
-            acc = acc[(acc["enabled"] & glob_mask(acc["system"], self.params["systems"])).to_numpy()]
-            acc = acc[isin(acc["account_id"], grants["account_id"]).to_numpy()]
-            acc = acc[(acc["person_id"].map(ctx.people_by_id["status"]) == "active").to_numpy()]
-            at = positions(ctx.account_codes(grants), ctx.account_codes(acc))
-            grants = grants.loc[at >= 0, ["system", "account_id", "role", "granted_at"]].reset_index(drop=True)
-            grants["person_id"] = acc["person_id"].array.take(at[at >= 0])
+            active = np.append((ctx.people["status"] == "active").to_numpy(dtype=bool), False)  # the last: no person
+            holds = np.append((acc["enabled"] & glob_mask(acc["system"], self.params["systems"])).to_numpy(dtype=bool)
+                              & active[ctx.person_rows("accounts")], False)  # the last: no account
+            row = ctx.account_rows(ctx.account_codes(grants))
+            kept = holds[row]
+            grants = grants.loc[kept, ["system", "account_id", "role", "granted_at"]].reset_index(drop=True)
+            grants["person_id"] = acc["person_id"].array.take(row[kept])
             grants["start_day"] = ctx.local_day(grants["granted_at"])
             return self._with_duties(ctx, grants)
         return ctx.shared(f"handover.holders:{sorted(self.params['systems'])}:{sorted(self.params['duties'].items())}",

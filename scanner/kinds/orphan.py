@@ -13,7 +13,7 @@ person and are not orphans; the other kinds still judge them.
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask, isin, positions
+from ..context import Context, glob_mask, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import (
@@ -33,7 +33,7 @@ from .base import (
 class OrphanAccount(PolicyKind):
     subject = "account"
     tables = ("accounts", "identities")
-    joins = frozenset({"_accounts", "identities", "people"})
+    joins = frozenset({"_accounts", "identities", "people", "person_rows"})
     codes = {
         "no_person": "person_id is empty",
         "unknown_person": "person_id names no one in identities",
@@ -59,8 +59,8 @@ class OrphanAccount(PolicyKind):
         # the judged rows of the columns used, taken once: a row selection takes every column
         rows = rows & glob_mask(acc["system"], self.params["systems"]).to_numpy() \
             & (acc["account_type"] != "builtin").to_numpy()
-        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]].take(
-            np.flatnonzero(rows))
+        rows = np.flatnonzero(rows)
+        acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]].take(rows)
         self.cover(len(acc), "accounts of the listed systems (built-in accounts are no one's)", systems=systems)
         if acc.empty:
             return concat_findings([])
@@ -73,7 +73,7 @@ class OrphanAccount(PolicyKind):
         owner_status = ctx.of_person(acc.loc[~no_owner, "owner_person_id"], "status").reindex(acc.index)
         checks = [
             ("no_person", ~owned & no_person, " has no person_id"),
-            ("unknown_person", ~owned & ~no_person & (positions(acc["person_id"], ctx.people["person_id"]) < 0),
+            ("unknown_person", ~owned & ~no_person & (ctx.person_rows("accounts")[rows] < 0),
              lambda r: " belongs to person_id " + text(r["person_id"]) + ", who is not in identities"),
             ("no_owner", owned & no_owner, lambda r: " is a " + text(r["account_type"]) + " account without an owner"),
             ("unknown_owner", owned & ~no_owner & owner_status.isna(),

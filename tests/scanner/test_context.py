@@ -152,6 +152,38 @@ def test_of_person_is_the_map_through_the_people(make_snapshot) -> None:
         pd.testing.assert_series_equal(got, want, check_names=False)
 
 
+def test_person_rows_are_each_rows_person_among_the_people(make_snapshot) -> None:
+    """``person_rows`` gives each accounts row its person's row of ``people`` (-1 for an unknown
+    or empty person_id), once per scan; ``with_identity`` taking them (``at``) joins what it joins
+    by looking the ids up itself, and ``is_person`` agrees."""
+    snap = read_snapshot(make_snapshot({
+        "identities": [{"person_id": "P1", "name": "张三", "status": "active", "position": "会计"},
+                       {"person_id": "P2", "name": "李四", "status": "departed"}],
+        "accounts": [{"system": "erp", "account_id": "ls", "person_id": "P2", "enabled": "true"},
+                     {"system": "erp", "account_id": "gone", "person_id": "P9", "enabled": "true"},
+                     {"system": "erp", "account_id": "svc", "enabled": "true"},
+                     {"system": "oa", "account_id": "zs", "person_id": "P1", "enabled": "false"}],
+    }))
+    ctx = Context(snap, NOW)
+    rows = ctx.person_rows("accounts")
+    assert rows.tolist() == [1, -1, -1, 0]
+    assert ctx.person_rows("accounts") is rows and "person_rows" in ctx.caches()
+    accounts = ctx.keyed("accounts")
+    pd.testing.assert_frame_equal(ctx.with_identity(accounts, at=rows), ctx.with_identity(accounts))
+    assert ctx.is_person(accounts["person_id"]).tolist() == [True, False, False, True]
+
+
+def test_a_value_set_as_large_as_the_values_is_looked_up_in_one_piece(monkeypatch) -> None:
+    """Splitting a lookup between two threads hashes its value set once per half: with a set at
+    least half as large as the values, ``positions`` looks up in one piece (the same answer)."""
+    values = pd.Series(["b", None, "a", "b", "c", "x", "a", "f"], dtype="str")
+    candidates = ["a", "b", "c", "d", "e", "f"]
+    want = positions(values, candidates)
+    monkeypatch.setattr(context, "HALVES", 2)
+    monkeypatch.setattr(context, "in_halves", lambda kernel, arr: pytest.fail("split a lookup of a large set"))
+    assert positions(values, candidates).tolist() == want.tolist() == [1, -1, 0, 1, 2, -1, 0, 5]
+
+
 @pytest.mark.parametrize("keyed_first", [False, True])
 def test_keyed_in_is_keyed_of_those_systems(make_snapshot, keyed_first: bool) -> None:
     """``keyed_in`` keys only the rows of the systems asked for, with the codes ``keyed`` gives
