@@ -97,6 +97,12 @@ def counts_toward_fail(finding: Finding, fail_on: str, new_only: bool = False) -
     return is_failing(finding, fail_on) and (not new_only or finding.get("baseline") in ("new", "waiver_expired"))
 
 
+def any_failing(findings: list[Finding], fail_on: str, new_only: bool = False) -> bool:
+    """Does any finding count toward failing (``counts_toward_fail``)? With ``fail_on`` never,
+    no finding is asked (300k of them at bench size L)."""
+    return fail_on != "never" and any(counts_toward_fail(f, fail_on, new_only) for f in findings)
+
+
 def verdict(doc: dict[str, Any], fail_on: str | None = None, new_only: bool | None = None) -> str:
     """PASS, FAIL or NO VERDICT: the one answer the exit code and every view give.
 
@@ -114,7 +120,7 @@ def verdict(doc: dict[str, Any], fail_on: str | None = None, new_only: bool | No
     if (any(p.get("status") in NOT_EVALUATED for p in doc.get("policies") or [])
             or summary.get("errored") or any(s.get("status") == "error" for s in sources)):
         return NO_VERDICT
-    if fail_on != "never" and any(counts_toward_fail(f, fail_on, new_only) for f in doc.get("findings") or []):
+    if any_failing(doc.get("findings") or [], fail_on, new_only):
         return FAIL
     return PASS
 

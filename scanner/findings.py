@@ -9,7 +9,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import __version__
-from .contract import FAIL, FORMAT, NO_VERDICT, SEVERITIES, Finding, PolicyOutcome, is_failing, verdict
+from .contract import FAIL, FORMAT, NO_VERDICT, SEVERITIES, Finding, PolicyOutcome, any_failing, verdict
 from .exitcodes import ExitCode
 from .kinds.base import KINDS, coverage_warnings
 from .policy import PolicyPack
@@ -189,7 +189,7 @@ def assemble(
         "skipped": sum(p["status"] == "skipped" for p in policies),
         "findings": by_sev,
         "waived": waived,
-        "failing": fail_on != "never" and any(is_failing(f, fail_on) for f in findings),
+        "failing": any_failing(findings, fail_on),
     }
     doc = {
         "format": FORMAT,
