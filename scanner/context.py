@@ -445,6 +445,14 @@ class Context:
         return self.shared(f"person_rows:{name}:{column}",
                            lambda: positions(self.table(name)[column], self.people["person_id"]))
 
+    def among_people(self, chosen: np.ndarray, name: str = "accounts") -> np.ndarray:
+        """Each row of table ``name``: the position of its person among ``chosen`` (distinct rows
+        of ``people``; -1: its person is not chosen, or it has none), through its ``person_rows``
+        and a lookup array over the people, no hashing."""
+        among = np.full(len(self.people) + 1, -1)  # the last: a row without a person (-1) picks it
+        among[chosen] = np.arange(len(chosen))
+        return among[self.person_rows(name)]
+
     def account_rows(self, codes: pd.Series | np.ndarray) -> np.ndarray:
         """Each ``ACCOUNT`` code's row in ``keyed("accounts")`` (its first; -1: no such account), by
         a binary search of the accounts' codes, sorted once per scan (``code_rows``; a key

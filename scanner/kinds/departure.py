@@ -78,11 +78,9 @@ class RevokeOnDeparture(PolicyKind):
         # judges them and words their findings
         with ThreadPoolExecutor(2) as pool:
             held = pool.submit(_disabled_grants, ctx, acc)
-            # each account's person among the departed (-1: not departed; by its row among the
-            # people, ``person_rows``) selects their accounts and gives each its departure date
-            among = np.full(len(people) + 1, -1)  # (-1, no person, picks the last: -1)
-            among[gone] = np.arange(len(gone))
-            person = among[ctx.person_rows("accounts")]
+            # each account's person among the departed (-1: not departed) selects their
+            # accounts and gives each its departure date
+            person = ctx.among_people(gone)
             at = np.flatnonzero(in_scope.to_numpy(dtype=bool) & (person >= 0))
             d = _Departed(ctx, acc, at, _Columns(people, gone), person[at], self.params["grace_days"])
             access = pool.submit(_archive_access, ctx, d)

@@ -272,9 +272,7 @@ class Handover(PolicyKind):
         however few the rows, and the gate evaluates this kind on a few hundred. Each account's
         event is its person's, by the person's row among the people (``person_rows``)."""
         acc = ctx.table("accounts")
-        event = np.full(len(ctx.people) + 1, -1)  # each person's row of ``events`` (-1: none; the last: no person)
-        event[events[PERSON].to_numpy()] = np.arange(len(events))
-        event = event[ctx.person_rows("accounts")]
+        event = ctx.among_people(events[PERSON].to_numpy())  # each account's row of ``events`` (-1: none)
         rows = np.flatnonzero(glob_mask(acc["system"], self.params["systems"]).to_numpy() & (event >= 0))
         acc = acc.take(rows)
         event_day = events["event_day"].to_numpy()[event[rows]]

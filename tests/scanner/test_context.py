@@ -171,6 +171,9 @@ def test_person_rows_are_each_rows_person_among_the_people(make_snapshot) -> Non
     accounts = ctx.keyed("accounts")
     pd.testing.assert_frame_equal(ctx.with_identity(accounts, at=rows), ctx.with_identity(accounts))
     assert ctx.is_person(accounts["person_id"]).tolist() == [True, False, False, True]
+    # each account's person among some of the people (here: the departed P2 alone)
+    assert ctx.among_people(np.array([1])).tolist() == [0, -1, -1, -1]
+    assert ctx.among_people(np.array([1, 0])).tolist() == [0, -1, -1, 1]
 
 
 def test_a_value_set_as_large_as_the_values_is_looked_up_in_one_piece(monkeypatch) -> None:
