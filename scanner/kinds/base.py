@@ -139,6 +139,15 @@ def glob_counts(values: pd.Series, globs: Iterable[str], *, distinct: bool = Fal
     return {g: int(glob_mask(values, [g]).sum()) for g in globs}
 
 
+def in_systems(accounts: pd.DataFrame, systems: list[str], among: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """The positions of the rows of ``accounts`` among ``among`` (a boolean mask) whose system
+    matches one of the globs ``systems``, and per glob how many rows of ``among`` it matches
+    (the coverage's ``systems``). Positions, so that a kind takes the columns it uses at them
+    once: a row selection takes every column (~0.2 s for the 1.5M enabled accounts at size L)."""
+    counts = glob_counts(accounts["system"][among], systems)
+    return np.flatnonzero(among & glob_mask(accounts["system"], systems).to_numpy()), counts
+
+
 @cache
 def _no_findings() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in FINDING_COLUMNS})

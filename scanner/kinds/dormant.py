@@ -16,10 +16,9 @@ per-DC ``lastLogon`` / sign-in events through the ``logins`` table.
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask
-from ..lazy import numpy as np
+from ..context import Context
 from ..lazy import pandas as pd
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, in_systems, text
 
 
 @KINDS.register("dormant_account")
@@ -42,11 +41,7 @@ class DormantAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        enabled = acc["enabled"].to_numpy(dtype=bool)
-        systems = glob_counts(acc["system"][enabled], self.params["systems"])
-        # the judged rows of the columns used, taken once: a row selection takes every column
-        # (~0.2 s for the 1.5M enabled accounts at size L)
-        judged = np.flatnonzero(enabled & glob_mask(acc["system"], self.params["systems"]).to_numpy())
+        judged, systems = in_systems(acc, self.params["systems"], acc["enabled"].to_numpy(dtype=bool))
         acc = acc[["system", "account_id", "person_id", "last_login_at", "created_at"]].take(judged)
         self.cover(len(acc), "enabled accounts of the listed systems", systems=systems)
         if acc.empty:

@@ -13,7 +13,7 @@ person and are not orphans; the other kinds still judge them.
 
 from __future__ import annotations
 
-from ..context import Context, glob_mask, isin
+from ..context import Context, isin
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
 from .base import (
@@ -24,7 +24,7 @@ from .base import (
     blank,
     concat_findings,
     emit_checks,
-    glob_counts,
+    in_systems,
     text,
 )
 
@@ -54,12 +54,9 @@ class OrphanAccount(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.table("accounts")
-        rows = acc["enabled"].to_numpy(dtype=bool) if self.params["enabled_only"] else np.ones(len(acc), dtype=bool)
-        systems = glob_counts(acc["system"][rows], self.params["systems"])
-        # the judged rows of the columns used, taken once: a row selection takes every column
-        rows = rows & glob_mask(acc["system"], self.params["systems"]).to_numpy() \
-            & (acc["account_type"] != "builtin").to_numpy()
-        rows = np.flatnonzero(rows)
+        among = acc["enabled"].to_numpy(dtype=bool) if self.params["enabled_only"] else np.ones(len(acc), dtype=bool)
+        rows, systems = in_systems(acc, self.params["systems"], among)
+        rows = rows[(acc["account_type"] != "builtin").to_numpy()[rows]]
         acc = acc[["system", "account_id", "person_id", "account_type", "owner_person_id", "enabled"]].take(rows)
         self.cover(len(acc), "accounts of the listed systems (built-in accounts are no one's)", systems=systems)
         if acc.empty:

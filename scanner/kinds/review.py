@@ -12,10 +12,10 @@ is due now), so a new hire's account does not fail the check on its first day.
 
 from __future__ import annotations
 
-from ..context import ACCOUNT, Context, glob_mask
+from ..context import ACCOUNT, Context
 from ..lazy import numpy as np
 from ..lazy import pandas as pd
-from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, glob_counts, text
+from .base import KINDS, SYSTEMS_PARAM, PolicyKind, account_subject, concat_findings, emit, in_systems, text
 
 
 @KINDS.register("access_review")
@@ -38,10 +38,7 @@ class AccessReview(PolicyKind):
 
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         acc = ctx.keyed("accounts")
-        enabled = acc["enabled"].to_numpy(dtype=bool)
-        systems = glob_counts(acc["system"][enabled], self.params["systems"])
-        judged = np.flatnonzero(enabled & glob_mask(acc["system"], self.params["systems"]).to_numpy())
-        # with the columns used only: a row selection takes every column
+        judged, systems = in_systems(acc, self.params["systems"], acc["enabled"].to_numpy(dtype=bool))
         acc = acc[[ACCOUNT, "system", "account_id", "person_id", "enabled", "created_at", "last_login_at"]].take(judged)
         self.cover(len(acc), "enabled accounts of the listed systems", systems=systems)
         if acc.empty:
