@@ -399,13 +399,21 @@ class Handover(PolicyKind):
     # ── the incremental gate ─────────────────────────────────────────────────────
     def gate_base(self, ctx: Context) -> dict[str, Any]:
         """What ``gate_cut`` needs of the current state, whatever the change (JSON, so the
-        gate can cache it beside the snapshot): the duties each leaver held, and per duty its
-        holders in the order their holding began (undated first: they count from any day)."""
-        held = self._held(ctx, self._events(ctx))
+        gate can cache it beside the snapshot): the duties each leaver held, with the day their
+        gap is checked (ISO), and per duty its holders in the order their holding began
+        (undated first: they count from any day), each with the day of their earliest holding
+        (ISO; none: undated)."""
+        events = self._events(ctx)
+        held = self._held(ctx, events)
+        check_day = (events["deadline"] + pd.Timedelta(days=1)).dt.date.map(_iso)
+        check = dict(zip(events["person_id"], check_day, strict=True))
         holders = self._holders(ctx).sort_values(["duty", "start_day"], na_position="first", kind="stable")
-        return {"held": sorted({(p, d) for p, d in zip(held["person_id"], held["duty"], strict=True)}),
-                "holders": {duty: list(dict.fromkeys(rows["person_id"]))
-                            for duty, rows in holders.groupby("duty", sort=True)}}
+        since: dict[str, dict[str, str | None]] = {}
+        for duty, person, start in zip(holders["duty"], holders["person_id"], holders["start_day"].dt.date.map(_iso),
+                                       strict=True):
+            since.setdefault(duty, {}).setdefault(person, start)
+        return {"held": sorted({(p, d, check[p]) for p, d in zip(held["person_id"], held["duty"], strict=True)}),
+                "holders": {duty: list(first.items()) for duty, first in sorted(since.items())}}
 
     def gate_cut(self, base: dict[str, Any], before: Context, after: Context, people: set[str]) -> GateCut:
         """The people whose rows decide every finding a change can alter, and which findings
@@ -417,17 +425,22 @@ class Handover(PolicyKind):
         changes on those accounts) in both states. A change alters only rows of ``people``,
         so a finding can differ between the states only if it is (a) about a leaver in
         ``people``, (b) a duty gap of a duty whose holdings differ — among ``duties``: every
-        duty a role of their accounts grants, held or revoked in either state, (c) an overlap
-        whose receiver is in ``people``, or (d) a register row naming one of them
-        (``GateCut.decides``). Each is computed exactly from the rows of: ``people``; every
-        leaver who held one of ``duties``; per such duty the two earliest holders outside
-        ``people`` (a gap is "no holding other than the leaver's own began by the check day":
-        if any did, the earliest one not the leaver's did, and all of ``people``'s holdings
-        are there); and the receivers and leavers of the handovers of ``people``. Any other
-        finding reads only rows the change leaves alone: the same in the whole current and
-        proposed states (so the gate may take the current state's side of (a)–(d) from the
-        whole state's findings), and the same in both cut states (a cut can make it differ
-        from the whole state's, never between the two)."""
+        duty a role of their accounts grants, held or revoked in either state — of a leaver
+        outside ``people`` whose gap is checked by today and whom no holding of a third person
+        (neither the leaver nor one of ``people``) covers, i.e. began by the check day (such a
+        holding is in both states: the gap is covered in both), (c) an overlap whose receiver
+        is in ``people``, or (d) a register row naming one of them (``GateCut.decides``). Each
+        is computed exactly from the rows of: ``people``; the leavers of (b); per such duty the
+        two earliest holders outside ``people`` (a gap is "no holding other than the leaver's
+        own began by the check day": if any did, the earliest one not the leaver's did, and all
+        of ``people``'s holdings are there); and the receivers and leavers of the handovers of
+        ``people``. Any other finding reads only rows the change leaves alone: the same in the
+        whole current and proposed states (so the gate may take the current state's side of
+        (a)–(d) from the whole state's findings), and the same in both cut states (a cut can
+        make it differ from the whole state's, never between the two).
+
+        (b) keeps a grant's gate small: of the leavers who held a duty the granted role gives,
+        most are covered by someone else long held it (at size M, 187 people → a handful)."""
         roles = set()
         for ctx in (before, after):
             roles |= set(zip(ctx.table("grants")["system"], ctx.table("grants")["role"], strict=True))
@@ -437,13 +450,23 @@ class Handover(PolicyKind):
         roles = sorted((s, r) for s, r in roles if isinstance(s, str) and isinstance(r, str))
         held = self._with_duties(before, pd.DataFrame(roles, columns=["system", "role"], dtype="str"))
         duties = set(held["duty"])
-        keep = set(people) | {p for p, d in base["held"] if d in duties}
+        today = before.today.date().isoformat()
+
+        def covered(leaver: str, duty: str, check: str) -> bool:
+            """Did a holding of a third person begin by ``check``? (Holders in the order their
+            holding began: the first third person's decides.)"""
+            third = (since for p, since in base["holders"].get(duty, []) if p != leaver and p not in people)
+            return next((since is None or since <= check for since in third), False)
+
+        gaps = frozenset((p, d) for p, d, check in base["held"]
+                         if d in duties and p not in people and check <= today and not covered(p, d, check))
+        keep = set(people) | {p for p, _ in gaps}
         for duty in duties:
-            keep |= set(islice((p for p in base["holders"].get(duty, []) if p not in people), 2))
+            keep |= set(islice((p for p, _ in base["holders"].get(duty, []) if p not in people), 2))
         h = before.table("handovers")
         keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
         keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
-        return GateCut(frozenset(keep), frozenset(people), frozenset(duties))
+        return GateCut(frozenset(keep), frozenset(people), gaps)
 
     def _gaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
         d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
@@ -504,8 +527,8 @@ class GateCut:
     people: frozenset[str]
     #: the people the change touches (the gate's region)
     changed: frozenset[str]
-    #: the duties whose holdings the change can alter
-    duties: frozenset[str]
+    #: the (leaver, duty) pairs outside ``changed`` whose duty gap the change can alter
+    gaps: frozenset[tuple[str, str]]
 
     def decides(self, finding: Finding) -> bool:
         """Is this one of the findings (a)–(d) of ``Handover.gate_cut``: a change of ``changed``
@@ -513,7 +536,7 @@ class GateCut:
         kind, _, rest = finding["subject"].partition(":")
         evidence = finding.get("evidence") or {}
         if kind == "person":
-            return rest in self.changed or (finding["code"] == "duty_gap" and finding.get("key") in self.duties) \
+            return rest in self.changed or (finding["code"] == "duty_gap" and (rest, finding.get("key")) in self.gaps) \
                 or (finding["code"] == "duty_overlap" and evidence.get("to_person_id") in self.changed)
         return kind == "handover" and any(evidence.get(c) in self.changed
                                           for c in ("from_person_id", "to_person_id", "supervisor_id"))
