@@ -92,7 +92,12 @@ and ``handover:`` of its register rows). Statuses are not cut: an unknown
 ``from_person_id`` in the register ends the policy in ``error`` on the whole current state
 (the base's status) and on the proposed cut (which keeps every register row of a person
 identities does not know), so the gate reports ``error``, never ``pass``
-(``test_an_unknown_leaver_in_the_register_is_an_error_of_every_gate``).
+(``test_an_unknown_leaver_in_the_register_is_an_error_of_every_gate``). When the change alters
+none of the kind's findings (``GateCut.quiet``: no duty gap to re-judge, and none of its people
+leaves, moves, changes identity or is a register row's leaver or receiver — a grant to an
+active employee, most of a pipeline's requests), the cut is not evaluated at all: both sides
+have the whole current state's status from the base, no finding, and a coverage that says so
+(``tests/gate/test_handover_cut.py``).
 
 Waivers need every finding of the proposed state (an unchanged finding a waiver
 accepts keeps it from being ``stale``): the policies a waiver names are evaluated
@@ -444,24 +449,33 @@ class _States:
             self.before.update(zip(indexes, before, strict=True))
             self.after.update(zip(indexes, evaluate(chosen, Context(changed, now), jobs), strict=True))
 
-    def from_base(self, cuts: list[_Cut], regional: list[int], whole: Snapshot, now: pd.Timestamp,
-                  jobs: int | None, cache: GateCache) -> None:
+    def from_base(self, cuts: list[_Cut], quiet: list[int], regional: list[int], whole: Snapshot,
+                  now: pd.Timestamp, jobs: int | None, cache: GateCache) -> None:
         """Evaluate each cut's policies on its proposed state only; the current state's findings
         are the whole current state's of the subjects the cuts hold, from the base cache
         (computed for every policy of ``regional`` when it has none; one read for all cuts).
         Both sides keep only the findings a cut's ``keeps`` holds: those the cut computes
         exactly, which are all a change can alter (module docstring). A policy with a finding
         of a subject kind its kind does not list (``SUBJECTS``, ``NARROWED``) is evaluated on
-        its cut of the current state as well, as without the cache."""
+        its cut of the current state as well, as without the cache.
+
+        ``quiet``: narrowed policies whose findings the change cannot alter (``GateCut.quiet``):
+        not evaluated; both sides have the whole current state's status and no finding."""
         cuts = [c for c in cuts if c.indexes]
-        if not cuts:
+        if not cuts and not quiet:
             return
         after = {i: o for c in cuts for i, o in zip(
             c.indexes, evaluate([self.policies[i] for i in c.indexes], Context(c.changed, now), 1), strict=True)}
-        indexes = [i for c in cuts for i in c.indexes]
+        indexes = [i for c in cuts for i in c.indexes] + quiet
         base = dict(zip(indexes, cache.regional(
             [self.policies[i] for i in regional], [self.policies[i] for i in indexes], set().union(
                 *(c.held for c in cuts)), lambda missing: evaluate(missing, Context(whole, now), jobs)), strict=True))
+        for i in quiet:
+            o = base[i]
+            coverage = o.coverage and {**o.coverage, "region": True, "unit": f"{o.coverage['unit']}, in the whole "
+                                       "current state: the change alters none of their findings"}
+            self.before[i] = PolicyOutcome(o.policy, o.status, [], o.error, coverage)
+            self.after[i] = PolicyOutcome(o.policy, o.status, [], o.error, coverage)
 
         def known(i: int, f: Finding) -> bool:
             kind = self.policies[i].kind
@@ -555,16 +569,20 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         cuts = [_Cut(hit, current, changed, held,
                      lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]])]
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
+        quiet: list[int] = []  # narrowed policies whose findings the change cannot alter
         for i in narrowed:
             kind = KINDS.get(policies[i].kind)(policies[i].params)
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
             cut = kind.gate_cut(base, Context(current, now), Context(changed, now), set(region.people))
+            if based and cut.quiet:  # nothing to evaluate: its status from the base
+                quiet.append(i)
+                continue
             before = region.with_people(snapshot, set(cut.people), rows)
             named = _texts(before.tables["handovers"]["handover_id"])
             cuts.append(_Cut([i], before, propose(before, changes, now, whole=snapshot, typed=typed),
                              {f"person:{p}" for p in cut.people} | {f"handover:{h}" for h in named}, cut.decides))
         if based:
-            states.from_base(cuts, local + narrowed, snapshot, now, jobs, cache)
+            states.from_base(cuts, quiet, local + narrowed, snapshot, now, jobs, cache)
         else:
             for c in cuts:
                 states.run(c.indexes, c.current, c.changed, now, 1)

@@ -440,7 +440,15 @@ class Handover(PolicyKind):
         make it differ from the whole state's, never between the two).
 
         (b) keeps a grant's gate small: of the leavers who held a duty the granted role gives,
-        most are covered by someone else long held it (at size M, 187 people → a handful)."""
+        most are covered by someone else long held it (at size M, 187 people → a handful).
+
+        The change alters none of this kind's findings (``GateCut.quiet``) when there is no gap
+        of (b), no person of ``people`` has departed or moved (a departure or transfer date is
+        what makes an event of (a)), no register row names one of them as leaver or receiver
+        (the region holds those rows: (c), (d)), and no identity changes (a ``modify``: a new
+        position makes a mover, and a supervisor's position is judged). A register row naming
+        one of them as supervisor is then judged from its own columns and identities that no
+        change alters."""
         roles = set()
         for ctx in (before, after):
             roles |= set(zip(ctx.table("grants")["system"], ctx.table("grants")["role"], strict=True))
@@ -466,7 +474,12 @@ class Handover(PolicyKind):
         h = before.table("handovers")
         keep |= set(h.loc[isin(h["from_person_id"], sorted(people)).to_numpy(), "to_person_id"].dropna())
         keep |= set(h.loc[isin(h["to_person_id"], sorted(people)).to_numpy(), "from_person_id"].dropna())
-        return GateCut(frozenset(keep), frozenset(people), gaps)
+        ids = before.table("identities")
+        mine = ids[isin(ids["person_id"], sorted(people)).to_numpy()]
+        leaving = bool(((mine["status"] == "departed").to_numpy(dtype=bool) | mine["transfer_date"].notna().to_numpy()
+                        ).any())
+        quiet = not gaps and h.empty and not leaving and after.table("identities") is ids
+        return GateCut(frozenset(keep), frozenset(people), gaps, quiet)
 
     def _gaps(self, ctx: Context, duty: pd.DataFrame) -> pd.DataFrame:
         d = duty.assign(check_day=duty["deadline"] + pd.Timedelta(days=1))
@@ -529,6 +542,8 @@ class GateCut:
     changed: frozenset[str]
     #: the (leaver, duty) pairs outside ``changed`` whose duty gap the change can alter
     gaps: frozenset[tuple[str, str]]
+    #: the change alters none of the kind's findings: the gate need not evaluate the cut at all
+    quiet: bool = False
 
     def decides(self, finding: Finding) -> bool:
         """Is this one of the findings (a)–(d) of ``Handover.gate_cut``: a change of ``changed``
