@@ -97,7 +97,10 @@ none of the kind's findings (``GateCut.quiet``: no duty gap to re-judge, and non
 leaves, moves, changes identity or is a register row's leaver or receiver — a grant to an
 active employee, most of a pipeline's requests), the cut is not evaluated at all: both sides
 have the whole current state's status from the base, no finding, and a coverage that says so
-(``tests/gate/test_handover_cut.py``).
+(``tests/gate/test_handover_cut.py``). Likewise a local kind that sees roles only through some
+permissions (``PolicyKind.permission_globs``) is not evaluated when the changes are all grants
+and revokes of roles giving none of them and denying nothing (``beside``): its base verdict
+stands (``tests/gate/test_beside.py``).
 
 Waivers need every finding of the proposed state (an unchanged finding a waiver
 accepts keeps it from being ``stale``): the policies a waiver names are evaluated
@@ -112,7 +115,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .changes import ADDING, Change
-from .context import Context, isin
+from .context import Context, glob_match, isin
 from .contract import Finding, PolicyOutcome
 from .engine import evaluate
 from .errors import TableUnavailable
@@ -401,6 +404,25 @@ def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
     return proposed
 
 
+def beside(policy: Policy, changes: list[Change], snapshot: Snapshot) -> bool:
+    """Do the changes leave every finding of the policy as it is, its kind seeing roles only
+    through some permissions (``PolicyKind.permission_globs``): are they all grants and revokes
+    of roles whose role_permissions rows deny nothing and give none of those permissions?
+
+    A role without a role_permissions row gives nothing (``Context.account_permissions``); a
+    deny row, whatever it names, counts as seen (its glob may cover a seen permission)."""
+    globs = KINDS.get(policy.kind)(policy.params).permission_globs()
+    if globs is None or not snapshot.has("role_permissions") or any(c.action not in ("grant", "revoke")
+                                                                     for c in changes):
+        return False
+    rp = snapshot.table("role_permissions")
+    roles = {(c.get("system"), c.get("role")) for c in changes}
+    return not any((system, role) in roles and (str(effect).lower() == "deny" or glob_match(permission, globs))
+                   for system, role, permission, effect in zip(rp["system"], rp["role"], rp["permission"],
+                                                                rp["effect"].fillna("allow"), strict=True)
+                   if permission is not None)
+
+
 def may_read(policy: Policy) -> set[str]:
     """Every table the policy's kind may read: ``reads()`` plus the tables it uses when present."""
     kind = KINDS.get(policy.kind)(policy.params)
@@ -566,10 +588,13 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         # its proposed state only: the current side comes from the base
         based = cache.enabled and cache.keeps_regional([policies[i] for i in local + narrowed])
         held = region.subjects(current, snapshot, rows) if based else set()
+        # policies whose findings the changes cannot alter: not evaluated (``beside``)
+        quiet = [i for i in hit if based and beside(policies[i], changes, snapshot)
+                 and cache.judged(policies[i])]
+        hit = [i for i in hit if i not in quiet]
         cuts = [_Cut(hit, current, changed, held,
                      lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]])]
         states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
-        quiet: list[int] = []  # narrowed policies whose findings the change cannot alter
         for i in narrowed:
             kind = KINDS.get(policies[i].kind)(policies[i].params)
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))

@@ -179,6 +179,13 @@ class GateCache:
             return True
         return _writable(self.path.parent)
 
+    def judged(self, policy: Policy) -> bool:
+        """Does the regional base hold a verdict of ``policy`` on the whole current state (pass
+        or fail; an error is kept too)? Not when there is none yet, or it says inconclusive: a
+        change may give an inconclusive policy its first subject to examine."""
+        heads = self._regional_heads()
+        return heads is not None and policy.id in heads and heads[policy.id]["status"] != "inconclusive"
+
     def regional(self, policies: list[Policy], wanted: list[Policy], subjects: Collection[str],
                  compute: Callable[[list[Policy]], list[PolicyOutcome]]) -> list[PolicyOutcome]:
         """The outcomes of ``wanted`` on the whole current state, holding only the findings whose

@@ -40,6 +40,11 @@ class ArchiveAccess(PolicyKind):
         },
     }
 
+    def permission_globs(self) -> list[str]:
+        """A role matters only through the archive permissions it gives (or a deny): the grants
+        of other roles are never read."""
+        return list(self.params["permissions"])
+
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         log = ctx.table("access_log")
         events = log[Words(log["action"]).where(lambda w: w in self.params["actions"])]

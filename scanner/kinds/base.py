@@ -109,6 +109,14 @@ class PolicyKind:
         kept complete by tests/kinds/test_joins.py."""
         return self.joins
 
+    def permission_globs(self) -> list[str] | None:
+        """The permission globs through which alone a role matters to this kind's findings, or
+        None when a role matters otherwise too (its name, who holds it, since when). With
+        globs, a grant or revoke of a role that gives none of them and denies nothing alters
+        none of the findings: the incremental gate does not evaluate the policy again
+        (scanner/gate.py, ``beside``)."""
+        return None
+
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         raise NotImplementedError
 

@@ -29,6 +29,10 @@ class PrivilegedMfa(PolicyKind):
         },
     }
 
+    def permission_globs(self) -> list[str]:
+        """A role matters only through the privileged permissions it gives (or a deny)."""
+        return list(self.params["privileged_permissions"])
+
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         perms = ctx.account_permissions
         perms = perms[perms["enabled"] & glob_mask(perms["system"], self.params["systems"])]

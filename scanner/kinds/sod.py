@@ -73,6 +73,10 @@ class SegregationOfDuties(PolicyKind):
             seen.add(rule["id"])
         return problems
 
+    def permission_globs(self) -> list[str]:
+        """A role matters only through the permissions of either side of a rule it gives (or a deny)."""
+        return [g for rule in self.params["rules"] for g in (*rule["left"], *rule["right"])]
+
     def evaluate(self, ctx: Context) -> pd.DataFrame:
         perms = ctx.shared("sod.enabled_permissions", lambda: _enabled_permissions(ctx))
         level = self.params["level"]
