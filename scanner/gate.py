@@ -404,23 +404,27 @@ def _merge(current: PolicyOutcome, proposed: PolicyOutcome) -> PolicyOutcome:
     return proposed
 
 
-def beside(policy: Policy, changes: list[Change], snapshot: Snapshot) -> bool:
-    """Do the changes leave every finding of the policy as it is, its kind seeing roles only
-    through some permissions (``PolicyKind.permission_globs``): are they all grants and revokes
-    of roles whose role_permissions rows deny nothing and give none of those permissions?
+def beside(policies: list[Policy], changes: list[Change], snapshot: Snapshot) -> list[bool]:
+    """For each policy, do the changes leave every finding of it as it is, its kind seeing roles
+    only through some permissions (``PolicyKind.permission_globs``): are they all grants and
+    revokes of roles whose role_permissions rows deny nothing and give none of those permissions?
 
     A role without a role_permissions row gives nothing (``Context.account_permissions``); a
     deny row, whatever it names, counts as seen (its glob may cover a seen permission)."""
-    globs = KINDS.get(policy.kind)(policy.params).permission_globs()
-    if globs is None or not snapshot.has("role_permissions") or any(c.action not in ("grant", "revoke")
-                                                                     for c in changes):
-        return False
+    if not snapshot.has("role_permissions") or any(c.action not in ("grant", "revoke") for c in changes):
+        return [False] * len(policies)
     rp = snapshot.table("role_permissions")
     roles = {(c.get("system"), c.get("role")) for c in changes}
-    return not any((system, role) in roles and (str(effect).lower() == "deny" or glob_match(permission, globs))
-                   for system, role, permission, effect in zip(rp["system"], rp["role"], rp["permission"],
-                                                                rp["effect"].fillna("allow"), strict=True)
-                   if permission is not None)
+    given: set[str] = set()  # the permissions the changed roles give
+    denies = False
+    for system, role, permission, effect in zip(rp["system"], rp["role"], rp["permission"],
+                                                rp["effect"].fillna("allow"), strict=True):
+        if (system, role) in roles and permission is not None:
+            denies |= str(effect).lower() == "deny"
+            given.add(permission)
+    globs = [KINDS.get(p.kind)(p.params).permission_globs() for p in policies]
+    return [g is not None and not denies and not any(glob_match(permission, g) for permission in given)
+            for g in globs]
 
 
 def may_read(policy: Policy) -> set[str]:
@@ -589,8 +593,8 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         based = cache.enabled and cache.keeps_regional([policies[i] for i in local + narrowed])
         held = region.subjects(current, snapshot, rows) if based else set()
         # policies whose findings the changes cannot alter: not evaluated (``beside``)
-        quiet = [i for i in hit if based and beside(policies[i], changes, snapshot)
-                 and cache.judged(policies[i])]
+        quiet = [i for i, free in zip(hit, beside([policies[i] for i in hit], changes, snapshot), strict=True)
+                 if based and free and cache.judged(policies[i])]
         hit = [i for i in hit if i not in quiet]
         cuts = [_Cut(hit, current, changed, held,
                      lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]])]
