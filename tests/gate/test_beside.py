@@ -95,8 +95,9 @@ def test_a_role_giving_a_privileged_permission_is_evaluated(tmp_path):
 
 def test_an_inconclusive_policy_is_evaluated(tmp_path):
     """Nobody holds a permission (A's legacy role is in no role_permissions row) and no role gives
-    bank.*: the policy examined nothing and matched nothing (inconclusive). A grant of viewer gives it its first account to examine, and it stays
-    inconclusive (its rule still matches nothing), as the full gate says."""
+    bank.*: the policy examined nothing and matched nothing (inconclusive). A grant of viewer gives
+    it its first account to examine, and it stays inconclusive (its rule still matches nothing),
+    as the full gate says."""
     policy = MFA.replace('["sys.*"]', '["bank.*"]')
     snap, pack = _org(tmp_path, [{"system": "erp", "account_id": "a", "role": "legacy"}], policy)
     for doc in _gate(tmp_path, snap, pack, "grant", "b", "viewer"):
