@@ -485,7 +485,7 @@ class _States:
         of a subject kind its kind does not list (``SUBJECTS``, ``NARROWED``) is evaluated on
         its cut of the current state as well, as without the cache.
 
-        ``quiet``: narrowed policies whose findings the change cannot alter (``GateCut.quiet``):
+        ``quiet``: policies whose findings the change cannot alter (``beside``, ``GateCut.quiet``):
         not evaluated; both sides have the whole current state's status and no finding."""
         cuts = [c for c in cuts if c.indexes]
         if not cuts and not quiet:
@@ -592,13 +592,12 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
         # its proposed state only: the current side comes from the base
         based = cache.enabled and cache.keeps_regional([policies[i] for i in local + narrowed])
         held = region.subjects(current, snapshot, rows) if based else set()
+        states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
         # policies whose findings the changes cannot alter: not evaluated (``beside``)
         quiet = [i for i, free in zip(hit, beside([policies[i] for i in hit], changes, snapshot), strict=True)
                  if based and free and cache.judged(policies[i])]
-        hit = [i for i in hit if i not in quiet]
-        cuts = [_Cut(hit, current, changed, held,
+        cuts = [_Cut([i for i in hit if i not in quiet], current, changed, held,
                      lambda f: f["subject"] in held and f["subject"].partition(":")[0] in SUBJECTS[f["kind"]])]
-        states.unaffected([i for i in local if i not in set(hit)], current, changed, now)
         for i in narrowed:
             kind = KINDS.get(policies[i].kind)(policies[i].params)
             base = cache.base(policies[i], lambda kind=kind: kind.gate_base(Context(snapshot, now)))
