@@ -21,7 +21,9 @@ change can affect (``Region``), not on the whole snapshot:
   requester, actor) — every row of such a person, so "the first row of a person_id"
   stays the same — since a kind reads an identity only by looking up a person a row
   names (who exists, their status, position, name); ``role_permissions`` (which roles
-  exist, what they grant, denies) stays whole; ``handovers`` keeps the rows naming those
+  exist, what they grant, denies) stays whole, and the region knows which roles the grants
+  it leaves out hold (``Snapshot.roles_elsewhere``: a change may grant such a role, and a
+  role_template's required role held only outside the region still exists); ``handovers`` keeps the rows naming those
   people as leaver or receiver (``period_close_freeze`` judges a register row alone and no
   change touches the register; ``Handover.gate_cut`` reads those rows).
 
@@ -111,7 +113,7 @@ what the change resolves plus what it introduces.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .changes import ADDING, Change
@@ -268,10 +270,12 @@ class Region:
         return cls(frozenset(accounts), frozenset(people), frozenset(c.change_id for c in changes),
                    frozenset(named), frozenset(loose))
 
-    def restrict(self, snapshot: Snapshot, rows: RowIndex | None = None) -> Snapshot:
+    def restrict(self, snapshot: Snapshot, rows: RowIndex | None = None,
+                 roles: dict[tuple[str, str], int] | None = None) -> Snapshot:
         """The snapshot cut down to this region (identities, role_permissions and tables no
-        local kind reads stay as they are; handovers to the rows naming its people). ``rows``:
-        as ``of``'s."""
+        local kind reads stay as they are; handovers to the rows naming its people), knowing
+        which roles the grants it leaves out hold (``Snapshot.roles_elsewhere``). ``rows``:
+        as ``of``'s; ``roles``: ``grant_roles`` of ``snapshot`` (counted when not given)."""
         rows = rows or RowIndex(snapshot.tables)
         tables = snapshot.tables
         # with a changes table, accounts are cut once below, with the changes' targets
@@ -298,7 +302,7 @@ class Region:
             cut["handovers"] = h[_any_of(rows, "handovers", ("from_person_id", "to_person_id"), self.people)]
         if "identities" in tables:
             cut["identities"] = _rows(rows, "identities", "person_id", _named_people(cut) | self.people | self.named)
-        return snapshot.with_tables(**cut)
+        return _cut(snapshot, cut, roles)
 
     def subjects(self, current: Snapshot, whole: Snapshot, rows: RowIndex | None = None) -> set[str]:
         """The finding subjects this region holds whole (``current`` is ``restrict(whole)``):
@@ -312,11 +316,13 @@ class Region:
                 held |= {f"{prefix}:{i}" for i in _whole(current.tables[name][column], rows, name, column)}
         return held
 
-    def with_people(self, snapshot: Snapshot, people: set[str], rows: RowIndex | None = None) -> Snapshot:
+    def with_people(self, snapshot: Snapshot, people: set[str], rows: RowIndex | None = None,
+                    roles: dict[tuple[str, str], int] | None = None) -> Snapshot:
         """The snapshot cut down to the rows of ``people`` (accounts, their grants and recorded
         changes), this region's accounts, the handovers naming one of them (or an unknown
         person, so a bad register is an error here as on the whole state) and the identities
-        those rows name: what a narrowed kind (``NARROWED``) is evaluated on. ``rows``: as ``of``'s."""
+        those rows name: what a narrowed kind (``NARROWED``) is evaluated on. ``rows`` and
+        ``roles``: as ``restrict``'s."""
         rows = rows or RowIndex(snapshot.tables)
         tables = snapshot.tables
         acc = tables["accounts"]
@@ -348,7 +354,25 @@ class Region:
             named |= {p for c in cols for p in _people(cut["handovers"][c])}
         if "identities" in tables:
             cut["identities"] = ids[isin(ids["person_id"], sorted(named | self.people | self.named)).to_numpy()]
-        return snapshot.with_tables(**cut)
+        return _cut(snapshot, cut, roles)
+
+
+def grant_roles(grants: pd.DataFrame | None) -> dict[tuple[str, str], int]:
+    """How many rows of ``grants`` hold each (system, role)."""
+    if grants is None:
+        return {}
+    counts = grants.groupby(["system", "role"], dropna=True, observed=True, sort=False).size()
+    return {(str(system), str(role)): int(n) for (system, role), n in counts.items()}
+
+
+def _cut(whole: Snapshot, tables: dict[str, pd.DataFrame], roles: dict[tuple[str, str], int] | None) -> Snapshot:
+    """``whole`` with ``tables`` cut from its own, knowing which roles the grants left out hold
+    (``roles``: ``grant_roles`` of the whole grants, counted when not given): a role_template's
+    required role held only by someone outside the cut still exists, and a change may grant it."""
+    roles = grant_roles(whole.tables.get("grants")) if roles is None else roles
+    here = grant_roles(tables.get("grants"))
+    elsewhere = frozenset(pair for pair, n in roles.items() if n > here.get(pair, 0))
+    return replace(whole.with_tables(**tables), roles_elsewhere=whole.roles_elsewhere | elsewhere)
 
 
 def _whole(cut: pd.Series, rows: RowIndex, name: str, column: str) -> set[str]:
@@ -581,9 +605,10 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
     if local or narrowed:
         rows = RowIndex(snapshot.tables, LOOKED_UP, cache)  # the whole snapshot's rows by value
         region = Region.of(snapshot, changes, rows)
-        current = region.restrict(snapshot, rows)
+        roles = cache.grant_roles(lambda: grant_roles(snapshot.tables.get("grants")))
+        current = region.restrict(snapshot, rows, roles)
         typed: Typed = {}  # the change file's rows, typed once for both cuts
-        changed = propose(current, changes, now, whole=snapshot, typed=typed)  # also checks every change
+        changed = propose(current, changes, now, typed=typed)  # also checks every change
         # the tables the changes modify: the same in the region as in the whole state, which
         # holds no other row of the accounts and people a change names
         modified = {name for name, t in changed.tables.items() if t is not current.tables.get(name)}
@@ -605,9 +630,9 @@ def _evaluate_both(policies: list[Policy], snapshot: Snapshot, changes: list[Cha
             if based and cut.quiet:  # nothing to evaluate: its status from the base
                 quiet.append(i)
                 continue
-            before = region.with_people(snapshot, set(cut.people), rows)
+            before = region.with_people(snapshot, set(cut.people), rows, roles)
             named = _texts(before.tables["handovers"]["handover_id"])
-            cuts.append(_Cut([i], before, propose(before, changes, now, whole=snapshot, typed=typed),
+            cuts.append(_Cut([i], before, propose(before, changes, now, typed=typed),
                              {f"person:{p}" for p in cut.people} | {f"handover:{h}" for h in named}, cut.decides))
         if based:
             states.from_base(cuts, quiet, local + narrowed, snapshot, now, jobs, cache)

@@ -129,7 +129,7 @@ class GateCache:
         return self.path is not None
 
     def _read(self) -> dict[str, Any]:
-        empty: dict[str, Any] = {"outcomes": {}, "bases": {}}
+        empty: dict[str, Any] = {"outcomes": {}, "bases": {}, "roles": None}
         if self.path is None or not self.path.is_file():
             return empty
         try:
@@ -140,11 +140,16 @@ class GateCache:
             for pid, o in data["outcomes"].items():
                 if pid not in self._policies or not isinstance(o, dict) or not isinstance(o.get("findings"), list):
                     raise ValueError(f"outcome of {pid!r} malformed")
+            roles = data.get("roles")
+            if roles is not None and not (isinstance(roles, list) and all(
+                    isinstance(r, list) and len(r) == 3 and isinstance(r[0], str) and isinstance(r[1], str)
+                    and isinstance(r[2], int) for r in roles)):
+                raise ValueError("grant roles malformed")
         except (OSError, ValueError) as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
             log.info("gate cache %s not used (%s): computing the base evaluation again", self.path, exc)
             return empty
         log.info("gate cache %s used", self.path)
-        return {"outcomes": data["outcomes"], "bases": data["bases"]}
+        return {"outcomes": data["outcomes"], "bases": data["bases"], "roles": data.get("roles")}
 
     def outcomes(self, policies: list[Policy],
                  compute: Callable[[list[Policy]], list[PolicyOutcome]]) -> list[PolicyOutcome]:
@@ -167,6 +172,14 @@ class GateCache:
             self._data["bases"][policy.id] = json.loads(json.dumps(compute()))
             self._dirty = True
         return self._data["bases"][policy.id]
+
+    def grant_roles(self, compute: Callable[[], dict[tuple[str, str], int]]) -> dict[tuple[str, str], int]:
+        """How many grants of the current state hold each (system, role) (``gate.grant_roles``),
+        cached: counting them takes ~20 ms at size M."""
+        if self._data["roles"] is None:
+            self._data["roles"] = [[system, role, n] for (system, role), n in compute().items()]
+            self._dirty = True
+        return {(system, role): n for system, role, n in self._data["roles"]}
 
     def keeps_regional(self, policies: list[Policy]) -> bool:
         """Does a regional base of ``policies`` exist, or can one be written? Computing it is a

@@ -85,12 +85,11 @@ class _Proposal:
     """The tables a change file modifies, applied change by change, checking as it goes."""
 
     def __init__(self, snapshot: Snapshot, changes: list[Change], now: pd.Timestamp,
-                 whole: Snapshot | None = None, typed: Typed | None = None) -> None:
+                 typed: Typed | None = None) -> None:
         self.snapshot, self.changes, self.now, self.tz = snapshot, changes, now, snapshot.timezone
-        self.whole, self.typed = whole, {} if typed is None else typed
+        self.typed = {} if typed is None else typed
         self.tables: dict[str, pd.DataFrame] = {}
         self.problems: list[Problem] = []
-        self._outside: dict[str, set[str]] = {}
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in self.tables:
@@ -144,25 +143,14 @@ class _Proposal:
             known |= set(rp.loc[rp["system"] == system, "role"].dropna())
         if role in known:
             return True
-        known |= self._held_outside(system)  # the whole snapshot's grants: only when the region's rows do not know it
+        # roles held by grants outside the snapshot's rows (the gate's region: changes never
+        # touch those rows) still exist
+        known |= {r for s, r in self.snapshot.roles_elsewhere if s == system}
         if role in known:
             return True
         hint = ", ".join(sorted(known)[:12]) or "none"
         self._fail(change, f"unknown role {role!r} in system {system!r} (known: {hint})")
         return False
-
-    def _held_outside(self, system: str | None) -> set[str]:
-        """Roles of ``system`` held outside the snapshot's rows: when ``snapshot`` is the gate's
-        region of ``whole``, the grants it left out (changes never touch them) still name roles."""
-        if self.whole is None or not self.whole.has("grants"):
-            return set()
-        if system not in self._outside:
-            def held(g: pd.DataFrame) -> pd.Series:
-                return g.loc[g["system"] == system, "role"].value_counts()
-
-            everywhere, here = held(self.whole.table("grants")), held(self.snapshot.table("grants"))
-            self._outside[system] = {r for r, n in everywhere.items() if n > here.get(r, 0)}
-        return self._outside[system]
 
     def _grant(self, change: Change) -> None:
         account = self._existing(change)
@@ -255,12 +243,11 @@ def _change_row(change: Change, tz: str) -> dict[str, Any]:
     }
 
 
-def propose(snapshot: Snapshot, changes: list[Change], now: pd.Timestamp, whole: Snapshot | None = None,
-            typed: Typed | None = None) -> Snapshot:
+def propose(snapshot: Snapshot, changes: list[Change], now: pd.Timestamp, typed: Typed | None = None) -> Snapshot:
     """The snapshot with the changes applied (copies; the snapshot is not modified).
 
-    ``whole``: ``snapshot`` is the gate's region of this snapshot (gate.Region); the
-    region holds every row the changes are checked against except the grants naming a
-    role, so roles held only outside the region are still known. ``typed``: a dict shared
-    by the proposals of one change file (``_append``)."""
-    return snapshot.with_tables(**_Proposal(snapshot, changes, now, whole, typed).apply())
+    ``snapshot`` may be the gate's region of a whole snapshot (gate.Region): it holds every row
+    the changes are checked against, and which roles grants outside it hold
+    (``Snapshot.roles_elsewhere``). ``typed``: a dict shared by the proposals of one change
+    file (``_append``)."""
+    return snapshot.with_tables(**_Proposal(snapshot, changes, now, typed).apply())

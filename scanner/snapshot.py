@@ -161,6 +161,9 @@ class Snapshot:
     unusable: dict[str, str] = field(default_factory=dict)
     #: rows the manifest records for the tables ``read_snapshot(only=…)`` left unread
     unread_rows: dict[str, int] = field(default_factory=dict)
+    #: (system, role) pairs held by grants that are not rows of this snapshot: a cut of a whole
+    #: snapshot (the gate's region, ``gate.Region``) still knows which roles exist there
+    roles_elsewhere: frozenset[tuple[str, str]] = frozenset()
 
     @property
     def rows(self) -> dict[str, int]:
@@ -188,6 +191,7 @@ class Snapshot:
         return Snapshot(
             self.path, self.timezone, self.taken_at, {**self.tables, **tables},
             dict(self.table_hashes), list(self.sources), dict(self.unusable), dict(self.unread_rows),
+            self.roles_elsewhere,
         )
 
 

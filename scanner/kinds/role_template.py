@@ -58,12 +58,16 @@ def _applies(system: str, pattern: str) -> bool:
 
 
 def _known_roles(ctx: Context, systems: list[str]) -> pd.DataFrame:
-    """Every distinct (system, role) of ``systems`` that grants or role_permissions name, as text."""
+    """Every distinct (system, role) of ``systems`` that grants or role_permissions name, as text
+    (grants outside the snapshot's rows too: ``Snapshot.roles_elsewhere``, a gate's region)."""
     def known() -> pd.DataFrame:
         frames = [ctx.keyed_in("grants", systems)[["system", "role"]]]
         if ctx.optional("role_permissions") is not None:
             rp = ctx.table("role_permissions")[["system", "role"]]
             frames.append(rp[glob_mask(rp["system"], systems)])
+        if ctx.snapshot.roles_elsewhere:
+            elsewhere = pd.DataFrame(sorted(ctx.snapshot.roles_elsewhere), columns=["system", "role"], dtype="str")
+            frames.append(elsewhere[glob_mask(elsewhere["system"], systems)])
         return pd.concat(frames, ignore_index=True).dropna().astype("str").drop_duplicates()
 
     return ctx.shared(f"roles.known:{sorted(systems)}", known)

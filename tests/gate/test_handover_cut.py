@@ -122,7 +122,7 @@ def _cut(org: tuple[Snapshot, Path], changes: list) -> GateCut:
     region = Region.of(snap, changes)
     current = region.restrict(snap)
     base = kind.gate_base(Context(snap, NOW))
-    return kind.gate_cut(base, Context(current, NOW), Context(propose(current, changes, NOW, whole=snap), NOW),
+    return kind.gate_cut(base, Context(current, NOW), Context(propose(current, changes, NOW), NOW),
                          set(region.people))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from conftest import policy_pack, write_snapshot_dir
 from ledgerguard.app.demo import default_as_of
 from ledgerguard.app.demo.org import build_tables
 from ledgerguard.scanner.changes import load_changes
@@ -74,3 +75,59 @@ def test_a_named_account_of_no_person_is_in_the_handover_cut(tmp_path):
     cut = region.with_people(snap, set(region.people)).tables["accounts"]
     assert ("erp", "svc-bank-sync") in set(zip(cut["system"], cut["account_id"], strict=True))
     _same_as_full(snap, changes, now)
+
+
+def _required_role_org(root: Path, x_roles: list[str]) -> tuple[Snapshot, list]:
+    """PX and PY are 会计, whose template requires erp:gl_clerk, a role no role_permissions row
+    names: it exists because PY holds it (outside the region of a change to PX's account)."""
+    snap = write_snapshot_dir(root / "snapshot", {
+        "identities": [{"person_id": p, "name": p, "position": "会计", "status": "active"} for p in ("PX", "PY")],
+        "accounts": [{"system": "erp", "account_id": a, "person_id": p, "enabled": "true"}
+                     for a, p in (("x", "PX"), ("y", "PY"))],
+        "grants": [{"system": "erp", "account_id": "y", "role": "gl_clerk"}]
+        + [{"system": "erp", "account_id": "x", "role": r} for r in x_roles],
+        "role_permissions": [{"system": "erp", "role": "viewer", "permission": "report.view"}]},
+        timezone="Asia/Shanghai")
+    pack = root / "pack.yaml"
+    pack.write_text(policy_pack("""
+        id: ROLE-T
+        kind: role_template
+        title: The position's core role
+        severity: low
+        params:
+          systems: [erp]
+          templates: {会计: {allowed_roles: ["*"], required_roles: ["erp:gl_clerk"]}}
+        """), encoding="utf-8")
+    return read_snapshot(snap), load_packs([pack])
+
+
+def _one_change(root: Path, action: str, role: str) -> list:
+    path = root / f"{action}-{role}.yaml"
+    path.write_text(yaml.safe_dump({"changes": [{"action": action, "system": "erp", "account_id": "x", "role": role,
+                                                 "request_id": "REQ-1", "requested_by": "PY", "approved_by": "PY"}]}),
+                    encoding="utf-8")
+    return load_changes([path])
+
+
+def _every_gate(snap: Snapshot, packs: list, changes: list) -> list[tuple]:
+    """(introduced, resolved) of the full gate, checked to be every incremental gate's too."""
+    now = pd.Timestamp("2026-11-23T10:00:00", tz="Asia/Shanghai")
+    docs = [run_gate(snap, packs, changes, now, fail_on="never", **kw)
+            for kw in ({"incremental": False}, {}, {"cache": True}, {"cache": True})]
+    seen = [([(f["code"], f["subject"]) for f in d["findings"]], [(f["code"], f["subject"]) for f in d["resolved"]])
+            for d in docs]
+    assert all(s == seen[0] for s in seen[1:]), seen
+    return seen[0]
+
+
+def test_a_required_role_held_only_outside_the_region_still_exists(tmp_path):
+    """The region of a change to PX's account holds none of PY's grants: it knows gl_clerk exists
+    from ``Snapshot.roles_elsewhere``. Without it, the cached gate reported PX's missing role as
+    resolved by an unrelated revoke, and no gate saw a revoke of PX's gl_clerk take it away."""
+    snap, packs = _required_role_org(tmp_path / "lacking", ["viewer"])
+    assert _every_gate(snap, packs, _one_change(tmp_path, "revoke", "viewer")) == ([], [])
+    assert _every_gate(snap, packs, _one_change(tmp_path, "grant", "gl_clerk")) == (
+        [], [("required_role_missing", "account:erp:x")])
+    snap, packs = _required_role_org(tmp_path / "holding", ["gl_clerk"])
+    assert _every_gate(snap, packs, _one_change(tmp_path, "revoke", "gl_clerk")) == (
+        [("required_role_missing", "account:erp:x")], [])
