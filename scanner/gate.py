@@ -117,7 +117,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .changes import ADDING, Change
-from .context import Context, glob_match, isin
+from .context import Context, factorize, glob_match, isin
 from .contract import Finding, PolicyOutcome
 from .engine import evaluate
 from .errors import TableUnavailable
@@ -358,11 +358,17 @@ class Region:
 
 
 def grant_roles(grants: pd.DataFrame | None) -> dict[tuple[str, str], int]:
-    """How many rows of ``grants`` hold each (system, role)."""
+    """How many rows of ``grants`` hold each (system, role): both columns coded and the pairs
+    counted in NumPy (a pandas groupby cost ~0.45 ms on a region's few grants, twice a gate,
+    and ~17 ms on the 386k of size M, which an uncached gate counts each time; this ~0.1 / ~11)."""
     if grants is None:
         return {}
-    counts = grants.groupby(["system", "role"], dropna=True, observed=True, sort=False).size()
-    return {(str(system), str(role)): int(n) for (system, role), n in counts.items()}
+    system, systems = factorize(grants["system"])
+    role, roles = factorize(grants["role"])
+    known = (system >= 0) & (role >= 0)
+    counts = np.bincount(system[known] * len(roles) + role[known], minlength=len(systems) * len(roles))
+    return {(str(systems[pair // len(roles)]), str(roles[pair % len(roles)])): n
+            for pair, n in enumerate(counts.tolist()) if n}
 
 
 def _cut(whole: Snapshot, tables: dict[str, pd.DataFrame], roles: dict[tuple[str, str], int] | None) -> Snapshot:
