@@ -223,6 +223,13 @@ def lookup(values: pd.Series, mapping: dict | pd.Series) -> pd.Series:
     return pd.Series(out.to_numpy(), index=values.index, dtype=mapped.dtype)
 
 
+def denies(effect: pd.Series) -> np.ndarray:
+    """Which role_permissions rows take their permission away (``effect`` deny); the others, an
+    empty effect included, grant it: the one rule ``account_permissions``, handover and the gate
+    (``gate.beside``) read role_permissions by."""
+    return effect.astype("str").str.lower().eq("deny").fillna(False).to_numpy(dtype=bool)
+
+
 def glob_match(value: object, patterns: Iterable[str]) -> bool:
     """Shell-style, case-sensitive: does ``value`` (as text) match any of ``patterns``? The
     test ``glob_mask`` applies to each distinct value, for code that holds a few values in
@@ -545,8 +552,7 @@ class Context:
         code = self.account_codes(keys)
         row = self.account_rows(code)[grant]
         code = code[grant]
-        effect = [e is not None and str(e).lower() == "deny" for e in perms["effect"].tolist()]
-        deny = np.array(effect, dtype=bool)[rp_row]
+        deny = denies(perms["effect"])[rp_row]
         keep = np.flatnonzero(~deny)
         if deny.any():
             def rows(at: np.ndarray) -> pd.DataFrame:

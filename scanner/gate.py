@@ -117,7 +117,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .changes import ADDING, Change
-from .context import Context, factorize, glob_match, isin
+from .context import Context, denies, factorize, glob_match, isin
 from .contract import Finding, PolicyOutcome
 from .engine import evaluate
 from .errors import TableUnavailable
@@ -446,14 +446,14 @@ def beside(policies: list[Policy], changes: list[Change], snapshot: Snapshot) ->
     rp = snapshot.table("role_permissions")
     roles = {(c.get("system"), c.get("role")) for c in changes}
     given: set[str] = set()  # the permissions the changed roles give
-    denies = False
-    for system, role, permission, effect in zip(rp["system"], rp["role"], rp["permission"],
-                                                rp["effect"].fillna("allow"), strict=True):
+    deny = False  # does a changed role deny anything?
+    for system, role, permission, denied in zip(rp["system"], rp["role"], rp["permission"], denies(rp["effect"]),
+                                                strict=True):
         if (system, role) in roles and permission is not None:
-            denies |= str(effect).lower() == "deny"
+            deny |= bool(denied)
             given.add(permission)
     globs = [KINDS.get(p.kind)(p.params).permission_globs() for p in policies]
-    return [g is not None and not denies and not any(glob_match(permission, g) for permission in given)
+    return [g is not None and not deny and not any(glob_match(permission, g) for permission in given)
             for g in globs]
 
 

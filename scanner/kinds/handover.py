@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-from ..context import PERSON, Context, factorize, glob_mask, glob_match, isin, positions
+from ..context import PERSON, Context, denies, factorize, glob_mask, glob_match, isin, positions
 from ..contract import Finding
 from ..errors import EvaluationError
 from ..lazy import numpy as np
@@ -310,7 +310,7 @@ class Handover(PolicyKind):
     def _allowed(ctx: Context) -> pd.DataFrame:
         """role_permissions' (system, role, permission) rows that grant (deny rows ignored)."""
         rp = ctx.table("role_permissions")
-        return rp[rp["effect"].fillna("allow").astype("str").str.lower() != "deny"][["system", "role", "permission"]]
+        return rp[~denies(rp["effect"])][["system", "role", "permission"]]
 
     def _role_duties(self, ctx: Context) -> list[tuple[str, str, str]]:
         """Distinct (system, role, duty) of the roles whose granted permissions match a duty's
